@@ -1,0 +1,211 @@
+//! What the probes count, laid out once for both sides.
+//!
+//! The kernel side (`lab-ebpf`) writes these `repr(C)` structs into BPF maps and the user side
+//! (`lab-cli`) reads them back, so both must agree byte for byte. Keeping them here, in a `no_std`
+//! crate with no logic, is the aya-template split: the probe and the loader cannot drift apart.
+//!
+//! All counters live in one per-CPU struct, [`Counters`]. A per-CPU slot needs no atomic
+//! instruction and no lock on the hot path; user space sums the CPUs when it takes a snapshot,
+//! which is one `bpf()` call for the whole struct.
+#![no_std]
+
+/// Syscall numbers below this are counted one by one; larger ones land in
+/// [`Counters::syscall_out_of_range`]. x86_64's highest number is in the 460s.
+pub const MAX_SYSCALLS: usize = 512;
+
+/// How many tasks (threads and processes) the probe can follow at once.
+/// 10,000 connections in the process- or thread-per-connection model need 10,001.
+pub const MAX_TRACED_TASKS: u32 = 65_536;
+
+/// How many epoll registrations (process, fd) the probe can track at once.
+pub const MAX_EPOLL_MEMBERS: u32 = 65_536;
+
+/// The wait syscalls whose arguments and results the probe records, in [`Counters::wait`] order.
+///
+/// These are the calls a server blocks in when it multiplexes: "hand the kernel many fds, get back
+/// the ready ones". `io_uring_enter` is here because it is where an io_uring server waits.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitKind {
+    Select = 0,
+    Pselect6,
+    Poll,
+    Ppoll,
+    EpollWait,
+    EpollPwait,
+    EpollPwait2,
+    IoUringEnter,
+}
+
+/// Number of [`WaitKind`] variants.
+pub const WAIT_KINDS: usize = 8;
+
+/// x86_64 syscall numbers the probe needs to recognise in the kernel, where no name lookup is
+/// possible. User space names syscalls with the `syscalls` crate; a unit test checks these
+/// numbers against it.
+pub mod nr {
+    pub const READ: u32 = 0;
+    pub const WRITE: u32 = 1;
+    pub const CLOSE: u32 = 3;
+    pub const POLL: u32 = 7;
+    pub const SELECT: u32 = 23;
+    pub const EPOLL_WAIT: u32 = 232;
+    pub const EPOLL_CTL: u32 = 233;
+    pub const PSELECT6: u32 = 270;
+    pub const PPOLL: u32 = 271;
+    pub const EPOLL_PWAIT: u32 = 281;
+    pub const IO_URING_ENTER: u32 = 426;
+    pub const EPOLL_PWAIT2: u32 = 441;
+}
+
+impl WaitKind {
+    pub const ALL: [WaitKind; WAIT_KINDS] = [
+        WaitKind::Select,
+        WaitKind::Pselect6,
+        WaitKind::Poll,
+        WaitKind::Ppoll,
+        WaitKind::EpollWait,
+        WaitKind::EpollPwait,
+        WaitKind::EpollPwait2,
+        WaitKind::IoUringEnter,
+    ];
+
+    /// The wait kind of syscall number `nr`, if it is one.
+    #[inline(always)]
+    pub const fn from_syscall(nr: u32) -> Option<WaitKind> {
+        Some(match nr {
+            nr::SELECT => WaitKind::Select,
+            nr::PSELECT6 => WaitKind::Pselect6,
+            nr::POLL => WaitKind::Poll,
+            nr::PPOLL => WaitKind::Ppoll,
+            nr::EPOLL_WAIT => WaitKind::EpollWait,
+            nr::EPOLL_PWAIT => WaitKind::EpollPwait,
+            nr::EPOLL_PWAIT2 => WaitKind::EpollPwait2,
+            nr::IO_URING_ENTER => WaitKind::IoUringEnter,
+            _ => return None,
+        })
+    }
+
+    /// The syscall's name, which is also the name of its `syscalls:sys_{enter,exit}_*` tracepoints.
+    pub const fn syscall_name(self) -> &'static str {
+        match self {
+            WaitKind::Select => "select",
+            WaitKind::Pselect6 => "pselect6",
+            WaitKind::Poll => "poll",
+            WaitKind::Ppoll => "ppoll",
+            WaitKind::EpollWait => "epoll_wait",
+            WaitKind::EpollPwait => "epoll_pwait",
+            WaitKind::EpollPwait2 => "epoll_pwait2",
+            WaitKind::IoUringEnter => "io_uring_enter",
+        }
+    }
+}
+
+/// What one kind of wait call did, summed over calls.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WaitStats {
+    /// Calls that returned.
+    pub calls: u64,
+    /// Descriptors handed to the kernel: select's and poll's `nfds`, the epoll instance's
+    /// interest-list size at the call, io_uring_enter's `to_submit`.
+    pub fds_passed: u64,
+    /// Sum of non-negative return values: ready fds (select, poll, epoll) or SQEs consumed (io_uring).
+    pub ready: u64,
+    /// Calls that returned an error (EINTR, ...).
+    pub errors: u64,
+    /// Nanoseconds between the call's entry and exit tracepoints.
+    pub blocked_ns: u64,
+}
+
+/// Everything the probe counts for the traced tree. One per CPU; user space sums them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Counters {
+    /// Syscalls entered, by number.
+    pub syscalls: [u64; MAX_SYSCALLS],
+    /// Syscalls entered whose number is `>= MAX_SYSCALLS` (none on x86_64 today).
+    pub syscall_out_of_range: u64,
+    /// Wait calls, by [`WaitKind`].
+    pub wait: [WaitStats; WAIT_KINDS],
+    /// Switches away from a traced thread because it blocked (sleeping, waiting on IO or a lock).
+    pub voluntary_switches: u64,
+    /// Switches away from a traced thread that was still runnable (preempted, or sched_yield).
+    pub involuntary_switches: u64,
+    /// Forked tasks that could not be followed because the traced-task map was full.
+    pub tasks_dropped: u64,
+    /// Wait calls whose entry could not be stashed (pending map full): not in `wait`.
+    pub waits_dropped: u64,
+    /// epoll registrations that could not be tracked (member map full).
+    pub epoll_members_dropped: u64,
+}
+
+impl Counters {
+    pub const ZERO: Counters = Counters {
+        syscalls: [0; MAX_SYSCALLS],
+        syscall_out_of_range: 0,
+        wait: [WaitStats { calls: 0, fds_passed: 0, ready: 0, errors: 0, blocked_ns: 0 }; WAIT_KINDS],
+        voluntary_switches: 0,
+        involuntary_switches: 0,
+        tasks_dropped: 0,
+        waits_dropped: 0,
+        epoll_members_dropped: 0,
+    };
+}
+
+/// A wait call between its entry and exit, kept per thread id.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PendingWait {
+    pub entered_ns: u64,
+    pub fds_passed: u64,
+    pub kind: u32,
+    pub _pad: u32,
+}
+
+/// An epoll_ctl call between entry and exit: the change is applied only if the call succeeds.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PendingEpollCtl {
+    pub epfd: u32,
+    pub op: u32,
+    pub fd: u32,
+    pub _pad: u32,
+}
+
+/// A descriptor in a process: `(tgid, fd)`. Keys the epoll maps.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessFd {
+    pub tgid: u32,
+    pub fd: u32,
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all are repr(C), Copy, with no padding that is read and no pointers.
+    unsafe impl aya::Pod for super::Counters {}
+    unsafe impl aya::Pod for super::ProcessFd {}
+    unsafe impl aya::Pod for super::PendingWait {}
+    unsafe impl aya::Pod for super::PendingEpollCtl {}
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use syscalls::Sysno;
+
+    #[test]
+    fn syscall_numbers_match_the_syscalls_crate() {
+        assert_eq!(nr::READ, Sysno::read as u32);
+        assert_eq!(nr::WRITE, Sysno::write as u32);
+        assert_eq!(nr::CLOSE, Sysno::close as u32);
+        assert_eq!(nr::EPOLL_CTL, Sysno::epoll_ctl as u32);
+        for kind in WaitKind::ALL {
+            let sysno: Sysno = kind.syscall_name().parse().unwrap();
+            assert_eq!(WaitKind::from_syscall(sysno as u32), Some(kind));
+        }
+        assert!((Sysno::last() as usize) < MAX_SYSCALLS);
+    }
+}

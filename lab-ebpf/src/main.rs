@@ -1,0 +1,47 @@
+//! The iolab probes.
+//!
+//! They answer three questions about one process tree, exactly: which syscalls did it make, what
+//! did its wait calls hand the kernel and get back, and how often were its threads switched out.
+//!
+//! The design is syscount's: count in the kernel, read the totals from user space, send no
+//! per-event records. Everything is decided by one lookup, "is the current thread traced?", and
+//! that lookup runs for every syscall and context switch *on the machine* (the load generator's
+//! too), so it is an array indexed by thread id — a bounds check and a load, which the verifier
+//! inlines — rather than a hash map.
+//!
+//! | program          | hook                                     | does                              |
+//! |------------------|------------------------------------------|-----------------------------------|
+//! | `count_syscall`  | raw tracepoint `sys_enter`               | `syscalls[nr] += 1`               |
+//! | `count_switch`   | raw tracepoint `sched_switch`            | voluntary / involuntary switches  |
+//! | `follow_fork`    | tracepoint `sched:sched_process_fork`    | a traced task's child is traced   |
+//! | `forget_task`    | raw tracepoint `sched_process_exit`      | an exiting task is forgotten      |
+//! | `wait_enter/exit`| tracepoints `syscalls:sys_{enter,exit}_<wait call>` | nfds in, ready fds out, time |
+//! | `epoll_ctl_*`, `close_enter` | tracepoints `syscalls:*`     | each epoll instance's interest-list size |
+//!
+//! Wait calls use the per-syscall tracepoints rather than the raw `sys_exit`: the kernel checks a
+//! bitmap before running them, so the other syscalls pay no exit hook at all.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+// For `atomic_xadd`: see `probes::atomic_add`.
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(target_arch = "bpf", allow(internal_features))]
+
+#[cfg(target_arch = "bpf")]
+mod probes;
+
+#[cfg(not(target_arch = "bpf"))]
+fn main() {
+    panic!("lab-ebpf is a BPF program: lab-cli's build script compiles it for bpfel-unknown-none");
+}
+
+#[cfg(target_arch = "bpf")]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+/// Tracing helpers such as `bpf_probe_read_kernel` are GPL-only.
+#[cfg(target_arch = "bpf")]
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

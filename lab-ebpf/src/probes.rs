@@ -1,0 +1,294 @@
+//! The programs and maps; see the table in `main.rs`.
+
+use core::intrinsics::{AtomicOrdering, atomic_xadd};
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::{map, raw_tracepoint, tracepoint},
+    maps::{Array, HashMap, PerCpuArray},
+    programs::{RawTracePointContext, TracePointContext},
+};
+use aya_log_ebpf::warn;
+use lab_common::{
+    Counters, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS, PendingEpollCtl, PendingWait,
+    ProcessFd, WaitKind,
+};
+
+/// 1 at index `tid` for every traced thread. Sized to the kernel's `pid_max` by the loader.
+#[map]
+static TRACED_TASKS: Array<u8> = Array::with_max_entries(1, 0);
+
+/// All counters, one copy per CPU (see `lab_common::Counters`).
+#[map]
+static COUNTERS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(1, 0);
+
+/// Wait calls in flight, by thread id: what was handed in, and when.
+#[map]
+static PENDING_WAITS: HashMap<u32, PendingWait> = HashMap::with_max_entries(MAX_TRACED_TASKS, 0);
+
+/// epoll_ctl calls in flight, by thread id: applied on success only.
+#[map]
+static PENDING_EPOLL_CTLS: HashMap<u32, PendingEpollCtl> =
+    HashMap::with_max_entries(MAX_TRACED_TASKS, 0);
+
+/// Which epoll instance each registered fd belongs to: (tgid, fd) -> epfd.
+#[map]
+static EPOLL_MEMBERS: HashMap<ProcessFd, u32> = HashMap::with_max_entries(MAX_EPOLL_MEMBERS, 0);
+
+/// Interest-list size of each epoll instance: (tgid, epfd) -> registered fds.
+#[map]
+static EPOLL_SIZES: HashMap<ProcessFd, u64> = HashMap::with_max_entries(MAX_EPOLL_MEMBERS, 0);
+
+/// Offset of `child_pid` in the `sched_process_fork` record. It moved between kernels (the comm
+/// fields became `__data_loc`), so the loader reads it from tracefs and sets it here.
+#[unsafe(no_mangle)]
+static CHILD_PID_OFFSET: u32 = 0;
+
+/// Offsets in every `syscalls:sys_{enter,exit}_*` record (stable since the format was added).
+const SYSCALL_NR_OFFSET: usize = 8;
+const FIRST_ARG_OFFSET: usize = 16;
+const EXIT_RET_OFFSET: usize = 16;
+
+const EPOLL_CTL_ADD: u32 = 1;
+const EPOLL_CTL_DEL: u32 = 2;
+const BPF_NOEXIST: u64 = 1;
+
+#[inline(always)]
+fn current_ids() -> (u32, u32) {
+    let id = bpf_get_current_pid_tgid();
+    ((id >> 32) as u32, id as u32)
+}
+
+#[inline(always)]
+fn is_traced(tid: u32) -> bool {
+    matches!(TRACED_TASKS.get(tid), Some(&1))
+}
+
+#[inline(always)]
+fn counters() -> Option<&'static mut Counters> {
+    // SAFETY: per-CPU slot; BPF programs do not preempt each other on one CPU.
+    COUNTERS.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+}
+
+/// Adds `delta` to a value shared by all CPUs (an epoll instance used by several threads).
+#[inline(always)]
+fn atomic_add(value: *mut u64, delta: u64) {
+    // The BPF target has no compare-and-swap, so core's AtomicU64 offers no fetch_add; the
+    // intrinsic lowers to BPF's atomic add instruction (the result is unused).
+    // SAFETY: `value` points into a live map value.
+    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(value, delta) };
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn count_syscall(ctx: RawTracePointContext) -> i32 {
+    let (_, tid) = current_ids();
+    if !is_traced(tid) {
+        return 0;
+    }
+    let nr: u64 = ctx.arg(1);
+    if let Some(c) = counters() {
+        if nr < MAX_SYSCALLS as u64 {
+            c.syscalls[nr as usize] += 1;
+        } else {
+            c.syscall_out_of_range += 1;
+        }
+    }
+    0
+}
+
+/// `TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)`.
+/// It fires on the CPU that switches, before the switch, so the current task is `prev`.
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn count_switch(ctx: RawTracePointContext) -> i32 {
+    let (_, tid) = current_ids();
+    if !is_traced(tid) {
+        return 0;
+    }
+    let preempt: u64 = ctx.arg(0);
+    let prev_state: u64 = ctx.arg(3);
+    if let Some(c) = counters() {
+        // The kernel's own rule for nvcsw/nivcsw (/proc/PID/status): a switch is voluntary when
+        // the task was not preempted and had left TASK_RUNNING, i.e. it went to sleep.
+        if preempt & 1 == 0 && prev_state as u32 != 0 {
+            c.voluntary_switches += 1;
+        } else {
+            c.involuntary_switches += 1;
+        }
+    }
+    0
+}
+
+/// Fires in the parent, for new processes and new threads alike, before the child first runs:
+/// the child is traced from its first instruction.
+#[tracepoint(category = "sched", name = "sched_process_fork")]
+pub fn follow_fork(ctx: TracePointContext) -> u32 {
+    let (_, tid) = current_ids();
+    if !is_traced(tid) {
+        return 0;
+    }
+    // SAFETY: a plain u32 set by the loader before the program is loaded.
+    let offset = unsafe { core::ptr::read_volatile(&CHILD_PID_OFFSET) } as usize;
+    // SAFETY: the offset comes from this kernel's format file for this tracepoint.
+    let Ok(child) = (unsafe { ctx.read_at::<u32>(offset) }) else {
+        return 0;
+    };
+    if TRACED_TASKS.set(child, 1, 0).is_err() {
+        warn!(&ctx, "iolab: cannot follow task {}: pid_max grew after load", child);
+        if let Some(c) = counters() {
+            c.tasks_dropped += 1;
+        }
+    }
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn forget_task(_ctx: RawTracePointContext) -> i32 {
+    let (_, tid) = current_ids();
+    if is_traced(tid) {
+        let _ = TRACED_TASKS.set(tid, 0, 0);
+        let _ = PENDING_WAITS.remove(tid);
+        let _ = PENDING_EPOLL_CTLS.remove(tid);
+    }
+    0
+}
+
+#[inline(always)]
+fn arg(ctx: &TracePointContext, n: usize) -> u64 {
+    // SAFETY: syscall records hold their arguments as 8-byte fields from offset 16.
+    unsafe { ctx.read_at::<u64>(FIRST_ARG_OFFSET + 8 * n) }.unwrap_or(0)
+}
+
+/// Attached to `sys_enter_<call>` of every wait call; the syscall number tells which.
+#[tracepoint]
+pub fn wait_enter(ctx: TracePointContext) -> u32 {
+    let (tgid, tid) = current_ids();
+    if !is_traced(tid) {
+        return 0;
+    }
+    // SAFETY: `__syscall_nr` is an int at offset 8 in every syscall record.
+    let nr = unsafe { ctx.read_at::<i32>(SYSCALL_NR_OFFSET) }.unwrap_or(-1) as u32;
+    let Some(kind) = WaitKind::from_syscall(nr) else {
+        return 0;
+    };
+    let fds_passed = match kind {
+        WaitKind::Select | WaitKind::Pselect6 => arg(&ctx, 0), // nfds: the kernel scans 0..nfds
+        WaitKind::Poll | WaitKind::Ppoll => arg(&ctx, 1),      // nfds: entries in the pollfd array
+        WaitKind::IoUringEnter => arg(&ctx, 1),                // to_submit
+        WaitKind::EpollWait | WaitKind::EpollPwait | WaitKind::EpollPwait2 => {
+            let epfd = ProcessFd { tgid, fd: arg(&ctx, 0) as u32 };
+            // SAFETY: a plain u64 read; a concurrent epoll_ctl can only make it off by one.
+            unsafe { EPOLL_SIZES.get(&epfd) }.copied().unwrap_or(0)
+        }
+    };
+    let pending = PendingWait {
+        entered_ns: unsafe { bpf_ktime_get_ns() },
+        fds_passed,
+        kind: kind as u32,
+        _pad: 0,
+    };
+    if PENDING_WAITS.insert(tid, pending, 0).is_err() {
+        if let Some(c) = counters() {
+            c.waits_dropped += 1;
+        }
+    }
+    0
+}
+
+/// Attached to `sys_exit_<call>` of every wait call. Only threads with a pending entry count.
+#[tracepoint]
+pub fn wait_exit(ctx: TracePointContext) -> u32 {
+    let (_, tid) = current_ids();
+    // SAFETY: copied out before the entry is removed.
+    let Some(pending) = (unsafe { PENDING_WAITS.get(&tid) }).copied() else {
+        return 0;
+    };
+    let _ = PENDING_WAITS.remove(tid);
+    // SAFETY: `ret` is a long at offset 16 in every sys_exit record.
+    let ret = unsafe { ctx.read_at::<i64>(EXIT_RET_OFFSET) }.unwrap_or(-1);
+    let now = unsafe { bpf_ktime_get_ns() };
+    let Some(c) = counters() else { return 0 };
+    let Some(stats) = c.wait.get_mut(pending.kind as usize) else {
+        return 0;
+    };
+    stats.calls += 1;
+    stats.fds_passed += pending.fds_passed;
+    stats.blocked_ns += now.saturating_sub(pending.entered_ns);
+    if ret >= 0 {
+        stats.ready += ret as u64;
+    } else {
+        stats.errors += 1;
+    }
+    0
+}
+
+#[tracepoint]
+pub fn epoll_ctl_enter(ctx: TracePointContext) -> u32 {
+    let (_, tid) = current_ids();
+    if !is_traced(tid) {
+        return 0;
+    }
+    let call = PendingEpollCtl {
+        epfd: arg(&ctx, 0) as u32,
+        op: arg(&ctx, 1) as u32,
+        fd: arg(&ctx, 2) as u32,
+        _pad: 0,
+    };
+    if call.op == EPOLL_CTL_ADD || call.op == EPOLL_CTL_DEL {
+        let _ = PENDING_EPOLL_CTLS.insert(tid, call, 0);
+    }
+    0
+}
+
+#[tracepoint]
+pub fn epoll_ctl_exit(ctx: TracePointContext) -> u32 {
+    let (tgid, tid) = current_ids();
+    let Some(call) = (unsafe { PENDING_EPOLL_CTLS.get(&tid) }).copied() else {
+        return 0;
+    };
+    let _ = PENDING_EPOLL_CTLS.remove(tid);
+    if unsafe { ctx.read_at::<i64>(EXIT_RET_OFFSET) }.unwrap_or(-1) != 0 {
+        return 0;
+    }
+    let member = ProcessFd { tgid, fd: call.fd };
+    let epoll = ProcessFd { tgid, fd: call.epfd };
+    if call.op == EPOLL_CTL_ADD {
+        if EPOLL_MEMBERS.insert(member, call.epfd, 0).is_err() {
+            if let Some(c) = counters() {
+                c.epoll_members_dropped += 1;
+            }
+            return 0;
+        }
+        change_interest(epoll, 1);
+    } else if EPOLL_MEMBERS.remove(member).is_ok() {
+        change_interest(epoll, u64::MAX); // -1, wrapping
+    }
+    0
+}
+
+/// Closing a registered fd removes it from its epoll instance without an epoll_ctl call.
+#[tracepoint]
+pub fn close_enter(ctx: TracePointContext) -> u32 {
+    let (tgid, tid) = current_ids();
+    if !is_traced(tid) {
+        return 0;
+    }
+    let member = ProcessFd { tgid, fd: arg(&ctx, 0) as u32 };
+    if let Some(epfd) = unsafe { EPOLL_MEMBERS.get(&member) }.copied() {
+        let _ = EPOLL_MEMBERS.remove(member);
+        change_interest(ProcessFd { tgid, fd: epfd }, u64::MAX);
+    }
+    // Closing an epoll instance forgets its size.
+    let _ = EPOLL_SIZES.remove(member);
+    0
+}
+
+#[inline(always)]
+fn change_interest(epoll: ProcessFd, delta: u64) {
+    if delta == 1 {
+        // Create the entry at 0 unless another thread just did; then every change is atomic.
+        let _ = EPOLL_SIZES.insert(epoll, 0, BPF_NOEXIST);
+    }
+    if let Some(size) = EPOLL_SIZES.get_ptr_mut(&epoll) {
+        atomic_add(size, delta);
+    }
+}
