@@ -1,0 +1,94 @@
+//! The cargo commands xtask runs for the user: build, test, and build-then-run iolab. Each starts
+//! with `setup` and puts the bpf-linker folder first on PATH, because lab-cli's build script
+//! compiles the probes (lab-ebpf) and the nightly compiler looks bpf-linker up on PATH.
+
+use std::{
+    env,
+    ffi::OsString,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context, Result};
+
+use crate::{cmd, root, say, setup};
+
+/// The cargo that runs us (cargo sets CARGO for `cargo run`), so nested builds use the same one.
+pub fn cargo_program() -> OsString {
+    env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// A cargo command run at the workspace root, with the tools' folder in front of PATH.
+fn cargo(root: &Path, tools: &setup::Tools) -> Result<Command> {
+    let mut path = vec![tools.bin_dir.clone()];
+    path.extend(env::split_paths(&env::var_os("PATH").unwrap_or_default()));
+    let mut cargo = Command::new(cargo_program());
+    cargo.current_dir(root).env("PATH", env::join_paths(path)?);
+    Ok(cargo)
+}
+
+/// Builds lab-cli and returns the path of the `iolab` binary.
+pub fn build(root: &Path, debug: bool) -> Result<PathBuf> {
+    let tools = setup::setup(root)?;
+    let mut build = cargo(root, &tools)?;
+    build.arg("build");
+    if !debug {
+        build.arg("--release");
+    }
+    build.args(["-p", "lab-cli"]);
+    cmd::run(&mut build)?;
+    let profile = if debug { "debug" } else { "release" };
+    let iolab = target_dir(root)?.join(profile).join("iolab");
+    say!("built {}", iolab.display());
+    Ok(iolab)
+}
+
+/// Builds iolab, then replaces this process with `iolab ARGS…` running as root. Replacing
+/// (exec) rather than waiting means Ctrl-C and the exit status go straight to and from iolab.
+pub fn run_iolab(root: &Path, args: &[OsString]) -> Result<()> {
+    let sudo = root::sudo()?;
+    let iolab = build(root, false)?;
+    let mut run = match sudo {
+        Some(sudo) => {
+            let mut run = Command::new(sudo);
+            run.arg("--").arg(&iolab);
+            run
+        }
+        None => Command::new(&iolab),
+    };
+    run.args(args);
+    let line = cmd::show(&run);
+    say!("{line}");
+    let err = run.exec();
+    Err(err).with_context(|| format!("cannot start `{line}`"))
+}
+
+/// `cargo test --release ARGS…` on the default members (lab-ebpf is not one: it only builds for
+/// BPF). The tests need root; when we are not root, cargo starts each test binary through sudo
+/// (a target "runner"), so compiling still happens as the user.
+pub fn test(root: &Path, args: &[OsString]) -> Result<()> {
+    let sudo = root::sudo()?;
+    let tools = setup::setup(root)?;
+    let mut test = cargo(root, &tools)?;
+    if let Some(sudo) = sudo {
+        let triple = tools.host.to_uppercase().replace('-', "_");
+        test.env(format!("CARGO_TARGET_{triple}_RUNNER"), sudo);
+    }
+    test.args(["test", "--release"]).args(args);
+    cmd::run(&mut test)
+}
+
+/// The workspace's target folder, as cargo sees it (CARGO_TARGET_DIR or config may move it).
+fn target_dir(root: &Path) -> Result<PathBuf> {
+    let mut metadata = Command::new(cargo_program());
+    metadata
+        .current_dir(root)
+        .args(["metadata", "--no-deps", "--format-version", "1"]);
+    let json: serde_json::Value = serde_json::from_str(&cmd::output(&mut metadata)?)
+        .context("cannot parse `cargo metadata` output")?;
+    let dir = json["target_directory"]
+        .as_str()
+        .context("`cargo metadata` gave no target_directory")?;
+    Ok(PathBuf::from(dir))
+}

@@ -1,0 +1,97 @@
+//! `cargo xtask`: the project's own build tool, written in Rust so it needs nothing but cargo.
+//!
+//! The probes in lab-ebpf need a nightly compiler and a `bpf-linker` that matches the nightly's
+//! LLVM, and iolab must run as root. Instead of a README full of manual steps (or a shell script),
+//! each step is a subcommand here, following the "xtask" convention: `.cargo/config.toml`
+//! aliases `cargo xtask` to `cargo run --package xtask --`.
+//!
+//! One module per concern: `setup` finds or installs the tools, `cargo` runs cargo with them on
+//! PATH, `root` gets root privileges, `cmd` prints and runs commands. Adding a subcommand means
+//! adding a variant to [`Task`] and a line to [`main`].
+
+mod cargo;
+mod cmd;
+mod root;
+mod setup;
+
+use std::{ffi::OsString, path::PathBuf};
+
+use clap::{Parser, Subcommand};
+
+/// Prints one progress line, prefixed so it stands out from cargo's own output.
+macro_rules! say {
+    ($($arg:tt)*) => { eprintln!("xtask: {}", format_args!($($arg)*)) };
+}
+pub(crate) use say;
+
+#[derive(Parser)]
+#[command(bin_name = "cargo xtask", about = "Set up, build, test and run iolab")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Check nightly and rust-src; find or build a bpf-linker that matches nightly's LLVM.
+    Setup,
+    /// Setup, then build iolab (target/release/iolab).
+    Build {
+        /// Build the debug profile instead (target/debug/iolab).
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Build, then run `iolab run ARGS…` as root, e.g. `cargo xtask run --model poll`.
+    #[command(disable_help_flag = true)]
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Build, then run `iolab ARGS…` as root, e.g. `cargo xtask iolab compare`.
+    #[command(disable_help_flag = true)]
+    Iolab {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Setup, then `cargo test --release ARGS…` on the default members, tests running as root.
+    #[command(disable_help_flag = true)]
+    Test {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(err) = run(cli.task) {
+        // `{:#}` puts the whole chain of causes on one line.
+        eprintln!("xtask: error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(task: Task) -> anyhow::Result<()> {
+    let root = repo_root();
+    match task {
+        Task::Setup => setup::setup(&root).map(drop),
+        Task::Build { debug } => cargo::build(&root, debug).map(drop),
+        Task::Run { mut args } => {
+            args.insert(0, "run".into());
+            cargo::run_iolab(&root, &args)
+        }
+        Task::Iolab { args } => cargo::run_iolab(&root, &args),
+        Task::Test { args } => cargo::test(&root, &args),
+    }
+}
+
+/// The workspace root: the parent of this crate's folder. Cargo tells us the folder at run time
+/// (`cargo run` sets CARGO_MANIFEST_DIR); the compile-time value is the fallback.
+fn repo_root() -> PathBuf {
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
+        .parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
+}
