@@ -1,0 +1,51 @@
+//! Every way of writing a concurrent TCP server, one file each.
+//!
+//! Each model in [`models`] is a function `fn(TcpListener) -> io::Result<()>` that serves the
+//! lab's protocol ([`protocol`]: the reply is the request with ASCII a–z uppercased) on an
+//! already-bound listener until its process is killed. The lab runs each model in a process of
+//! its own and stops it by terminating that process, so a model needs no shutdown machinery —
+//! and its syscall profile contains only what the model itself does.
+mod accept;
+pub mod models;
+pub mod protocol;
+
+use std::{
+    io,
+    net::{SocketAddr, TcpListener},
+    os::fd::AsRawFd as _,
+};
+
+/// The listen backlog [`bind`] asks for: 10,000 clients may connect at once, and the kernel caps
+/// the backlog at `net.core.somaxconn` (4096 by default) anyway.
+pub const BACKLOG: i32 = 4096;
+
+/// One server model: what `--model` takes, a one-line description, and its entry point.
+pub struct Model {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// Serves on `listener` until the process is killed. Returns only on a fatal error.
+    pub serve: fn(TcpListener) -> io::Result<()>,
+    /// Whether one thread multiplexes many connections (select, poll, epoll, io_uring, coroutines).
+    pub multiplexed: bool,
+}
+
+/// Looks a model up by its `--model` name.
+pub fn model(name: &str) -> Option<&'static Model> {
+    models::ALL.iter().find(|m| m.name == name)
+}
+
+/// The valid `--model` names, for error messages.
+pub fn model_names() -> Vec<&'static str> {
+    models::ALL.iter().map(|m| m.name).collect()
+}
+
+/// Binds a listener with a [`BACKLOG`]-deep accept queue (std's `bind` asks for 128).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)?;
+    // Calling listen(2) again on a listening socket just changes its backlog.
+    // SAFETY: plain syscall on a socket we own.
+    if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(listener)
+}

@@ -1,0 +1,194 @@
+//! # io-uring — one thread, many operations per syscall
+//!
+//! Every other model asks the kernel "which sockets are ready?" and then does each read and
+//! write itself, one syscall each. io_uring (Linux 5.1, 2019) turns that around: we hand the
+//! kernel the operations themselves — "receive into this buffer", "send these bytes", "accept",
+//! "close" — as entries in a submission queue shared with it, and it puts a completion entry in a
+//! second shared queue when each is done. One `io_uring_enter` submits everything queued since the
+//! last one and waits for at least one completion. This is the one model where "many IOs in one
+//! syscall" is literally true.
+//!
+//! The loop: submit and wait; for each completion, queue the next operation for that connection.
+//! Each connection has exactly one operation in flight — a receive, or a send of what that
+//! receive brought (again if the kernel took only part) — so its buffer is never in use twice,
+//! and a client that stops reading stops its own receives: back-pressure by construction. One
+//! multishot accept yields every new connection, each as a completion of its own, until it
+//! stops (for example on `EMFILE`) and we re-arm it.
+//!
+//! **Where it blocks:** only in `io_uring_enter` (waiting for one completion, no timeout).
+//!
+//! **Syscalls per message:** a share of one `io_uring_enter`; no `recvfrom`, `sendto`,
+//! `accept4` or `close` at all — those happen inside the kernel, as IORING_OP_RECV, _SEND,
+//! _ACCEPT and _CLOSE. With one busy client that share is two calls per message (one submits the
+//! send and returns its completion at once, the next submits the receive and waits); with many,
+//! one call carries the sends and receives of every connection that completed meanwhile. We do
+//! not use SQPOLL, where a kernel thread polls the submission queue so that even `io_uring_enter`
+//! disappears: the syscall count would drop to zero while the work moved to a thread this
+//! profile cannot see.
+//!
+//! **In production** (e.g. tokio-uring, glommio, TigerBeetle) servers also register a pool of
+//! buffers with the ring (provided buffer rings) instead of parking one buffer per idle
+//! connection as this model does (16 KiB each), and use multishot receives.
+
+use std::{
+    io,
+    net::TcpListener,
+    os::fd::{AsRawFd as _, RawFd},
+};
+
+use ::io_uring::{IoUring, SubmissionQueue, Submitter, cqueue, opcode, squeue, types::Fd};
+
+use crate::{
+    Model, accept,
+    protocol::{BUF_SIZE, uppercase_in_place},
+};
+
+pub const MODEL: Model = Model {
+    name: "io-uring",
+    summary: "one thread, io_uring: many receives and sends per io_uring_enter",
+    serve,
+    multiplexed: true,
+};
+
+/// Submission queue size: how many operations we can queue before handing them over.
+const SQ_ENTRIES: u32 = 4096;
+/// Completion queue size: above the operations in flight (one per connection, plus closes) for
+/// the lab's 10,000 connections, so it does not overflow. (If it did, the kernel would keep the
+/// extra completions until there is room: IORING_FEAT_NODROP.)
+const CQ_ENTRIES: u32 = 32768;
+
+/// `user_data` of the multishot accept's completions. Connections use their fd.
+const ACCEPT: u64 = u64::MAX;
+/// `user_data` of closes: their completion needs nothing done.
+const CLOSED: u64 = u64::MAX - 1;
+
+/// One connection: its buffer, and the reply in it still being sent (`sent..len`).
+/// `len == 0` means a receive is in flight instead.
+struct Conn {
+    buf: Box<[u8]>,
+    sent: usize,
+    len: usize,
+}
+
+fn serve(listener: TcpListener) -> io::Result<()> {
+    // io_uring waits for readiness itself; a blocking listener keeps it from handing us EAGAIN.
+    listener.set_nonblocking(false)?;
+    let listen_fd = listener.as_raw_fd();
+    let mut ring: IoUring = IoUring::builder()
+        .setup_cqsize(CQ_ENTRIES)
+        .build(SQ_ENTRIES)?;
+    let (submitter, mut sq, mut cq) = ring.split();
+    let mut conns: Vec<Option<Conn>> = Vec::new(); // Indexed by fd.
+
+    push(&submitter, &mut sq, accept_all(listen_fd))?;
+    loop {
+        sq.sync(); // Publish what we queued.
+        match submitter.submit_and_wait(1) {
+            Ok(_) => {}
+            // EBUSY: completions are waiting for room in the queue; making room is next anyway.
+            Err(e)
+                if e.kind() == io::ErrorKind::Interrupted
+                    || e.raw_os_error() == Some(libc::EBUSY) => {}
+            Err(e) => return Err(e),
+        }
+        cq.sync(); // See what the kernel completed.
+        for cqe in &mut cq {
+            let (key, result) = (cqe.user_data(), cqe.result());
+            match key {
+                CLOSED => {}
+                ACCEPT => {
+                    if result >= 0 {
+                        let fd = result;
+                        let slot = fd as usize;
+                        if conns.len() <= slot {
+                            conns.resize_with(slot + 1, || None);
+                        }
+                        let conn = conns[slot].insert(Conn {
+                            buf: vec![0; BUF_SIZE].into(),
+                            sent: 0,
+                            len: 0,
+                        });
+                        push(&submitter, &mut sq, receive(fd, conn))?;
+                    } else {
+                        accept::failed(io::Error::from_raw_os_error(-result))?;
+                    }
+                    if !cqueue::more(cqe.flags()) {
+                        push(&submitter, &mut sq, accept_all(listen_fd))?; // The multishot ended: re-arm.
+                    }
+                }
+                fd => {
+                    let fd = fd as RawFd;
+                    let slot = &mut conns[fd as usize];
+                    let Some(conn) = slot.as_mut() else { continue };
+                    let next = if conn.len == 0 {
+                        // A receive completed: 0 is the client's end of data, negative an error.
+                        if result <= 0 {
+                            None
+                        } else {
+                            conn.len = result as usize;
+                            uppercase_in_place(&mut conn.buf[..conn.len]);
+                            Some(send(fd, conn))
+                        }
+                    } else if result < 0 {
+                        None // A send failed: the client reset or went away.
+                    } else {
+                        conn.sent += result as usize;
+                        if conn.sent < conn.len {
+                            Some(send(fd, conn)) // The kernel took part: send the rest.
+                        } else {
+                            (conn.sent, conn.len) = (0, 0);
+                            Some(receive(fd, conn))
+                        }
+                    };
+                    let next = next.unwrap_or_else(|| {
+                        // Nothing of this connection is in flight, so its buffer can go.
+                        *slot = None;
+                        opcode::Close::new(Fd(fd)).build().user_data(CLOSED)
+                    });
+                    push(&submitter, &mut sq, next)?;
+                }
+            }
+        }
+    }
+}
+
+/// Queues one operation. If the submission queue is full, hands what is queued to the kernel
+/// first (an extra `io_uring_enter`, only when one turn of the loop queues over SQ_ENTRIES).
+fn push(
+    submitter: &Submitter<'_>,
+    sq: &mut SubmissionQueue<'_>,
+    entry: squeue::Entry,
+) -> io::Result<()> {
+    // SAFETY: the buffer an entry points at belongs to a Conn that is dropped only after the
+    // entry completed, and never moves (it is boxed).
+    while unsafe { sq.push(&entry) }.is_err() {
+        sq.sync();
+        submitter.submit()?;
+        sq.sync();
+    }
+    Ok(())
+}
+
+/// One multishot accept: a completion per new connection until it stops.
+fn accept_all(listen_fd: RawFd) -> squeue::Entry {
+    opcode::AcceptMulti::new(Fd(listen_fd))
+        .flags(libc::SOCK_CLOEXEC)
+        .build()
+        .user_data(ACCEPT)
+}
+
+/// Receive into the connection's whole buffer.
+fn receive(fd: RawFd, conn: &mut Conn) -> squeue::Entry {
+    opcode::Recv::new(Fd(fd), conn.buf.as_mut_ptr(), BUF_SIZE as u32)
+        .build()
+        .user_data(fd as u64)
+}
+
+/// Send what is left of the reply.
+fn send(fd: RawFd, conn: &Conn) -> squeue::Entry {
+    let rest = &conn.buf[conn.sent..conn.len];
+    opcode::Send::new(Fd(fd), rest.as_ptr(), rest.len() as u32)
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(fd as u64)
+}
