@@ -1,0 +1,273 @@
+//! The load generator: drives any echo-uppercase server and measures what it got back.
+//!
+//! It runs in a process of its own (`iolab load`), so its syscalls never land in the traced
+//! server's process tree. A run has three phases:
+//!
+//! 1. **Connect.** Open every busy and idle connection, at most [`CONNECTS_IN_FLIGHT`] at a
+//!    time so a burst of SYNs does not overrun a server's listen backlog. (On Linux a full
+//!    backlog drops the SYN and the kernel retries it, so a refused connect really means nothing
+//!    is listening: it is counted, not retried.)
+//! 2. **Drive.** All busy connections wait at a barrier and start together. Each runs a closed
+//!    loop — send one message, read and check the whole reply, repeat — either freely or, in
+//!    lockstep mode, with a barrier before every message so all connections send message `k`
+//!    at the same moment. See [`connection`].
+//! 3. **Close.** Each busy connection shuts down its side and expects the server to close
+//!    too; then the idle connections do the same.
+//!
+//! Every IO has a timeout and an error stops only its own connection, so a run always ends.
+//!
+//! The generator must not be the bottleneck on a 2-core machine it shares with the server. It
+//! is one tokio task per connection on a single-threaded runtime, and makes the fewest syscalls
+//! the protocol allows: about one send and one receive per message, the same as the server. So
+//! generator and server each keep one core busy; measured against a one-thread epoll server and
+//! a two-worker tokio server, a second generator thread mostly lowered throughput, as it took
+//! CPU from the server.
+//!
+//! Connects are bounded, but a server that accepts more slowly than the generator connects can
+//! still fill its accept queue; Linux then drops the SYN and retries it a second later. That
+//! shows as a long `connect_seconds`, not as errors. A listen backlog of at least the number of
+//! connections (up to `net.core.somaxconn`) avoids it.
+
+mod connection;
+pub mod limits;
+mod payload;
+mod report;
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use hdrhistogram::Histogram;
+use tokio::{net::TcpStream, sync::Barrier, sync::Semaphore, time::timeout};
+
+pub use report::{ErrorCounts, Latency, LoadReport};
+
+use connection::{Outcome, Shared};
+use payload::Payload;
+use report::Failure;
+
+/// How many connects may be in progress at once.
+pub const CONNECTS_IN_FLIGHT: usize = 256;
+
+/// What load to send, and where.
+#[derive(Clone, Debug)]
+pub struct LoadSpec {
+    pub addr: SocketAddr,
+    /// Busy connections, each running the closed loop.
+    pub connections: usize,
+    /// Messages per busy connection.
+    pub messages: usize,
+    /// Bytes per message (at least 1).
+    pub payload: usize,
+    /// Extra connections that connect, never send, and close at the end.
+    pub idle: usize,
+    /// Whether all busy connections send message `k` at the same moment.
+    pub rounds_in_lockstep: bool,
+    /// Limit for each operation: a connect, one message's exchange, a close.
+    pub timeout: Duration,
+    /// Allow a non-loopback `addr`.
+    pub allow_remote: bool,
+    /// Stop twice and wait for a line on stdin: once all connections are open (after printing
+    /// `connected`) and once every message is answered, before any connection closes (after
+    /// printing `sent`). `iolab prove` uses the pauses to measure the message rounds alone.
+    pub pause_between_phases: bool,
+}
+
+impl LoadSpec {
+    /// One connection sending one 64-byte message, 10 s timeout.
+    pub fn new(addr: SocketAddr) -> Self {
+        LoadSpec {
+            addr,
+            connections: 1,
+            messages: 1,
+            payload: 64,
+            idle: 0,
+            rounds_in_lockstep: false,
+            timeout: Duration::from_secs(10),
+            allow_remote: false,
+            pause_between_phases: false,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if !self.allow_remote && !self.addr.ip().to_canonical().is_loopback() {
+            bail!(
+                "refusing to send load to non-loopback address {} (use --allow-remote)",
+                self.addr
+            );
+        }
+        if self.payload == 0 {
+            bail!("the payload must be at least 1 byte");
+        }
+        if self.timeout.is_zero() {
+            bail!("the timeout must be longer than zero");
+        }
+        if self.connections + self.idle == 0 {
+            bail!("nothing to do: no busy and no idle connections");
+        }
+        Ok(())
+    }
+}
+
+/// Runs the load described by `spec` and reports what was measured.
+///
+/// Errors on a bad spec, too few file descriptors, or when not a single connection could be
+/// opened; every other failure is counted in the report. Builds its own runtime, so it must
+/// not be called from inside a tokio runtime.
+pub fn run(spec: &LoadSpec) -> Result<LoadReport> {
+    spec.check()?;
+    limits::make_room_for(spec.connections + spec.idle)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(run_phases(spec))
+}
+
+async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
+    let mut report = LoadReport {
+        connections: spec.connections,
+        idle: spec.idle,
+        messages: spec.messages,
+        payload_bytes: spec.payload,
+        rounds_in_lockstep: spec.rounds_in_lockstep,
+        ..LoadReport::default()
+    };
+
+    // Phase 1: connect.
+    let connect_start = Instant::now();
+    let mut streams = connect_all(spec, spec.connections + spec.idle, &mut report.errors).await;
+    report.connect_seconds = connect_start.elapsed().as_secs_f64();
+    let idle: Vec<TcpStream> = streams
+        .split_off(spec.connections)
+        .into_iter()
+        .flatten()
+        .collect();
+    let busy: Vec<(usize, TcpStream)> = streams
+        .into_iter()
+        .enumerate()
+        .filter_map(|(id, s)| Some((id, s?)))
+        .collect();
+    if busy.is_empty() && idle.is_empty() {
+        bail!(
+            "could not open any connection to {}: {}",
+            spec.addr,
+            report.errors
+        );
+    }
+    report.connections_open = busy.len();
+    report.idle_open = idle.len();
+    if spec.pause_between_phases {
+        pause("connected");
+    }
+
+    // Phase 2: drive, then each busy connection closes itself.
+    let latencies = Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?;
+    let shared = Arc::new(Shared {
+        payload: Payload::new(spec.payload),
+        messages: spec.messages,
+        timeout: spec.timeout,
+        start: Barrier::new(busy.len()),
+        round: spec.rounds_in_lockstep.then(|| Barrier::new(busy.len())),
+        latencies: Mutex::new(latencies),
+        sent: spec.pause_between_phases.then(|| Barrier::new(busy.len())),
+    });
+    let tasks: Vec<_> = busy
+        .into_iter()
+        .map(|(id, stream)| tokio::spawn(connection::drive(id, stream, Arc::clone(&shared))))
+        .collect();
+    let mut started = None::<Instant>;
+    let mut last_reply = None::<Instant>;
+    for task in tasks {
+        let outcome = task.await.unwrap_or_else(|_| panicked());
+        report.messages_ok += outcome.messages_ok;
+        report.errors.add(&outcome.errors);
+        started = earliest(started, outcome.started);
+        last_reply = latest(last_reply, outcome.last_reply);
+    }
+    if let (Some(start), Some(end)) = (started, last_reply) {
+        report.wall_seconds = end.saturating_duration_since(start).as_secs_f64();
+    }
+    if report.wall_seconds > 0.0 {
+        report.msgs_per_sec = report.messages_ok as f64 / report.wall_seconds;
+    }
+    report.latency_us =
+        Latency::from_nanos(&shared.latencies.lock().unwrap_or_else(|e| e.into_inner()));
+
+    // Phase 3: close the idle connections.
+    let closes: Vec<_> = idle
+        .into_iter()
+        .map(|s| tokio::spawn(connection::close(s, spec.timeout)))
+        .collect();
+    for close in closes {
+        if let Err(failure) = close.await.unwrap_or(Err(Failure::Other)) {
+            report.errors.count(failure);
+        }
+    }
+    Ok(report)
+}
+
+/// Says `phase` on stdout and blocks until a line (or EOF) arrives on stdin. Blocking the
+/// runtime is intended: every connection is parked at a barrier meanwhile.
+pub(crate) fn pause(phase: &str) {
+    use std::io::{BufRead as _, Write as _};
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{phase}");
+    let _ = stdout.flush();
+    let _ = std::io::stdin().lock().read_line(&mut String::new());
+}
+
+/// Opens `count` connections, at most [`CONNECTS_IN_FLIGHT`] at a time. Slot `i` holds
+/// connection `i`, or `None` if it failed (and the failure is counted).
+async fn connect_all(
+    spec: &LoadSpec,
+    count: usize,
+    errors: &mut ErrorCounts,
+) -> Vec<Option<TcpStream>> {
+    let gate = Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT));
+    let (addr, limit) = (spec.addr, spec.timeout);
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let gate = Arc::clone(&gate);
+            tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await.map_err(|_| Failure::Other)?;
+                let stream = match timeout(limit, TcpStream::connect(addr)).await {
+                    Ok(connected) => connected?,
+                    Err(_) => return Err(Failure::Timeout),
+                };
+                // Messages are small and the loop is closed: send each one at once.
+                stream.set_nodelay(true)?;
+                Ok::<_, Failure>(stream)
+            })
+        })
+        .collect();
+    let mut streams = Vec::with_capacity(count);
+    for task in tasks {
+        match task.await.unwrap_or(Err(Failure::Other)) {
+            Ok(stream) => streams.push(Some(stream)),
+            Err(failure) => {
+                errors.count(failure);
+                streams.push(None);
+            }
+        }
+    }
+    streams
+}
+
+/// A connection task that panicked counts as one "other" error.
+fn panicked() -> Outcome {
+    let mut outcome = Outcome::default();
+    outcome.errors.count(Failure::Other);
+    outcome
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    a.into_iter().chain(b).min()
+}
+
+fn latest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    a.into_iter().chain(b).max()
+}
