@@ -80,7 +80,7 @@ pub fn test(root: &Path, args: &[OsString]) -> Result<()> {
 }
 
 /// The workspace's target folder, as cargo sees it (CARGO_TARGET_DIR or config may move it).
-fn target_dir(root: &Path) -> Result<PathBuf> {
+pub fn target_dir(root: &Path) -> Result<PathBuf> {
     let mut metadata = Command::new(cargo_program());
     metadata
         .current_dir(root)

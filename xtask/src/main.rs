@@ -6,13 +6,15 @@
 //! aliases `cargo xtask` to `cargo run --package xtask --`.
 //!
 //! One module per concern: `setup` finds or installs the tools, `cargo` runs cargo with them on
-//! PATH, `root` gets root privileges, `cmd` prints and runs commands. Adding a subcommand means
-//! adding a variant to [`Task`] and a line to [`main`].
+//! PATH, `root` gets root privileges, `cmd` prints and runs commands, `vm` runs iolab on other
+//! kernels in virtual machines. Adding a subcommand means adding a variant to [`Task`] and a
+//! line to [`main`].
 
 mod cargo;
 mod cmd;
 mod root;
 mod setup;
+mod vm;
 
 use std::{ffi::OsString, path::PathBuf};
 
@@ -59,6 +61,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Boot other Linux kernels in QEMU and run iolab's tests in them, e.g. `cargo xtask vm --all`.
+    Vm(vm::VmArgs),
 }
 
 fn main() {
@@ -81,6 +85,7 @@ fn run(task: Task) -> anyhow::Result<()> {
         }
         Task::Iolab { args } => cargo::run_iolab(&root, &args),
         Task::Test { args } => cargo::test(&root, &args),
+        Task::Vm(args) => vm::vm(&root, args),
     }
 }
 
