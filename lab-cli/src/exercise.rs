@@ -66,3 +66,41 @@ fn stop_self() {
     // SAFETY: plain raise(3).
     unsafe { libc::raise(libc::SIGSTOP) };
 }
+
+/// Registers `k` pipes with an epoll instance through a `dup` of its fd (as tokio does), then,
+/// after the stop, makes four `epoll_wait` calls with the interest list at k, k-1 (one
+/// EPOLL_CTL_DEL), k-2 (one registered fd closed) and k-2 (a failing duplicate ADD). The first
+/// pipe holds a byte, so each call returns exactly 1 ready fd. Needs k >= 3.
+pub fn epoll(k: usize) -> Result<()> {
+    if k < 3 {
+        bail!("epoll exercise needs at least 3 pipes");
+    }
+    // SAFETY: raw epoll and pipe calls on fds this function owns; they live until exit.
+    unsafe {
+        let epfd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+        let registry = libc::fcntl(epfd, libc::F_DUPFD_CLOEXEC, 3);
+        let mut read_ends = Vec::with_capacity(k);
+        for i in 0..k {
+            let mut fds = [0; 2];
+            libc::pipe(fds.as_mut_ptr());
+            let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: i as u64 };
+            libc::epoll_ctl(registry, libc::EPOLL_CTL_ADD, fds[0], &mut ev);
+            if i == 0 {
+                libc::write(fds[1], b"x".as_ptr().cast(), 1);
+            }
+            read_ends.push(fds[0]);
+        }
+        stop_self();
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 8];
+        let mut wait = || libc::epoll_wait(epfd, events.as_mut_ptr(), 8, 0);
+        wait();
+        libc::epoll_ctl(registry, libc::EPOLL_CTL_DEL, read_ends[1], std::ptr::null_mut());
+        wait();
+        libc::close(read_ends[2]);
+        wait();
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: 0 };
+        libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, read_ends[0], &mut ev); // EEXIST
+        wait();
+    }
+    Ok(())
+}

@@ -17,7 +17,8 @@ use std::{
     },
     path::{Path, PathBuf},
     process::{Child, ChildStdin, ChildStdout, Command, Stdio},
-    sync::OnceLock,
+    collections::VecDeque,
+    sync::{Arc, Condvar, Mutex, OnceLock},
     time::Duration,
 };
 
@@ -38,6 +39,8 @@ pub struct Server {
     /// Our end of the server's stdin, with [`Launch::stdin_pipe`].
     pub stdin: Option<ChildStdin>,
     stopped: bool,
+    /// The last lines it printed, with [`launch_tailed`].
+    tail: Option<Tail>,
 }
 
 /// CPU time and peak memory of a stopped server tree, from the kernel (wait4's rusage).
@@ -73,12 +76,32 @@ pub fn set_iolab_exe(path: &Path) {
 
 /// Starts `program args…` traced.
 pub fn launch(probe: &mut Probe, what: Launch<'_>) -> Result<Server> {
+    start(probe, what, Stdio::inherit())
+}
+
+/// Starts a server that is not one of ours (`iolab trace`): like [`launch`], but its stdout and
+/// stderr are read by threads of ours, which keep the last lines for error messages
+/// ([`Server::tail`]) — and a chatty server never blocks on a full pipe.
+pub fn launch_tailed(probe: &mut Probe, what: Launch<'_>) -> Result<Server> {
+    let mut server = start(probe, what, Stdio::piped())?;
+    let tail = Tail::default();
+    if let Some(stdout) = server.stdout.take() {
+        tail.drain(stdout.into_inner());
+    }
+    if let Some(stderr) = server.child.stderr.take() {
+        tail.drain(stderr);
+    }
+    server.tail = Some(tail);
+    Ok(server)
+}
+
+fn start(probe: &mut Probe, what: Launch<'_>, stderr: Stdio) -> Result<Server> {
     become_subreaper();
     let (go_read, go_write) = pipe()?;
     let mut gate = Command::new(iolab_exe());
     gate.arg("gate").arg("--").arg(what.program).args(&what.args);
     let stdin = if what.stdin_pipe { Stdio::piped() } else { Stdio::null() };
-    gate.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    gate.stdin(stdin).stdout(Stdio::piped()).stderr(stderr);
     gate.process_group(0);
     let go_fd = go_read.as_raw_fd();
     let listen_fd = what.listener.map(|l| l.as_raw_fd());
@@ -111,10 +134,21 @@ pub fn launch(probe: &mut Probe, what: Launch<'_>) -> Result<Server> {
     go.write_all(b"g").context("releasing the server")?;
     let stdout = child.stdout.take().map(BufReader::new);
     let stdin = child.stdin.take();
-    Ok(Server { child, pid, stdout, stdin, stopped: false })
+    Ok(Server { child, pid, stdout, stdin, stopped: false, tail: None })
 }
 
 impl Server {
+    /// How the server's first process ended, if it has. Unlike [`Server::check_alive`] this
+    /// leaves the rest of the tree to [`Server::stop`] (or drop), which still kill and reap it.
+    pub fn exited(&mut self) -> Result<Option<String>> {
+        Ok(self.child.try_wait()?.map(describe))
+    }
+
+    /// The last lines it printed, with [`launch_tailed`].
+    pub fn tail(&self) -> Option<Tail> {
+        self.tail.clone()
+    }
+
     /// Reads the server's stdout up to a line that starts with `prefix` (e.g. "listening on").
     /// Fails with the server's exit status if it exits first.
     pub fn wait_for_line(&mut self, prefix: &str) -> Result<String> {
@@ -192,6 +226,52 @@ impl Drop for Server {
     }
 }
 
+/// The last [`TAIL_LINES`] lines a server printed (stdout and stderr, in arrival order), and
+/// whether both streams have reached their end.
+#[derive(Clone, Default)]
+pub struct Tail(Arc<(Mutex<TailState>, Condvar)>);
+
+#[derive(Default)]
+struct TailState {
+    lines: VecDeque<String>,
+    open: usize,
+}
+
+pub const TAIL_LINES: usize = 5;
+
+impl Tail {
+    /// Reads `from` to its end in a thread of its own. The thread ends when every process of
+    /// the tree has closed the stream (they are killed by [`Server::stop`] at the latest).
+    fn drain(&self, from: impl std::io::Read + Send + 'static) {
+        let shared = Arc::clone(&self.0);
+        shared.0.lock().unwrap_or_else(|e| e.into_inner()).open += 1;
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(from);
+            let mut line = Vec::new();
+            while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+                let mut state = shared.0.lock().unwrap_or_else(|e| e.into_inner());
+                if state.lines.len() == TAIL_LINES {
+                    state.lines.pop_front();
+                }
+                state.lines.push_back(text);
+                line.clear();
+            }
+            shared.0.lock().unwrap_or_else(|e| e.into_inner()).open -= 1;
+            shared.1.notify_all();
+        });
+    }
+
+    /// The last lines, once both streams have ended or `wait` has passed (a stopped server's
+    /// last words may still be in the pipe).
+    pub fn lines(&self, wait: Duration) -> Vec<String> {
+        let (lock, ended) = &*self.0;
+        let state = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (state, _) = ended.wait_timeout_while(state, wait, |s| s.open > 0).unwrap_or_else(|e| e.into_inner());
+        state.lines.iter().cloned().collect()
+    }
+}
+
 fn describe(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt as _;
     match status.signal() {
@@ -252,6 +332,27 @@ fn children_of_self() -> Vec<i32> {
         .collect()
 }
 
+/// Processes and threads in the tree rooted at `root`, from /proc.
+pub fn tree_size(root: u32) -> (u64, u64) {
+    let Ok(dir) = fs::read_dir("/proc") else { return (0, 0) };
+    let pids: Vec<i32> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    let in_tree = |mut pid: i32| loop {
+        if pid == root as i32 {
+            return true;
+        }
+        match parent_of(pid) {
+            Some(parent) if parent > 1 => pid = parent,
+            _ => return false,
+        }
+    };
+    let (mut processes, mut threads) = (0, 0);
+    for pid in pids.into_iter().filter(|&p| in_tree(p)) {
+        processes += 1;
+        threads += fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count() as u64);
+    }
+    (processes, threads)
+}
+
 pub fn parent_of(pid: i32) -> Option<i32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces and parentheses: fields start after the last ')'.
@@ -295,6 +396,7 @@ pub fn settle(probe: &mut Probe, quiet: Duration, limit: Duration) -> Result<lab
     let mut last = probe.snapshot()?;
     let mut still_since = std::time::Instant::now();
     loop {
+        crate::interrupt::check()?;
         std::thread::sleep(Duration::from_millis(5));
         let now = probe.snapshot()?;
         if now.syscalls != last.syscalls {

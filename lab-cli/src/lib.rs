@@ -6,12 +6,30 @@
 //! - [`load`] is the load generator; it always runs in a process of its own.
 //! - [`run`] is one measured run; [`result`] its figures; [`report`] shows them.
 //! - [`selftest`] proves the probe exact with [`exercise`]'s known workloads.
+//! - [`trace`] puts any server under the probe (started, or running: `--pid`), [`tree`] reads its
+//!   process tree from /proc, [`validate`] checks the counts against strace and perf, and
+//!   [`top`] shows a running server's live rates.
+pub mod args;
+pub mod compare;
+pub mod document;
 pub mod exercise;
+pub mod export;
+pub mod figures;
+pub mod interrupt;
 pub mod launch;
 pub mod load;
+pub mod plot;
 pub mod preflight;
 pub mod probe;
+pub mod progress;
 pub mod report;
 pub mod result;
 pub mod run;
+pub mod save;
 pub mod selftest;
+pub mod verdict;
+pub mod stats;
+pub mod top;
+pub mod trace;
+pub mod tree;
+pub mod validate;

@@ -8,12 +8,14 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use iolab::{
-    exercise, launch, load, selftest,
+    args::{BadInput, Output, Workload},
+    interrupt,
+    compare, exercise, export, launch, load, save, selftest,
     probe::Probe,
     report,
-    run::{self, RunSpec},
+    run,
 };
 
 #[derive(Parser)]
@@ -27,19 +29,29 @@ struct Cli {
 enum Cmd {
     /// Run one model under the probe, drive it with the load generator, show what it cost.
     Run {
-        #[arg(long, short = 'M')]
+        #[arg(long, short = 'M', value_parser = parse_model)]
         model: String,
         #[command(flatten)]
         workload: Workload,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-        /// Exit 0 even when the load generator saw errors.
-        #[arg(long)]
-        allow_errors: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Run models on the same workload and compare them, a row per model.
+    Compare(compare::CompareArgs),
+    /// The walkthrough's scenario: C connections all ready at once, every round. What did it take?
+    Prove(compare::ProveArgs),
+    /// The same workload at several connection counts: a table and an SVG plot.
+    Sweep(compare::SweepArgs),
+    /// Re-render saved results (`--save`, `--format json`) in any format, side by side.
+    Report {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[arg(long, value_enum, default_value_t = export::Format::Table)]
+        format: export::Format,
     },
     /// Serve one model, untraced, so you can point strace or perf at it.
     Serve {
-        #[arg(long, short = 'M')]
+        #[arg(long, short = 'M', value_parser = parse_model)]
         model: String,
         /// Address to listen on (loopback; port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:0", conflicts_with = "listen_fd")]
@@ -47,11 +59,24 @@ enum Cmd {
         /// Serve on an already-listening socket at this fd (how the lab starts models).
         #[arg(long, hide = true)]
         listen_fd: Option<i32>,
+        /// Allow a non-loopback --addr.
+        #[arg(long)]
+        allow_remote: bool,
     },
     /// Drive any echo-uppercase server with the load generator.
     Load {
         #[arg(long)]
         addr: SocketAddr,
+        /// Every connection sends message k at the same moment (a barrier between rounds).
+        #[arg(long)]
+        lockstep: bool,
+        /// Allow a non-loopback --addr.
+        #[arg(long)]
+        allow_remote: bool,
+        /// Print `connected` and `sent` at the phase boundaries, each time waiting for a line on
+        /// stdin (how the lab measures the message rounds alone).
+        #[arg(long, hide = true)]
+        pause_between_phases: bool,
         #[command(flatten)]
         workload: Workload,
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -59,6 +84,10 @@ enum Cmd {
     },
     /// List the server models.
     Models,
+    /// Any server under the probe: `-- CMD ARGS…` started traced, or `--pid` of a running one.
+    Trace(iolab::trace::TraceArgs),
+    /// Live syscall and context-switch rates of a running server (`--pid`), until Ctrl-C.
+    Top(iolab::top::TopArgs),
     /// Prove the probe exact on this kernel: known syscall and context-switch counts.
     Selftest {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -79,22 +108,7 @@ enum Cmd {
 enum Exercise {
     Io { n: u64, k: u64, j: u64 },
     Block { n: u64 },
-}
-
-#[derive(Args, Clone)]
-struct Workload {
-    /// Concurrent connections.
-    #[arg(short = 'c', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    connections: u64,
-    /// Messages per connection.
-    #[arg(short = 'm', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
-    messages: u64,
-    /// Payload bytes per message (at most 16 MiB).
-    #[arg(short = 'b', long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=16 * 1024 * 1024))]
-    bytes: u64,
-    /// Extra connections that stay open and never send.
-    #[arg(long, default_value_t = 0)]
-    idle: u64,
+    Epoll { k: usize },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -105,58 +119,54 @@ enum Format {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Bad input is one line (clap adds a usage hint; the line names the flag and the range).
+        Err(err) if err.use_stderr() => {
+            let text = err.render().to_string();
+            let line = text.lines().next().unwrap_or_default();
+            eprintln!("iolab: {}", line.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+        Err(err) => err.exit(),
+    };
+    if let Err(err) = interrupt::install() {
+        eprintln!("iolab: cannot install signal handlers: {err}");
+        return ExitCode::FAILURE;
+    }
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("iolab: {err:#}");
-            ExitCode::FAILURE
+            if let Some(interrupted) = interrupt::cause(&err) {
+                ExitCode::from(interrupted.exit_code())
+            } else if err.downcast_ref::<BadInput>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
 
 fn dispatch(command: Cmd) -> Result<ExitCode> {
     match command {
-        Cmd::Run { model, workload, format, allow_errors } => {
-            let spec = RunSpec {
-                model,
-                connections: workload.connections as usize,
-                messages: workload.messages as usize,
-                payload: workload.bytes as usize,
-                idle: workload.idle as usize,
-            };
-            if lab_server::model(&spec.model).is_none() {
-                return usage_error(format!(
-                    "invalid value '{}' for '--model': valid models are {}",
-                    spec.model,
-                    lab_server::model_names().join(", ")
-                ));
-            }
-            let mut probe = Probe::load()?;
-            let result = run::run_model(&mut probe, &spec)?;
-            match format {
-                Format::Table => print!("{}", report::run_table(&result)),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
-            }
-            if result.errors > 0 && !allow_errors {
-                eprintln!("iolab: the load generator saw {} errors (--allow-errors to accept)", result.errors);
-                return Ok(ExitCode::FAILURE);
-            }
+        Cmd::Run { model, workload, output } => run_command(&workload.spec(&model), workload.allow_errors, &output),
+        Cmd::Compare(args) => compare::compare_command(args),
+        Cmd::Prove(args) => compare::prove_command(args),
+        Cmd::Sweep(args) => compare::sweep_command(args),
+        Cmd::Report { files, format } => {
+            print!("{}", save::report(&files, format)?);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Serve { model, addr, listen_fd } => {
-            let Some(m) = lab_server::model(&model) else {
-                return usage_error(format!(
-                    "invalid value '{model}' for '--model': valid models are {}",
-                    lab_server::model_names().join(", ")
-                ));
-            };
+        Cmd::Serve { model, addr, listen_fd, allow_remote } => {
+            let m = lab_server::model(&model).expect("checked by clap");
             let listener = match listen_fd {
                 // SAFETY: the lab passes a listening socket at this fd (see launch.rs).
                 Some(fd) => unsafe { TcpListener::from_raw_fd(fd) },
                 None => {
-                    if !addr.ip().is_loopback() {
-                        return usage_error(format!("invalid value '{addr}' for '--addr': servers bind loopback only"));
+                    if !addr.ip().is_loopback() && !allow_remote {
+                        iolab::bad_input!("invalid value '{addr}' for '--addr': servers bind loopback only unless --allow-remote");
                     }
                     TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?
                 }
@@ -166,17 +176,22 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
             (m.serve)(listener).with_context(|| format!("model {model}"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Load { addr, workload, format } => {
+        Cmd::Load { addr, lockstep, allow_remote, pause_between_phases, workload, format } => {
             let spec = load::LoadSpec {
                 addr,
                 connections: workload.connections as usize,
                 messages: workload.messages as usize,
                 payload: workload.bytes as usize,
                 idle: workload.idle as usize,
-                rounds_in_lockstep: false,
+                rounds_in_lockstep: lockstep,
                 timeout: Duration::from_secs(10),
-                allow_remote: false,
+                allow_remote,
+                pause_between_phases,
             };
+            if !addr.ip().is_loopback() && !allow_remote {
+                iolab::bad_input!("invalid value '{addr}' for '--addr': load goes to loopback addresses only unless --allow-remote");
+            }
+            load::limits::make_room_for(spec.connections + spec.idle).map_err(|e| BadInput(format!("{e:#}")))?;
             let report = load::run(&spec)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&report)?),
@@ -198,9 +213,15 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Trace(args) => iolab::trace::trace_command(args),
+        Cmd::Top(args) => iolab::top::top_command(args),
         Cmd::Selftest { format } => selftest(format),
         Cmd::Exercise(Exercise::Io { n, k, j }) => {
             exercise::io(n, k, j)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Exercise(Exercise::Epoll { k }) => {
+            exercise::epoll(k)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Exercise(Exercise::Block { n }) => {
@@ -214,18 +235,56 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
     }
 }
 
+fn parse_model(name: &str) -> Result<String, String> {
+    match iolab::args::parse_models(name)?.as_slice() {
+        [one] if name != "all" => Ok(one.clone()),
+        _ => Err(format!("one model, not a list (valid: {})", lab_server::model_names().join(", "))),
+    }
+}
+
+/// `iolab run`: one model, one measured run (no warm-up: what you see is what one run cost).
+fn run_command(spec: &run::RunSpec, allow_errors: bool, output: &Output) -> Result<ExitCode> {
+    let mut out = export::open_output(output.output.as_deref()).map_err(|e| BadInput(format!("--output: {e:#}")))?;
+    load::limits::make_room_for(spec.connections + spec.idle)
+        .map_err(|e| BadInput(format!("--connections {} --idle {}: {e:#}", spec.connections, spec.idle)))?;
+    let mut probe = Probe::load()?;
+    let result = run::run_model(&mut probe, spec)?;
+    let text = match output.format {
+        export::Format::Table => report::run_table(&result),
+        export::Format::Json => serde_json::to_string_pretty(&result)? + "\n",
+        format => {
+            let mut doc = save::new_document("run", 1);
+            doc.results.push(iolab::stats::model_result(vec![result.clone()]));
+            export::render(&doc, format)
+        }
+    };
+    out.write_all(text.as_bytes())?;
+    if let Some(dir) = &output.save {
+        save::prepare_dir(dir)?;
+        save::save_run(dir, &save::new_document("run", 1), &result, 1)?;
+    }
+    if result.errors > 0 && !allow_errors {
+        eprintln!("iolab: the load generator saw {} errors (--allow-errors to accept)", result.errors);
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs both checks and says plainly whether the counts can be trusted.
 fn selftest(format: Format) -> Result<ExitCode> {
     let mut probe = Probe::load()?;
     let io = selftest::check_io(&mut probe, 1000, 300, 200)?;
     let switches = selftest::check_switches(&mut probe, 200)?;
+    let epoll = selftest::check_epoll(&mut probe, 50)?;
     let io_ok = io.reads == io.expected && io.writes == io.expected;
+    let epoll_ok = epoll.calls == 4 && epoll.fds_passed == epoll.expected_fds_passed && epoll.ready == 4;
     let diff = switches.probe_voluntary.abs_diff(switches.proc_voluntary);
     let switches_ok = switches.probe_voluntary >= switches.blocks && diff * 100 <= switches.proc_voluntary * 3;
     match format {
         Format::Json => println!(
             "{}",
-            serde_json::json!({ "io": io, "switches": switches, "io_ok": io_ok, "switches_ok": switches_ok })
+            serde_json::json!({ "io": io, "switches": switches, "epoll": epoll,
+                "io_ok": io_ok, "switches_ok": switches_ok, "epoll_ok": epoll_ok })
         ),
         Format::Table => {
             let verdict = |ok| if ok { "ok" } else { "MISMATCH" };
@@ -242,17 +301,16 @@ fn selftest(format: Format) -> Result<ExitCode> {
                 switches.proc_involuntary,
                 verdict(switches_ok)
             );
+            println!(
+                "epoll interest list: 4 epoll_wait calls over {} registrations (add via a dup'd fd, del, close, failed add): fds passed expected {}, probe {}; ready expected 4, probe {}: {}",
+                epoll.registered, epoll.expected_fds_passed, epoll.fds_passed, epoll.ready, verdict(epoll_ok)
+            );
         }
     }
-    Ok(if io_ok && switches_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if io_ok && switches_ok && epoll_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn iolab_models() -> &'static [lab_server::Model] {
     lab_server::models::ALL
 }
 
-/// Bad input: one line, exit status 2 (as clap does for its own checks).
-fn usage_error(message: String) -> Result<ExitCode> {
-    eprintln!("iolab: {message}");
-    Ok(ExitCode::from(2))
-}

@@ -3,7 +3,9 @@
 
 use std::{ffi::CString, fs, path::PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
+
+use crate::bad_input;
 
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
@@ -21,7 +23,7 @@ pub fn check_privileges() -> Result<()> {
     if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
         return Ok(());
     }
-    bail!(
+    bad_input!(
         "loading the probes needs root or CAP_BPF+CAP_PERFMON: run it through `cargo xtask run`, \
          with sudo, or after `setcap cap_bpf,cap_perfmon,cap_dac_override+ep target/release/iolab`"
     )
@@ -41,7 +43,7 @@ pub fn ensure_tracefs() -> Result<PathBuf> {
     let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
-        bail!("tracefs is not mounted and mounting it at {target} failed ({err}): mount it with `mount -t tracefs nodev {target}`");
+        bad_input!("tracefs is not mounted and mounting it at {target} failed ({err}): mount it with `mount -t tracefs nodev {target}`");
     }
     eprintln!("iolab: mounted tracefs at {target}");
     Ok(target.into())

@@ -38,11 +38,13 @@ impl Probe {
         preflight::check_privileges()?;
         let tracefs = preflight::ensure_tracefs()?;
         let pid_max: u32 = read_trimmed("/proc/sys/kernel/pid_max")?.parse()?;
-        let child_pid_offset = format_field_offset(&tracefs, "sched/sched_process_fork", "child_pid")?;
+        let newtask_pid = format_field_offset(&tracefs, "task/task_newtask", "pid")?;
+        let newtask_flags = format_field_offset(&tracefs, "task/task_newtask", "clone_flags")?;
 
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("TRACED_TASKS", pid_max)
-            .override_global("CHILD_PID_OFFSET", &child_pid_offset, true)
+            .override_global("NEWTASK_PID_OFFSET", &newtask_pid, true)
+            .override_global("NEWTASK_FLAGS_OFFSET", &newtask_flags, true)
             .load(PROBES)
             .context("loading the probes")?;
         let logger = aya_log::EbpfLogger::init(&mut ebpf).ok();
@@ -59,7 +61,7 @@ impl Probe {
 
         let mut unavailable = Vec::new();
         let mut tracepoints: Vec<(&str, String, String)> =
-            vec![("follow_fork", "sched".into(), "sched_process_fork".into())];
+            vec![("follow_fork", "task".into(), "task_newtask".into())];
         for kind in WaitKind::ALL {
             let call = kind.syscall_name();
             tracepoints.push(("wait_enter", "syscalls".into(), format!("sys_enter_{call}")));
@@ -124,6 +126,10 @@ fn add_into(total: &mut Counters, c: &Counters) {
     }
     total.voluntary_switches += c.voluntary_switches;
     total.involuntary_switches += c.involuntary_switches;
+    total.tasks_started += c.tasks_started;
+    total.processes_started += c.processes_started;
+    total.tasks_exited += c.tasks_exited;
+    total.processes_exited += c.processes_exited;
     total.tasks_dropped += c.tasks_dropped;
     total.waits_dropped += c.waits_dropped;
     total.epoll_members_dropped += c.epoll_members_dropped;
@@ -146,7 +152,7 @@ fn read_trimmed(path: &str) -> Result<String> {
 }
 
 /// The byte offset of `field` in a tracepoint's record, from its tracefs `format` file:
-/// `\tfield:pid_t child_pid;\toffset:20;\tsize:4;\tsigned:1;`
+/// `\tfield:pid_t pid;\toffset:8;\tsize:4;\tsigned:1;`
 pub fn format_field_offset(tracefs: &Path, event: &str, field: &str) -> Result<u32> {
     let path = tracefs.join("events").join(event).join("format");
     let format = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;

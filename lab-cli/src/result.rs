@@ -37,6 +37,9 @@ pub struct RunResult {
     pub error_kinds: ErrorCounts,
     /// CPU time and peak RSS of the server tree, from wait4.
     pub server: Usage,
+    /// Most processes and threads (all tasks) the server tree had at once.
+    pub peak_processes: u64,
+    pub peak_threads: u64,
     /// Anything the probe could not count (all 0 unless a map filled up).
     pub probe_dropped: Dropped,
 }
@@ -98,6 +101,10 @@ impl Delta {
         }
         d.voluntary_switches -= before.voluntary_switches;
         d.involuntary_switches -= before.involuntary_switches;
+        d.tasks_started -= before.tasks_started;
+        d.processes_started -= before.processes_started;
+        d.tasks_exited -= before.tasks_exited;
+        d.processes_exited -= before.processes_exited;
         d.tasks_dropped -= before.tasks_dropped;
         d.waits_dropped -= before.waits_dropped;
         d.epoll_members_dropped -= before.epoll_members_dropped;
@@ -159,6 +166,8 @@ impl RunResult {
             errors: load.errors.total(),
             error_kinds: load.errors.clone(),
             server,
+            peak_processes: 0,
+            peak_threads: 0,
             probe_dropped: Dropped {
                 tasks: delta.0.tasks_dropped,
                 waits: delta.0.waits_dropped,

@@ -42,6 +42,16 @@ pub struct SwitchCheck {
     pub proc_involuntary: u64,
 }
 
+#[derive(Debug, Serialize)]
+pub struct EpollCheck {
+    pub registered: u64,
+    /// The four calls' interest-list sizes, summed: k + (k-1) + (k-2) + (k-2).
+    pub expected_fds_passed: u64,
+    pub calls: u64,
+    pub fds_passed: u64,
+    pub ready: u64,
+}
+
 fn exercise_args(args: &[&str]) -> Vec<String> {
     std::iter::once("exercise").chain(args.iter().copied()).map(String::from).collect()
 }
@@ -107,6 +117,32 @@ pub fn check_switches(probe: &mut Probe, blocks: u64) -> Result<SwitchCheck> {
     })
 }
 
+/// Check 3: epoll interest-list tracking through ADD via a dup'd fd, DEL, close, and a failed
+/// ADD; four calls, one ready fd each.
+pub fn check_epoll(probe: &mut Probe, registered: u64) -> Result<EpollCheck> {
+    let what = Launch {
+        program: launch::iolab_exe(),
+        args: exercise_args(&["epoll", &registered.to_string()]),
+        listener: None,
+        stdin_pipe: false,
+    };
+    let traced = launch::launch(probe, what)?;
+    wait_stopped(traced.pid)?;
+    let before = probe.snapshot()?;
+    resume(traced.pid);
+    traced.wait_exit()?;
+    let after = probe.snapshot()?;
+    let wait = Delta::between(&before, &after).0.wait[lab_common::WaitKind::EpollWait as usize];
+    let k = registered;
+    Ok(EpollCheck {
+        registered: k,
+        expected_fds_passed: k + (k - 1) + 2 * (k - 2),
+        calls: wait.calls,
+        fds_passed: wait.fds_passed,
+        ready: wait.ready,
+    })
+}
+
 fn unread_bytes(pipe: &impl std::os::fd::AsRawFd) -> i32 {
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int.
@@ -134,6 +170,7 @@ fn wait_stopped(pid: u32) -> Result<()> {
 fn wait_until(pid: u32, ok: impl Fn(char) -> bool) -> Result<()> {
     let start = Instant::now();
     loop {
+        crate::interrupt::check()?;
         let s = state(pid)?;
         if ok(s) {
             return Ok(());

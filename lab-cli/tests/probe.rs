@@ -38,3 +38,12 @@ fn voluntary_switches_match_the_kernels_own_count() {
     assert!(diff * 100 <= check.proc_voluntary * 2, "{check:?}");
     assert!(check.probe_involuntary.abs_diff(check.proc_involuntary) <= 2, "{check:?}");
 }
+
+#[test]
+fn epoll_interest_list_follows_add_through_a_dup_del_close_and_failed_add() {
+    let mut probe = probe();
+    let check = selftest::check_epoll(&mut probe, 40).unwrap();
+    assert_eq!(check.calls, 4);
+    assert_eq!(check.fds_passed, 40 + 39 + 38 + 38);
+    assert_eq!(check.ready, 4, "one pipe holds a byte: one ready fd per call");
+}

@@ -132,7 +132,13 @@ pub struct Counters {
     pub voluntary_switches: u64,
     /// Switches away from a traced thread that was still runnable (preempted, or sched_yield).
     pub involuntary_switches: u64,
-    /// Forked tasks that could not be followed because the traced-task map was full.
+    /// Tasks (processes and threads) the traced tree created, and how many of them were processes.
+    pub tasks_started: u64,
+    pub processes_started: u64,
+    /// Traced tasks that exited, and how many of them were thread-group leaders (processes).
+    pub tasks_exited: u64,
+    pub processes_exited: u64,
+    /// New tasks that could not be followed (tid beyond the map, i.e. pid_max grew after load).
     pub tasks_dropped: u64,
     /// Wait calls whose entry could not be stashed (pending map full): not in `wait`.
     pub waits_dropped: u64,
@@ -147,6 +153,10 @@ impl Counters {
         wait: [WaitStats { calls: 0, fds_passed: 0, ready: 0, errors: 0, blocked_ns: 0 }; WAIT_KINDS],
         voluntary_switches: 0,
         involuntary_switches: 0,
+        tasks_started: 0,
+        processes_started: 0,
+        tasks_exited: 0,
+        processes_exited: 0,
         tasks_dropped: 0,
         waits_dropped: 0,
         epoll_members_dropped: 0,

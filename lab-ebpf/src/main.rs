@@ -13,7 +13,7 @@
 //! |------------------|------------------------------------------|-----------------------------------|
 //! | `count_syscall`  | raw tracepoint `sys_enter`               | `syscalls[nr] += 1`               |
 //! | `count_switch`   | raw tracepoint `sched_switch`            | voluntary / involuntary switches  |
-//! | `follow_fork`    | tracepoint `sched:sched_process_fork`    | a traced task's child is traced   |
+//! | `follow_fork`    | tracepoint `task:task_newtask`           | a traced task's child is traced   |
 //! | `forget_task`    | raw tracepoint `sched_process_exit`      | an exiting task is forgotten      |
 //! | `wait_enter/exit`| tracepoints `syscalls:sys_{enter,exit}_<wait call>` | nfds in, ready fds out, time |
 //! | `epoll_ctl_*`, `close_enter` | tracepoints `syscalls:*`     | each epoll instance's interest-list size |

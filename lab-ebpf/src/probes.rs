@@ -31,18 +31,25 @@ static PENDING_WAITS: HashMap<u32, PendingWait> = HashMap::with_max_entries(MAX_
 static PENDING_EPOLL_CTLS: HashMap<u32, PendingEpollCtl> =
     HashMap::with_max_entries(MAX_TRACED_TASKS, 0);
 
-/// Which epoll instance each registered fd belongs to: (tgid, fd) -> epfd.
+/// How many epoll registrations each fd of a traced process has: (tgid, fd) -> count (almost
+/// always 1). Closing the fd drops them all, without an epoll_ctl call.
 #[map]
-static EPOLL_MEMBERS: HashMap<ProcessFd, u32> = HashMap::with_max_entries(MAX_EPOLL_MEMBERS, 0);
+static EPOLL_MEMBERS: HashMap<ProcessFd, u64> = HashMap::with_max_entries(MAX_EPOLL_MEMBERS, 0);
 
-/// Interest-list size of each epoll instance: (tgid, epfd) -> registered fds.
+/// Registered fds per process: tgid -> the size of its epoll interest list.
+///
+/// Kept per process, not per epoll fd, because one epoll instance often has several fds: tokio
+/// (mio) registers through a `dup` of the fd it waits on. Every model here has one instance per
+/// process; a server with several would show their sum.
 #[map]
-static EPOLL_SIZES: HashMap<ProcessFd, u64> = HashMap::with_max_entries(MAX_EPOLL_MEMBERS, 0);
+static EPOLL_SIZES: HashMap<u32, u64> = HashMap::with_max_entries(MAX_TRACED_TASKS, 0);
 
-/// Offset of `child_pid` in the `sched_process_fork` record. It moved between kernels (the comm
-/// fields became `__data_loc`), so the loader reads it from tracefs and sets it here.
+/// Offsets of `pid` and `clone_flags` in the `task:task_newtask` record. Record layouts change
+/// between kernels, so the loader reads them from tracefs and sets them here before loading.
 #[unsafe(no_mangle)]
-static CHILD_PID_OFFSET: u32 = 0;
+static NEWTASK_PID_OFFSET: u32 = 0;
+#[unsafe(no_mangle)]
+static NEWTASK_FLAGS_OFFSET: u32 = 0;
 
 /// Offsets in every `syscalls:sys_{enter,exit}_*` record (stable since the format was added).
 const SYSCALL_NR_OFFSET: usize = 8;
@@ -52,6 +59,7 @@ const EXIT_RET_OFFSET: usize = 16;
 const EPOLL_CTL_ADD: u32 = 1;
 const EPOLL_CTL_DEL: u32 = 2;
 const BPF_NOEXIST: u64 = 1;
+const CLONE_THREAD: u64 = 0x10000;
 
 #[inline(always)]
 fn current_ids() -> (u32, u32) {
@@ -118,36 +126,51 @@ pub fn count_switch(ctx: RawTracePointContext) -> i32 {
     0
 }
 
-/// Fires in the parent, for new processes and new threads alike, before the child first runs:
-/// the child is traced from its first instruction.
-#[tracepoint(category = "sched", name = "sched_process_fork")]
+/// Fires in the parent while it creates a task — a process or a thread (`CLONE_THREAD`) — before
+/// the child first runs: the child is traced from its first instruction.
+#[tracepoint(category = "task", name = "task_newtask")]
 pub fn follow_fork(ctx: TracePointContext) -> u32 {
     let (_, tid) = current_ids();
     if !is_traced(tid) {
         return 0;
     }
-    // SAFETY: a plain u32 set by the loader before the program is loaded.
-    let offset = unsafe { core::ptr::read_volatile(&CHILD_PID_OFFSET) } as usize;
-    // SAFETY: the offset comes from this kernel's format file for this tracepoint.
-    let Ok(child) = (unsafe { ctx.read_at::<u32>(offset) }) else {
+    // SAFETY: plain u32s set by the loader before the program is loaded; the offsets come from
+    // this kernel's format file for this tracepoint.
+    let (pid_at, flags_at) = unsafe {
+        (core::ptr::read_volatile(&NEWTASK_PID_OFFSET), core::ptr::read_volatile(&NEWTASK_FLAGS_OFFSET))
+    };
+    let Ok(child) = (unsafe { ctx.read_at::<u32>(pid_at as usize) }) else {
         return 0;
     };
+    let flags = unsafe { ctx.read_at::<u64>(flags_at as usize) }.unwrap_or(0);
+    let Some(c) = counters() else { return 0 };
     if TRACED_TASKS.set(child, 1, 0).is_err() {
         warn!(&ctx, "iolab: cannot follow task {}: pid_max grew after load", child);
-        if let Some(c) = counters() {
-            c.tasks_dropped += 1;
-        }
+        c.tasks_dropped += 1;
+        return 0;
+    }
+    c.tasks_started += 1;
+    if flags & CLONE_THREAD == 0 {
+        c.processes_started += 1;
     }
     0
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn forget_task(_ctx: RawTracePointContext) -> i32 {
-    let (_, tid) = current_ids();
+    let (tgid, tid) = current_ids();
     if is_traced(tid) {
         let _ = TRACED_TASKS.set(tid, 0, 0);
         let _ = PENDING_WAITS.remove(tid);
         let _ = PENDING_EPOLL_CTLS.remove(tid);
+        if let Some(c) = counters() {
+            c.tasks_exited += 1;
+            // A process ends when its thread-group leader (tid == tgid) does.
+            if tid == tgid {
+                c.processes_exited += 1;
+                let _ = EPOLL_SIZES.remove(tgid);
+            }
+        }
     }
     0
 }
@@ -175,9 +198,8 @@ pub fn wait_enter(ctx: TracePointContext) -> u32 {
         WaitKind::Poll | WaitKind::Ppoll => arg(&ctx, 1),      // nfds: entries in the pollfd array
         WaitKind::IoUringEnter => arg(&ctx, 1),                // to_submit
         WaitKind::EpollWait | WaitKind::EpollPwait | WaitKind::EpollPwait2 => {
-            let epfd = ProcessFd { tgid, fd: arg(&ctx, 0) as u32 };
             // SAFETY: a plain u64 read; a concurrent epoll_ctl can only make it off by one.
-            unsafe { EPOLL_SIZES.get(&epfd) }.copied().unwrap_or(0)
+            unsafe { EPOLL_SIZES.get(&tgid) }.copied().unwrap_or(0)
         }
     };
     let pending = PendingWait {
@@ -250,22 +272,28 @@ pub fn epoll_ctl_exit(ctx: TracePointContext) -> u32 {
         return 0;
     }
     let member = ProcessFd { tgid, fd: call.fd };
-    let epoll = ProcessFd { tgid, fd: call.epfd };
     if call.op == EPOLL_CTL_ADD {
-        if EPOLL_MEMBERS.insert(member, call.epfd, 0).is_err() {
+        if EPOLL_MEMBERS.insert(member, 0, BPF_NOEXIST).is_err() && EPOLL_MEMBERS.get_ptr_mut(&member).is_none() {
             if let Some(c) = counters() {
                 c.epoll_members_dropped += 1;
             }
             return 0;
         }
-        change_interest(epoll, 1);
-    } else if EPOLL_MEMBERS.remove(member).is_ok() {
-        change_interest(epoll, u64::MAX); // -1, wrapping
+        if let Some(count) = EPOLL_MEMBERS.get_ptr_mut(&member) {
+            atomic_add(count, 1);
+            change_interest(tgid, 1);
+        }
+    } else if let Some(count) = EPOLL_MEMBERS.get_ptr_mut(&member) {
+        // SAFETY: a live map value.
+        if unsafe { *count } > 0 {
+            atomic_add(count, u64::MAX); // -1, wrapping
+            change_interest(tgid, u64::MAX);
+        }
     }
     0
 }
 
-/// Closing a registered fd removes it from its epoll instance without an epoll_ctl call.
+/// Closing a registered fd removes it from every epoll instance without an epoll_ctl call.
 #[tracepoint]
 pub fn close_enter(ctx: TracePointContext) -> u32 {
     let (tgid, tid) = current_ids();
@@ -273,22 +301,20 @@ pub fn close_enter(ctx: TracePointContext) -> u32 {
         return 0;
     }
     let member = ProcessFd { tgid, fd: arg(&ctx, 0) as u32 };
-    if let Some(epfd) = unsafe { EPOLL_MEMBERS.get(&member) }.copied() {
+    // SAFETY: copied out before the entry is removed.
+    if let Some(count) = unsafe { EPOLL_MEMBERS.get(&member) }.copied() {
         let _ = EPOLL_MEMBERS.remove(member);
-        change_interest(ProcessFd { tgid, fd: epfd }, u64::MAX);
+        change_interest(tgid, count.wrapping_neg());
     }
-    // Closing an epoll instance forgets its size.
-    let _ = EPOLL_SIZES.remove(member);
     0
 }
 
+/// Adds `delta` (wrapping: `u64::MAX` is -1) to a process's interest-list size.
 #[inline(always)]
-fn change_interest(epoll: ProcessFd, delta: u64) {
-    if delta == 1 {
-        // Create the entry at 0 unless another thread just did; then every change is atomic.
-        let _ = EPOLL_SIZES.insert(epoll, 0, BPF_NOEXIST);
-    }
-    if let Some(size) = EPOLL_SIZES.get_ptr_mut(&epoll) {
+fn change_interest(tgid: u32, delta: u64) {
+    // Create the entry at 0 unless another thread just did; then every change is atomic.
+    let _ = EPOLL_SIZES.insert(tgid, 0, BPF_NOEXIST);
+    if let Some(size) = EPOLL_SIZES.get_ptr_mut(&tgid) {
         atomic_add(size, delta);
     }
 }

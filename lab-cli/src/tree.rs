@@ -1,0 +1,138 @@
+//! A server's process tree as /proc shows it: its processes and threads, the TCP addresses it
+//! listens on, its CPU time, and the syscall each of its threads is in.
+//!
+//! The probe counts the tree from inside the kernel; these are the facts the lab needs from
+//! outside it, for servers it did not start the usual way (`iolab trace`):
+//! - which tasks to mark when attaching to a running server;
+//! - when a server is ready: a LISTEN socket whose inode is one of the tree's fds. This needs no
+//!   test connection, which the probe would count as part of the server's work;
+//! - CPU time when the server is not our child, so wait4 cannot tell;
+//! - what each thread is blocked in, which `validate` needs to line strace's window up with the
+//!   probe's.
+//!
+//! Everything here is a snapshot: the tree can change while it is read. Callers that need a
+//! stable answer read again (see `trace::attach`).
+
+use std::{
+    collections::{HashMap, HashSet},
+    fs,
+    net::{IpAddr, SocketAddr},
+};
+
+use procfs::{
+    net::TcpState,
+    process::{FDTarget, Process},
+};
+
+/// `root` and every process descended from it, root first.
+pub fn processes(root: u32) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    if let Ok(all) = procfs::process::all_processes() {
+        for stat in all.filter_map(|p| p.ok()?.stat().ok()) {
+            children.entry(stat.ppid as u32).or_default().push(stat.pid as u32);
+        }
+    }
+    let mut tree = vec![root];
+    let mut next = 0;
+    while next < tree.len() {
+        tree.extend(children.get(&tree[next]).into_iter().flatten());
+        next += 1;
+    }
+    tree.retain(|&pid| is_alive(pid));
+    tree
+}
+
+/// Every thread (task id) of every process in the tree.
+pub fn tasks(root: u32) -> Vec<u32> {
+    processes(root).into_iter().flat_map(threads).collect()
+}
+
+/// The threads of one process.
+pub fn threads(pid: u32) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else { return vec![] };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+}
+
+/// Whether `pid` exists and has not exited (a zombie has).
+pub fn is_alive(pid: u32) -> bool {
+    Process::new(pid as i32).and_then(|p| p.stat()).is_ok_and(|s| s.state != 'Z' && s.state != 'X')
+}
+
+/// The program name of a process (`/proc/PID/comm`).
+pub fn name(pid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm")).map_or_else(|_| pid.to_string(), |s| s.trim().to_owned())
+}
+
+/// The TCP addresses the tree listens on (IPv4 and IPv6), sorted.
+pub fn listening(root: u32) -> Vec<SocketAddr> {
+    let inodes: HashSet<u64> = processes(root).into_iter().flat_map(socket_inodes).collect();
+    let tables = [procfs::net::tcp(), procfs::net::tcp6()];
+    let mut addrs: Vec<SocketAddr> = tables
+        .into_iter()
+        .flat_map(|table| table.unwrap_or_default())
+        .filter(|entry| entry.state == TcpState::Listen && inodes.contains(&entry.inode))
+        .map(|entry| entry.local_address)
+        .collect();
+    addrs.sort();
+    addrs.dedup();
+    addrs
+}
+
+fn socket_inodes(pid: u32) -> Vec<u64> {
+    let Ok(fds) = Process::new(pid as i32).and_then(|p| p.fd()) else { return vec![] };
+    fds.filter_map(|fd| match fd.ok()?.target {
+        FDTarget::Socket(inode) => Some(inode),
+        _ => None,
+    })
+    .collect()
+}
+
+/// Whether a socket listening on `listener` accepts connections made to `addr`: same port, and
+/// the same IP or a wildcard one (`0.0.0.0`; `::` also takes IPv4 unless the socket is v6-only,
+/// which /proc does not show).
+pub fn accepts(listener: SocketAddr, addr: SocketAddr) -> bool {
+    let ip_ok = match (listener.ip(), addr.ip()) {
+        (l, a) if l == a => true,
+        (IpAddr::V4(l), IpAddr::V4(_)) => l.is_unspecified(),
+        (IpAddr::V6(l), _) => l.is_unspecified(),
+        (IpAddr::V4(_), IpAddr::V6(_)) => false,
+    };
+    listener.port() == addr.port() && ip_ok
+}
+
+/// CPU time the tree has used so far, in ms: its processes' own time plus that of the children
+/// they have reaped (a process that exits and is reaped inside the tree moves from the first to
+/// the second, so differences between two readings stay right).
+pub fn cpu_ms(root: u32) -> (f64, f64) {
+    let tick_ms = 1000.0 / procfs::ticks_per_second() as f64;
+    let (mut user, mut sys) = (0.0, 0.0);
+    for pid in processes(root) {
+        if let Ok(s) = Process::new(pid as i32).and_then(|p| p.stat()) {
+            user += (s.utime as i64 + s.cutime) as f64 * tick_ms;
+            sys += (s.stime as i64 + s.cstime) as f64 * tick_ms;
+        }
+    }
+    (user, sys)
+}
+
+/// The largest peak resident set (VmHWM) of any process in the tree, in KiB.
+pub fn peak_rss_kib(root: u32) -> u64 {
+    processes(root)
+        .into_iter()
+        .filter_map(|pid| Process::new(pid as i32).and_then(|p| p.status()).ok()?.vmhwm)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The tracer of a thread (`TracerPid` in /proc/TID/status), 0 if none.
+pub fn tracer(tid: u32) -> Option<u32> {
+    let status = Process::new(tid as i32).and_then(|p| p.status()).ok()?;
+    Some(status.tracerpid as u32)
+}
+
+/// The syscall a thread is in right now, by number, from /proc/TID/syscall: `None` when it is
+/// running in user space or not in a syscall ("running", or "-1 …"), or is gone.
+pub fn in_syscall(tid: u32) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{tid}/syscall")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}

@@ -1,0 +1,156 @@
+//! Every model, measured by the real probe: the counts must be what the model's design says.
+//!
+//! The runs use the walkthrough's scenario (`iolab prove`): all connections open, then rounds in
+//! which every connection sends one message at the same moment, and only the rounds are counted.
+//! That makes most counts exact: a blocking server reads and writes exactly once per message.
+//! Runs are serialised: two servers at 10,000 connections would only measure each other.
+
+use std::{path::Path, sync::Mutex};
+
+use iolab::{
+    launch,
+    probe::Probe,
+    result::RunResult,
+    run::{RunSpec, run_model},
+};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn rounds(model: &str, connections: usize, rounds: usize) -> RunResult {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
+    let fds_before = open_fds();
+    let result = {
+        let mut probe = Probe::load().expect("loading the probes (tests run as root)");
+        let spec = RunSpec {
+            model: model.into(),
+            connections,
+            messages: rounds,
+            payload: 64,
+            idle: 0,
+            lockstep: true,
+            rounds_only: true,
+        };
+        run_model(&mut probe, &spec).unwrap_or_else(|e| panic!("{model}: {e:#}"))
+    };
+    assert_eq!(result.errors, 0, "{model}: {:?}", result.error_kinds);
+    assert_eq!(result.messages, (connections * rounds) as u64, "{model}: every reply verified");
+    assert_nothing_left_behind(model, fds_before);
+    result
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// No child process (the lab is a subreaper: anything the server tree left would be ours), and no
+/// fd of ours left open: the probe's maps and programs, pipes, listener all closed.
+fn assert_nothing_left_behind(model: &str, fds_before: usize) {
+    let me = std::process::id() as i32;
+    let children: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&pid| launch::parent_of(pid) == Some(me))
+        .collect();
+    assert!(children.is_empty(), "{model}: processes left behind: {children:?}");
+    assert_eq!(open_fds(), fds_before, "{model}: fds leaked");
+}
+
+fn per_call(n: u64, calls: u64) -> f64 {
+    n as f64 / calls as f64
+}
+
+#[test]
+fn thread_blocks_in_read_once_per_message_with_a_thread_per_connection() {
+    let r = rounds("thread", 500, 20);
+    assert_eq!(r.wait.calls, 0, "no wait calls: it blocks in read");
+    assert_eq!((r.calls("recvfrom"), r.calls("sendto")), (10_000, 10_000), "one read and one write per message");
+    assert_eq!(r.syscalls_total, 20_000, "nothing else while serving: {:?}", r.syscalls);
+    assert_eq!(r.peak_threads, 501, "a thread per connection, plus the accepting one");
+    assert_eq!(r.peak_processes, 1);
+    assert!(r.context_switches.voluntary >= 9_500, "a blocking read per message: {:?}", r.context_switches);
+}
+
+#[test]
+fn process_blocks_in_read_once_per_message_with_a_process_per_connection() {
+    let r = rounds("process", 500, 20);
+    assert_eq!(r.wait.calls, 0);
+    assert_eq!((r.calls("recvfrom"), r.calls("sendto")), (10_000, 10_000));
+    assert_eq!(r.peak_processes, 501, "a process per connection, plus the accepting one");
+    assert!(r.context_switches.voluntary >= 9_500, "{:?}", r.context_switches);
+}
+
+#[test]
+fn coroutine_runs_every_connection_on_one_os_thread_over_epoll() {
+    let r = rounds("coroutine", 500, 20);
+    assert_eq!(r.peak_threads, 1, "coroutines: one OS thread");
+    assert!(r.wait.by_call.contains_key("epoll_wait"), "tokio waits in epoll: {:?}", r.wait.by_call);
+    assert_eq!(r.calls("sendto"), 10_000);
+    assert!((10_000..=20_000).contains(&r.calls("recvfrom")), "{:?}", r.syscalls);
+    assert!(per_call(r.wait.ready, r.wait.calls) > 1.0, "many ready sockets per wait");
+}
+
+#[test]
+fn coroutine_mt_spreads_tasks_over_worker_threads() {
+    let r = rounds("coroutine-mt", 500, 20);
+    assert!(r.peak_threads >= 2, "a worker per core: {}", r.peak_threads);
+    assert_eq!(r.calls("sendto"), 10_000);
+    assert!(r.wait.calls > 0);
+}
+
+#[test]
+fn select_hands_the_kernel_every_fd_on_every_call() {
+    let r = rounds("select", 500, 20);
+    assert_eq!((r.calls("recvfrom"), r.calls("sendto")), (10_000, 10_000));
+    // nfds is the highest fd + 1: at least the 500 connections and the listener.
+    assert!(per_call(r.wait.fds_passed, r.wait.calls) >= 501.0, "{:?}", r.wait);
+    assert!(per_call(r.wait.ready, r.wait.calls) > 1.0, "{:?}", r.wait);
+}
+
+#[test]
+fn poll_hands_the_kernel_every_connection_on_every_call() {
+    let r = rounds("poll", 500, 20);
+    assert_eq!((r.calls("recvfrom"), r.calls("sendto")), (10_000, 10_000));
+    assert_eq!(r.wait.fds_passed, 501 * r.wait.calls, "listener + 500 connections in every call");
+    assert!(per_call(r.wait.ready, r.wait.calls) > 1.0, "{:?}", r.wait);
+}
+
+#[test]
+fn epoll_returns_many_ready_fds_per_call_from_a_registered_interest_list() {
+    let r = rounds("epoll", 500, 20);
+    assert_eq!((r.calls("recvfrom"), r.calls("sendto")), (10_000, 10_000));
+    assert_eq!(r.wait.fds_passed, 501 * r.wait.calls, "interest list: listener + 500 connections");
+    assert!(per_call(r.wait.ready, r.wait.calls) > 1.0, "{:?}", r.wait);
+    assert_eq!(r.calls("epoll_ctl"), 0, "registered once, outside the rounds");
+}
+
+#[test]
+fn epoll_et_reads_until_eagain() {
+    let r = rounds("epoll-et", 500, 20);
+    assert_eq!(r.calls("recvfrom"), 20_000, "each message: one read with data, one that says EAGAIN");
+    assert_eq!(r.calls("sendto"), 10_000);
+    assert_eq!(r.wait.fds_passed, 501 * r.wait.calls);
+}
+
+#[test]
+fn io_uring_carries_every_read_and_write_inside_io_uring_enter() {
+    let r = rounds("io-uring", 500, 20);
+    assert_eq!(r.data_calls(), 0, "no read/write syscalls at all: {:?}", r.syscalls);
+    let enters = r.calls("io_uring_enter");
+    assert!(enters > 0 && enters < 10_000, "fewer than one syscall per message: {enters}");
+    assert_eq!(r.syscalls_total, enters, "io_uring_enter is the only syscall: {:?}", r.syscalls);
+}
+
+/// The C10K scale: every model at 10,000 connections (select past FD_SETSIZE's 1024).
+#[test]
+fn every_model_serves_ten_thousand_connections() {
+    for model in lab_server::model_names() {
+        let r = rounds(model, 10_000, 5);
+        if model == "select" {
+            assert!(per_call(r.wait.fds_passed, r.wait.calls) > 10_000.0, "select past 1024: {:?}", r.wait);
+        }
+        if model == "thread" {
+            assert_eq!(r.peak_threads, 10_001);
+        }
+    }
+}
