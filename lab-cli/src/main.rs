@@ -31,6 +31,9 @@ enum Cmd {
     Run {
         #[arg(long, short = 'M', value_parser = parse_model)]
         model: String,
+        /// Run the same workload without the probes (to see what tracing costs).
+        #[arg(long)]
+        no_trace: bool,
         #[command(flatten)]
         workload: Workload,
         #[command(flatten)]
@@ -151,12 +154,15 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Cmd) -> Result<ExitCode> {
     match command {
-        Cmd::Run { model, workload, output } => run_command(&workload.spec(&model), workload.allow_errors, &output),
+        Cmd::Run { model, no_trace, workload, output } => {
+            run_command(&workload.spec(&model), no_trace, workload.allow_errors, &output)
+        }
         Cmd::Compare(args) => compare::compare_command(args),
         Cmd::Prove(args) => compare::prove_command(args),
         Cmd::Sweep(args) => compare::sweep_command(args),
         Cmd::Report { files, format } => {
-            print!("{}", save::report(&files, format)?);
+            let text = save::report(&files, format).map_err(|e| BadInput(format!("{e:#}")))?;
+            print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Serve { model, addr, listen_fd, allow_remote } => {
@@ -243,11 +249,11 @@ fn parse_model(name: &str) -> Result<String, String> {
 }
 
 /// `iolab run`: one model, one measured run (no warm-up: what you see is what one run cost).
-fn run_command(spec: &run::RunSpec, allow_errors: bool, output: &Output) -> Result<ExitCode> {
+fn run_command(spec: &run::RunSpec, no_trace: bool, allow_errors: bool, output: &Output) -> Result<ExitCode> {
     let mut out = export::open_output(output.output.as_deref()).map_err(|e| BadInput(format!("--output: {e:#}")))?;
     load::limits::make_room_for(spec.connections + spec.idle)
         .map_err(|e| BadInput(format!("--connections {} --idle {}: {e:#}", spec.connections, spec.idle)))?;
-    let mut probe = Probe::load()?;
+    let mut probe = if no_trace { Probe::disabled() } else { Probe::load()? };
     let result = run::run_model(&mut probe, spec)?;
     let text = match output.format {
         export::Format::Table => report::run_table(&result),
@@ -283,7 +289,7 @@ fn selftest(format: Format) -> Result<ExitCode> {
     match format {
         Format::Json => println!(
             "{}",
-            serde_json::json!({ "io": io, "switches": switches, "epoll": epoll,
+            serde_json::json!({ "io": io, "switches": switches, "epoll": epoll, "unavailable": probe.unavailable,
                 "io_ok": io_ok, "switches_ok": switches_ok, "epoll_ok": epoll_ok })
         ),
         Format::Table => {

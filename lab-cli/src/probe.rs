@@ -23,13 +23,18 @@ use crate::preflight;
 static PROBES: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lab"));
 
 pub struct Probe {
+    /// None for [`Probe::disabled`].
+    loaded: Option<Loaded>,
+    /// Tracepoints this kernel does not have (e.g. epoll_pwait2 before 5.11).
+    pub unavailable: Vec<String>,
+}
+
+struct Loaded {
     // Dropping `ebpf` detaches the programs; the maps below keep their own fds.
     _ebpf: Ebpf,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     traced: Array<MapData, u8>,
     counters: PerCpuArray<MapData, Counters>,
-    /// Tracepoints this kernel does not have (e.g. epoll_pwait2 before 5.11).
-    pub unavailable: Vec<String>,
 }
 
 impl Probe {
@@ -88,22 +93,28 @@ impl Probe {
 
         let traced = Array::try_from(take_map(&mut ebpf, "TRACED_TASKS")?)?;
         let counters = PerCpuArray::try_from(take_map(&mut ebpf, "COUNTERS")?)?;
-        Ok(Probe { _ebpf: ebpf, logger, traced, counters, unavailable })
+        Ok(Probe { loaded: Some(Loaded { _ebpf: ebpf, logger, traced, counters }), unavailable })
+    }
+
+    /// No probe at all: nothing is loaded, every snapshot reads zero. Runs the same workload
+    /// untraced, to measure what tracing costs (`--no-trace`, `iolab bench`).
+    pub fn disabled() -> Probe {
+        Probe { loaded: None, unavailable: Vec::new() }
     }
 
     /// Marks one task (thread id) as traced. Tasks it starts from now on are traced too.
     pub fn trace_task(&mut self, tid: u32) -> Result<()> {
-        self.traced
-            .set(tid, 1, 0)
-            .with_context(|| format!("marking task {tid} as traced"))
+        let Some(loaded) = &mut self.loaded else { return Ok(()) };
+        loaded.traced.set(tid, 1, 0).with_context(|| format!("marking task {tid} as traced"))
     }
 
     /// Sum of every CPU's counters, as of now.
     pub fn snapshot(&mut self) -> Result<Counters> {
-        if let Some(logger) = &mut self.logger {
+        let Some(loaded) = &mut self.loaded else { return Ok(Counters::ZERO) };
+        if let Some(logger) = &mut loaded.logger {
             logger.flush();
         }
-        let per_cpu = self.counters.get(&0, 0).context("reading the counters")?;
+        let per_cpu = loaded.counters.get(&0, 0).context("reading the counters")?;
         let mut total = Counters::ZERO;
         for cpu in per_cpu.iter() {
             add_into(&mut total, cpu);

@@ -68,6 +68,10 @@ pub fn run_table(r: &RunResult) -> String {
         r.latency_us.p99,
         r.errors,
     );
+    if r.syscalls_total == 0 {
+        let _ = writeln!(out, "\nNo syscalls counted: the server ran untraced (--no-trace).");
+        return out;
+    }
     let _ = writeln!(out, "\nSyscalls made by the server's process tree:");
     let mut rows: Vec<_> = r.syscalls.iter().collect();
     rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));

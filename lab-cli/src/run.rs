@@ -94,11 +94,11 @@ pub fn measure(
     spec: &RunSpec,
     alive: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Measured> {
-    let mut generator = LoadGenerator::start(addr, spec)?;
     let mut window = Window { before: None, after: None, peak: None };
     if !spec.rounds_only {
-        window.open(probe, root)?;
+        window.open(probe, root)?; // before the generator starts: its first connect is counted
     }
+    let mut generator = LoadGenerator::start(addr, spec)?;
     let report = loop {
         if let Err(interrupted) = crate::interrupt::check() {
             return Err(interrupted.into());

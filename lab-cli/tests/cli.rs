@@ -1,0 +1,298 @@
+//! `iolab` as a user meets it: real runs, bad input, interruptions and crashes.
+//!
+//! Every test here runs the real binary as root with the real probes. They are serialised, and
+//! each checks afterwards that nothing of the lab is left: no process, no BPF program. (Run alone,
+//! as CI does: another iolab loading probes at the same time would look like a leak.)
+
+use std::{
+    fs,
+    path::Path,
+    process::{Command, Output, Stdio},
+    sync::Mutex,
+    thread::sleep,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const IOLAB: &str = env!("CARGO_BIN_EXE_iolab");
+const OUR_PROGRAMS: &[&str] = &["count_syscall", "count_switch", "follow_fork", "forget_task", "wait_enter", "wait_exit"];
+
+fn iolab(args: &[&str]) -> Output {
+    Command::new(IOLAB).args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Living processes whose parent is this test process. The test process is a child subreaper,
+/// so anything an iolab it started leaves behind is reparented to it and shows up here.
+fn our_descendants() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    // Reap what has already exited (our own iolab children are waited for by the tests).
+    // SAFETY: plain waitpid(2) without blocking.
+    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| iolab::launch::parent_of(pid) == Some(me))
+        .collect()
+}
+
+/// Ids of loaded BPF programs with our programs' names, from the kernel's own list.
+fn our_bpf_programs() -> Vec<u32> {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|p| p.name_as_str().is_some_and(|name| OUR_PROGRAMS.iter().any(|ours| ours.starts_with(name))))
+        .map(|p| p.id())
+        .collect()
+}
+
+/// Holds the test lock; remembers which of our programs were loaded before (by someone else).
+struct Serial {
+    _guard: std::sync::MutexGuard<'static, ()>,
+    programs_before: Vec<u32>,
+}
+
+fn serial() -> Serial {
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: plain prctl(2).
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    Serial { _guard: guard, programs_before: our_bpf_programs() }
+}
+
+impl Serial {
+    fn assert_nothing_left(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !our_descendants().is_empty() && Instant::now() < deadline {
+            sleep(Duration::from_millis(50));
+        }
+        assert_eq!(our_descendants(), Vec::<i32>::new(), "processes left running");
+        // The kernel frees a program shortly after its last fd closes (after an RCU grace period).
+        let left = || -> Vec<u32> {
+            our_bpf_programs().into_iter().filter(|id| !self.programs_before.contains(id)).collect()
+        };
+        while !left().is_empty() && Instant::now() < deadline {
+            sleep(Duration::from_millis(50));
+        }
+        assert_eq!(left(), Vec::<u32>::new(), "BPF programs left loaded");
+    }
+}
+
+#[test]
+fn run_json_has_every_figure_and_they_add_up() {
+    let lab = serial();
+    let out = iolab(&["run", "--model", "epoll", "-c", "50", "-m", "40", "-b", "100", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = json(&out);
+    assert_eq!(r["model"], "epoll");
+    assert_eq!(r["connections"], 50);
+    assert_eq!(r["messages"], 2000);
+    assert_eq!(r["payload_bytes"], 100);
+    assert_eq!(r["errors"], 0);
+    let syscalls = r["syscalls"].as_object().unwrap();
+    let total: u64 = syscalls.values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(r["syscalls_total"].as_u64().unwrap(), total);
+    // Every message needs a read and a write; each connection also reads its EOF.
+    assert_eq!(syscalls["sendto"].as_u64().unwrap(), 2000);
+    assert_eq!(syscalls["recvfrom"].as_u64().unwrap(), 2050);
+    assert_eq!(syscalls["accept4"].as_u64().unwrap(), 50);
+    let wait = &r["wait"];
+    assert_eq!(wait["calls"], syscalls["epoll_wait"], "every epoll_wait was seen entering and returning");
+    assert!(wait["ready"].as_u64().unwrap() >= 2000, "each message made its socket ready at least once");
+    let (p50, p99) = (r["latency_us"]["p50"].as_f64().unwrap(), r["latency_us"]["p99"].as_f64().unwrap());
+    assert!(0.0 < p50 && p50 <= p99);
+    let rate = 2000.0 / r["wall_seconds"].as_f64().unwrap();
+    assert!((r["msgs_per_sec"].as_f64().unwrap() - rate).abs() < 1e-6 * rate);
+    assert!(r["context_switches"]["voluntary"].as_u64().is_some());
+    lab.assert_nothing_left();
+}
+
+#[test]
+fn compare_runs_every_model_and_says_what_it_measured() {
+    let lab = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("runs");
+    let out = iolab(&[
+        "compare", "--models", "all", "-c", "20", "-m", "20", "--runs", "2", "--format", "json", "--quiet",
+        "--save", save.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["command"], "compare");
+    assert_eq!(doc["incomplete"], false);
+    let results = doc["results"].as_array().unwrap();
+    let models: Vec<&str> = results.iter().map(|r| r["model"].as_str().unwrap()).collect();
+    assert_eq!(models, lab_server::model_names());
+    for r in results {
+        let model = r["model"].as_str().unwrap();
+        assert_eq!(r["messages"], 400, "{model}");
+        assert_eq!(r["errors"], 0, "{model}");
+        assert_eq!(r["runs"], 2, "{model}");
+        let spread = &r["spread"]["msgs_per_sec"];
+        assert!(spread["min"].as_f64() <= spread["median"].as_f64() && spread["median"].as_f64() <= spread["max"].as_f64());
+        let blocking = model == "thread" || model == "process";
+        assert_eq!(r["wait"]["calls"] == 0, blocking, "{model}: only the blocking models make no wait calls");
+    }
+    let uring = results.iter().find(|r| r["model"] == "io-uring").unwrap();
+    assert!(uring["syscalls"].get("recvfrom").is_none() && uring["syscalls"].get("sendto").is_none());
+    assert!(!doc["verdict"].as_array().unwrap().is_empty());
+    // Two runs per model saved, plus the summary; `iolab report` reads them back in any format.
+    let saved: Vec<_> = fs::read_dir(&save).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(saved.len(), 9 * 2 + 1);
+    let summary = save.join("compare.json");
+    let csv = iolab(&["report", summary.to_str().unwrap(), "--format", "csv"]);
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    assert_eq!(String::from_utf8_lossy(&csv.stdout).lines().count(), 1 + 9);
+    lab.assert_nothing_left();
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_flag_and_exit_status_2() {
+    let lab = serial();
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--model", "nope"], "--model"),
+        (&["run", "--model", "epoll", "-c", "0"], "--connections"),
+        (&["run", "--model", "epoll", "-m", "0"], "--messages"),
+        (&["run", "--model", "epoll", "-b", "0"], "--bytes"),
+        (&["run", "--model", "epoll", "-b", "16777217"], "--bytes"),
+        (&["run", "--model", "epoll", "-c", "50000"], "--connections"),
+        (&["compare", "--models", "epoll,nope"], "--models"),
+        (&["compare", "--output", "/nonexistent/dir/out.json"], "--output"),
+        (&["load", "--addr", "not-an-address"], "--addr"),
+        (&["load", "--addr", "192.0.2.1:80"], "--allow-remote"),
+        (&["serve", "--model", "epoll", "--addr", "0.0.0.0:0"], "--allow-remote"),
+    ];
+    for (args, flag) in cases {
+        let out = iolab(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line, got {err:?}");
+        assert!(err.starts_with("iolab: ") && err.contains(flag), "{args:?}: {err}");
+    }
+    let not_a_result = tempfile::NamedTempFile::new().unwrap();
+    fs::write(not_a_result.path(), "{\"hello\": 1}").unwrap();
+    let out = iolab(&["report", not_a_result.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not an iolab result"));
+    lab.assert_nothing_left();
+}
+
+/// Ctrl-C in the middle of a comparison: what was measured is printed and saved, marked
+/// incomplete; every server and load generator is gone, every probe detached; exit 130.
+#[test]
+fn interrupt_keeps_what_was_measured_and_leaves_nothing_behind() {
+    let lab = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("out.json");
+    let save = dir.path().join("runs");
+    let mut child = Command::new(IOLAB)
+        .args(["compare", "--models", "thread,poll,epoll", "-c", "50", "-m", "2000", "--runs", "2", "--quiet"])
+        .args(["--format", "json", "--output", out_file.to_str().unwrap(), "--save", save.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first measured run of the first model, then interrupt the second one.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !save.join("compare-thread-c50-1.json").exists() {
+        assert!(Instant::now() < deadline, "no run finished");
+        sleep(Duration::from_millis(20));
+    }
+    // SAFETY: plain kill(2) on our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("incomplete"), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&fs::read(&out_file).unwrap()).unwrap();
+    assert_eq!(doc["incomplete"], true);
+    let first = &doc["results"][0];
+    assert_eq!(first["model"], "thread");
+    assert!(first["runs"].as_u64().unwrap() >= 1);
+    assert_eq!(first["messages"], 100_000, "a finished run is kept whole");
+    let saved: Value = serde_json::from_slice(&fs::read(save.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(saved["incomplete"], true);
+    lab.assert_nothing_left();
+}
+
+#[test]
+fn sigterm_during_a_run_exits_143_and_leaves_nothing_behind() {
+    let lab = serial();
+    let child = Command::new(IOLAB)
+        .args(["run", "--model", "thread", "-c", "100", "-m", "1000000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_server(child.id() as i32);
+    sleep(Duration::from_millis(300));
+    // SAFETY: plain kill(2) on our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    lab.assert_nothing_left();
+}
+
+/// The server is killed mid-run: a clear error naming the model and the signal, quickly.
+#[test]
+fn a_server_killed_mid_run_is_reported_by_model_and_signal() {
+    let lab = serial();
+    let child = Command::new(IOLAB)
+        .args(["run", "--model", "poll", "-c", "20", "-m", "10000000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = wait_for_server(child.id() as i32);
+    sleep(Duration::from_millis(300));
+    let killed_at = Instant::now();
+    // SAFETY: plain kill(2) on the server, a grandchild of ours.
+    unsafe { libc::kill(server, libc::SIGKILL) };
+    let out = child.wait_with_output().unwrap();
+    assert!(killed_at.elapsed() < Duration::from_secs(5), "took {:?}", killed_at.elapsed());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("model poll") && err.contains("SIGKILL"), "{err}");
+    lab.assert_nothing_left();
+}
+
+/// The server process of a running `iolab run` (its child running `serve`).
+fn wait_for_server(lab: i32) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for entry in fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+            let Ok(pid) = entry.file_name().to_str().unwrap_or("").parse::<i32>() else { continue };
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let parent = iolab::launch::parent_of(pid);
+            if parent == Some(lab) && cmdline.split(|&b| b == 0).any(|arg| arg == b"serve") {
+                return pid;
+            }
+        }
+        assert!(Instant::now() < deadline, "no server started");
+        sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn selftest_proves_the_counters_exact_on_this_kernel() {
+    let lab = serial();
+    let out = iolab(&["selftest", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = json(&out);
+    assert_eq!(r["io"]["reads"], r["io"]["expected"]);
+    assert_eq!(r["io"]["writes"], r["io"]["expected"]);
+    assert_eq!(r["epoll"]["fds_passed"], r["epoll"]["expected_fds_passed"]);
+    assert_eq!(r["unavailable"], serde_json::json!([]), "this kernel has every tracepoint");
+    assert!(Path::new(IOLAB).exists());
+    lab.assert_nothing_left();
+}
