@@ -187,6 +187,7 @@ fn finish(mut doc: Document, output: &Output, interrupted: Option<Interrupted>, 
         let path = dir.join(format!("{}.json", doc.command));
         std::fs::write(&path, export::render(&doc, export::Format::Json))
             .with_context(|| format!("writing {}", path.display()))?;
+        crate::privileges::give_away(&path)?;
     }
     out.write_all(export::render(&doc, output.format).as_bytes()).context("writing the results")?;
     out.flush()?;
@@ -256,6 +257,7 @@ pub fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
         .collect();
     let interrupted = measure_into(&mut doc, &args.models, &workloads, args.runs as usize, &args.output)?;
     plot::sweep_svg(&doc.results, &args.plot)?;
+    crate::privileges::give_away(&args.plot)?;
     eprintln!("iolab: wrote the plot to {}", args.plot.display());
     finish(doc, &args.output, interrupted, args.allow_errors)
 }

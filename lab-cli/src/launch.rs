@@ -103,6 +103,8 @@ fn start(probe: &mut Probe, what: Launch<'_>, stderr: Stdio) -> Result<Server> {
     let stdin = if what.stdin_pipe { Stdio::piped() } else { Stdio::null() };
     gate.stdin(stdin).stdout(Stdio::piped()).stderr(stderr);
     gate.process_group(0);
+    // Only the probe needs root: the server runs as the user behind sudo, if any.
+    crate::privileges::drop_for(&mut gate);
     let go_fd = go_read.as_raw_fd();
     let listen_fd = what.listener.map(|l| l.as_raw_fd());
     // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.

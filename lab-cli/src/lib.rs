@@ -20,6 +20,7 @@ pub mod launch;
 pub mod load;
 pub mod plot;
 pub mod preflight;
+pub mod privileges;
 pub mod probe;
 pub mod progress;
 pub mod report;

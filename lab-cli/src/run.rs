@@ -23,6 +23,7 @@ use lab_common::Counters;
 use socket2::{Domain, Socket, Type};
 
 use crate::{
+    privileges,
     launch::{self, LISTEN_FD, Launch, Usage},
     load::LoadReport,
     probe::Probe,
@@ -166,7 +167,7 @@ struct LoadGenerator {
 
 impl LoadGenerator {
     fn start(addr: SocketAddr, spec: &RunSpec) -> Result<LoadGenerator> {
-        let mut child = Command::new(launch::iolab_exe())
+        let mut child = privileges::drop_for(&mut Command::new(launch::iolab_exe()))
             .args(["load", "--addr", &addr.to_string(), "--format", "json"])
             .args(["-c", &spec.connections.to_string(), "-m", &spec.messages.to_string()])
             .args(["-b", &spec.payload.to_string(), "--idle", &spec.idle.to_string()])

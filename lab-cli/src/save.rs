@@ -52,7 +52,8 @@ pub fn this_machine() -> Machine {
 
 /// Creates `dir` (and its parents) now, so that a bad `--save` path fails before any run starts.
 pub fn prepare_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    crate::privileges::give_away(dir)
 }
 
 /// Writes run number `number` (from 1) of `run` into `dir`, as a Document with `doc`'s command,
@@ -69,6 +70,7 @@ pub fn save_run(dir: &Path, doc: &Document, run: &RunResult, number: usize) -> R
     };
     let json = serde_json::to_string_pretty(&single)?;
     fs::write(&path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    crate::privileges::give_away(&path)?;
     Ok(path)
 }
 

@@ -268,17 +268,22 @@ fn a_server_killed_mid_run_is_reported_by_model_and_signal() {
 
 /// The server process of a running `iolab run` (its child running `serve`).
 fn wait_for_server(lab: i32) -> i32 {
+    wait_for_child(lab, b"serve")
+}
+
+/// The child of `lab` whose command line has the word `word` (`serve`, `load`).
+fn wait_for_child(lab: i32, word: &[u8]) -> i32 {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         for entry in fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
             let Ok(pid) = entry.file_name().to_str().unwrap_or("").parse::<i32>() else { continue };
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let parent = iolab::launch::parent_of(pid);
-            if parent == Some(lab) && cmdline.split(|&b| b == 0).any(|arg| arg == b"serve") {
+            if parent == Some(lab) && cmdline.split(|&b| b == 0).any(|arg| arg == word) {
                 return pid;
             }
         }
-        assert!(Instant::now() < deadline, "no server started");
+        assert!(Instant::now() < deadline, "no {} process started", String::from_utf8_lossy(word));
         sleep(Duration::from_millis(20));
     }
 }
@@ -295,4 +300,40 @@ fn selftest_proves_the_counters_exact_on_this_kernel() {
     assert_eq!(r["unavailable"], serde_json::json!([]), "this kernel has every tracepoint");
     assert!(Path::new(IOLAB).exists());
     lab.assert_nothing_left();
+}
+
+/// Through sudo, only the probes stay root: the server, the load generator and the files written
+/// belong to the user who ran sudo.
+#[test]
+fn under_sudo_servers_load_and_files_belong_to_the_invoking_user() {
+    let lab = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("out.txt");
+    let child = Command::new(IOLAB)
+        .args(["run", "--model", "thread", "-c", "5", "-m", "10000000", "--output", out_file.to_str().unwrap()])
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = wait_for_server(child.id() as i32);
+    let load = wait_for_child(child.id() as i32, b"load");
+    assert_eq!(uid_of(server), "65534\t65534\t65534\t65534");
+    assert_eq!(uid_of(load), "65534\t65534\t65534\t65534");
+    assert_eq!(uid_of(child.id() as i32), "0\t0\t0\t0", "iolab itself keeps root for the probes");
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = fs::metadata(&out_file).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    assert_eq!(meta.mode() & 0o022, 0, "not group- or world-writable");
+    // SAFETY: plain kill(2) on our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    lab.assert_nothing_left();
+}
+
+fn uid_of(pid: i32) -> String {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find_map(|l| l.strip_prefix("Uid:")).unwrap().trim().to_owned()
 }

@@ -57,6 +57,7 @@ pub fn open_output(path: Option<&str>) -> anyhow::Result<Box<dyn Write>> {
                 .mode(0o644)
                 .open(path)
                 .with_context(|| format!("cannot write {path}"))?;
+            crate::privileges::give_away(std::path::Path::new(path))?;
             Ok(Box::new(file))
         }
     }

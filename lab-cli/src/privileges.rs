@@ -1,0 +1,41 @@
+//! Root only where root is needed.
+//!
+//! Loading and reading the probes needs CAP_BPF and CAP_PERFMON; nothing else the lab does
+//! should run with them. When iolab is started through sudo, the servers, the load generator
+//! and every file written belong to the user who ran sudo (`SUDO_UID`/`SUDO_GID`); iolab itself
+//! keeps root only to load the probes and read their counters.
+
+use std::{os::unix::process::CommandExt as _, path::Path, process::Command};
+
+use anyhow::{Context as _, Result};
+
+/// The user behind `sudo`, if we are root because of it: (uid, gid).
+pub fn invoking_user() -> Option<(u32, u32)> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let id = |name: &str| std::env::var(name).ok()?.parse::<u32>().ok();
+    match (id("SUDO_UID")?, id("SUDO_GID")?) {
+        (0, _) => None,
+        ids => Some(ids),
+    }
+}
+
+/// Makes `cmd` run as the invoking user (no-op without sudo).
+pub fn drop_for(cmd: &mut Command) -> &mut Command {
+    if let Some((uid, gid)) = invoking_user() {
+        // std calls setgroups([]) first, then setgid, then setuid: no supplementary groups.
+        cmd.uid(uid).gid(gid);
+    }
+    cmd
+}
+
+/// Gives a file or folder we created to the invoking user (no-op without sudo).
+pub fn give_away(path: &Path) -> Result<()> {
+    if let Some((uid, gid)) = invoking_user() {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .with_context(|| format!("giving {} to uid {uid}", path.display()))?;
+    }
+    Ok(())
+}
