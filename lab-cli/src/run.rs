@@ -123,6 +123,9 @@ pub fn measure(
         }
     };
     let status = generator.child.wait()?;
+    // Ctrl-C in a terminal reaches the generator too (it shares our process group): say
+    // "interrupted", not "the load generator failed".
+    crate::interrupt::check()?;
     alive()?;
     if !status.success() {
         bail!("the load generator failed ({status})");

@@ -6,6 +6,7 @@
 
 use std::{
     fs,
+    os::unix::process::CommandExt as _,
     path::Path,
     process::{Command, Output, Stdio},
     sync::Mutex,
@@ -199,6 +200,7 @@ fn interrupt_keeps_what_was_measured_and_leaves_nothing_behind() {
         .args(["--format", "json", "--output", out_file.to_str().unwrap(), "--save", save.to_str().unwrap()])
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
+        .process_group(0) // as a shell runs it: Ctrl-C goes to the whole group, load generator too
         .spawn()
         .unwrap();
     // Wait for the first measured run of the first model, then interrupt the second one.
@@ -207,8 +209,8 @@ fn interrupt_keeps_what_was_measured_and_leaves_nothing_behind() {
         assert!(Instant::now() < deadline, "no run finished");
         sleep(Duration::from_millis(20));
     }
-    // SAFETY: plain kill(2) on our child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // SAFETY: plain kill(2) on our child's process group, as the terminal does on Ctrl-C.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert!(stderr(&out).contains("incomplete"), "{}", stderr(&out));
