@@ -76,32 +76,29 @@ pub fn set_iolab_exe(path: &Path) {
 
 /// Starts `program args…` traced.
 pub fn launch(probe: &mut Probe, what: Launch<'_>) -> Result<Server> {
-    start(probe, what, Stdio::inherit())
+    start(probe, what, Stdio::piped(), Stdio::inherit())
 }
 
 /// Starts a server that is not one of ours (`iolab trace`): like [`launch`], but its stdout and
-/// stderr are read by threads of ours, which keep the last lines for error messages
-/// ([`Server::tail`]) — and a chatty server never blocks on a full pipe.
+/// stderr go to one pipe (in the order it wrote them, as `2>&1` would), read by a thread of
+/// ours that keeps the last lines for error messages ([`Server::tail`]) — and a chatty server
+/// never blocks on a full pipe.
 pub fn launch_tailed(probe: &mut Probe, what: Launch<'_>) -> Result<Server> {
-    let mut server = start(probe, what, Stdio::piped())?;
+    let (output, output_write) = pipe()?;
+    let mut server = start(probe, what, Stdio::from(output_write.try_clone()?), Stdio::from(output_write))?;
     let tail = Tail::default();
-    if let Some(stdout) = server.stdout.take() {
-        tail.drain(stdout.into_inner());
-    }
-    if let Some(stderr) = server.child.stderr.take() {
-        tail.drain(stderr);
-    }
+    tail.drain(fs::File::from(output));
     server.tail = Some(tail);
     Ok(server)
 }
 
-fn start(probe: &mut Probe, what: Launch<'_>, stderr: Stdio) -> Result<Server> {
+fn start(probe: &mut Probe, what: Launch<'_>, stdout: Stdio, stderr: Stdio) -> Result<Server> {
     become_subreaper();
     let (go_read, go_write) = pipe()?;
     let mut gate = Command::new(iolab_exe());
     gate.arg("gate").arg("--").arg(what.program).args(&what.args);
     let stdin = if what.stdin_pipe { Stdio::piped() } else { Stdio::null() };
-    gate.stdin(stdin).stdout(Stdio::piped()).stderr(stderr);
+    gate.stdin(stdin).stdout(stdout).stderr(stderr);
     gate.process_group(0);
     // Only the probe needs root: the server runs as the user behind sudo, if any.
     crate::privileges::drop_for(&mut gate);
@@ -228,8 +225,7 @@ impl Drop for Server {
     }
 }
 
-/// The last [`TAIL_LINES`] lines a server printed (stdout and stderr, in arrival order), and
-/// whether both streams have reached their end.
+/// The last [`TAIL_LINES`] lines a server printed, and whether its output has reached its end.
 #[derive(Clone, Default)]
 pub struct Tail(Arc<(Mutex<TailState>, Condvar)>);
 
@@ -244,6 +240,7 @@ pub const TAIL_LINES: usize = 5;
 impl Tail {
     /// Reads `from` to its end in a thread of its own. The thread ends when every process of
     /// the tree has closed the stream (they are killed by [`Server::stop`] at the latest).
+    /// Drained streams count as one output: [`Tail::lines`] waits for all of them.
     fn drain(&self, from: impl std::io::Read + Send + 'static) {
         let shared = Arc::clone(&self.0);
         shared.0.lock().unwrap_or_else(|e| e.into_inner()).open += 1;
@@ -264,8 +261,8 @@ impl Tail {
         });
     }
 
-    /// The last lines, once both streams have ended or `wait` has passed (a stopped server's
-    /// last words may still be in the pipe).
+    /// The last lines, once the output has ended or `wait` has passed (a stopped server's last
+    /// words may still be in the pipe).
     pub fn lines(&self, wait: Duration) -> Vec<String> {
         let (lock, ended) = &*self.0;
         let state = lock.lock().unwrap_or_else(|e| e.into_inner());

@@ -122,7 +122,8 @@ pub fn rates(before: &Counters, after: &Counters, interval: Duration, at: Durati
     let mut by_name: Vec<(String, u64)> = delta.syscalls_by_name().into_iter().collect();
     by_name.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let total: u64 = by_name.iter().map(|(_, n)| n).sum();
-    let top_syscalls = by_name.into_iter().take(syscalls).map(|(syscall, n)| Rate { syscall, per_sec: per_sec(n) }).collect();
+    let top_syscalls =
+        by_name.into_iter().take(syscalls).map(|(syscall, n)| Rate { syscall, per_sec: per_sec(n) }).collect();
     let wait_calls = delta
         .wait_totals()
         .by_call

@@ -6,12 +6,15 @@
 //!   last lines for error messages.
 //! - **Running**: every thread of PID and of its descendants is marked; the probe follows the
 //!   tasks they create from then on. Marking races with the server creating tasks, so the lab
-//!   marks, looks again, and stops only when a look finds nothing new. Dropping the probe at the
-//!   end detaches everything; the server never notices.
+//!   marks and looks again until looks find nothing new (see [`attach`]). Dropping the probe at
+//!   the end detaches everything; the server never notices.
 //!
 //! Either way the server is ready when a process of its tree has a LISTEN socket on the address,
 //! read from /proc (see `tree`): the lab never connects to find out, since the probe would count
-//! that connection as the server's work. Then the same measurement as `iolab run`
+//! that connection as the server's work. Without `--addr` the lab takes the one port the tree
+//! listens on (a wildcard address is reached through loopback), so `iolab trace -- ./server`
+//! needs no flag for a server that picks its own port; it asks for `--addr` when there are
+//! several. Then the same measurement as `iolab run`
 //! (`run::measure`) and the same table and JSON, with one difference because the server may not
 //! be our child: its CPU time is the tree's user and system time over the measured window, from
 //! /proc (`iolab run` reports the whole life, from wait4), and peak RSS is the largest VmHWM in
@@ -103,6 +106,9 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
     if let (Some(pid), Some(interval)) = (args.pid, args.interval) {
         return top::watch(pid, interval, args.count, top::DEFAULT_SYSCALLS, args.format);
     }
+    if args.validate && on_path("strace").is_none() {
+        bad_input!("{}", validate::NO_STRACE);
+    }
     // The whole run is the window (connecting and closing included): strace cannot be told to
     // count only part of it, so `--validate` needs the probe to count all of it too.
     let spec = RunSpec { rounds_only: false, ..args.workload.spec("") };
@@ -119,7 +125,11 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     if !validation_ok {
-        eprintln!("iolab: the probe and {} disagree: {}", validate::TOOLS, traced.validation.as_ref().map_or(String::new(), |v| v.mismatches()));
+        eprintln!(
+            "iolab: the probe and {} disagree: {}",
+            validate::TOOLS,
+            traced.validation.as_ref().map_or(String::new(), |v| v.mismatches())
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -156,7 +166,11 @@ fn trace_started(args: &TraceArgs, mut spec: RunSpec) -> Result<Traced> {
             return err;
         }
         let lines = tail.map(|t| t.lines(Duration::from_secs(1))).unwrap_or_default();
-        let last = if lines.is_empty() { "it printed nothing".to_owned() } else { format!("its last output: {}", lines.join(" | ")) };
+        let last = if lines.is_empty() {
+            "it printed nothing".to_owned()
+        } else {
+            format!("its last output: {}", lines.join(" | "))
+        };
         anyhow!("`{}`: {err:#}; {last}", spec.model)
     })?;
     stopped?;
@@ -185,7 +199,8 @@ fn trace_running(pid: u32, args: &TraceArgs, mut spec: RunSpec) -> Result<Traced
     attach(&mut probe, pid)?;
     let want = args.addr.filter(|a| a.port() != 0);
     let timeout = Duration::from_secs_f64(args.ready_timeout);
-    let gone = |pid| (!tree::is_alive(pid)).then(|| "it is gone".to_owned());
+    // Not our child: its exit status is its parent's to read.
+    let gone = |pid| (!tree::is_alive(pid)).then(|| "status unknown".to_owned());
     let addr = wait_listening(pid, want, timeout, &mut || Ok(gone(pid)))
         .with_context(|| format!("process {pid} ({})", spec.model))?;
     let mut alive = || match gone(pid) {
@@ -197,22 +212,28 @@ fn trace_running(pid: u32, args: &TraceArgs, mut spec: RunSpec) -> Result<Traced
 
 /// Marks every thread of `root` and of its descendants as traced; returns how many.
 ///
-/// The probe follows tasks created by marked tasks, so after a look finds nothing unmarked, no
-/// task of the tree can be missed: any newer one was created by a marked task.
+/// The probe follows tasks created by marked tasks, so once a look at /proc finds nothing
+/// unmarked, any newer task was created by a marked one and is followed. One race remains: a
+/// task whose creation began before its parent was marked shows in /proc only when the kernel
+/// has finished creating it, microseconds later. So the lab stops only after two looks, 10 ms
+/// apart, find nothing new.
 pub fn attach(probe: &mut Probe, root: u32) -> Result<usize> {
     let mut marked = std::collections::HashSet::new();
+    let mut quiet_looks = 0;
     for _ in 0..1000 {
         let new: Vec<u32> = tree::tasks(root).into_iter().filter(|t| !marked.contains(t)).collect();
-        if new.is_empty() {
-            if marked.is_empty() {
-                bail!("process {root} is gone");
-            }
+        if new.is_empty() && marked.is_empty() {
+            bail!("process {root} is gone");
+        }
+        quiet_looks = if new.is_empty() { quiet_looks + 1 } else { 0 };
+        if quiet_looks == 2 {
             return Ok(marked.len());
         }
         for tid in new {
             probe.trace_task(tid)?;
             marked.insert(tid);
         }
+        std::thread::sleep(Duration::from_millis(10));
     }
     bail!("process {root} keeps starting tasks faster than they can be marked")
 }
@@ -230,6 +251,9 @@ fn measure_tree(
     let perf = if validate { validate::Perf::attach(root)? } else { validate::PerfRun::NotAsked };
     let (user0, sys0) = tree::cpu_ms(root);
     let measured = run::measure(probe, root, addr, spec, alive)?;
+    // Again: a server that dies while the load generator finishes may still be exiting when
+    // `measure` first asks, and is gone once it has settled.
+    alive()?;
     let (user1, sys1) = tree::cpu_ms(root);
     let switches = perf.finish(&measured.delta)?;
     let usage = Usage { user_ms: user1 - user0, sys_ms: sys1 - sys0, max_rss_kib: tree::peak_rss_kib(root) };
@@ -278,7 +302,8 @@ fn wait_listening(
             _ => {}
         }
         if start.elapsed() >= timeout {
-            let also = if listening.is_empty() { String::new() } else { format!(" (it listens on {})", list(&listening)) };
+            let also =
+                if listening.is_empty() { String::new() } else { format!(" (it listens on {})", list(&listening)) };
             bail!("it did not listen on {where_} within {:.1} s{also}", timeout.as_secs_f64());
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -314,21 +339,27 @@ fn list(addrs: &[SocketAddr]) -> String {
 
 /// The program to run: a path as given, or the first match on PATH, as a shell would.
 fn find_program(name: &str) -> Result<PathBuf> {
-    let executable = |p: &Path| {
-        use std::os::unix::fs::PermissionsExt as _;
-        p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
     if name.contains('/') {
-        if executable(Path::new(name)) {
+        if is_executable(Path::new(name)) {
             return Ok(PathBuf::from(name));
         }
         bad_input!("cannot run '{name}': no such executable file");
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    match std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| executable(p)) {
+    match on_path(name) {
         Some(found) => Ok(found),
         None => bad_input!("cannot run '{name}': command not found (PATH has no such executable)"),
     }
+}
+
+/// The first executable `name` in a directory of PATH.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The command as the result names it: file names instead of paths (`python3 echo.py 0`).

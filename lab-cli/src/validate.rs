@@ -10,8 +10,9 @@
 //!   Outside the probe's window the server is idle (`run::measure` waits for that), so the
 //!   extra time adds no calls.
 //! - But attaching interrupts the call each thread is blocked in: the kernel restarts it (as
-//!   the same call, or as `restart_syscall`), and strace counts a call when it *returns*, while
-//!   the probe counts it when it *enters*. So a call in progress at the first snapshot is
+//!   the same call, or as `restart_syscall` for one with a timeout), or it fails with EINTR and
+//!   the program calls again. Either way a new call enters right after the attach, before the
+//!   probe's window. And strace counts a call when it *returns*, the probe when it *enters*. So a call in progress at the first snapshot is
 //!   counted by strace only, and one in progress at the second by the probe only. The lab
 //!   reads which call each thread is in at both edges (/proc/TID/syscall) and moves them:
 //!   strace should equal probe + (in progress at the start) − (in progress at the end). A thread
@@ -21,11 +22,13 @@
 //!
 //! **Context switches, against `perf stat -e context-switches`** (when perf is installed),
 //! attached to the same tree during the *first* run: perf reads kernel counters and does not
-//! stop the server, so it sees the switches the reported run really made. Both count every
-//! switch away from a task of the tree; an idle server does not switch, so the windows agree.
-//! The tolerance is the same max(0.5 %, 2): the one known difference is a thread's last switch
-//! while it exits, which the probe stops counting at `sched_process_exit` and perf when it
-//! tears down the thread's counter, a few steps apart.
+//! stop the server, so it checks the switches the reported run really made (with strace
+//! attached there would be two more per syscall, which both would count alike, proving less).
+//! Both count every switch away from a task of the tree, and an idle server does not switch, so
+//! the windows agree. Same tolerance, max(0.5 %, 2), for the one place they can part: a task
+//! that switches while it exits (closing its sockets, say) after `sched_process_exit`, where the
+//! probe stops following it, and before the kernel retires its perf counter. On every model
+//! and test server here the two were equal.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -47,6 +50,9 @@ use crate::{interrupt, launch, probe::Probe, result::Delta, run, run::RunSpec, t
 
 /// The tools named in messages.
 pub const TOOLS: &str = "strace/perf";
+
+/// What to do without strace.
+pub const NO_STRACE: &str = "--validate needs strace, which is not installed (apt-get install strace, or dnf install strace)";
 
 /// Calls that never return: strace -c does not count them.
 const NEVER_RETURN: &[&str] = &["exit", "exit_group"];
@@ -126,6 +132,7 @@ pub fn against_strace(
     launch::settle(probe, QUIET, SETTLE_LIMIT)?;
     let at_start = in_progress(root);
     let measured = run::measure(probe, root, addr, spec, alive)?;
+    alive()?;
     let at_end = in_progress(root);
     let counted = strace.finish()?;
     let syscalls = compare(&measured.delta.syscalls_by_name(), &at_start, &at_end, &counted);
@@ -144,7 +151,8 @@ pub fn compare(
     at_end: &BTreeMap<String, u64>,
     strace: &BTreeMap<String, u64>,
 ) -> Vec<SyscallCheck> {
-    let names: BTreeSet<&String> = probe.keys().chain(strace.keys()).chain(at_start.keys()).chain(at_end.keys()).collect();
+    let names: BTreeSet<&String> =
+        probe.keys().chain(strace.keys()).chain(at_start.keys()).chain(at_end.keys()).collect();
     let get = |map: &BTreeMap<String, u64>, name: &str| map.get(name).copied().unwrap_or(0);
     let mut checks: Vec<SyscallCheck> = names
         .into_iter()
@@ -153,7 +161,15 @@ pub fn compare(
             let edges = get(at_start, name) as i64 - get(at_end, name) as i64;
             let s = get(strace, name);
             if NEVER_RETURN.contains(&name.as_str()) {
-                return (p > 0).then(|| SyscallCheck { syscall: name.clone(), probe: p, edges: 0, strace: None, diff: 0, allowed: 0, ok: true });
+                return (p > 0).then(|| SyscallCheck {
+                    syscall: name.clone(),
+                    probe: p,
+                    edges: 0,
+                    strace: None,
+                    diff: 0,
+                    allowed: 0,
+                    ok: true,
+                });
             }
             if p == 0 && s == 0 && edges == 0 {
                 return None;
@@ -161,7 +177,15 @@ pub fn compare(
             let expected = p as i64 + edges;
             let diff = s as i64 - expected;
             let allowed = allowed(s.max(expected.max(0) as u64));
-            Some(SyscallCheck { syscall: name.clone(), probe: p, edges, strace: Some(s), diff, allowed, ok: diff.unsigned_abs() <= allowed })
+            Some(SyscallCheck {
+                syscall: name.clone(),
+                probe: p,
+                edges,
+                strace: Some(s),
+                diff,
+                allowed,
+                ok: diff.unsigned_abs() <= allowed,
+            })
         })
         .collect();
     checks.sort_by(|a, b| b.probe.cmp(&a.probe).then(a.syscall.cmp(&b.syscall)));
@@ -257,7 +281,7 @@ impl Strace {
             command.arg("-p").arg(pid.to_string());
         }
         let Some(mut strace) = Attached::start("strace", &mut command)? else {
-            bail!("--validate needs strace, which is not installed (apt-get install strace, or dnf install strace)");
+            bail!(NO_STRACE);
         };
         strace.wait_until(|tracer| tree::tasks(root).into_iter().all(|tid| tree::tracer(tid) == Some(tracer)))?;
         Ok(Strace(strace))
@@ -305,7 +329,9 @@ impl Perf {
         let mut command = Command::new("perf");
         command.args(["stat", "-e", "context-switches", "-x", ",", "-o", "/dev/stdout", "-p", &pids.join(",")]);
         let Some(mut perf) = Attached::start("perf", &mut command)? else {
-            return Ok(PerfRun::Unavailable("perf is not installed (apt-get install linux-perf): context switches not checked".into()));
+            return Ok(PerfRun::Unavailable(
+                "perf is not installed (apt-get install linux-perf): context switches not checked".into(),
+            ));
         };
         let threads = tree::tasks(root).len();
         match perf.wait_until(|perf| perf_counters(perf) >= threads) {

@@ -136,9 +136,13 @@ fn grandchildren_that_serve_are_counted() {
 fn calls_restarted_by_stracing_attach_are_accounted_for() {
     // Blocked in poll(2) with a timeout, the server is moved to `restart_syscall` when strace
     // attaches: strace counts that, the probe counts the poll in progress at the end instead.
-    let run = trace_json(&["-c", "4", "-m", "20", "--validate", "--", python(), &server("selectors_echo.py"), "0", "poll"]);
+    let run =
+        trace_json(&["-c", "4", "-m", "20", "--validate", "--", python(), &server("selectors_echo.py"), "0", "poll"]);
     let restart = checked(&run, "restart_syscall");
-    assert_eq!((restart["probe"].as_u64(), restart["edges"].as_i64(), restart["strace"].as_u64()), (Some(0), Some(1), Some(1)));
+    assert_eq!(
+        (restart["probe"].as_u64(), restart["edges"].as_i64(), restart["strace"].as_u64()),
+        (Some(0), Some(1), Some(1))
+    );
     let poll = checked(&run, "poll");
     assert_eq!(poll["edges"], -1);
     assert_eq!(poll["strace"].as_u64().unwrap() + 1, poll["probe"].as_u64().unwrap());
@@ -163,7 +167,10 @@ fn a_server_listening_elsewhere_is_told_where() {
     // Our own listener holds this port, so nothing else can take it.
     let ours = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = ours.local_addr().unwrap().to_string();
-    let script = server("selectors_echo.py");
+    // A copy at a path of its own, so that no other test's server has the same command line.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("selectors_echo.py").to_str().unwrap().to_owned();
+    std::fs::copy(server("selectors_echo.py"), &script).unwrap();
     let out = run(iolab().args(["trace", "--addr", &addr, "--", python(), &script]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
@@ -189,7 +196,10 @@ fn a_pid_that_does_not_exist_is_bad_input() {
     for command in [vec!["trace", "--pid", &pid, "-c", "1"], vec!["top", "--pid", &pid, "--count", "1"]] {
         let out = run(iolab().args(&command));
         assert_eq!(out.status.code(), Some(2));
-        assert_eq!(String::from_utf8_lossy(&out.stderr), format!("iolab: invalid value '{pid}' for '--pid': no such process\n"));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("iolab: invalid value '{pid}' for '--pid': no such process\n")
+        );
     }
 }
 
@@ -203,6 +213,38 @@ fn trace_pid_counts_a_running_tree_and_leaves_it_running() {
     assert_eq!(calls(&run, "sendto"), 200);
     assert_eq!(calls(&run, "accept4"), 4);
     server.assert_untouched(5);
+}
+
+#[test]
+fn trace_pid_follows_threads_started_after_attaching() {
+    let mut server = Background::start(&[python(), &server("thread_echo.py")]);
+    let run = trace_json(&["--pid", &server.pid.to_string(), "-c", "4", "-m", "50"]);
+    // Every connection's thread was started by the probe-followed main thread.
+    assert_eq!(calls(&run, "clone3") + calls(&run, "clone"), 4);
+    assert_eq!(calls(&run, "recvfrom"), 200 + 4);
+    assert_eq!(calls(&run, "sendto"), 200);
+    server.assert_untouched(1);
+}
+
+#[test]
+fn validate_without_strace_says_how_to_install_it() {
+    let dir = tempfile::tempdir().unwrap(); // a PATH with neither strace nor perf
+    let out = run(iolab().env("PATH", dir.path()).args([
+        "trace",
+        "-c",
+        "1",
+        "-m",
+        "1",
+        "--validate",
+        "--",
+        python(),
+        &server("selectors_echo.py"),
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "iolab: --validate needs strace, which is not installed (apt-get install strace, or dnf install strace)\n"
+    );
 }
 
 #[test]
@@ -265,7 +307,9 @@ fn processes_with(text: &str) -> Vec<u32> {
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| pid != me && iolab::tree::is_alive(pid))
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(text)))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(text))
+        })
         .collect()
 }
 
