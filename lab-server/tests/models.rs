@@ -321,3 +321,81 @@ fn process_model_forks_per_connection_and_reaps_every_child() {
     }
     assert_eq!(children, []);
 }
+
+/// p99 round-trip latency (µs) of `clients` clients, each making `trips` round trips in turn.
+fn p99_latency_us(addr: SocketAddr, clients: usize, trips: usize) -> u128 {
+    let mut samples: Vec<u128> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                scope.spawn(move || {
+                    let mut stream = connect(addr);
+                    (0..trips)
+                        .map(|t| {
+                            let message = payload((c * 1000 + t) as u64, 64);
+                            let start = std::time::Instant::now();
+                            round_trip(&mut stream, &message);
+                            start.elapsed().as_micros()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    samples.sort_unstable();
+    samples[samples.len() * 99 / 100]
+}
+
+/// A client that trickles one byte every 100 ms must not hold up anyone else: a multiplexed
+/// server that waited for its whole message would stall every other client for 100 ms a byte.
+/// The others' p99 is measured without and with it; with it, it must stay far below 100 ms.
+fn slow_client_delays_no_one(model: &str) {
+    let mut server = Server::start(model);
+    let addr = server.addr();
+    let without = p99_latency_us(addr, 8, 200);
+    let stop = Arc::new(AtomicBool::new(false));
+    let trickle = {
+        let stop = Arc::clone(&stop);
+        spawn(move || {
+            let mut slow = connect(addr);
+            let mut echoed = [0u8; 1];
+            while !stop.load(Ordering::Relaxed) {
+                slow.write_all(b"s").unwrap();
+                slow.read_exact(&mut echoed).unwrap();
+                assert_eq!(&echoed, b"S");
+                sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    sleep(Duration::from_millis(150)); // the slow client is connected and mid-trickle
+    let with = p99_latency_us(addr, 8, 200);
+    stop.store(true, Ordering::Relaxed);
+    trickle.join().unwrap();
+    eprintln!("{model}: others' p99 {without} µs without the slow client, {with} µs with it");
+    assert!(with < 50_000, "{model}: the slow client held others up: p99 {with} µs (without it: {without} µs)");
+    server.assert_running();
+}
+
+macro_rules! multiplexed_tests {
+    ($($module:ident => $name:literal),* $(,)?) => {$(
+        mod $module {
+            #[test]
+            fn slow_client_delays_no_one() {
+                super::slow_client_delays_no_one($name);
+            }
+        }
+    )*};
+}
+
+mod multiplexed {
+    use super::slow_client_delays_no_one;
+    multiplexed_tests! {
+        coroutine => "coroutine",
+        coroutine_mt => "coroutine-mt",
+        select => "select",
+        poll => "poll",
+        epoll => "epoll",
+        epoll_et => "epoll-et",
+        io_uring => "io-uring",
+    }
+}
