@@ -67,3 +67,42 @@ pub fn back_off(what: &str, err: &io::Error) {
     }
     thread::sleep(BACKOFF);
 }
+
+/// What one non-blocking `accept4` gave the event-loop models.
+pub enum Accepted {
+    /// A new connection, already non-blocking and close-on-exec.
+    Conn(std::os::fd::OwnedFd),
+    /// The backlog is empty (`EAGAIN`).
+    Empty,
+    /// The process is out of fds or memory and has backed off (see [`failed`]): try again after
+    /// serving the connections we have.
+    Later,
+    /// That one connection was lost before we took it: the next may be fine, try again now.
+    Again,
+}
+
+/// One `accept4(listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC)`, with its failures sorted out.
+pub fn nonblocking(listen_fd: std::os::fd::RawFd) -> io::Result<Accepted> {
+    use std::os::fd::FromRawFd as _;
+    // SAFETY: plain syscall; we ask for no peer address.
+    let fd = unsafe {
+        libc::accept4(
+            listen_fd,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: accept4 just returned this fd; nothing else owns it.
+        return Ok(Accepted::Conn(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }));
+    }
+    let err = io::Error::last_os_error();
+    if err.kind() == io::ErrorKind::WouldBlock {
+        return Ok(Accepted::Empty);
+    }
+    Ok(match failed(err)? {
+        Retry::Now => Accepted::Again,
+        Retry::Later => Accepted::Later,
+    })
+}

@@ -24,13 +24,13 @@ use std::{
     io,
     net::TcpListener,
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
-    ptr,
 };
 
 use libc::{EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, epoll_event};
 
 use crate::{
-    Model, accept,
+    Model,
+    accept::{self, Accepted},
     protocol::{BUF_SIZE, Conn},
 };
 
@@ -115,32 +115,17 @@ fn interest(conn: &Conn) -> u32 {
 
 /// One `accept4` and one `epoll_ctl(ADD)`.
 fn accept(epfd: RawFd, listen_fd: RawFd, slots: &mut Vec<Option<Slot>>) -> io::Result<()> {
-    // SAFETY: plain syscall; we ask for no peer address.
-    let fd = unsafe {
-        libc::accept4(
-            listen_fd,
-            ptr::null_mut(),
-            ptr::null_mut(),
-            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-        )
+    let Accepted::Conn(fd) = accept::nonblocking(listen_fd)? else {
+        return Ok(()); // level-triggered: a connection still waiting wakes us again
     };
-    if fd < 0 {
-        let err = io::Error::last_os_error();
-        if err.kind() == io::ErrorKind::WouldBlock {
-            return Ok(());
-        }
-        accept::failed(err)?;
-        return Ok(());
-    }
-    // SAFETY: accept4 just returned this fd; nothing else owns it.
-    let conn = Conn::new(unsafe { OwnedFd::from_raw_fd(fd) });
+    let conn = Conn::new(fd);
     let interest = interest(&conn);
-    if let Err(e) = ctl(epfd, EPOLL_CTL_ADD, fd, interest) {
+    if let Err(e) = ctl(epfd, EPOLL_CTL_ADD, conn.fd(), interest) {
         // Out of kernel memory or epoll watches: this connection is closed (dropped), others go on.
         accept::back_off("epoll_ctl(ADD)", &e);
         return Ok(());
     }
-    let slot = fd as usize;
+    let slot = conn.fd() as usize;
     if slots.len() <= slot {
         slots.resize_with(slot + 1, || None);
     }

@@ -25,14 +25,13 @@ use std::{
     io,
     net::TcpListener,
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
-    ptr,
 };
 
 use libc::{EPOLL_CTL_ADD, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, epoll_event};
 
 use crate::{
     Model,
-    accept::{self, Retry},
+    accept::{self, Accepted},
     protocol::{BUF_SIZE, Conn},
 };
 
@@ -126,27 +125,13 @@ fn drive(slot: &mut Slot, scratch: &mut [u8]) -> io::Result<()> {
 /// try again after serving the connections we have).
 fn accept_all(epfd: RawFd, listen_fd: RawFd, slots: &mut Vec<Option<Slot>>) -> io::Result<bool> {
     loop {
-        // SAFETY: plain syscall; we ask for no peer address.
-        let fd = unsafe {
-            libc::accept4(
-                listen_fd,
-                ptr::null_mut(),
-                ptr::null_mut(),
-                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            )
+        let conn = match accept::nonblocking(listen_fd)? {
+            Accepted::Conn(fd) => Conn::new(fd),
+            Accepted::Again => continue,
+            Accepted::Empty => return Ok(false),
+            Accepted::Later => return Ok(true),
         };
-        if fd < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::WouldBlock {
-                return Ok(false);
-            }
-            match accept::failed(err)? {
-                Retry::Now => continue,
-                Retry::Later => return Ok(true),
-            }
-        }
-        // SAFETY: accept4 just returned this fd; nothing else owns it.
-        let conn = Conn::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        let fd = conn.fd();
         // Registered once for both directions; the first edges arrive with the first data.
         if let Err(e) = ctl_add(epfd, fd, (EPOLLIN | EPOLLOUT | EPOLLET) as u32) {
             // Out of kernel memory or epoll watches: this connection is closed (dropped).

@@ -21,14 +21,14 @@
 use std::{
     io,
     net::TcpListener,
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
-    ptr,
+    os::fd::{AsRawFd as _, RawFd},
 };
 
 use libc::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, pollfd};
 
 use crate::{
-    Model, accept,
+    Model,
+    accept::{self, Accepted},
     protocol::{BUF_SIZE, Conn},
 };
 
@@ -96,24 +96,14 @@ fn serve(listener: TcpListener) -> io::Result<()> {
     }
 }
 
-/// One `accept4`; the new socket is non-blocking from the start.
+/// One `accept4`; the new socket is non-blocking from the start. `None` once the backlog is
+/// empty (or accepting must wait).
 fn accept(listen_fd: RawFd) -> io::Result<Option<Conn>> {
-    // SAFETY: plain syscall; we ask for no peer address.
-    let fd = unsafe {
-        libc::accept4(
-            listen_fd,
-            ptr::null_mut(),
-            ptr::null_mut(),
-            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::WouldBlock {
-            accept::failed(err)?;
+    loop {
+        match accept::nonblocking(listen_fd)? {
+            Accepted::Conn(fd) => return Ok(Some(Conn::new(fd))),
+            Accepted::Again => continue,
+            Accepted::Empty | Accepted::Later => return Ok(None),
         }
-        return Ok(None);
     }
-    // SAFETY: accept4 just returned this fd; nothing else owns it.
-    Ok(Some(Conn::new(unsafe { OwnedFd::from_raw_fd(fd) })))
 }

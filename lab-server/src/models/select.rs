@@ -32,12 +32,13 @@
 use std::{
     io,
     net::TcpListener,
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
+    os::fd::{AsRawFd as _, RawFd},
     ptr,
 };
 
 use crate::{
-    Model, accept,
+    Model,
+    accept::{self, Accepted},
     protocol::{BUF_SIZE, Conn},
 };
 
@@ -109,34 +110,19 @@ fn serve(listener: TcpListener) -> io::Result<()> {
     }
 }
 
-/// One `accept4`; the new socket is non-blocking from the start. `Ok(true)` if a connection was
-/// accepted, `Ok(false)` once the backlog is empty (or accepting must wait).
+/// One `accept4`; the new socket is non-blocking from the start. `Ok(true)` if there may be more
+/// to accept now, `Ok(false)` once the backlog is empty (or accepting must wait).
 fn accept(listen_fd: RawFd, conns: &mut Vec<Option<Conn>>) -> io::Result<bool> {
-    // SAFETY: plain syscall; we ask for no peer address.
-    let fd = unsafe {
-        libc::accept4(
-            listen_fd,
-            ptr::null_mut(),
-            ptr::null_mut(),
-            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-        )
+    let fd = match accept::nonblocking(listen_fd)? {
+        Accepted::Conn(fd) => fd,
+        Accepted::Again => return Ok(true),
+        Accepted::Empty | Accepted::Later => return Ok(false),
     };
-    if fd < 0 {
-        let err = io::Error::last_os_error();
-        if err.kind() == io::ErrorKind::WouldBlock {
-            return Ok(false);
-        }
-        return match accept::failed(err)? {
-            accept::Retry::Now => Ok(true),
-            accept::Retry::Later => Ok(false),
-        };
-    }
-    let slot = fd as usize;
+    let slot = fd.as_raw_fd() as usize;
     if conns.len() <= slot {
         conns.resize_with(slot + 1, || None);
     }
-    // SAFETY: accept4 just returned this fd; nothing else owns it.
-    conns[slot] = Some(Conn::new(unsafe { OwnedFd::from_raw_fd(fd) }));
+    conns[slot] = Some(Conn::new(fd));
     Ok(true)
 }
 
