@@ -53,8 +53,11 @@ pub fn ratio(n: f64, d: f64) -> String {
 pub fn run_table(r: &RunResult) -> String {
     let msgs = r.messages as f64;
     let mut out = String::new();
-    let model = lab_server::model(&r.model).map_or("", |m| m.summary);
-    let _ = writeln!(out, "model {}: {model}", r.model);
+    match lab_server::model(&r.model) {
+        Some(model) => writeln!(out, "model {}: {}", r.model, model.summary),
+        None => writeln!(out, "server: {}", r.model),
+    }
+    .ok();
     let _ = writeln!(
         out,
         "{} connections{} × {} B: {} messages in {:.2} s = {:.0} msg/s, latency p50 {:.0} µs, p99 {:.0} µs, errors {}",
