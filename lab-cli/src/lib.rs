@@ -28,6 +28,7 @@ pub mod result;
 pub mod run;
 pub mod save;
 pub mod selftest;
+pub mod soak;
 pub mod verdict;
 pub mod stats;
 pub mod top;

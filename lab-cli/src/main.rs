@@ -52,6 +52,8 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = export::Format::Table)]
         format: export::Format,
     },
+    /// Endurance: one traced server, the same load again and again; throughput, fds and RSS over time.
+    Soak(iolab::soak::SoakArgs),
     /// Serve one model, untraced, so you can point strace or perf at it.
     Serve {
         #[arg(long, short = 'M', value_parser = parse_model)]
@@ -133,7 +135,10 @@ fn main() -> ExitCode {
         }
         Err(err) => err.exit(),
     };
-    if let Err(err) = interrupt::install() {
+    // Commands that measure turn Ctrl-C and SIGTERM into a clean stop. The others (serve, load,
+    // the internal gate and exercises) keep the default: the signal ends them.
+    let measures = !matches!(cli.command, Cmd::Serve { .. } | Cmd::Load { .. } | Cmd::Gate { .. } | Cmd::Exercise(_) | Cmd::Models | Cmd::Report { .. });
+    if measures && let Err(err) = interrupt::install() {
         eprintln!("iolab: cannot install signal handlers: {err}");
         return ExitCode::FAILURE;
     }
@@ -174,7 +179,13 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
                     if !addr.ip().is_loopback() && !allow_remote {
                         iolab::bad_input!("invalid value '{addr}' for '--addr': servers bind loopback only unless --allow-remote");
                     }
-                    TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?
+                    match TcpListener::bind(addr) {
+                        Ok(listener) => listener,
+                        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
+                            iolab::bad_input!("invalid value '{addr}' for '--addr': the address is in use (port 0 picks a free one)")
+                        }
+                        Err(err) => return Err(err).with_context(|| format!("cannot listen on {addr}")),
+                    }
                 }
             };
             println!("listening on {}", listener.local_addr()?);
@@ -222,6 +233,7 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
         Cmd::Trace(args) => iolab::trace::trace_command(args),
         Cmd::Top(args) => iolab::top::top_command(args),
         Cmd::Selftest { format } => selftest(format),
+        Cmd::Soak(args) => iolab::soak::soak_command(args),
         Cmd::Exercise(Exercise::Io { n, k, j }) => {
             exercise::io(n, k, j)?;
             Ok(ExitCode::SUCCESS)

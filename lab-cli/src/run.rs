@@ -49,6 +49,15 @@ const QUIET: Duration = Duration::from_millis(50);
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
 pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
+    let (mut server, addr) = start_model(probe, spec)?;
+    let context = || format!("model {}", spec.model);
+    let measured = measure(probe, server.pid, addr, spec, &mut || server.check_alive()).with_context(context)?;
+    let usage = server.stop()?;
+    Ok(measured.into_result(&spec.model, usage))
+}
+
+/// Step 1–2: a traced `iolab serve --model …` on a fresh loopback listener, ready for clients.
+pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(launch::Server, SocketAddr)> {
     if lab_server::model(&spec.model).is_none() {
         bail!("unknown model {:?} (valid: {})", spec.model, lab_server::model_names().join(", "));
     }
@@ -59,10 +68,7 @@ pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
     let mut server = launch::launch(probe, what)?;
     drop(listener);
     server.wait_for_line("listening on")?;
-    let context = || format!("model {}", spec.model);
-    let measured = measure(probe, server.pid, addr, spec, &mut || server.check_alive()).with_context(context)?;
-    let usage = server.stop()?;
-    Ok(measured.into_result(&spec.model, usage))
+    Ok((server, addr))
 }
 
 /// What one load cost a traced server: the probe's counts between the two snapshots, the load

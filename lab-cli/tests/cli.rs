@@ -179,6 +179,11 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_status_2() {
         assert_eq!(err.lines().count(), 1, "{args:?}: one line, got {err:?}");
         assert!(err.starts_with("iolab: ") && err.contains(flag), "{args:?}: {err}");
     }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = iolab(&["serve", "--model", "epoll", "--addr", &addr]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("in use") && stderr(&out).contains("--addr"), "{}", stderr(&out));
     let not_a_result = tempfile::NamedTempFile::new().unwrap();
     fs::write(not_a_result.path(), "{\"hello\": 1}").unwrap();
     let out = iolab(&["report", not_a_result.path().to_str().unwrap()]);
