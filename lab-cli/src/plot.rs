@@ -32,8 +32,9 @@ const PANELS: [Panel; 4] = [
     Panel { title: "server CPU µs per message", keys: &["server_cpu_us_per_msg"] },
 ];
 
-/// Okabe–Ito colours: told apart by colour-blind readers too.
-const COLORS: [RGBColor; 7] = [
+/// Okabe–Ito colours (told apart by colour-blind readers too), then purple and grey, so that the
+/// nine models get nine colours; the pale yellow comes last.
+const COLORS: [RGBColor; 10] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
@@ -41,6 +42,9 @@ const COLORS: [RGBColor; 7] = [
     RGBColor(204, 121, 167),
     RGBColor(86, 180, 233),
     RGBColor(0, 0, 0),
+    RGBColor(117, 61, 148),
+    RGBColor(136, 136, 136),
+    RGBColor(240, 228, 66),
 ];
 
 const SIZE: (u32, u32) = (1200, 900);
