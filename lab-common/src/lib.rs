@@ -142,7 +142,7 @@ pub struct Counters {
     pub tasks_dropped: u64,
     /// Wait calls whose entry could not be stashed (pending map full): not in `wait`.
     pub waits_dropped: u64,
-    /// epoll registrations that could not be tracked (member map full).
+    /// epoll_ctl changes that could not be tracked (member or pending map full).
     pub epoll_members_dropped: u64,
 }
 

@@ -256,7 +256,11 @@ pub fn epoll_ctl_enter(ctx: TracePointContext) -> u32 {
         _pad: 0,
     };
     if call.op == EPOLL_CTL_ADD || call.op == EPOLL_CTL_DEL {
-        let _ = PENDING_EPOLL_CTLS.insert(tid, call, 0);
+        if PENDING_EPOLL_CTLS.insert(tid, call, 0).is_err() {
+            if let Some(c) = counters() {
+                c.epoll_members_dropped += 1; // this change to the interest list goes uncounted
+            }
+        }
     }
     0
 }
