@@ -67,14 +67,11 @@ impl Probe {
         let mut unavailable = Vec::new();
         let mut tracepoints: Vec<(&str, String, String)> =
             vec![("follow_fork", "task".into(), "task_newtask".into())];
+        // Only exits: the entries are read by count_syscall (see lab-ebpf).
         for kind in WaitKind::ALL {
-            let call = kind.syscall_name();
-            tracepoints.push(("wait_enter", "syscalls".into(), format!("sys_enter_{call}")));
-            tracepoints.push(("wait_exit", "syscalls".into(), format!("sys_exit_{call}")));
+            tracepoints.push(("wait_exit", "syscalls".into(), format!("sys_exit_{}", kind.syscall_name())));
         }
-        tracepoints.push(("epoll_ctl_enter", "syscalls".into(), "sys_enter_epoll_ctl".into()));
         tracepoints.push(("epoll_ctl_exit", "syscalls".into(), "sys_exit_epoll_ctl".into()));
-        tracepoints.push(("close_enter", "syscalls".into(), "sys_enter_close".into()));
         let mut loaded = std::collections::HashSet::new();
         for (program, category, name) in tracepoints {
             let p: &mut TracePoint = program_mut(&mut ebpf, program)?;

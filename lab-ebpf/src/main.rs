@@ -11,15 +11,18 @@
 //!
 //! | program          | hook                                     | does                              |
 //! |------------------|------------------------------------------|-----------------------------------|
-//! | `count_syscall`  | raw tracepoint `sys_enter`               | `syscalls[nr] += 1`               |
+//! | `count_syscall`  | raw tracepoint `sys_enter`               | `syscalls[nr] += 1`; for wait calls, `epoll_ctl` and `close` also what they were handed |
 //! | `count_switch`   | raw tracepoint `sched_switch`            | voluntary / involuntary switches  |
 //! | `follow_fork`    | tracepoint `task:task_newtask`           | a traced task's child is traced   |
 //! | `forget_task`    | raw tracepoint `sched_process_exit`      | an exiting task is forgotten      |
-//! | `wait_enter/exit`| tracepoints `syscalls:sys_{enter,exit}_<wait call>` | nfds in, ready fds out, time |
-//! | `epoll_ctl_*`, `close_enter` | tracepoints `syscalls:*`     | each epoll instance's interest-list size |
+//! | `wait_exit`      | tracepoints `syscalls:sys_exit_<wait call>` | ready fds out, time inside     |
+//! | `epoll_ctl_exit` | tracepoint `syscalls:sys_exit_epoll_ctl` | applies a successful ADD or DEL   |
 //!
-//! Wait calls use the per-syscall tracepoints rather than the raw `sys_exit`: the kernel checks a
-//! bitmap before running them, so the other syscalls pay no exit hook at all.
+//! Every tracepoint on syscall entry or exit costs every syscall of the machine something, not
+//! only the calls it is for: a raw one runs its program, a `syscalls:*` one a perf hook that
+//! checks a bitmap. Measured here (BENCHMARKS.md) the nine `sys_exit_*` hooks cost ~25 ns a
+//! syscall; the entry side needs none of its own, because `count_syscall` already sees every
+//! entry and reads the few arguments it needs from the saved registers.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 // For `atomic_xadd`: see `probes::atomic_add`.

@@ -2,15 +2,18 @@
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
+use core::ptr::addr_of;
+
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    bindings::pt_regs,
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel},
     macros::{map, raw_tracepoint, tracepoint},
     maps::{Array, HashMap, PerCpuArray},
     programs::{RawTracePointContext, TracePointContext},
 };
 use aya_log_ebpf::warn;
 use lab_common::{
-    Counters, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS, PendingEpollCtl, PendingWait,
+    Counters, nr, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS, PendingEpollCtl, PendingWait,
     ProcessFd, WaitKind,
 };
 
@@ -51,9 +54,7 @@ static NEWTASK_PID_OFFSET: u32 = 0;
 #[unsafe(no_mangle)]
 static NEWTASK_FLAGS_OFFSET: u32 = 0;
 
-/// Offsets in every `syscalls:sys_{enter,exit}_*` record (stable since the format was added).
-const SYSCALL_NR_OFFSET: usize = 8;
-const FIRST_ARG_OFFSET: usize = 16;
+/// Offset of `ret` in every `syscalls:sys_exit_*` record (stable since the format was added).
 const EXIT_RET_OFFSET: usize = 16;
 
 const EPOLL_CTL_ADD: u32 = 1;
@@ -87,9 +88,19 @@ fn atomic_add(value: *mut u64, delta: u64) {
     unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(value, delta) };
 }
 
+/// The hot path: it runs on every syscall of every process on the machine. An untraced thread
+/// costs one array load and returns; a traced one adds one to its CPU's own counter (per-CPU: no
+/// atomic instruction, no cache line moving between CPUs; user space sums the copies in one
+/// `bpf()` call per snapshot). No ring buffer: totals are all the lab needs, and a record per
+/// syscall is what `perf trace` does, at a far higher cost (BENCHMARKS.md).
+///
+/// The eleven calls whose arguments matter (the wait calls, `epoll_ctl`, `close`) are handled here
+/// too, reading the arguments from the saved user registers, rather than by their own
+/// `syscalls:sys_enter_*` tracepoints: attaching any of those puts a perf hook on every syscall of
+/// the machine (measured: ~60 ns each, BENCHMARKS.md).
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn count_syscall(ctx: RawTracePointContext) -> i32 {
-    let (_, tid) = current_ids();
+    let (tgid, tid) = current_ids();
     if !is_traced(tid) {
         return 0;
     }
@@ -101,7 +112,33 @@ pub fn count_syscall(ctx: RawTracePointContext) -> i32 {
             c.syscall_out_of_range += 1;
         }
     }
+    let regs: *const pt_regs = ctx.arg(0);
+    match nr as u32 {
+        nr::EPOLL_CTL => epoll_ctl_enter(tid, regs),
+        nr::CLOSE => close_enter(tgid, regs),
+        n => {
+            if let Some(kind) = WaitKind::from_syscall(n) {
+                wait_enter(tgid, tid, kind, regs);
+            }
+        }
+    }
     0
+}
+
+/// Syscall argument `n` (0-based) from the user registers saved at entry (x86_64 ABI).
+#[inline(always)]
+fn syscall_arg(regs: *const pt_regs, n: usize) -> u64 {
+    // SAFETY: `regs` is the tracepoint's pointer to this task's saved registers; the read is
+    // checked by bpf_probe_read_kernel.
+    unsafe {
+        let field = match n {
+            0 => addr_of!((*regs).rdi),
+            1 => addr_of!((*regs).rsi),
+            2 => addr_of!((*regs).rdx),
+            _ => addr_of!((*regs).r10),
+        };
+        bpf_probe_read_kernel(field).unwrap_or(0)
+    }
 }
 
 /// `TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)`.
@@ -175,28 +212,13 @@ pub fn forget_task(_ctx: RawTracePointContext) -> i32 {
     0
 }
 
+/// Stashes what a wait call was handed, and when, until its `sys_exit` tracepoint.
 #[inline(always)]
-fn arg(ctx: &TracePointContext, n: usize) -> u64 {
-    // SAFETY: syscall records hold their arguments as 8-byte fields from offset 16.
-    unsafe { ctx.read_at::<u64>(FIRST_ARG_OFFSET + 8 * n) }.unwrap_or(0)
-}
-
-/// Attached to `sys_enter_<call>` of every wait call; the syscall number tells which.
-#[tracepoint]
-pub fn wait_enter(ctx: TracePointContext) -> u32 {
-    let (tgid, tid) = current_ids();
-    if !is_traced(tid) {
-        return 0;
-    }
-    // SAFETY: `__syscall_nr` is an int at offset 8 in every syscall record.
-    let nr = unsafe { ctx.read_at::<i32>(SYSCALL_NR_OFFSET) }.unwrap_or(-1) as u32;
-    let Some(kind) = WaitKind::from_syscall(nr) else {
-        return 0;
-    };
+fn wait_enter(tgid: u32, tid: u32, kind: WaitKind, regs: *const pt_regs) {
     let fds_passed = match kind {
-        WaitKind::Select | WaitKind::Pselect6 => arg(&ctx, 0), // nfds: the kernel scans 0..nfds
-        WaitKind::Poll | WaitKind::Ppoll => arg(&ctx, 1),      // nfds: entries in the pollfd array
-        WaitKind::IoUringEnter => arg(&ctx, 1),                // to_submit
+        WaitKind::Select | WaitKind::Pselect6 => syscall_arg(regs, 0), // nfds: the kernel scans 0..nfds
+        WaitKind::Poll | WaitKind::Ppoll => syscall_arg(regs, 1),      // nfds: entries in the pollfd array
+        WaitKind::IoUringEnter => syscall_arg(regs, 1),                // to_submit
         WaitKind::EpollWait | WaitKind::EpollPwait | WaitKind::EpollPwait2 => {
             // SAFETY: a plain u64 read; a concurrent epoll_ctl can only make it off by one.
             unsafe { EPOLL_SIZES.get(&tgid) }.copied().unwrap_or(0)
@@ -213,7 +235,6 @@ pub fn wait_enter(ctx: TracePointContext) -> u32 {
             c.waits_dropped += 1;
         }
     }
-    0
 }
 
 /// Attached to `sys_exit_<call>` of every wait call. Only threads with a pending entry count.
@@ -243,16 +264,13 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn epoll_ctl_enter(ctx: TracePointContext) -> u32 {
-    let (_, tid) = current_ids();
-    if !is_traced(tid) {
-        return 0;
-    }
+/// Stashes an epoll_ctl ADD or DEL until its `sys_exit` tracepoint says whether it succeeded.
+#[inline(always)]
+fn epoll_ctl_enter(tid: u32, regs: *const pt_regs) {
     let call = PendingEpollCtl {
-        epfd: arg(&ctx, 0) as u32,
-        op: arg(&ctx, 1) as u32,
-        fd: arg(&ctx, 2) as u32,
+        epfd: syscall_arg(regs, 0) as u32,
+        op: syscall_arg(regs, 1) as u32,
+        fd: syscall_arg(regs, 2) as u32,
         _pad: 0,
     };
     if call.op == EPOLL_CTL_ADD || call.op == EPOLL_CTL_DEL {
@@ -262,7 +280,6 @@ pub fn epoll_ctl_enter(ctx: TracePointContext) -> u32 {
             }
         }
     }
-    0
 }
 
 #[tracepoint]
@@ -298,19 +315,14 @@ pub fn epoll_ctl_exit(ctx: TracePointContext) -> u32 {
 }
 
 /// Closing a registered fd removes it from every epoll instance without an epoll_ctl call.
-#[tracepoint]
-pub fn close_enter(ctx: TracePointContext) -> u32 {
-    let (tgid, tid) = current_ids();
-    if !is_traced(tid) {
-        return 0;
-    }
-    let member = ProcessFd { tgid, fd: arg(&ctx, 0) as u32 };
+#[inline(always)]
+fn close_enter(tgid: u32, regs: *const pt_regs) {
+    let member = ProcessFd { tgid, fd: syscall_arg(regs, 0) as u32 };
     // SAFETY: copied out before the entry is removed.
     if let Some(count) = unsafe { EPOLL_MEMBERS.get(&member) }.copied() {
         let _ = EPOLL_MEMBERS.remove(member);
         change_interest(tgid, count.wrapping_neg());
     }
-    0
 }
 
 /// Adds `delta` (wrapping: `u64::MAX` is -1) to a process's interest-list size.
