@@ -10,6 +10,7 @@
 //!   process tree from /proc, [`validate`] checks the counts against strace and perf, and
 //!   [`top`] shows a running server's live rates.
 pub mod args;
+pub mod bench;
 pub mod compare;
 pub mod document;
 pub mod exercise;

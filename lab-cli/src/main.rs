@@ -93,6 +93,8 @@ enum Cmd {
     Trace(iolab::trace::TraceArgs),
     /// Live syscall and context-switch rates of a running server (`--pid`), until Ctrl-C.
     Top(iolab::top::TopArgs),
+    /// Measure the lab's own speed: probe overhead, strace and perf, scale, the models against C.
+    Bench(iolab::bench::BenchArgs),
     /// Prove the probe exact on this kernel: known syscall and context-switch counts.
     Selftest {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -232,6 +234,7 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
         }
         Cmd::Trace(args) => iolab::trace::trace_command(args),
         Cmd::Top(args) => iolab::top::top_command(args),
+        Cmd::Bench(args) => iolab::bench::bench_command(args),
         Cmd::Selftest { format } => selftest(format),
         Cmd::Soak(args) => iolab::soak::soak_command(args),
         Cmd::Exercise(Exercise::Io { n, k, j }) => {

@@ -10,6 +10,7 @@
 //! kernels in virtual machines. Adding a subcommand means adding a variant to [`Task`] and a
 //! line to [`main`].
 
+mod bench;
 mod cargo;
 mod cmd;
 mod root;
@@ -55,6 +56,13 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Build, then run `iolab bench ARGS…` as root: probe overhead, strace and perf, scale, the
+    /// models against C (a few minutes; `--quick` for a smoke run).
+    #[command(disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
     /// Setup, then `cargo test --release ARGS…` on the default members, tests running as root.
     #[command(disable_help_flag = true)]
     Test {
@@ -84,6 +92,7 @@ fn run(task: Task) -> anyhow::Result<()> {
             cargo::run_iolab(&root, &args)
         }
         Task::Iolab { args } => cargo::run_iolab(&root, &args),
+        Task::Bench { args } => bench::bench(&root, args),
         Task::Test { args } => cargo::test(&root, &args),
         Task::Vm(args) => vm::vm(&root, args),
     }
