@@ -2,7 +2,8 @@
 //!
 //! A thin wrapper over indicatif so that commands only say which step starts. It draws on stderr
 //! so stdout keeps only the results (`--format json > file` stays clean), and it draws nothing
-//! when stderr is not a terminal (a log, CI) or with `--quiet`: then every call is a no-op.
+//! when stdout or stderr is not a terminal (output piped to a file or a script, a log, CI) or with
+//! `--quiet`: then every call is a no-op.
 
 use std::{borrow::Cow, io::IsTerminal, time::Duration};
 
@@ -13,9 +14,9 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A progress line for `total_steps` steps, hidden when `quiet` or stderr is not a terminal.
+    /// A progress line for `total_steps` steps, hidden when `quiet` or not on a terminal.
     pub fn new(total_steps: u64, quiet: bool) -> Progress {
-        let target = if quiet || !std::io::stderr().is_terminal() {
+        let target = if quiet || !std::io::stdout().is_terminal() || !std::io::stderr().is_terminal() {
             ProgressDrawTarget::hidden()
         } else {
             ProgressDrawTarget::stderr()
