@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::{
-    args::{Output, Workload, parse_models},
+    args::{Output, parse_models},
     document::{Document, ModelResult},
     export, plot,
     probe::Probe,
@@ -23,36 +23,20 @@ use crate::{
     save, stats, verdict,
 };
 
+/// The flags `compare`, `prove` and `sweep` share: which models, how often, what to do with the
+/// results. Each command adds its own workload flags.
 #[derive(Args, Debug)]
-pub struct CompareArgs {
-    /// Models to compare: `all` or a comma-separated list.
+pub struct Common {
+    /// Models: `all` or a comma-separated list.
     #[arg(long, default_value = "all", value_parser = parse_models)]
     pub models: std::vec::Vec<String>,
-    #[command(flatten)]
-    pub workload: Workload,
-    /// Measured runs per model, after one warm-up run.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
-    pub runs: u64,
-    #[command(flatten)]
-    pub output: Output,
-}
-
-#[derive(Args, Debug)]
-pub struct ProveArgs {
-    #[arg(long, default_value = "all", value_parser = parse_models)]
-    pub models: std::vec::Vec<String>,
-    /// Connections, all ready at once in every round.
-    #[arg(short = 'c', long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub connections: u64,
-    /// Rounds: in each, every connection sends one message at the same moment.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=10_000))]
-    pub rounds: u64,
-    /// Payload bytes per message.
+    /// Payload bytes per message (1 to 16 MiB).
     #[arg(short = 'b', long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=crate::args::MAX_PAYLOAD))]
     pub bytes: u64,
-    /// Extra connections that stay open and never send.
-    #[arg(long, default_value_t = 0)]
+    /// Extra connections that stay open and never send (the C10K case).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub idle: u64,
+    /// Measured runs per model, after one warm-up run.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
     pub runs: u64,
     /// Exit 0 even when the load generator saw errors.
@@ -60,6 +44,45 @@ pub struct ProveArgs {
     pub allow_errors: bool,
     #[command(flatten)]
     pub output: Output,
+}
+
+impl Common {
+    /// The workload at `connections` × `messages`, free-running.
+    fn spec(&self, connections: u64, messages: u64) -> RunSpec {
+        RunSpec {
+            model: String::new(),
+            connections: connections as usize,
+            messages: messages as usize,
+            payload: self.bytes as usize,
+            idle: self.idle as usize,
+            lockstep: false,
+            rounds_only: false,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Concurrent connections, each sending messages in a closed loop.
+    #[arg(short = 'c', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub connections: u64,
+    /// Messages per connection.
+    #[arg(short = 'm', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub messages: u64,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct ProveArgs {
+    /// Connections, all ready at once in every round.
+    #[arg(short = 'c', long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub connections: u64,
+    /// Rounds: in each, every connection sends one message at the same moment.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub rounds: u64,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 #[derive(Args, Debug)]
@@ -68,25 +91,14 @@ pub struct SweepArgs {
     #[arg(short = 'c', long, value_delimiter = ',', default_value = "10,100,1000,10000",
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub connections: Vec<u64>,
-    #[arg(long, default_value = "all", value_parser = parse_models)]
-    pub models: std::vec::Vec<String>,
     /// Messages per connection.
     #[arg(short = 'm', long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub messages: u64,
-    #[arg(short = 'b', long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=crate::args::MAX_PAYLOAD))]
-    pub bytes: u64,
-    #[arg(long, default_value_t = 0)]
-    pub idle: u64,
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
-    pub runs: u64,
-    /// Exit 0 even when the load generator saw errors.
-    #[arg(long)]
-    pub allow_errors: bool,
     /// Where to write the plot.
     #[arg(long, default_value = "iolab-sweep.svg")]
     pub plot: PathBuf,
     #[command(flatten)]
-    pub output: Output,
+    pub common: Common,
 }
 
 /// What `compare` tells its caller as it goes: for the progress line and `--save`.
@@ -215,49 +227,32 @@ fn prepare(output: &Output, connections: u64, idle: u64) -> Result<()> {
 }
 
 pub fn compare_command(args: CompareArgs) -> Result<ExitCode> {
-    prepare(&args.output, args.workload.connections, args.workload.idle)?;
-    let mut doc = save::new_document("compare", args.runs as usize);
-    let workload = args.workload.spec("");
-    let interrupted = measure_into(&mut doc, &args.models, &[workload], args.runs as usize, &args.output)?;
-    finish(doc, &args.output, interrupted, args.workload.allow_errors)
+    let c = &args.common;
+    prepare(&c.output, args.connections, c.idle)?;
+    let mut doc = save::new_document("compare", c.runs as usize);
+    let workload = c.spec(args.connections, args.messages);
+    let interrupted = measure_into(&mut doc, &c.models, &[workload], c.runs as usize, &c.output)?;
+    finish(doc, &c.output, interrupted, c.allow_errors)
 }
 
 pub fn prove_command(args: ProveArgs) -> Result<ExitCode> {
-    prepare(&args.output, args.connections, args.idle)?;
-    let mut doc = save::new_document("prove", args.runs as usize);
-    let workload = RunSpec {
-        model: String::new(),
-        connections: args.connections as usize,
-        messages: args.rounds as usize,
-        payload: args.bytes as usize,
-        idle: args.idle as usize,
-        lockstep: true,
-        rounds_only: true,
-    };
-    let interrupted = measure_into(&mut doc, &args.models, &[workload], args.runs as usize, &args.output)?;
-    finish(doc, &args.output, interrupted, args.allow_errors)
+    let c = &args.common;
+    prepare(&c.output, args.connections, c.idle)?;
+    let mut doc = save::new_document("prove", c.runs as usize);
+    let workload = RunSpec { lockstep: true, rounds_only: true, ..c.spec(args.connections, args.rounds) };
+    let interrupted = measure_into(&mut doc, &c.models, &[workload], c.runs as usize, &c.output)?;
+    finish(doc, &c.output, interrupted, c.allow_errors)
 }
 
 pub fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
+    let c = &args.common;
     let most = args.connections.iter().max().copied().unwrap_or(1);
-    prepare(&args.output, most, args.idle)?;
-    let mut doc = save::new_document("sweep", args.runs as usize);
-    let workloads: Vec<RunSpec> = args
-        .connections
-        .iter()
-        .map(|&c| RunSpec {
-            model: String::new(),
-            connections: c as usize,
-            messages: args.messages as usize,
-            payload: args.bytes as usize,
-            idle: args.idle as usize,
-            lockstep: false,
-            rounds_only: false,
-        })
-        .collect();
-    let interrupted = measure_into(&mut doc, &args.models, &workloads, args.runs as usize, &args.output)?;
+    prepare(&c.output, most, c.idle)?;
+    let mut doc = save::new_document("sweep", c.runs as usize);
+    let workloads: Vec<RunSpec> = args.connections.iter().map(|&n| c.spec(n, args.messages)).collect();
+    let interrupted = measure_into(&mut doc, &c.models, &workloads, c.runs as usize, &c.output)?;
     plot::sweep_svg(&doc.results, &args.plot)?;
     crate::privileges::give_away(&args.plot)?;
     eprintln!("iolab: wrote the plot to {}", args.plot.display());
-    finish(doc, &args.output, interrupted, args.allow_errors)
+    finish(doc, &c.output, interrupted, c.allow_errors)
 }

@@ -232,7 +232,7 @@ struct Peak {
     threads: u64,
 }
 
-const SAMPLE_EVERY: Duration = Duration::from_millis(10);
+const SAMPLE_EVERY: Duration = Duration::from_millis(2);
 
 impl Peak {
     fn at_start(root: u32, now: &Counters) -> Peak {
