@@ -79,6 +79,9 @@ pub fn watch(pid: u32, interval: Duration, count: Option<u64>, syscalls: usize, 
     if interval < Duration::from_millis(10) {
         bad_input!("invalid value for '--interval': at least 10ms");
     }
+    if matches!(format, Format::Csv | Format::Markdown) {
+        bad_input!("invalid value for '--format': live rates come as a table or as JSON lines");
+    }
     if !tree::is_alive(pid) {
         bad_input!("invalid value '{pid}' for '--pid': no such process");
     }
@@ -150,7 +153,7 @@ pub fn rates(before: &Counters, after: &Counters, interval: Duration, at: Durati
 fn show(rates: &Rates, format: Format) -> Result<()> {
     let text = match format {
         Format::Json => serde_json::to_string(rates)? + "\n",
-        Format::Table => table_text(rates),
+        Format::Table | Format::Csv | Format::Markdown => table_text(rates),
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;

@@ -77,10 +77,14 @@ pub struct TraceArgs {
     pub command: Vec<String>,
 }
 
+/// `--format` of trace and top: csv and markdown render the run as `iolab run` does (top, which
+/// prints live rates, takes only table and json).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,
     Json,
+    Csv,
+    Markdown,
 }
 
 fn positive_seconds(s: &str) -> Result<f64, String> {
@@ -145,6 +149,12 @@ fn render(traced: &Traced, format: Format) -> Result<String> {
                 text += &validate::table(v);
             }
             text
+        }
+        Format::Csv | Format::Markdown => {
+            let mut doc = crate::save::new_document("trace", 1);
+            doc.results.push(crate::stats::model_result(vec![traced.run.clone()]));
+            let format = if format == Format::Csv { crate::export::Format::Csv } else { crate::export::Format::Markdown };
+            crate::export::render(&doc, format)
         }
     })
 }
