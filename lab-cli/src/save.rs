@@ -84,13 +84,22 @@ fn file_name(command: &str, run: &RunResult, number: usize) -> String {
     format!("{}-{}-c{}{idle}-{number}.json", clean(command), clean(&run.model), run.connections)
 }
 
-/// Reads a saved Document, refusing files that are not iolab results or come from a newer iolab.
+/// Reads a saved Document (or one run printed by `iolab run/trace --format json`), refusing files
+/// that are not iolab results or come from a newer iolab.
 pub fn load_document(path: &Path) -> Result<Document> {
     let shown = path.display();
     let text = fs::read_to_string(path).map_err(|e| anyhow!("cannot read {shown}: {e}"))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| anyhow!("{shown} is not an iolab result: not JSON ({e})"))?;
     let Some(version) = value.get("schema_version").and_then(|v| v.as_u64()) else {
+        // `iolab run --format json` and `iolab trace --format json` print one run, not a document.
+        if value.get("model").is_some() && value.get("syscalls").is_some() {
+            let run: RunResult =
+                serde_json::from_value(value).map_err(|e| anyhow!("{shown} is not an iolab result: {e}"))?;
+            let mut doc = new_document("run", 1);
+            doc.results.push(model_result(vec![run]));
+            return Ok(doc);
+        }
         bail!("{shown} is not an iolab result: it has no schema_version");
     };
     if version > u64::from(SCHEMA_VERSION) {

@@ -77,15 +77,9 @@ pub struct TraceArgs {
     pub command: Vec<String>,
 }
 
-/// `--format` of trace and top: csv and markdown render the run as `iolab run` does (top, which
-/// prints live rates, takes only table and json).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-    Csv,
-    Markdown,
-}
+/// `--format` of trace and top, the same as every command's: csv and markdown render the run as
+/// `iolab run` does (top, which prints live rates, takes only table and json).
+pub use crate::export::Format;
 
 fn positive_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -153,7 +147,6 @@ fn render(traced: &Traced, format: Format) -> Result<String> {
         Format::Csv | Format::Markdown => {
             let mut doc = crate::save::new_document("trace", 1);
             doc.results.push(crate::stats::model_result(vec![traced.run.clone()]));
-            let format = if format == Format::Csv { crate::export::Format::Csv } else { crate::export::Format::Markdown };
             crate::export::render(&doc, format)
         }
     })

@@ -113,6 +113,14 @@ fn run_json_has_every_figure_and_they_add_up() {
     let rate = 2000.0 / r["wall_seconds"].as_f64().unwrap();
     assert!((r["msgs_per_sec"].as_f64().unwrap() - rate).abs() < 1e-6 * rate);
     assert!(r["context_switches"]["voluntary"].as_u64().is_some());
+    // One run's JSON is a result too: `iolab report` reads it back.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    fs::write(file.path(), &out.stdout).unwrap();
+    let csv = iolab(&["report", file.path().to_str().unwrap(), "--format", "csv"]);
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    let rows: Vec<String> = String::from_utf8_lossy(&csv.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[1].starts_with("epoll,50,0,2000,100,1,"), "{}", rows[1]);
     lab.assert_nothing_left();
 }
 
