@@ -49,6 +49,11 @@ pub struct VmArgs {
     /// Default: kvm if a quick probe boot works here, else tcg.
     #[arg(long)]
     accel: Option<qemu::Accel>,
+    /// Give up on a guest after this many seconds (default: 15 min under tcg, 5 under kvm). An
+    /// emulated guest now and then stalls (RCU "timer handling" warnings) and never finishes; CI
+    /// bounds each try with this and tries again.
+    #[arg(long)]
+    timeout: Option<u64>,
     /// Run `iolab ARGS…` in the VM instead of the default steps (selftest and a comparison).
     #[arg(last = true, value_name = "ARGS")]
     iolab_args: Vec<String>,
@@ -133,7 +138,8 @@ pub fn vm(root: &Path, args: VmArgs) -> Result<()> {
                     log: &log,
                     quiet: false,
                 };
-                let outcome = qemu::boot(&machine, "", accel.timeout(), &relay)?;
+                let timeout = args.timeout.map_or_else(|| accel.timeout(), std::time::Duration::from_secs);
+                let outcome = qemu::boot(&machine, "", timeout, &relay)?;
                 say!(
                     "vm: kernel {label} done in {:.0} s; console log: {}",
                     outcome.elapsed.as_secs_f64(),
