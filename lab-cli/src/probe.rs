@@ -12,10 +12,11 @@ use std::{fs, path::Path};
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, MapData, PerCpuArray},
-    programs::{RawTracePoint, TracePoint},
+    maps::{Array, MapData, PerCpuArray, PerCpuValues},
+    util::nr_cpus,
+    programs::{RawTracePoint, TracePoint, raw_trace_point::RawTracePointLinkId, trace_point::TracePointLinkId},
 };
-use lab_common::{Counters, WaitKind};
+use lab_common::{Counters, CurrentTask, WaitKind};
 
 use crate::preflight;
 
@@ -31,10 +32,21 @@ pub struct Probe {
 
 struct Loaded {
     // Dropping `ebpf` detaches the programs; the maps below keep their own fds.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
+    /// Every hook, with its link while attached (see [`Probe::set_attached`]).
+    hooks: Vec<(Hook, Option<Link>)>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     traced: Array<MapData, u8>,
     counters: PerCpuArray<MapData, Counters>,
+    current: PerCpuArray<MapData, CurrentTask>,
+}
+
+/// Makes every CPU look up its current task afresh at its next syscall (lab-ebpf's
+/// `current_task` keeps the answer per CPU until the CPU switches tasks). Needed after a running
+/// task is marked, and after re-attaching, when switches went unseen.
+fn reset_current(current: &mut PerCpuArray<MapData, CurrentTask>) -> Result<()> {
+    let zeros = PerCpuValues::try_from(vec![CurrentTask::default(); nr_cpus().map_err(|(_, e)| e)?])?;
+    current.set(0, zeros, 0).context("resetting the per-CPU current task")
 }
 
 impl Probe {
@@ -54,43 +66,27 @@ impl Probe {
             .context("loading the probes")?;
         let logger = aya_log::EbpfLogger::init(&mut ebpf).ok();
 
-        for (program, hook) in [
-            ("count_syscall", "sys_enter"),
-            ("count_switch", "sched_switch"),
-            ("forget_task", "sched_process_exit"),
-        ] {
-            let p: &mut RawTracePoint = program_mut(&mut ebpf, program)?;
-            p.load().with_context(|| format!("verifying {program}"))?;
-            p.attach(hook).with_context(|| format!("attaching {program} to {hook}"))?;
-        }
-
-        let mut unavailable = Vec::new();
-        let mut tracepoints: Vec<(&str, String, String)> =
-            vec![("follow_fork", "task".into(), "task_newtask".into())];
-        // Only exits: the entries are read by count_syscall (see lab-ebpf).
-        for kind in WaitKind::ALL {
-            tracepoints.push(("wait_exit", "syscalls".into(), format!("sys_exit_{}", kind.syscall_name())));
-        }
-        tracepoints.push(("epoll_ctl_exit", "syscalls".into(), "sys_exit_epoll_ctl".into()));
-        let mut loaded = std::collections::HashSet::new();
-        for (program, category, name) in tracepoints {
-            let p: &mut TracePoint = program_mut(&mut ebpf, program)?;
+        let hooks = hooks(&tracefs);
+        let unavailable = hooks.iter().filter(|h| !h.exists).map(|h| h.to_string()).collect();
+        let mut verified = std::collections::HashSet::new();
+        for hook in &hooks {
             // One program serves several tracepoints: load it once, attach it to each.
-            if loaded.insert(program) {
-                p.load().with_context(|| format!("verifying {program}"))?;
+            if verified.insert(hook.program) {
+                match hook.kind {
+                    HookKind::Raw(_) => program_mut::<RawTracePoint>(&mut ebpf, hook.program)?.load(),
+                    HookKind::Tracepoint(..) => program_mut::<TracePoint>(&mut ebpf, hook.program)?.load(),
+                }
+                .with_context(|| format!("verifying {}", hook.program))?;
             }
-            let exists = tracefs.join("events").join(&category).join(&name).exists();
-            if !exists && category == "syscalls" {
-                unavailable.push(format!("{category}:{name}"));
-                continue;
-            }
-            p.attach(&category, &name)
-                .with_context(|| format!("attaching {program} to {category}:{name}"))?;
         }
+        let hooks = hooks.into_iter().filter(|h| h.exists).map(|h| (h, None)).collect();
 
         let traced = Array::try_from(take_map(&mut ebpf, "TRACED_TASKS")?)?;
         let counters = PerCpuArray::try_from(take_map(&mut ebpf, "COUNTERS")?)?;
-        Ok(Probe { loaded: Some(Loaded { _ebpf: ebpf, logger, traced, counters }), unavailable })
+        let current = PerCpuArray::try_from(take_map(&mut ebpf, "CURRENT_TASK")?)?;
+        let mut probe = Probe { loaded: Some(Loaded { ebpf, hooks, logger, traced, counters, current }), unavailable };
+        probe.set_attached(true)?;
+        Ok(probe)
     }
 
     /// No probe at all: nothing is loaded, every snapshot reads zero. Runs the same workload
@@ -99,10 +95,35 @@ impl Probe {
         Probe { loaded: None, unavailable: Vec::new() }
     }
 
+    /// Detaches every program (`false`) or attaches them again (`true`); the maps and what they
+    /// counted stay. Detached, the probe costs nothing: no program runs anywhere, and with no
+    /// syscall tracepoint left the kernel takes every task off its syscall slow path again. A
+    /// task started while detached is not followed. `iolab bench` uses this to measure the
+    /// probe's cost in phases of one run.
+    pub fn set_attached(&mut self, attached: bool) -> Result<()> {
+        let Some(loaded) = &mut self.loaded else { return Ok(()) };
+        for (hook, link) in &mut loaded.hooks {
+            match (attached, link.take()) {
+                (true, None) => {
+                    *link = Some(hook.attach(&mut loaded.ebpf)?);
+                    if hook.program == "count_switch" {
+                        // From here on every switch is seen: forget what the CPUs knew before.
+                        reset_current(&mut loaded.current)?;
+                    }
+                }
+                (false, Some(l)) => hook.detach(&mut loaded.ebpf, l)?,
+                (_, l) => *link = l,
+            }
+        }
+        Ok(())
+    }
+
     /// Marks one task (thread id) as traced. Tasks it starts from now on are traced too.
     pub fn trace_task(&mut self, tid: u32) -> Result<()> {
         let Some(loaded) = &mut self.loaded else { return Ok(()) };
-        loaded.traced.set(tid, 1, 0).with_context(|| format!("marking task {tid} as traced"))
+        loaded.traced.set(tid, 1, 0).with_context(|| format!("marking task {tid} as traced"))?;
+        // The task may be running right now, on a CPU that already looked it up.
+        reset_current(&mut loaded.current)
     }
 
     /// Sum of every CPU's counters, as of now.
@@ -117,6 +138,76 @@ impl Probe {
             add_into(&mut total, cpu);
         }
         Ok(total)
+    }
+}
+
+/// Where each program attaches.
+fn hooks(tracefs: &Path) -> Vec<Hook> {
+    let raw = |program, name| Hook { program, kind: HookKind::Raw(name), exists: true };
+    let tracepoint = |program, category: &'static str, name: String| {
+        // Per-syscall tracepoints vary by kernel (epoll_pwait2 came in 5.11); the others do not.
+        let exists = category != "syscalls" || tracefs.join("events").join(category).join(&name).exists();
+        Hook { program, kind: HookKind::Tracepoint(category, name), exists }
+    };
+    let mut hooks = vec![
+        // count_switch first: it keeps count_syscall's per-CPU answer fresh (see `reset_current`).
+        raw("count_switch", "sched_switch"),
+        raw("count_syscall", "sys_enter"),
+        raw("forget_task", "sched_process_exit"),
+        tracepoint("follow_fork", "task", "task_newtask".into()),
+    ];
+    // Only exits: the entries are read by count_syscall (see lab-ebpf).
+    for kind in WaitKind::ALL {
+        hooks.push(tracepoint("wait_exit", "syscalls", format!("sys_exit_{}", kind.syscall_name())));
+    }
+    hooks.push(tracepoint("epoll_ctl_exit", "syscalls", "sys_exit_epoll_ctl".into()));
+    hooks
+}
+
+/// One program on one hook.
+struct Hook {
+    program: &'static str,
+    kind: HookKind,
+    /// Whether this kernel has the tracepoint.
+    exists: bool,
+}
+
+enum HookKind {
+    Raw(&'static str),
+    Tracepoint(&'static str, String),
+}
+
+enum Link {
+    Raw(RawTracePointLinkId),
+    Tracepoint(TracePointLinkId),
+}
+
+impl Hook {
+    fn attach(&self, ebpf: &mut Ebpf) -> Result<Link> {
+        let context = || format!("attaching {} to {self}", self.program);
+        Ok(match &self.kind {
+            HookKind::Raw(name) => Link::Raw(program_mut::<RawTracePoint>(ebpf, self.program)?.attach(name).with_context(context)?),
+            HookKind::Tracepoint(category, name) => Link::Tracepoint(
+                program_mut::<TracePoint>(ebpf, self.program)?.attach(category, name).with_context(context)?,
+            ),
+        })
+    }
+
+    fn detach(&self, ebpf: &mut Ebpf, link: Link) -> Result<()> {
+        let context = || format!("detaching {} from {self}", self.program);
+        match link {
+            Link::Raw(id) => program_mut::<RawTracePoint>(ebpf, self.program)?.detach(id).with_context(context),
+            Link::Tracepoint(id) => program_mut::<TracePoint>(ebpf, self.program)?.detach(id).with_context(context),
+        }
+    }
+}
+
+impl std::fmt::Display for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            HookKind::Raw(name) => write!(f, "{name}"),
+            HookKind::Tracepoint(category, name) => write!(f, "{category}:{name}"),
+        }
     }
 }
 

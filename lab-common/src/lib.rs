@@ -163,14 +163,50 @@ impl Counters {
     };
 }
 
-/// A wait call between its entry and exit, kept per thread id.
+/// Slots of the probe's per-thread and per-process arrays: an id `i` uses slot `i % TASK_SLOTS`
+/// and writes its id there as a tag. Below this `pid_max` (32,768 is the classic default) every id
+/// has a slot of its own; above it two traced ids may share one, which the probe notices by the
+/// tag and counts as dropped.
+pub const TASK_SLOTS: u32 = 65_536;
+
+/// A wait call between its entry and exit, in the slot of its thread.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PendingWait {
     pub entered_ns: u64,
     pub fds_passed: u64,
     pub kind: u32,
+    /// The thread in the wait call; 0 when the slot is free (thread 0 is never traced).
+    pub tid: u32,
+}
+
+/// What the probe knows about the task running on one CPU, found out at its first syscall after
+/// it was switched in and forgotten when it is switched out (see lab-ebpf's `current_task`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CurrentTask {
+    /// [`CurrentTask::UNKNOWN`], [`CurrentTask::UNTRACED`] or [`CurrentTask::TRACED`].
+    pub state: u32,
+    pub tid: u32,
+    pub tgid: u32,
     pub _pad: u32,
+}
+
+impl CurrentTask {
+    /// Not looked up since the CPU last switched tasks (all-zero: what user space writes to reset).
+    pub const UNKNOWN: u32 = 0;
+    pub const UNTRACED: u32 = 1;
+    pub const TRACED: u32 = 2;
+}
+
+/// The size of one process's epoll interest list, in the slot of its process id.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct InterestSize {
+    /// The process; 0 when the slot is free.
+    pub tgid: u32,
+    pub _pad: u32,
+    pub fds: u64,
 }
 
 /// An epoll_ctl call between entry and exit: the change is applied only if the call succeeds.
@@ -197,6 +233,8 @@ mod pod {
     unsafe impl aya::Pod for super::Counters {}
     unsafe impl aya::Pod for super::ProcessFd {}
     unsafe impl aya::Pod for super::PendingWait {}
+    unsafe impl aya::Pod for super::InterestSize {}
+    unsafe impl aya::Pod for super::CurrentTask {}
     unsafe impl aya::Pod for super::PendingEpollCtl {}
 }
 

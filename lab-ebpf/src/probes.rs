@@ -13,21 +13,28 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use lab_common::{
-    Counters, nr, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS, PendingEpollCtl, PendingWait,
-    ProcessFd, WaitKind,
+    Counters, CurrentTask, InterestSize, nr, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS, PendingEpollCtl,
+    PendingWait, ProcessFd, TASK_SLOTS, WaitKind,
 };
 
 /// 1 at index `tid` for every traced thread. Sized to the kernel's `pid_max` by the loader.
 #[map]
 static TRACED_TASKS: Array<u8> = Array::with_max_entries(1, 0);
 
+/// Per CPU: is the task running there traced, and its ids (see [`current_task`]).
+#[map]
+static CURRENT_TASK: PerCpuArray<CurrentTask> = PerCpuArray::with_max_entries(1, 0);
+
 /// All counters, one copy per CPU (see `lab_common::Counters`).
 #[map]
 static COUNTERS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(1, 0);
 
-/// Wait calls in flight, by thread id: what was handed in, and when.
+/// Wait calls in flight, in their thread's slot (`tid % TASK_SLOTS`): what was handed in, and
+/// when. An array, not a hash map keyed by tid: a wait call is on the hot path of every
+/// multiplexing server, and a slot is a plain load and store where a hash map takes a bucket lock
+/// to insert and again to delete.
 #[map]
-static PENDING_WAITS: HashMap<u32, PendingWait> = HashMap::with_max_entries(MAX_TRACED_TASKS, 0);
+static PENDING_WAITS: Array<PendingWait> = Array::with_max_entries(TASK_SLOTS, 0);
 
 /// epoll_ctl calls in flight, by thread id: applied on success only.
 #[map]
@@ -39,13 +46,14 @@ static PENDING_EPOLL_CTLS: HashMap<u32, PendingEpollCtl> =
 #[map]
 static EPOLL_MEMBERS: HashMap<ProcessFd, u64> = HashMap::with_max_entries(MAX_EPOLL_MEMBERS, 0);
 
-/// Registered fds per process: tgid -> the size of its epoll interest list.
+/// Registered fds per process, in the process's slot (`tgid % TASK_SLOTS`): the size of its epoll
+/// interest list, read at every epoll wait.
 ///
 /// Kept per process, not per epoll fd, because one epoll instance often has several fds: tokio
 /// (mio) registers through a `dup` of the fd it waits on. Every model here has one instance per
 /// process; a server with several would show their sum.
 #[map]
-static EPOLL_SIZES: HashMap<u32, u64> = HashMap::with_max_entries(MAX_TRACED_TASKS, 0);
+static EPOLL_SIZES: Array<InterestSize> = Array::with_max_entries(TASK_SLOTS, 0);
 
 /// Offsets of `pid` and `clone_flags` in the `task:task_newtask` record. Record layouts change
 /// between kernels, so the loader reads them from tracefs and sets them here before loading.
@@ -71,6 +79,35 @@ fn current_ids() -> (u32, u32) {
 #[inline(always)]
 fn is_traced(tid: u32) -> bool {
     matches!(TRACED_TASKS.get(tid), Some(&1))
+}
+
+/// The task running on this CPU, if it is traced: its `(tgid, tid)`.
+///
+/// The hot path's one question, "is the current thread traced?", is asked on every syscall of
+/// the machine, but its answer only changes when the CPU switches tasks. So the answer is kept per
+/// CPU: the first syscall after a switch asks the kernel for the thread id (a helper call) and
+/// looks it up in `TRACED_TASKS`; the next ones read the per-CPU slot, a load the verifier
+/// inlines. `count_switch` forgets the answer whenever the CPU switches tasks, and user space
+/// resets every CPU's slot after it marks a task or re-attaches the probe.
+#[inline(always)]
+fn current_task() -> Option<(u32, u32)> {
+    // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
+    let slot = unsafe { &mut *CURRENT_TASK.get_ptr_mut(0)? };
+    if slot.state == CurrentTask::UNKNOWN {
+        let (tgid, tid) = current_ids();
+        let state = if is_traced(tid) { CurrentTask::TRACED } else { CurrentTask::UNTRACED };
+        *slot = CurrentTask { state, tid, tgid, _pad: 0 };
+    }
+    (slot.state == CurrentTask::TRACED).then_some((slot.tgid, slot.tid))
+}
+
+/// Forgets which task runs on this CPU: it is about to switch to another.
+#[inline(always)]
+fn forget_current_task() {
+    if let Some(slot) = CURRENT_TASK.get_ptr_mut(0) {
+        // SAFETY: as in `current_task`.
+        unsafe { (*slot).state = CurrentTask::UNKNOWN };
+    }
 }
 
 #[inline(always)]
@@ -100,10 +137,9 @@ fn atomic_add(value: *mut u64, delta: u64) {
 /// the machine (measured: ~60 ns each, BENCHMARKS.md).
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn count_syscall(ctx: RawTracePointContext) -> i32 {
-    let (tgid, tid) = current_ids();
-    if !is_traced(tid) {
+    let Some((tgid, tid)) = current_task() else {
         return 0;
-    }
+    };
     let nr: u64 = ctx.arg(1);
     if let Some(c) = counters() {
         if nr < MAX_SYSCALLS as u64 {
@@ -145,8 +181,9 @@ fn syscall_arg(regs: *const pt_regs, n: usize) -> u64 {
 /// It fires on the CPU that switches, before the switch, so the current task is `prev`.
 #[raw_tracepoint(tracepoint = "sched_switch")]
 pub fn count_switch(ctx: RawTracePointContext) -> i32 {
-    let (_, tid) = current_ids();
-    if !is_traced(tid) {
+    let traced = current_task().is_some();
+    forget_current_task();
+    if !traced {
         return 0;
     }
     let preempt: u64 = ctx.arg(0);
@@ -198,18 +235,41 @@ pub fn forget_task(_ctx: RawTracePointContext) -> i32 {
     let (tgid, tid) = current_ids();
     if is_traced(tid) {
         let _ = TRACED_TASKS.set(tid, 0, 0);
-        let _ = PENDING_WAITS.remove(tid);
+        forget_current_task(); // this CPU knew it as traced: its last switch is not counted
+        if let Some(pending) = pending_wait(tid)
+            && pending.tid == tid
+        {
+            pending.tid = 0;
+        }
         let _ = PENDING_EPOLL_CTLS.remove(tid);
         if let Some(c) = counters() {
             c.tasks_exited += 1;
             // A process ends when its thread-group leader (tid == tgid) does.
             if tid == tgid {
                 c.processes_exited += 1;
-                let _ = EPOLL_SIZES.remove(tgid);
+                if let Some(size) = interest_size(tgid)
+                    && size.tgid == tgid
+                {
+                    size.tgid = 0;
+                }
             }
         }
     }
     0
+}
+
+/// The slot of thread `tid` in [`PENDING_WAITS`].
+#[inline(always)]
+fn pending_wait(tid: u32) -> Option<&'static mut PendingWait> {
+    // SAFETY: a live array value; only its own thread writes a slot it has tagged.
+    PENDING_WAITS.get_ptr_mut(tid % TASK_SLOTS).map(|p| unsafe { &mut *p })
+}
+
+/// The slot of process `tgid` in [`EPOLL_SIZES`].
+#[inline(always)]
+fn interest_size(tgid: u32) -> Option<&'static mut InterestSize> {
+    // SAFETY: a live array value; the size is changed with atomic adds only.
+    EPOLL_SIZES.get_ptr_mut(tgid % TASK_SLOTS).map(|p| unsafe { &mut *p })
 }
 
 /// Stashes what a wait call was handed, and when, until its `sys_exit` tracepoint.
@@ -219,33 +279,33 @@ fn wait_enter(tgid: u32, tid: u32, kind: WaitKind, regs: *const pt_regs) {
         WaitKind::Select | WaitKind::Pselect6 => syscall_arg(regs, 0), // nfds: the kernel scans 0..nfds
         WaitKind::Poll | WaitKind::Ppoll => syscall_arg(regs, 1),      // nfds: entries in the pollfd array
         WaitKind::IoUringEnter => syscall_arg(regs, 1),                // to_submit
-        WaitKind::EpollWait | WaitKind::EpollPwait | WaitKind::EpollPwait2 => {
-            // SAFETY: a plain u64 read; a concurrent epoll_ctl can only make it off by one.
-            unsafe { EPOLL_SIZES.get(&tgid) }.copied().unwrap_or(0)
-        }
+        WaitKind::EpollWait | WaitKind::EpollPwait | WaitKind::EpollPwait2 => match interest_size(tgid) {
+            // A plain read; a concurrent epoll_ctl can only make it off by one.
+            Some(size) if size.tgid == tgid => size.fds,
+            _ => 0,
+        },
     };
-    let pending = PendingWait {
-        entered_ns: unsafe { bpf_ktime_get_ns() },
-        fds_passed,
-        kind: kind as u32,
-        _pad: 0,
-    };
-    if PENDING_WAITS.insert(tid, pending, 0).is_err() {
+    let Some(slot) = pending_wait(tid) else { return };
+    if slot.tid != 0 && slot.tid != tid {
+        // Another traced thread whose id shares this slot is in a wait call (pid_max > TASK_SLOTS).
         if let Some(c) = counters() {
             c.waits_dropped += 1;
         }
+        return;
     }
+    *slot = PendingWait { entered_ns: unsafe { bpf_ktime_get_ns() }, fds_passed, kind: kind as u32, tid };
 }
 
 /// Attached to `sys_exit_<call>` of every wait call. Only threads with a pending entry count.
 #[tracepoint]
 pub fn wait_exit(ctx: TracePointContext) -> u32 {
-    let (_, tid) = current_ids();
-    // SAFETY: copied out before the entry is removed.
-    let Some(pending) = (unsafe { PENDING_WAITS.get(&tid) }).copied() else {
+    let Some((_, tid)) = current_task() else { return 0 };
+    let Some(slot) = pending_wait(tid) else { return 0 };
+    if slot.tid != tid {
         return 0;
-    };
-    let _ = PENDING_WAITS.remove(tid);
+    }
+    slot.tid = 0;
+    let pending = *slot;
     // SAFETY: `ret` is a long at offset 16 in every sys_exit record.
     let ret = unsafe { ctx.read_at::<i64>(EXIT_RET_OFFSET) }.unwrap_or(-1);
     let now = unsafe { bpf_ktime_get_ns() };
@@ -284,7 +344,7 @@ fn epoll_ctl_enter(tid: u32, regs: *const pt_regs) {
 
 #[tracepoint]
 pub fn epoll_ctl_exit(ctx: TracePointContext) -> u32 {
-    let (tgid, tid) = current_ids();
+    let Some((tgid, tid)) = current_task() else { return 0 };
     let Some(call) = (unsafe { PENDING_EPOLL_CTLS.get(&tid) }).copied() else {
         return 0;
     };
@@ -328,9 +388,19 @@ fn close_enter(tgid: u32, regs: *const pt_regs) {
 /// Adds `delta` (wrapping: `u64::MAX` is -1) to a process's interest-list size.
 #[inline(always)]
 fn change_interest(tgid: u32, delta: u64) {
-    // Create the entry at 0 unless another thread just did; then every change is atomic.
-    let _ = EPOLL_SIZES.insert(tgid, 0, BPF_NOEXIST);
-    if let Some(size) = EPOLL_SIZES.get_ptr_mut(&tgid) {
-        atomic_add(size, delta);
+    let Some(size) = interest_size(tgid) else { return };
+    if size.tgid != tgid {
+        if size.tgid != 0 {
+            // Another traced process whose id shares this slot (pid_max > TASK_SLOTS).
+            if let Some(c) = counters() {
+                c.epoll_members_dropped += 1;
+            }
+            return;
+        }
+        // The process's first registration. Its threads may race here, but they all write the
+        // same tag, and the count starts from 0 for a slot that was free.
+        size.tgid = tgid;
+        size.fds = 0;
     }
+    atomic_add(&mut size.fds, delta);
 }
