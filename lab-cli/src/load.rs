@@ -7,21 +7,22 @@
 //!    time so a burst of SYNs does not overrun a server's listen backlog. (On Linux a full
 //!    backlog drops the SYN and the kernel retries it, so a refused connect really means nothing
 //!    is listening: it is counted, not retried.)
-//! 2. **Drive.** All busy connections wait at a barrier and start together. Each runs a closed
-//!    loop — send one message, read and check the whole reply, repeat — either freely or, in
-//!    lockstep mode, with a barrier before every message so all connections send message `k`
-//!    at the same moment. See [`connection`].
-//! 3. **Close.** Each busy connection shuts down its side and expects the server to close
-//!    too; then the idle connections do the same.
+//! 2. **Drive.** All busy connections start together. Each runs a closed loop — send one
+//!    message, read and check the whole reply, repeat — either freely or, in lockstep mode,
+//!    with message `k` starting on every connection once all have answered `k - 1`. A busy
+//!    connection that is done closes at once: it shuts down its side and expects the server to
+//!    close too. See [`connection`].
+//! 3. **Close** the idle connections the same way.
 //!
 //! Every IO has a timeout and an error stops only its own connection, so a run always ends.
 //!
-//! The generator must not be the bottleneck on a 2-core machine it shares with the server. It
-//! is one tokio task per connection on a single-threaded runtime, and makes the fewest syscalls
-//! the protocol allows: about one send and one receive per message, the same as the server. So
-//! generator and server each keep one core busy; measured against a one-thread epoll server and
-//! a two-worker tokio server, a second generator thread mostly lowered throughput, as it took
-//! CPU from the server.
+//! The generator must not be the bottleneck on a 2-core machine it shares with the server, and
+//! it must not make the probe look costlier than it is: the probe runs on every syscall of the
+//! machine, the generator's too. So connecting and closing idle connections, done once, use
+//! tokio on one thread, but the drive phase runs on one io_uring: a send and a receive per
+//! message are operations, not syscalls, and one `io_uring_enter` carries those of every
+//! connection that completed meanwhile (BENCHMARKS.md: ~0.03 syscalls per message at 1,000
+//! connections, where a task per connection made two).
 //!
 //! Connects are bounded, but a server that accepts more slowly than the generator connects can
 //! still fill its accept queue; Linux then drops the SYN and retries it a second later. That
@@ -35,17 +36,20 @@ mod report;
 
 use std::{
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
-use tokio::{net::TcpStream, sync::Barrier, sync::Semaphore, time::timeout};
+use tokio::{net::TcpStream, sync::Semaphore, time::timeout};
 
 pub use report::{ErrorCounts, Latency, LoadReport};
 
-use connection::{Outcome, Shared};
+use connection::Shared;
 use payload::Payload;
 use report::Failure;
 
@@ -74,6 +78,9 @@ pub struct LoadSpec {
     /// `connected`) and once every message is answered, before any connection closes (after
     /// printing `sent`). `iolab prove` uses the pauses to measure the message rounds alone.
     pub pause_between_phases: bool,
+    /// Answer every line on stdin with `answered N`: how many messages have been answered so
+    /// far. `iolab bench` reads it to measure the throughput of short phases of one long run.
+    pub answer_progress: bool,
 }
 
 impl LoadSpec {
@@ -89,6 +96,7 @@ impl LoadSpec {
             timeout: Duration::from_secs(10),
             allow_remote: false,
             pause_between_phases: false,
+            answer_progress: false,
         }
     }
 
@@ -164,25 +172,30 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
         pause("connected");
     }
 
-    // Phase 2: drive, then each busy connection closes itself.
+    // Phase 2: drive, and each busy connection closes when done (see `connection`: one io_uring;
+    // this thread blocks in it meanwhile).
     let latencies = Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?;
     let shared = Arc::new(Shared {
         payload: Payload::new(spec.payload),
         messages: spec.messages,
         timeout: spec.timeout,
-        start: Barrier::new(busy.len()),
-        round: spec.rounds_in_lockstep.then(|| Barrier::new(busy.len())),
+        lockstep: spec.rounds_in_lockstep,
         latencies: Mutex::new(latencies),
-        sent: spec.pause_between_phases.then(|| Barrier::new(busy.len())),
+        pause_when_sent: spec.pause_between_phases,
+        answered: AtomicU64::new(0),
     });
-    let tasks: Vec<_> = busy
-        .into_iter()
-        .map(|(id, stream)| tokio::spawn(connection::drive(id, stream, Arc::clone(&shared))))
-        .collect();
+    if spec.answer_progress {
+        answer_progress(Arc::clone(&shared));
+    }
+    let mut ids = Vec::with_capacity(busy.len());
+    for (id, stream) in busy {
+        ids.push((id, stream.into_std()?));
+    }
+    let driven = connection::drive_all(ids, &shared).context("driving the connections")?;
+
     let mut started = None::<Instant>;
     let mut last_reply = None::<Instant>;
-    for task in tasks {
-        let outcome = task.await.unwrap_or_else(|_| panicked());
+    for outcome in driven {
         report.messages_ok += outcome.messages_ok;
         report.errors.add(&outcome.errors);
         started = earliest(started, outcome.started);
@@ -220,6 +233,20 @@ pub(crate) fn pause(phase: &str) {
     let _ = std::io::stdin().lock().read_line(&mut String::new());
 }
 
+/// A thread that answers every line on stdin with `answered N`, until stdin closes.
+fn answer_progress(shared: Arc<Shared>) {
+    use std::io::{BufRead as _, Write as _};
+    std::thread::spawn(move || {
+        for _ in std::io::stdin().lock().lines().map_while(Result::ok) {
+            let mut stdout = std::io::stdout().lock();
+            let answered = shared.answered.load(Ordering::Relaxed);
+            if writeln!(stdout, "answered {answered}").and_then(|_| stdout.flush()).is_err() {
+                break;
+            }
+        }
+    });
+}
+
 /// Opens `count` connections, at most [`CONNECTS_IN_FLIGHT`] at a time. Slot `i` holds
 /// connection `i`, or `None` if it failed (and the failure is counted).
 async fn connect_all(
@@ -255,13 +282,6 @@ async fn connect_all(
         }
     }
     streams
-}
-
-/// A connection task that panicked counts as one "other" error.
-fn panicked() -> Outcome {
-    let mut outcome = Outcome::default();
-    outcome.errors.count(Failure::Other);
-    outcome
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

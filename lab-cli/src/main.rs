@@ -82,6 +82,10 @@ enum Cmd {
         /// stdin (how the lab measures the message rounds alone).
         #[arg(long, hide = true)]
         pause_between_phases: bool,
+        /// Answer every line on stdin with `answered N`, the messages answered so far (how
+        /// `iolab bench` reads the throughput of short phases inside one run).
+        #[arg(long, hide = true, conflicts_with = "pause_between_phases")]
+        answer_progress: bool,
         #[command(flatten)]
         workload: Workload,
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -195,7 +199,7 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
             (m.serve)(listener).with_context(|| format!("model {model}"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Load { addr, lockstep, allow_remote, pause_between_phases, workload, format } => {
+        Cmd::Load { addr, lockstep, allow_remote, pause_between_phases, answer_progress, workload, format } => {
             let spec = load::LoadSpec {
                 addr,
                 connections: workload.connections as usize,
@@ -206,6 +210,7 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
                 timeout: Duration::from_secs(10),
                 allow_remote,
                 pause_between_phases,
+                answer_progress,
             };
             if !addr.ip().is_loopback() && !allow_remote {
                 iolab::bad_input!("invalid value '{addr}' for '--addr': load goes to loopback addresses only unless --allow-remote");

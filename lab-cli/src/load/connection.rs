@@ -1,48 +1,69 @@
-//! One busy connection: a closed loop of send, read the whole reply, check it, repeat.
+//! The drive phase: every busy connection's closed loop — send one message, read and check the
+//! whole reply, repeat — on one io_uring.
 //!
-//! Each connection is one tokio task. It sends its message and reads the reply at the same time
-//! (a message larger than the socket buffers would otherwise deadlock against a server that
-//! echoes as it reads), compares the reply chunk by chunk against the expected bytes as it
-//! arrives, and records the latency. Nothing is allocated per message: the payload is a slice of
-//! a shared pattern, the reply lands in one reusable chunk buffer, and latencies are batched
-//! locally and merged into the run's histogram a batch at a time.
+//! Why io_uring and not a task per connection: the generator shares the machine with the server
+//! it measures, and the probe runs on every syscall *on the machine*. A generator that makes a
+//! send and a receive syscall per message makes as many syscalls as the server, so half of what
+//! tracing costs would be the generator's, and half of its CPU time would go to syscall entry and
+//! exit. Here the sends and receives are io_uring operations: each `io_uring_enter` hands the
+//! kernel every operation queued since the last one and returns every completion since, so the
+//! generator makes a small fraction of a syscall per message.
 //!
-//! At its first error a connection counts it and stops; in lockstep mode it still waits at every
-//! round's barrier, so the others are not left waiting for it.
+//! Each connection has its send and its receive in flight at the same time (a message larger
+//! than the socket buffers would otherwise deadlock against a server that echoes as it reads).
+//! The reply is compared chunk by chunk against the expected bytes as it arrives, and never read
+//! past: later bytes belong to no message. Nothing is allocated per message: the payload is a
+//! slice of a shared pattern and the reply lands in one reusable chunk per connection.
+//!
+//! A connection that has sent its last message closes at once, without waiting for the others
+//! (a server that serves one connection per worker gets to the next): it shuts down its sending
+//! side and expects the server to close too, with no more bytes. With `pause_when_sent` all
+//! connections wait for each other, and the pause, before any closes.
+//!
+//! A connection's first error is counted and stops it: its socket is shut down (so its
+//! operations in flight complete) and closed at the end of the phase. In lockstep mode message
+//! `k` starts on every connection once every connection still running has answered `k - 1`.
+//! A message, or a close, that takes longer than the timeout fails with a timeout.
 
 use std::{
-    sync::{Arc, Mutex},
+    io,
+    net::TcpStream,
+    os::fd::{AsRawFd as _, RawFd},
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use hdrhistogram::Histogram;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-    sync::Barrier,
-    time::timeout,
-};
+use io_uring::{IoUring, opcode, squeue, types};
+use tokio::{io::AsyncReadExt, io::AsyncWriteExt, time::timeout};
 
 use super::payload::Payload;
 use super::report::{ErrorCounts, Failure};
 
 /// The largest read the generator does; replies larger than this arrive in several reads.
 const CHUNK: usize = 16 * 1024;
+/// Submission queue size; a turn of the loop that queues more hands them over in several calls.
+const SQ_ENTRIES: u32 = 4096;
+/// How often the loop wakes up to look for messages past their timeout.
+const TICK: Duration = Duration::from_millis(100);
 
 /// What every busy connection shares.
 pub(crate) struct Shared {
     pub payload: Payload,
     pub messages: usize,
     pub timeout: Duration,
-    /// Every busy connection waits here, then all start together.
-    pub start: Barrier,
-    /// In lockstep mode, every connection waits here before each message.
-    pub round: Option<Barrier>,
+    /// Whether message `k` starts on all connections together.
+    pub lockstep: bool,
     /// Per-message latencies, in nanoseconds.
     pub latencies: Mutex<Histogram<u64>>,
-    /// With [`super::LoadSpec::pause_between_phases`]: every connection waits here after its
-    /// last message, and the last to arrive pauses the run (see `super::pause`) before any closes.
-    pub sent: Option<Barrier>,
+    /// Once every message is answered, before any connection closes: say `sent` and wait for a
+    /// line on stdin (see `super::pause`).
+    pub pause_when_sent: bool,
+    /// Messages answered so far, by all connections (see `LoadSpec::answer_progress`).
+    pub answered: AtomicU64,
 }
 
 /// What one busy connection did.
@@ -54,92 +75,329 @@ pub(crate) struct Outcome {
     pub last_reply: Option<Instant>,
 }
 
-/// Runs connection `id`'s closed loop, then closes it.
-pub(crate) async fn drive(id: usize, stream: TcpStream, shared: Arc<Shared>) -> Outcome {
-    let mut out = Outcome::default();
-    let mut stream = Some(stream);
-    let mut chunk = vec![0u8; shared.payload.len().min(CHUNK)];
-    let mut batch = Batch::new(&shared.latencies);
-    shared.start.wait().await;
-    out.started = Some(Instant::now());
-    for k in 0..shared.messages {
-        if let Some(round) = &shared.round {
-            round.wait().await;
-        }
-        let Some(conn) = stream.as_mut() else {
-            if shared.round.is_some() {
-                continue; // stopped, but still keeps the others' rounds in step
-            }
-            break;
-        };
-        let (message, expected) = shared.payload.message(id, k);
-        let sent_at = Instant::now();
-        let result = timeout(
-            shared.timeout,
-            exchange(conn, message, expected, &mut chunk),
-        )
-        .await;
-        match result.unwrap_or(Err(Failure::Timeout)) {
-            Ok(()) => {
-                let now = Instant::now();
-                batch.record(now - sent_at);
-                out.messages_ok += 1;
-                out.last_reply = Some(now);
-            }
-            Err(failure) => {
-                out.errors.count(failure);
-                stream = None; // dropping it closes the connection
-            }
-        }
-    }
-    batch.flush();
-    if let Some(sent) = &shared.sent {
-        if sent.wait().await.is_leader() {
-            super::pause("sent");
-        }
-    }
-    if let Some(conn) = stream
-        && let Err(failure) = close(conn, shared.timeout).await
-    {
-        out.errors.count(failure);
-    }
-    out
+/// One busy connection in the drive phase.
+struct Conn {
+    id: usize,
+    stream: TcpStream,
+    /// The message in progress (or, when finished, the number sent).
+    k: usize,
+    sent: usize,
+    got: usize,
+    sending: bool,
+    receiving: bool,
+    sent_at: Instant,
+    /// Set while a message or the close is in progress.
+    deadline: Option<Instant>,
+    /// The close is in progress: a shutdown in place of the send, a receive that must see EOF.
+    closing: bool,
+    failed: bool,
+    chunk: Box<[u8]>,
+    outcome: Outcome,
 }
 
-/// Sends `message` while reading and checking the reply against `expected`.
-async fn exchange(
-    conn: &mut TcpStream,
-    message: &[u8],
-    expected: &[u8],
-    chunk: &mut [u8],
-) -> Result<(), Failure> {
-    let (mut reader, mut writer) = conn.split();
-    let send = async { writer.write_all(message).await.map_err(Failure::from) };
-    let receive = async {
-        let mut got = 0;
-        while got < expected.len() {
-            // Never read past this reply: later bytes belong to no message.
-            let want = chunk.len().min(expected.len() - got);
-            let n = reader
-                .read(&mut chunk[..want])
-                .await
-                .map_err(Failure::from)?;
-            if n == 0 {
-                return Err(Failure::Eof);
+impl Conn {
+    fn fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+
+    fn in_flight(&self) -> bool {
+        self.sending || self.receiving
+    }
+}
+
+/// The operations of a connection: `user_data` is its index shifted left once, plus this.
+const SEND: u64 = 0;
+const RECV: u64 = 1;
+
+/// Runs the closed loop of every `(id, stream)` to the end, and closes it. Returns each
+/// connection's outcome.
+pub(crate) fn drive_all(busy: Vec<(usize, TcpStream)>, shared: &Shared) -> io::Result<Vec<Outcome>> {
+    let mut conns = Vec::with_capacity(busy.len());
+    for (id, stream) in busy {
+        // io_uring waits for readiness itself; a non-blocking socket would hand back EAGAIN.
+        stream.set_nonblocking(false)?;
+        let chunk = vec![0u8; shared.payload.len().min(CHUNK)].into_boxed_slice();
+        conns.push(Conn {
+            id,
+            stream,
+            k: 0,
+            sent: 0,
+            got: 0,
+            sending: false,
+            receiving: false,
+            sent_at: Instant::now(),
+            deadline: None,
+            closing: false,
+            failed: false,
+            chunk,
+            outcome: Outcome::default(),
+        });
+    }
+    let mut driver = Driver::new(shared, conns.len())?;
+    driver.run(&mut conns)?;
+    Ok(conns.into_iter().map(|c| c.outcome).collect()) // dropping the streams closes the fds
+}
+
+struct Driver<'a> {
+    shared: &'a Shared,
+    ring: IoUring,
+    latencies: Histogram<u64>,
+    /// Lockstep: the message every connection is on, and how many have yet to answer it.
+    round: usize,
+    round_left: usize,
+}
+
+impl<'a> Driver<'a> {
+    fn new(shared: &'a Shared, connections: usize) -> io::Result<Driver<'a>> {
+        // Two operations in flight per connection; NODROP keeps any overflow in the kernel.
+        let cq = (2 * connections as u32).next_power_of_two().clamp(2 * SQ_ENTRIES, 65_536);
+        // Completions are run only when we ask for them (one thread submits and reaps), which
+        // spares the generator the interrupts that would run them at once; kernels before 6.1
+        // lack these flags and get a plain ring.
+        let ring = IoUring::builder()
+            .setup_cqsize(cq)
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .build(SQ_ENTRIES)
+            .or_else(|_| IoUring::builder().setup_cqsize(cq).build(SQ_ENTRIES))?;
+        let latencies = shared.latencies.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Ok(Driver { shared, ring, latencies, round: 0, round_left: 0 })
+    }
+
+    fn run(&mut self, conns: &mut [Conn]) -> io::Result<()> {
+        let started = Instant::now();
+        let mut running = 0;
+        for (index, conn) in conns.iter_mut().enumerate() {
+            conn.outcome.started = Some(started);
+            if self.shared.messages > 0 {
+                self.start_message(index, conn)?;
+                running += 1;
+            } else {
+                self.finished(index, conn)?;
             }
-            if chunk[..n] != expected[got..got + n] {
-                return Err(Failure::Mismatch);
+        }
+        self.round_left = running;
+        self.until_nothing_in_flight(conns)?;
+        *self.shared.latencies.lock().unwrap_or_else(|e| e.into_inner()) = self.latencies.clone();
+        if self.shared.pause_when_sent {
+            super::pause("sent");
+            for (index, conn) in conns.iter_mut().enumerate() {
+                if !conn.failed {
+                    self.start_close(index, conn)?;
+                }
             }
-            got += n;
+            self.until_nothing_in_flight(conns)?;
         }
         Ok(())
-    };
-    tokio::try_join!(send, receive).map(|_| ())
+    }
+
+    fn until_nothing_in_flight(&mut self, conns: &mut [Conn]) -> io::Result<()> {
+        let mut next_tick = Instant::now() + TICK;
+        while conns.iter().any(|c| c.in_flight()) {
+            self.submit_and_wait()?;
+            let completions: Vec<(u64, i32)> = self.ring.completion().map(|c| (c.user_data(), c.result())).collect();
+            for (user_data, result) in completions {
+                let index = (user_data >> 1) as usize;
+                self.complete(index, &mut conns[index], user_data & 1, result)?;
+                if self.shared.lockstep && self.round_left == 0 {
+                    self.next_round(conns)?;
+                }
+            }
+            if Instant::now() >= next_tick {
+                self.time_out(conns)?;
+                next_tick = Instant::now() + TICK;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands over what is queued and waits for a completion, or at most [`TICK`].
+    fn submit_and_wait(&mut self) -> io::Result<()> {
+        let tick = types::Timespec::from(TICK);
+        let args = types::SubmitArgs::new().timespec(&tick);
+        match self.ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => Ok(()),
+            // ETIME: the tick passed with no completion. EINTR: a signal. EBUSY: completions
+            // are waiting for room in the queue, and reaping them is next anyway.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn push(&mut self, entry: squeue::Entry) -> io::Result<()> {
+        // SAFETY: every buffer an entry points at (a payload slice or a connection's chunk) lives
+        // until the end of `drive_all`, and the loop ends only when nothing is in flight.
+        while unsafe { self.ring.submission().push(&entry) }.is_err() {
+            self.ring.submit()?;
+        }
+        Ok(())
+    }
+
+    fn start_message(&mut self, index: usize, conn: &mut Conn) -> io::Result<()> {
+        (conn.sent, conn.got) = (0, 0);
+        conn.sent_at = Instant::now();
+        conn.deadline = Some(conn.sent_at + self.shared.timeout);
+        self.send(index, conn)?;
+        self.receive(index, conn)
+    }
+
+    fn send(&mut self, index: usize, conn: &mut Conn) -> io::Result<()> {
+        let (message, _) = self.shared.payload.message(conn.id, conn.k);
+        let rest = &message[conn.sent..];
+        let entry = opcode::Send::new(types::Fd(conn.fd()), rest.as_ptr(), rest.len() as u32)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data((index as u64) << 1 | SEND);
+        conn.sending = true;
+        self.push(entry)
+    }
+
+    fn receive(&mut self, index: usize, conn: &mut Conn) -> io::Result<()> {
+        let (_, expected) = self.shared.payload.message(conn.id, conn.k);
+        let want = conn.chunk.len().min(expected.len() - conn.got);
+        let entry = opcode::Recv::new(types::Fd(conn.fd()), conn.chunk.as_mut_ptr(), want as u32)
+            .build()
+            .user_data((index as u64) << 1 | RECV);
+        conn.receiving = true;
+        self.push(entry)
+    }
+
+    fn complete(&mut self, index: usize, conn: &mut Conn, op: u64, result: i32) -> io::Result<()> {
+        if op == SEND {
+            conn.sending = false;
+        } else {
+            conn.receiving = false;
+        }
+        if conn.failed {
+            return Ok(()); // an operation of a stopped connection, ending
+        }
+        if result < 0 {
+            return self.fail(conn, Failure::from(io::Error::from_raw_os_error(-result)));
+        }
+        if conn.closing {
+            return self.close_completed(conn, op, result);
+        }
+        let n = result as usize;
+        let (message, expected) = self.shared.payload.message(conn.id, conn.k);
+        if op == SEND {
+            conn.sent += n;
+            if conn.sent < message.len() {
+                self.send(index, conn)?; // the kernel took part: send the rest
+            }
+        } else {
+            if n == 0 {
+                return self.fail(conn, Failure::Eof);
+            }
+            if conn.chunk[..n] != expected[conn.got..conn.got + n] {
+                return self.fail(conn, Failure::Mismatch);
+            }
+            conn.got += n;
+            if conn.got < expected.len() {
+                self.receive(index, conn)?;
+            }
+        }
+        if conn.sent == message.len() && conn.got == expected.len() && !conn.in_flight() {
+            self.answered(index, conn)?;
+        }
+        Ok(())
+    }
+
+    /// A whole reply is in: count it, then start the next message unless in lockstep.
+    fn answered(&mut self, index: usize, conn: &mut Conn) -> io::Result<()> {
+        let now = Instant::now();
+        self.latencies.saturating_record((now - conn.sent_at).as_nanos().try_into().unwrap_or(u64::MAX));
+        conn.outcome.messages_ok += 1;
+        conn.outcome.last_reply = Some(now);
+        conn.deadline = None;
+        conn.k += 1;
+        self.shared.answered.fetch_add(1, Ordering::Relaxed);
+        if self.shared.lockstep {
+            self.round_left -= 1;
+        }
+        if conn.k == self.shared.messages {
+            self.finished(index, conn)
+        } else if !self.shared.lockstep {
+            self.start_message(index, conn)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Every message is answered: close now, or after the pause.
+    fn finished(&mut self, index: usize, conn: &mut Conn) -> io::Result<()> {
+        if self.shared.pause_when_sent { Ok(()) } else { self.start_close(index, conn) }
+    }
+
+    /// Shut down our sending side and wait for the server's end of data.
+    fn start_close(&mut self, index: usize, conn: &mut Conn) -> io::Result<()> {
+        conn.closing = true;
+        conn.deadline = Some(Instant::now() + self.shared.timeout);
+        let shutdown = opcode::Shutdown::new(types::Fd(conn.fd()), libc::SHUT_WR)
+            .build()
+            .user_data((index as u64) << 1 | SEND);
+        let eof = opcode::Recv::new(types::Fd(conn.fd()), conn.chunk.as_mut_ptr(), 1)
+            .build()
+            .user_data((index as u64) << 1 | RECV);
+        (conn.sending, conn.receiving) = (true, true);
+        self.push(shutdown)?;
+        self.push(eof)
+    }
+
+    /// The shutdown is done, or the server's end of data came: any byte now is one too many.
+    fn close_completed(&mut self, conn: &mut Conn, op: u64, result: i32) -> io::Result<()> {
+        if op == RECV && result > 0 {
+            return self.fail(conn, Failure::Mismatch);
+        }
+        if !conn.in_flight() {
+            conn.deadline = None;
+        }
+        Ok(())
+    }
+
+    /// Lockstep: everyone still running answered this round; start the next.
+    fn next_round(&mut self, conns: &mut [Conn]) -> io::Result<()> {
+        self.round += 1;
+        if self.round >= self.shared.messages {
+            return Ok(());
+        }
+        for (index, conn) in conns.iter_mut().enumerate() {
+            if !conn.failed {
+                self.start_message(index, conn)?;
+                self.round_left += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops a connection at its first error: counted, its socket shut down so that what it has
+    /// in flight completes.
+    fn fail(&mut self, conn: &mut Conn, failure: Failure) -> io::Result<()> {
+        conn.outcome.errors.count(failure);
+        conn.failed = true;
+        if conn.deadline.take().is_some() && self.shared.lockstep && !conn.closing {
+            self.round_left -= 1; // it will not answer this round
+        }
+        let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+        Ok(())
+    }
+
+    fn time_out(&mut self, conns: &mut [Conn]) -> io::Result<()> {
+        let now = Instant::now();
+        for conn in conns.iter_mut() {
+            if !conn.failed && conn.deadline.is_some_and(|d| now >= d) {
+                self.fail(conn, Failure::Timeout)?;
+            }
+        }
+        if self.shared.lockstep && self.round_left == 0 {
+            self.next_round(conns)?;
+        }
+        Ok(())
+    }
 }
 
 /// Closes cleanly: shut down our side, then expect the server to close its side with no more
 /// bytes. Used for idle connections too.
-pub(crate) async fn close(mut conn: TcpStream, limit: Duration) -> Result<(), Failure> {
+pub(crate) async fn close(mut conn: tokio::net::TcpStream, limit: Duration) -> Result<(), Failure> {
     let goodbye = async {
         conn.shutdown().await?;
         let mut byte = [0u8; 1];
@@ -150,39 +408,5 @@ pub(crate) async fn close(mut conn: TcpStream, limit: Duration) -> Result<(), Fa
         Ok(Ok(_)) => Err(Failure::Mismatch),
         Ok(Err(e)) => Err(Failure::from(e)),
         Err(_) => Err(Failure::Timeout),
-    }
-}
-
-/// Latency samples held locally, so the shared histogram is locked once per batch.
-struct Batch<'a> {
-    samples: [u64; 64],
-    len: usize,
-    into: &'a Mutex<Histogram<u64>>,
-}
-
-impl<'a> Batch<'a> {
-    fn new(into: &'a Mutex<Histogram<u64>>) -> Self {
-        Batch {
-            samples: [0; 64],
-            len: 0,
-            into,
-        }
-    }
-
-    fn record(&mut self, latency: Duration) {
-        self.samples[self.len] = latency.as_nanos().try_into().unwrap_or(u64::MAX);
-        self.len += 1;
-        if self.len == self.samples.len() {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        // A poisoned lock only means another task panicked; its samples are still valid.
-        let mut histogram = self.into.lock().unwrap_or_else(|e| e.into_inner());
-        for &ns in &self.samples[..self.len] {
-            histogram.saturating_record(ns);
-        }
-        self.len = 0;
     }
 }
