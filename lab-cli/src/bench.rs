@@ -17,6 +17,7 @@
 //! could not run at all. The machine, the kernel and the load average are printed with the
 //! numbers, because on a shared VM they are part of the result.
 
+mod alternating;
 mod contenders;
 mod harness;
 mod machine;
@@ -191,7 +192,7 @@ fn run_sections(args: &BenchArgs, workload: Workload) -> Result<BenchReport> {
     let wanted = |s: Section| args.only.is_empty() || args.only.contains(&s);
     let rounds = workload.rounds;
     let tool_rounds = TOOL_ROUNDS.min(rounds);
-    let steps = wanted(Section::Probe) as usize * args.models.len() * (1 + 2 * rounds)
+    let steps = wanted(Section::Probe) as usize * args.models.len() * (2 + 2 * rounds)
         + wanted(Section::Syscall) as usize
         + wanted(Section::Tools) as usize * 8 * tool_rounds
         + wanted(Section::Contenders) as usize * 4 * rounds

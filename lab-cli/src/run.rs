@@ -232,7 +232,10 @@ struct Peak {
     threads: u64,
 }
 
-const SAMPLE_EVERY: Duration = Duration::from_millis(2);
+/// Each sample wakes the lab on CPUs the server and the generator keep busy, so not too often:
+/// a tree that grows per connection stays at its peak for the whole run, and a task that lives
+/// less than this may be missed either way.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
 impl Peak {
     fn at_start(root: u32, now: &Counters) -> Peak {

@@ -1,0 +1,165 @@
+//! Section 1, measured inside one run: the probe attached and detached in turns.
+//!
+//! Two whole runs a few seconds apart differ by ±10–20 % on this VM (other tenants, where the
+//! scheduler puts the server and the generator), and a cost of a few percent drowns in that: the
+//! run-against-run ratios of [`super::probe_cost`] swing from round to round. So here one traced
+//! server serves one long load while the bench detaches and re-attaches the probe's programs
+//! ([`Probe::set_attached`]) every [`PHASE`]. The server, its connections, the generator and the
+//! CPUs they run on are the same in every phase; two neighbouring phases form a round, in the
+//! order T U, U T, T U …, and the median of the rounds' traced ÷ untraced ratios is the result.
+//!
+//! An untraced phase has no eBPF program attached anywhere on the machine, as with `--no-trace`.
+//! A traced phase has all of them attached, and the lab reads the counters as often as
+//! `iolab run` does (`run::SAMPLE_EVERY`), so its own reading is charged too. A phase's throughput is the generator's
+//! count of answered messages (`iolab load --answer-progress`) at its end minus at its start,
+//! over the time between the two readings; each phase starts [`SETTLE`] after the switch.
+
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    net::SocketAddr,
+    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
+
+use super::paired::{order, ratios};
+use crate::{
+    launch, privileges,
+    probe::Probe,
+    run::{RunSpec, SAMPLE_EVERY, start_model},
+    stats::{Summary, summarize},
+};
+
+/// How long each phase measures. Short phases, many of them: the VM's disturbances last longer
+/// than a phase, so two neighbouring phases mostly see the same machine (at ~100,000 msg/s a
+/// phase is ~10,000 messages, plenty to count).
+pub const PHASE: Duration = Duration::from_millis(100);
+/// How long after a switch a phase starts measuring (attaching takes a few ms).
+const SETTLE: Duration = Duration::from_millis(20);
+/// The generator runs until the bench stops it: more messages than any phase plan needs.
+const MESSAGES: usize = 1_000_000;
+/// Driving before the first phase.
+const WARM_UP: Duration = Duration::from_millis(500);
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Alternating {
+    pub traced_msgs_per_sec: Summary,
+    pub untraced_msgs_per_sec: Summary,
+    /// Traced ÷ untraced throughput, per round of two neighbouring phases.
+    pub ratio: Summary,
+    pub rounds: usize,
+    pub phase_seconds: f64,
+}
+
+/// `rounds` rounds of a traced and an untraced phase, in one run of `spec.model` at
+/// `spec.connections` × `spec.payload` bytes (`spec.messages` is not used: the load runs until
+/// the phases are done).
+pub fn alternating_overhead(spec: &RunSpec, rounds: usize) -> Result<Alternating> {
+    let mut probe = Probe::load()?;
+    let (mut server, addr) = start_model(&mut probe, spec)?;
+    let mut generator = Generator::start(addr, spec)?;
+    generator.wait_until_driving()?;
+    std::thread::sleep(WARM_UP); // caches, allocators, the runtimes' first batches
+    let (mut traced, mut untraced) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        for contender in order(2, round) {
+            crate::interrupt::check()?;
+            let attached = contender == 0;
+            probe.set_attached(attached)?;
+            let rate = generator.phase(&mut probe, attached).with_context(|| format!("model {}", spec.model))?;
+            if attached { traced.push(rate) } else { untraced.push(rate) }
+        }
+    }
+    server.check_alive()?;
+    generator.stop();
+    server.stop()?;
+    Ok(Alternating {
+        traced_msgs_per_sec: summarize(&traced),
+        untraced_msgs_per_sec: summarize(&untraced),
+        ratio: ratios(&traced, &untraced),
+        rounds,
+        phase_seconds: PHASE.as_secs_f64(),
+    })
+}
+
+/// `iolab load --answer-progress`, never in the traced tree, running until stopped.
+struct Generator {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Generator {
+    fn start(addr: SocketAddr, spec: &RunSpec) -> Result<Generator> {
+        let mut child = privileges::drop_for(&mut Command::new(launch::iolab_exe()))
+            .args(["load", "--addr", &addr.to_string(), "--format", "json", "--answer-progress"])
+            .args(["-c", &spec.connections.to_string(), "-m", &MESSAGES.to_string()])
+            .args(["-b", &spec.payload.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("running the load generator")?;
+        let stdin = child.stdin.take().context("load generator stdin")?;
+        let stdout = BufReader::new(child.stdout.take().context("load generator stdout")?);
+        Ok(Generator { child, stdin, stdout })
+    }
+
+    /// Messages answered so far, and when that was read.
+    fn answered(&mut self) -> Result<(u64, Instant)> {
+        self.stdin.write_all(b"\n").and_then(|_| self.stdin.flush()).context("asking the load generator")?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).context("reading the load generator")?;
+        let at = Instant::now();
+        match line.trim().strip_prefix("answered ").map(str::parse) {
+            Some(Ok(n)) => Ok((n, at)),
+            _ => bail!("the load generator stopped (it said {:?})", line.trim()),
+        }
+    }
+
+    /// Waits until every connection is open and the first messages are answered.
+    fn wait_until_driving(&mut self) -> Result<()> {
+        let limit = Instant::now() + Duration::from_secs(60);
+        while self.answered()?.0 == 0 {
+            crate::interrupt::check()?;
+            if Instant::now() > limit {
+                bail!("the load generator answered no message in 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// One phase: msg/s between two readings [`PHASE`] apart, [`SETTLE`] after the switch.
+    fn phase(&mut self, probe: &mut Probe, attached: bool) -> Result<f64> {
+        std::thread::sleep(SETTLE);
+        let (first, start) = self.answered()?;
+        while start.elapsed() < PHASE {
+            if attached {
+                probe.snapshot()?;
+            }
+            std::thread::sleep(if attached { SAMPLE_EVERY } else { PHASE - start.elapsed().min(PHASE) });
+        }
+        let (last, end) = self.answered()?;
+        if last <= first {
+            bail!("the load generator answered nothing for {:.1} s", (end - start).as_secs_f64());
+        }
+        Ok((last - first) as f64 / (end - start).as_secs_f64())
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Generator {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
