@@ -67,7 +67,7 @@ pub fn alternating_overhead(spec: &RunSpec, rounds: usize) -> Result<Alternating
         for contender in order(2, round) {
             crate::interrupt::check()?;
             let attached = contender == 0;
-            probe.set_attached(attached)?;
+            probe.set_attached(attached)?; // no-op between two phases alike (T U, U T, T U …)
             let rate = generator.phase(&mut probe, attached).with_context(|| format!("model {}", spec.model))?;
             if attached { traced.push(rate) } else { untraced.push(rate) }
         }
