@@ -4,15 +4,17 @@
 //! scheduler puts the server and the generator), and a cost of a few percent drowns in that: the
 //! run-against-run ratios of [`super::probe_cost`] swing from round to round. So here one traced
 //! server serves one long load while the bench detaches and re-attaches the probe's programs
-//! ([`Probe::set_attached`]) every [`PHASE`]. The server, its connections, the generator and the
-//! CPUs they run on are the same in every phase; two neighbouring phases form a round, in the
-//! order T U, U T, T U …, and the median of the rounds' traced ÷ untraced ratios is the result.
+//! ([`Probe::set_attached`]) between phases of [`PHASE`]. The server, its connections, the
+//! generator and the CPUs they run on are the same in every phase; two neighbouring phases form a
+//! round, in the order T U, U T, T U …, and the median of the rounds' traced ÷ untraced ratios is
+//! the result.
 //!
 //! An untraced phase has no eBPF program attached anywhere on the machine, as with `--no-trace`.
-//! A traced phase has all of them attached, and the lab reads the counters as often as
-//! `iolab run` does (`run::SAMPLE_EVERY`), so its own reading is charged too. A phase's throughput is the generator's
-//! count of answered messages (`iolab load --answer-progress`) at its end minus at its start,
-//! over the time between the two readings; each phase starts [`SETTLE`] after the switch.
+//! A traced phase has all of them attached, and the lab reads the counters as often as `iolab
+//! run` does (`run::SAMPLE_EVERY`), so its own reading is charged too. A phase's throughput is
+//! the generator's count of answered messages (`iolab load --answer-progress`) at its end minus
+//! at its start, over the time between the two readings; each phase starts [`SETTLE`] after the
+//! switch.
 
 use std::{
     io::{BufRead as _, BufReader, Write as _},
@@ -32,10 +34,10 @@ use crate::{
     stats::{Summary, summarize},
 };
 
-/// How long each phase measures. Short phases, many of them: the VM's disturbances last longer
-/// than a phase, so two neighbouring phases mostly see the same machine (at ~100,000 msg/s a
-/// phase is ~10,000 messages, plenty to count).
-pub const PHASE: Duration = Duration::from_millis(100);
+/// How long each phase measures. Switching the probe off takes the kernel ~0.45 s (see
+/// `probe::detach_all`), once every other round; against that fixed cost, phases of 0.3 s give
+/// the steadiest median per second of bench (0.1 s phases scattered ±15 %, 0.5 s ones ±5 %).
+pub const PHASE: Duration = Duration::from_millis(300);
 /// How long after a switch a phase starts measuring (attaching takes a few ms).
 const SETTLE: Duration = Duration::from_millis(20);
 /// The generator runs until the bench stops it: more messages than any phase plan needs.

@@ -37,7 +37,7 @@ use crate::{
 pub const TARGET_RATIO: f64 = 0.95;
 
 /// Rounds of the in-run measurement per round of whole runs (`--pairs`): a round of two phases
-/// takes ~0.5 s (detaching takes ~0.45 s, every other round), a round of two whole runs ~3 s.
+/// takes ~0.9 s (detaching takes ~0.45 s, every other round), a round of two whole runs ~3 s.
 const IN_RUN_ROUNDS_PER_PAIR: usize = 12;
 
 #[derive(Clone, Debug, Serialize)]
