@@ -88,7 +88,7 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
     let waiting: Vec<&ModelResult> = multiplexing.iter().copied().filter(|m| m.run.data_calls() > 0).collect();
     if let Some(best) = waiting.iter().max_by(|a, b| ready(a).total_cmp(&ready(b))) {
         lines.push(format!(
-            "One wait for many sockets: {} returned {} ready sockets per wait call, of {} connections; {}. How many are ready at once depends on the load: with every connection sending at the same moment (`iolab prove`) a wait returns hundreds, with clients in free-running loops a few.",
+            "One wait for many sockets: {} returned {} ready sockets per wait call, of {} connections; {}. How many are ready at once depends on the load: when every connection sends at the same moment (`iolab prove`) a wait finds most of them ready; with free-running clients, as many as sent since the last wait.",
             best.run.model,
             sig(ready(best)),
             best.run.connections,
