@@ -37,14 +37,13 @@ mod report;
 use std::{
     net::SocketAddr,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
-use hdrhistogram::Histogram;
 use tokio::{net::TcpStream, sync::Semaphore, time::timeout};
 
 pub use report::{ErrorCounts, Latency, LoadReport};
@@ -174,13 +173,11 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
 
     // Phase 2: drive, and each busy connection closes when done (see `connection`: one io_uring;
     // this thread blocks in it meanwhile).
-    let latencies = Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?;
     let shared = Arc::new(Shared {
         payload: Payload::new(spec.payload),
         messages: spec.messages,
         timeout: spec.timeout,
         lockstep: spec.rounds_in_lockstep,
-        latencies: Mutex::new(latencies),
         pause_when_sent: spec.pause_between_phases,
         answered: AtomicU64::new(0),
     });
@@ -191,7 +188,7 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
     for (id, stream) in busy {
         ids.push((id, stream.into_std()?));
     }
-    let driven = connection::drive_all(ids, &shared).context("driving the connections")?;
+    let (driven, latencies) = connection::drive_all(ids, &shared).context("driving the connections")?;
 
     let mut started = None::<Instant>;
     let mut last_reply = None::<Instant>;
@@ -207,8 +204,7 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
     if report.wall_seconds > 0.0 {
         report.msgs_per_sec = report.messages_ok as f64 / report.wall_seconds;
     }
-    report.latency_us =
-        Latency::from_nanos(&shared.latencies.lock().unwrap_or_else(|e| e.into_inner()));
+    report.latency_us = Latency::from_nanos(&latencies);
 
     // Phase 3: close the idle connections.
     let closes: Vec<_> = idle

@@ -29,10 +29,7 @@ use std::{
     io,
     net::TcpStream,
     os::fd::{AsRawFd as _, RawFd},
-    sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
 };
 
@@ -57,8 +54,6 @@ pub(crate) struct Shared {
     pub timeout: Duration,
     /// Whether message `k` starts on all connections together.
     pub lockstep: bool,
-    /// Per-message latencies, in nanoseconds.
-    pub latencies: Mutex<Histogram<u64>>,
     /// Once every message is answered, before any connection closes: say `sent` and wait for a
     /// line on stdin (see `super::pause`).
     pub pause_when_sent: bool,
@@ -110,8 +105,11 @@ const SEND: u64 = 0;
 const RECV: u64 = 1;
 
 /// Runs the closed loop of every `(id, stream)` to the end, and closes it. Returns each
-/// connection's outcome.
-pub(crate) fn drive_all(busy: Vec<(usize, TcpStream)>, shared: &Shared) -> io::Result<Vec<Outcome>> {
+/// connection's outcome, and the latency of every answered message in nanoseconds.
+pub(crate) fn drive_all(
+    busy: Vec<(usize, TcpStream)>,
+    shared: &Shared,
+) -> io::Result<(Vec<Outcome>, Histogram<u64>)> {
     let mut conns = Vec::with_capacity(busy.len());
     for (id, stream) in busy {
         // io_uring waits for readiness itself; a non-blocking socket would hand back EAGAIN.
@@ -135,12 +133,17 @@ pub(crate) fn drive_all(busy: Vec<(usize, TcpStream)>, shared: &Shared) -> io::R
     }
     let mut driver = Driver::new(shared, conns.len())?;
     driver.run(&mut conns)?;
-    Ok(conns.into_iter().map(|c| c.outcome).collect()) // dropping the streams closes the fds
+    // Dropping the streams closes the fds.
+    Ok((conns.into_iter().map(|c| c.outcome).collect(), driver.latencies))
 }
 
 struct Driver<'a> {
     shared: &'a Shared,
     ring: IoUring,
+    /// Operations handed to the ring and not completed yet: the loop runs until none are left.
+    in_flight: usize,
+    /// The completions of one turn of the loop (kept to reuse its allocation).
+    completed: Vec<(u64, i32)>,
     latencies: Histogram<u64>,
     /// Lockstep: the message every connection is on, and how many have yet to answer it.
     round: usize,
@@ -160,8 +163,8 @@ impl<'a> Driver<'a> {
             .setup_defer_taskrun()
             .build(SQ_ENTRIES)
             .or_else(|_| IoUring::builder().setup_cqsize(cq).build(SQ_ENTRIES))?;
-        let latencies = shared.latencies.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        Ok(Driver { shared, ring, latencies, round: 0, round_left: 0 })
+        let latencies = Histogram::new_with_bounds(1, 3_600_000_000_000, 3).map_err(io::Error::other)?;
+        Ok(Driver { shared, ring, in_flight: 0, completed: Vec::new(), latencies, round: 0, round_left: 0 })
     }
 
     fn run(&mut self, conns: &mut [Conn]) -> io::Result<()> {
@@ -178,7 +181,6 @@ impl<'a> Driver<'a> {
         }
         self.round_left = running;
         self.until_nothing_in_flight(conns)?;
-        *self.shared.latencies.lock().unwrap_or_else(|e| e.into_inner()) = self.latencies.clone();
         if self.shared.pause_when_sent {
             super::pause("sent");
             for (index, conn) in conns.iter_mut().enumerate() {
@@ -193,16 +195,20 @@ impl<'a> Driver<'a> {
 
     fn until_nothing_in_flight(&mut self, conns: &mut [Conn]) -> io::Result<()> {
         let mut next_tick = Instant::now() + TICK;
-        while conns.iter().any(|c| c.in_flight()) {
+        while self.in_flight > 0 {
             self.submit_and_wait()?;
-            let completions: Vec<(u64, i32)> = self.ring.completion().map(|c| (c.user_data(), c.result())).collect();
-            for (user_data, result) in completions {
+            let mut completed = std::mem::take(&mut self.completed);
+            completed.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
+            self.in_flight -= completed.len();
+            for &(user_data, result) in &completed {
                 let index = (user_data >> 1) as usize;
                 self.complete(index, &mut conns[index], user_data & 1, result)?;
                 if self.shared.lockstep && self.round_left == 0 {
                     self.next_round(conns)?;
                 }
             }
+            completed.clear();
+            self.completed = completed;
             if Instant::now() >= next_tick {
                 self.time_out(conns)?;
                 next_tick = Instant::now() + TICK;
@@ -230,6 +236,7 @@ impl<'a> Driver<'a> {
         while unsafe { self.ring.submission().push(&entry) }.is_err() {
             self.ring.submit()?;
         }
+        self.in_flight += 1;
         Ok(())
     }
 
