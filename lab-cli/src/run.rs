@@ -166,6 +166,18 @@ impl Window {
     }
 }
 
+/// `iolab load --format json` at `addr`, run as the user behind sudo, with stdin and stdout piped
+/// for its cues and its report. Each caller adds its own flags.
+pub fn load_command(addr: SocketAddr, connections: usize, messages: usize, payload: usize) -> Command {
+    let mut command = Command::new(launch::iolab_exe());
+    privileges::drop_for(&mut command)
+        .args(["load", "--addr", &addr.to_string(), "--format", "json"])
+        .args(["-c", &connections.to_string(), "-m", &messages.to_string(), "-b", &payload.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    command
+}
+
 /// `iolab load` in a process of its own, never in the traced tree; its stdout lines arrive on a
 /// channel so that the lab can sample the probe while it waits.
 struct LoadGenerator {
@@ -176,15 +188,10 @@ struct LoadGenerator {
 
 impl LoadGenerator {
     fn start(addr: SocketAddr, spec: &RunSpec) -> Result<LoadGenerator> {
-        let mut child = privileges::drop_for(&mut Command::new(launch::iolab_exe()))
-            .args(["load", "--addr", &addr.to_string(), "--format", "json"])
-            .args(["-c", &spec.connections.to_string(), "-m", &spec.messages.to_string()])
-            .args(["-b", &spec.payload.to_string(), "--idle", &spec.idle.to_string()])
+        let mut child = load_command(addr, spec.connections, spec.messages, spec.payload)
+            .args(["--idle", &spec.idle.to_string()])
             .args(spec.lockstep.then_some("--lockstep"))
             .args(spec.rounds_only.then_some("--pause-between-phases"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .context("running the load generator")?;
         let stdout = child.stdout.take().context("load generator stdout")?;

@@ -19,7 +19,7 @@
 use std::{
     io::{BufRead as _, BufReader, Write as _},
     net::SocketAddr,
-    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+    process::{Child, ChildStdin, ChildStdout},
     time::{Duration, Instant},
 };
 
@@ -28,9 +28,8 @@ use serde::Serialize;
 
 use super::paired::{order, ratios};
 use crate::{
-    launch, privileges,
     probe::Probe,
-    run::{RunSpec, SAMPLE_EVERY, start_model},
+    run::{RunSpec, SAMPLE_EVERY, load_command, start_model},
     stats::{Summary, summarize},
 };
 
@@ -75,7 +74,7 @@ pub fn alternating_overhead(spec: &RunSpec, rounds: usize) -> Result<Alternating
         }
     }
     server.check_alive()?;
-    generator.stop();
+    drop(generator); // kills it
     server.stop()?;
     Ok(Alternating {
         traced_msgs_per_sec: summarize(&traced),
@@ -95,13 +94,8 @@ struct Generator {
 
 impl Generator {
     fn start(addr: SocketAddr, spec: &RunSpec) -> Result<Generator> {
-        let mut child = privileges::drop_for(&mut Command::new(launch::iolab_exe()))
-            .args(["load", "--addr", &addr.to_string(), "--format", "json", "--answer-progress"])
-            .args(["-c", &spec.connections.to_string(), "-m", &MESSAGES.to_string()])
-            .args(["-b", &spec.payload.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+        let mut child = load_command(addr, spec.connections, MESSAGES, spec.payload)
+            .arg("--answer-progress")
             .spawn()
             .context("running the load generator")?;
         let stdin = child.stdin.take().context("load generator stdin")?;
@@ -150,18 +144,12 @@ impl Generator {
         }
         Ok((last - first) as f64 / (end - start).as_secs_f64())
     }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Drop for Generator {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        // It runs until stopped: the bench is done with it, or failed.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

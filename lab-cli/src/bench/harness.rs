@@ -343,15 +343,10 @@ fn reap_group(pgid: u32) {
 /// Runs `iolab load` once against `addr`, reading its CPU time and the server's (tree at
 /// `server`) in the pauses around the drive phase.
 fn run_generator(addr: SocketAddr, load: Load, server: u32) -> Result<Outcome> {
-    let mut command = Command::new(launch::iolab_exe());
-    command
-        .args(["load", "--addr", &addr.to_string(), "--format", "json", "--pause-between-phases"])
-        .args(["-c", &load.connections.to_string(), "-m", &load.messages.to_string()])
-        .args(["-b", &load.payload.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    privileges::drop_for(&mut command);
-    let mut child = command.spawn().context("running the load generator")?;
+    let mut child = crate::run::load_command(addr, load.connections, load.messages, load.payload)
+        .arg("--pause-between-phases")
+        .spawn()
+        .context("running the load generator")?;
     let generator = child.id();
     let mut stdin = child.stdin.take().context("generator stdin")?;
     let stdout = BufReader::new(child.stdout.take().context("generator stdout")?);
