@@ -31,7 +31,7 @@ pub struct Probe {
 }
 
 struct Loaded {
-    // Dropping `ebpf` detaches the programs; the maps below keep their own fds.
+    // The maps below keep their own fds; the links in `hooks` are detached by `Drop`.
     ebpf: Ebpf,
     /// Every hook, with its link while attached (see [`Probe::set_attached`]).
     hooks: Vec<(Hook, Option<Link>)>,
