@@ -139,6 +139,38 @@ impl Probe {
     }
 }
 
+/// `empty_sys_enter` alone on `sys_enter`: a program that does nothing, on the hook every syscall
+/// probe needs. `iolab bench` attaches it in place of [`Probe`] to measure the floor: what the
+/// hook costs before the probe does any work. Loaded from the same object; its maps go unused.
+pub struct EmptyProbe {
+    // Field order: the link detaches before the object goes.
+    link: Option<RawTracePointLink>,
+    ebpf: Ebpf,
+}
+
+impl EmptyProbe {
+    const PROGRAM: &str = "empty_sys_enter";
+
+    /// Loads it, detached.
+    pub fn load() -> Result<EmptyProbe> {
+        preflight::check_privileges()?;
+        let mut ebpf = EbpfLoader::new().load(PROBES).context("loading the probes")?;
+        program_mut::<RawTracePoint>(&mut ebpf, Self::PROGRAM)?.load().context("verifying empty_sys_enter")?;
+        Ok(EmptyProbe { link: None, ebpf })
+    }
+
+    pub fn set_attached(&mut self, attached: bool) -> Result<()> {
+        if !attached {
+            self.link = None;
+        } else if self.link.is_none() {
+            let program = program_mut::<RawTracePoint>(&mut self.ebpf, Self::PROGRAM)?;
+            let id = program.attach("sys_enter").context("attaching empty_sys_enter to sys_enter")?;
+            self.link = Some(program.take_link(id)?);
+        }
+        Ok(())
+    }
+}
+
 /// Where each program attaches.
 fn hooks(tracefs: &Path) -> Vec<Hook> {
     let raw = |program, name| Hook { program, kind: HookKind::Raw(name), exists: true };

@@ -19,7 +19,8 @@ use serde_json::Value;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const IOLAB: &str = env!("CARGO_BIN_EXE_iolab");
-const OUR_PROGRAMS: &[&str] = &["count_syscall", "count_switch", "follow_fork", "forget_task", "wait_enter", "wait_exit"];
+const OUR_PROGRAMS: &[&str] =
+    &["count_syscall", "count_switch", "follow_fork", "forget_task", "wait_exit", "epoll_ctl_exit", "empty_sys_enter"];
 
 fn iolab(args: &[&str]) -> Output {
     Command::new(IOLAB).args(args).stdin(Stdio::null()).output().unwrap()
@@ -208,7 +209,7 @@ fn interrupt_keeps_what_was_measured_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("out.json");
     let save = dir.path().join("runs");
-    let mut child = Command::new(IOLAB)
+    let child = Command::new(IOLAB)
         .args(["compare", "--models", "thread,poll,epoll", "-c", "50", "-m", "2000", "--runs", "2", "--quiet"])
         .args(["--format", "json", "--output", out_file.to_str().unwrap(), "--save", save.to_str().unwrap()])
         .stdin(Stdio::null())

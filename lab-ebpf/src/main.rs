@@ -17,12 +17,17 @@
 //! | `forget_task`    | raw tracepoint `sched_process_exit`      | an exiting task is forgotten      |
 //! | `wait_exit`      | tracepoints `syscalls:sys_exit_<wait call>` | ready fds out, time inside     |
 //! | `epoll_ctl_exit` | tracepoint `syscalls:sys_exit_epoll_ctl` | applies a successful ADD or DEL   |
+//! | `empty_sys_enter`| raw tracepoint `sys_enter`, by `iolab bench` only | nothing: the floor (below)  |
 //!
 //! Every tracepoint on syscall entry or exit costs every syscall of the machine something, not
 //! only the calls it is for: a raw one runs its program, a `syscalls:*` one a perf hook that
 //! checks a bitmap. Measured here (BENCHMARKS.md) the nine `sys_exit_*` hooks cost ~25 ns a
 //! syscall; the entry side needs none of its own, because `count_syscall` already sees every
 //! entry and reads the few arguments it needs from the saved registers.
+//!
+//! What no syscall probe can avoid is the hook itself: with any program on `sys_enter`, every
+//! syscall of the machine takes the kernel's slow path and runs the program. `empty_sys_enter`
+//! measures that floor: `iolab bench` attaches it alone, in place of the others, and compares.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 // For `atomic_xadd`: see `probes::atomic_add`.

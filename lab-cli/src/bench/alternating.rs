@@ -5,13 +5,16 @@
 //! run-against-run ratios of [`super::probe_cost`] swing from round to round. So here one traced
 //! server serves one long load while the bench detaches and re-attaches the probe's programs
 //! ([`Probe::set_attached`]) between phases of [`PHASE`]. The server, its connections, the
-//! generator and the CPUs they run on are the same in every phase; two neighbouring phases form a
-//! round, in the order T U, U T, T U …, and the median of the rounds' traced ÷ untraced ratios is
-//! the result.
+//! generator and the CPUs they run on are the same in every phase; three neighbouring phases form
+//! a round, in an order rotated each round (T U E, U E T, E T U …), and the median of the rounds'
+//! traced ÷ untraced ratios is the result.
 //!
-//! An untraced phase has no eBPF program attached anywhere on the machine, as with `--no-trace`.
-//! A traced phase has all of them attached, and the lab reads the counters as often as `iolab
-//! run` does (`run::SAMPLE_EVERY`), so its own reading is charged too. A phase's throughput is
+//! An untraced phase (U) has no eBPF program attached anywhere on the machine, as with
+//! `--no-trace`. A traced phase (T) has all of the probe's attached, and the lab reads the counters
+//! as often as `iolab run` does (`run::SAMPLE_EVERY`), so its own reading is charged too. An empty
+//! phase (E) has only [`EmptyProbe`]: a program that does nothing, on `sys_enter`. Its ratio is
+//! the floor, what any syscall probe would cost this server before doing any work; the probe's
+//! own work is the gap between the two ratios. A phase's throughput is
 //! the generator's count of answered messages (`iolab load --answer-progress`) at its end minus
 //! at its start, over the time between the two readings; each phase starts [`SETTLE`] after the
 //! switch.
@@ -28,14 +31,14 @@ use serde::Serialize;
 
 use super::paired::{order, ratios};
 use crate::{
-    probe::Probe,
+    probe::{EmptyProbe, Probe},
     run::{RunSpec, SAMPLE_EVERY, load_command, start_model},
     stats::{Summary, summarize},
 };
 
 /// How long each phase measures. Switching the probe off takes the kernel ~0.45 s (see
-/// `probe::detach_all`), once every other round; against that fixed cost, phases of 0.3 s give
-/// the steadiest median per second of bench (0.1 s phases scattered ±15 %, 0.5 s ones ±5 %).
+/// `probe::detach_all`), once a round; against that fixed cost, phases of 0.3 s gave the
+/// steadiest median per second of bench (0.1 s phases scattered ±15 %, 0.5 s ones ±5 %).
 pub const PHASE: Duration = Duration::from_millis(300);
 /// How long after a switch a phase starts measuring (attaching takes a few ms).
 const SETTLE: Duration = Duration::from_millis(20);
@@ -48,29 +51,45 @@ const WARM_UP: Duration = Duration::from_millis(500);
 pub struct Alternating {
     pub traced_msgs_per_sec: Summary,
     pub untraced_msgs_per_sec: Summary,
-    /// Traced ÷ untraced throughput, per round of two neighbouring phases.
+    /// Traced ÷ untraced throughput, per round.
     pub ratio: Summary,
+    /// With only the empty program attached, and its ÷ untraced per round: the floor.
+    pub empty_msgs_per_sec: Summary,
+    pub empty_ratio: Summary,
     pub rounds: usize,
     pub phase_seconds: f64,
 }
 
-/// `rounds` rounds of a traced and an untraced phase, in one run of `spec.model` at
+/// What is attached during a phase.
+#[derive(Clone, Copy, PartialEq)]
+enum Phase {
+    Traced,
+    Untraced,
+    Empty,
+}
+
+/// `rounds` rounds of a traced, an untraced and an empty phase, in one run of `spec.model` at
 /// `spec.connections` × `spec.payload` bytes (`spec.messages` is not used: the load runs until
 /// the phases are done).
 pub fn alternating_overhead(spec: &RunSpec, rounds: usize) -> Result<Alternating> {
+    let mut empty = EmptyProbe::load()?;
     let mut probe = Probe::load()?;
     let (mut server, addr) = start_model(&mut probe, spec)?;
     let mut generator = Generator::start(addr, spec)?;
     generator.wait_until_driving()?;
     std::thread::sleep(WARM_UP); // caches, allocators, the runtimes' first batches
-    let (mut traced, mut untraced) = (Vec::new(), Vec::new());
+    let (mut traced, mut untraced, mut floor) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
-        for contender in order(2, round) {
+        for turn in order(3, round) {
             crate::interrupt::check()?;
-            let attached = contender == 0;
-            probe.set_attached(attached)?; // no-op between two phases alike (T U, U T, T U …)
-            let rate = generator.phase(&mut probe, attached).with_context(|| format!("model {}", spec.model))?;
-            if attached { traced.push(rate) } else { untraced.push(rate) }
+            let phase = [Phase::Traced, Phase::Untraced, Phase::Empty][turn];
+            switch_to(phase, &mut probe, &mut empty)?;
+            let rate = generator.phase(&mut probe, phase == Phase::Traced).with_context(|| format!("model {}", spec.model))?;
+            match phase {
+                Phase::Traced => traced.push(rate),
+                Phase::Untraced => untraced.push(rate),
+                Phase::Empty => floor.push(rate),
+            }
         }
     }
     server.check_alive()?;
@@ -80,9 +99,27 @@ pub fn alternating_overhead(spec: &RunSpec, rounds: usize) -> Result<Alternating
         traced_msgs_per_sec: summarize(&traced),
         untraced_msgs_per_sec: summarize(&untraced),
         ratio: ratios(&traced, &untraced),
+        empty_msgs_per_sec: summarize(&floor),
+        empty_ratio: ratios(&floor, &untraced),
         rounds,
         phase_seconds: PHASE.as_secs_f64(),
     })
+}
+
+/// Attaches what `phase` needs, detaching the rest first: the probe and the empty program are
+/// never on together.
+fn switch_to(phase: Phase, probe: &mut Probe, empty: &mut EmptyProbe) -> Result<()> {
+    if phase != Phase::Traced {
+        probe.set_attached(false)?;
+    }
+    if phase != Phase::Empty {
+        empty.set_attached(false)?;
+    }
+    match phase {
+        Phase::Traced => probe.set_attached(true),
+        Phase::Empty => empty.set_attached(true),
+        Phase::Untraced => Ok(()),
+    }
 }
 
 /// `iolab load --answer-progress`, never in the traced tree, running until stopped.

@@ -28,7 +28,7 @@ use super::{
     paired::{Verdict, differences, order, ratios},
 };
 use crate::{
-    probe::Probe,
+    probe::{EmptyProbe, Probe},
     run::{RunSpec, run_model},
     stats::{Summary, summarize},
 };
@@ -36,9 +36,9 @@ use crate::{
 /// The throughput ratio every model must reach.
 pub const TARGET_RATIO: f64 = 0.95;
 
-/// Rounds of the in-run measurement per round of whole runs (`--pairs`): a round of two phases
-/// takes ~0.9 s (detaching takes ~0.45 s, every other round), a round of two whole runs ~3 s.
-const IN_RUN_ROUNDS_PER_PAIR: usize = 12;
+/// Rounds of the in-run measurement per round of whole runs (`--pairs`): a round of three phases
+/// takes ~1.5 s (detaching the probe takes ~0.45 s of it), a round of two whole runs ~3 s.
+const IN_RUN_ROUNDS_PER_PAIR: usize = 8;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelOverhead {
@@ -146,23 +146,30 @@ pub struct SyscallCost {
     pub calls: u64,
     /// ns per getppid with no probe loaded.
     pub untraced_ns: Summary,
+    /// ns per getppid with only the empty program on `sys_enter` (the floor, see `EmptyProbe`).
+    pub empty_ns: Summary,
     /// ns per getppid with the probe loaded, the thread not traced.
     pub miss_ns: Summary,
     /// ns per getppid with the thread traced.
     pub hit_ns: Summary,
-    /// What the probe adds per syscall (median of the rounds' differences).
+    /// What the empty program and the probe add per syscall (median of the rounds' differences).
+    pub empty_cost_ns: Summary,
     pub miss_cost_ns: Summary,
     pub hit_cost_ns: Summary,
 }
 
-/// `rounds` rounds of: no probe, then probe loaded with the thread untraced and traced (in
-/// alternating order).
+/// `rounds` rounds of: no probe, the empty program alone, then the probe loaded with the thread
+/// untraced and traced (in alternating order).
 pub fn syscall_cost(calls: u64, rounds: usize) -> Result<SyscallCost> {
-    let (mut none, mut miss, mut hit) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut none, mut empty, mut miss, mut hit) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut empty_probe = EmptyProbe::load()?;
     getppid_loop(calls / 10, None)?; // warm-up: page in, settle the CPU clock
     for round in 0..rounds {
         crate::interrupt::check()?;
         none.push(getppid_loop(calls, None)?);
+        empty_probe.set_attached(true)?;
+        empty.push(getppid_loop(calls, None)?);
+        empty_probe.set_attached(false)?;
         let mut probe = Probe::load()?;
         for traced in order(2, round) {
             if traced == 0 {
@@ -175,8 +182,10 @@ pub fn syscall_cost(calls: u64, rounds: usize) -> Result<SyscallCost> {
     Ok(SyscallCost {
         calls,
         untraced_ns: summarize(&none),
+        empty_ns: summarize(&empty),
         miss_ns: summarize(&miss),
         hit_ns: summarize(&hit),
+        empty_cost_ns: differences(&empty, &none),
         miss_cost_ns: differences(&miss, &none),
         hit_cost_ns: differences(&hit, &none),
     })

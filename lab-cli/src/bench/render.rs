@@ -112,6 +112,7 @@ fn probe_section(models: &[probe_cost::ModelOverhead]) -> String {
         "traced ÷ untraced, one run",
         "target",
         "",
+        "empty program ÷ untraced",
         "whole runs: untraced msg/s",
         "traced msg/s",
         "traced ÷ untraced",
@@ -124,6 +125,7 @@ fn probe_section(models: &[probe_cost::ModelOverhead]) -> String {
             ratio(&m.in_run.ratio),
             format!("≥ {}", probe_cost::TARGET_RATIO),
             verdict(&m.verdict),
+            ratio(&m.in_run.empty_ratio),
             rate(m.untraced_msgs_per_sec.median),
             rate(m.traced_msgs_per_sec.median),
             ratio(&m.ratio),
@@ -131,11 +133,25 @@ fn probe_section(models: &[probe_cost::ModelOverhead]) -> String {
     }
     let phases = models.first().map(|m| (m.in_run.rounds, m.in_run.phase_seconds)).unwrap_or_default();
     let title = format!(
-        "1. Probe overhead: throughput with the probe ÷ without. One run: the probe attached and detached in \
-         turns, {} rounds of two {:.1} s phases; whole runs: iolab run vs run --no-trace, alternating",
+        "1. Probe overhead: throughput with the probe ÷ without. One run: the probe, nothing, and an empty \
+         sys_enter program (the floor any syscall probe pays) attached in turns, {} rounds of three {:.1} s phases; \
+         whole runs: iolab run vs run --no-trace, alternating",
         phases.0, phases.1
     );
     let mut out = table(&title, rows);
+    let below: Vec<String> = models
+        .iter()
+        .filter(|m| m.in_run.empty_ratio.median < probe_cost::TARGET_RATIO)
+        .map(|m| format!("{} ({:.3})", m.model, m.in_run.empty_ratio.median))
+        .collect();
+    if !below.is_empty() {
+        out += &format!(
+            "Below {} with only the empty program attached: {}. In this run the hook alone cost them more than \
+             the target allows, before any counting.\n",
+            probe_cost::TARGET_RATIO,
+            below.join(", ")
+        );
+    }
     let mut rows = vec![strings([
         "model",
         "syscalls/msg",
@@ -163,6 +179,7 @@ fn syscall_section(s: &probe_cost::SyscallCost) -> String {
     let rows = vec![
         strings(["getppid, thread CPU time", "ns per call", "probe adds, ns per call"]),
         vec!["no probe loaded".into(), spread(&s.untraced_ns, 1), "–".into()],
+        vec!["an empty sys_enter program only (the floor)".into(), spread(&s.empty_ns, 1), spread(&s.empty_cost_ns, 1)],
         vec!["probe loaded, thread not traced (miss)".into(), spread(&s.miss_ns, 1), spread(&s.miss_cost_ns, 1)],
         vec!["probe loaded, thread traced (hit)".into(), spread(&s.hit_ns, 1), spread(&s.hit_cost_ns, 1)],
     ];
