@@ -240,8 +240,9 @@ fn run_sections(args: &BenchArgs, workload: Workload) -> Result<BenchReport> {
         say("2. strace and perf trace on the same workload");
         let model = &args.tool_model[0];
         let calls = workload.tool_getppid_calls;
-        let result =
-            tools::tools(model, workload.load(), calls, tool_rounds, &mut step).map(|t| report.tools = Some(t));
+        let in_one_run = report.probe.iter().find(|m| &m.model == model).map(|m| m.in_run.ratio.median);
+        let result = tools::tools(model, workload.load(), calls, tool_rounds, in_one_run, &mut step)
+            .map(|t| report.tools = Some(t));
         record("strace and perf trace", result, &mut report)?;
     }
     if wanted(Section::Contenders) {
