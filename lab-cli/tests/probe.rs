@@ -3,7 +3,11 @@
 
 use std::path::Path;
 
-use iolab::{launch, probe::Probe, selftest};
+use iolab::{
+    launch,
+    probe::{EmptyProbe, Probe},
+    selftest,
+};
 
 fn probe() -> Probe {
     launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
@@ -46,4 +50,49 @@ fn epoll_interest_list_follows_add_through_a_dup_del_close_and_failed_add() {
     assert_eq!(check.calls, 4);
     assert_eq!(check.fds_passed, 40 + 39 + 38 + 38);
     assert_eq!(check.ready, 4, "one pipe holds a byte: one ready fd per call");
+}
+
+#[test]
+fn detached_the_probe_counts_nothing_and_attached_again_it_is_exact() {
+    let mut probe = probe();
+    probe.set_attached(false).unwrap();
+    let check = selftest::check_io(&mut probe, 400, 300, 200).unwrap();
+    assert_eq!((check.reads, check.writes), (0, 0));
+    probe.set_attached(true).unwrap();
+    let check = selftest::check_io(&mut probe, 400, 300, 200).unwrap();
+    assert_eq!((check.reads, check.writes), (900, 900));
+}
+
+/// The bench's floor program is on `sys_enter` only while attached, and gone with its owner.
+#[test]
+fn the_empty_program_attaches_alone_and_leaves_nothing_behind() {
+    let empty_ids = || -> Vec<u32> {
+        aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .filter(|p| p.name_as_str() == Some("empty_sys_enter"))
+            .map(|p| p.id())
+            .collect()
+    };
+    let links_to = |ids: &[u32]| {
+        aya::programs::loaded_links().filter_map(Result::ok).filter(|l| ids.contains(&l.program_id())).count()
+    };
+    launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
+    let mut empty = EmptyProbe::load().unwrap();
+    let ids = empty_ids();
+    assert_eq!(ids.len(), 1, "loaded once: {ids:?}");
+    assert_eq!(links_to(&ids), 0, "loaded detached");
+    empty.set_attached(true).unwrap();
+    empty.set_attached(true).unwrap(); // again: still one link
+    assert_eq!(links_to(&ids), 1);
+    empty.set_attached(false).unwrap();
+    assert_eq!(links_to(&ids), 0);
+    empty.set_attached(true).unwrap();
+    drop(empty);
+    assert_eq!(links_to(&ids), 0);
+    // The kernel frees a program after an RCU grace period, not within the close.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !empty_ids().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(empty_ids(), [] as [u32; 0], "unloaded with its owner");
 }
