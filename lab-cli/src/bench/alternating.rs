@@ -84,7 +84,8 @@ pub fn alternating_overhead(spec: &RunSpec, rounds: usize) -> Result<Alternating
             crate::interrupt::check()?;
             let phase = [Phase::Traced, Phase::Untraced, Phase::Empty][turn];
             switch_to(phase, &mut probe, &mut empty)?;
-            let rate = generator.phase(&mut probe, phase == Phase::Traced).with_context(|| format!("model {}", spec.model))?;
+            let rate =
+                generator.phase(&mut probe, phase == Phase::Traced).with_context(|| format!("model {}", spec.model))?;
             match phase {
                 Phase::Traced => traced.push(rate),
                 Phase::Untraced => untraced.push(rate),
