@@ -72,11 +72,7 @@ impl Probe {
         for hook in &hooks {
             // One program serves several tracepoints: load it once, attach it to each.
             if verified.insert(hook.program) {
-                match hook.kind {
-                    HookKind::Raw(_) => program_mut::<RawTracePoint>(&mut ebpf, hook.program)?.load(),
-                    HookKind::Tracepoint(..) => program_mut::<TracePoint>(&mut ebpf, hook.program)?.load(),
-                }
-                .with_context(|| format!("verifying {}", hook.program))?;
+                hook.load(&mut ebpf)?;
             }
         }
         let hooks = hooks.into_iter().filter(|h| h.exists).map(|h| (h, None)).collect();
@@ -144,28 +140,26 @@ impl Probe {
 /// hook costs before the probe does any work. Loaded from the same object; its maps go unused.
 pub struct EmptyProbe {
     // Field order: the link detaches before the object goes.
-    link: Option<RawTracePointLink>,
+    link: Option<Link>,
+    hook: Hook,
     ebpf: Ebpf,
 }
 
 impl EmptyProbe {
-    const PROGRAM: &str = "empty_sys_enter";
-
     /// Loads it, detached.
     pub fn load() -> Result<EmptyProbe> {
         preflight::check_privileges()?;
         let mut ebpf = EbpfLoader::new().load(PROBES).context("loading the probes")?;
-        program_mut::<RawTracePoint>(&mut ebpf, Self::PROGRAM)?.load().context("verifying empty_sys_enter")?;
-        Ok(EmptyProbe { link: None, ebpf })
+        let hook = Hook { program: "empty_sys_enter", kind: HookKind::Raw("sys_enter"), exists: true };
+        hook.load(&mut ebpf)?;
+        Ok(EmptyProbe { link: None, hook, ebpf })
     }
 
     pub fn set_attached(&mut self, attached: bool) -> Result<()> {
         if !attached {
             self.link = None;
         } else if self.link.is_none() {
-            let program = program_mut::<RawTracePoint>(&mut self.ebpf, Self::PROGRAM)?;
-            let id = program.attach("sys_enter").context("attaching empty_sys_enter to sys_enter")?;
-            self.link = Some(program.take_link(id)?);
+            self.link = Some(self.hook.attach(&mut self.ebpf)?);
         }
         Ok(())
     }
@@ -232,6 +226,15 @@ impl Drop for Loaded {
 }
 
 impl Hook {
+    /// Loads (verifies) its program.
+    fn load(&self, ebpf: &mut Ebpf) -> Result<()> {
+        match self.kind {
+            HookKind::Raw(_) => program_mut::<RawTracePoint>(ebpf, self.program)?.load(),
+            HookKind::Tracepoint(..) => program_mut::<TracePoint>(ebpf, self.program)?.load(),
+        }
+        .with_context(|| format!("verifying {}", self.program))
+    }
+
     fn attach(&self, ebpf: &mut Ebpf) -> Result<Link> {
         let context = || format!("attaching {} to {self}", self.program);
         Ok(match &self.kind {
