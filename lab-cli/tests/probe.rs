@@ -9,6 +9,15 @@ use iolab::{
     selftest,
 };
 
+/// One test at a time. A child forked by one test holds copies of every fd of this process until
+/// it execs, the links of another test's probe included: a probe detached meanwhile would stay
+/// attached through that copy, and count (or refuse to attach again, EEXIST).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn probe() -> Probe {
     launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
     Probe::load().expect("loading the probes (the tests run as root, as CI does)")
@@ -16,6 +25,7 @@ fn probe() -> Probe {
 
 #[test]
 fn counts_every_read_and_write_of_process_child_and_thread_and_nothing_outside() {
+    let _one = serial();
     let mut probe = probe();
     let (n, k, j) = (5000, 1234, 777);
     let check = selftest::check_io(&mut probe, n, k, j).unwrap();
@@ -26,6 +36,7 @@ fn counts_every_read_and_write_of_process_child_and_thread_and_nothing_outside()
 
 #[test]
 fn tree_without_a_thread_or_child_counts_only_the_process() {
+    let _one = serial();
     let mut probe = probe();
     let check = selftest::check_io(&mut probe, 321, 0, 0).unwrap();
     assert_eq!((check.reads, check.writes), (321, 321));
@@ -33,6 +44,7 @@ fn tree_without_a_thread_or_child_counts_only_the_process() {
 
 #[test]
 fn voluntary_switches_match_the_kernels_own_count() {
+    let _one = serial();
     let mut probe = probe();
     let blocks = 300;
     let check = selftest::check_switches(&mut probe, blocks).unwrap();
@@ -45,6 +57,7 @@ fn voluntary_switches_match_the_kernels_own_count() {
 
 #[test]
 fn epoll_interest_list_follows_add_through_a_dup_del_close_and_failed_add() {
+    let _one = serial();
     let mut probe = probe();
     let check = selftest::check_epoll(&mut probe, 40).unwrap();
     assert_eq!(check.calls, 4);
@@ -54,6 +67,7 @@ fn epoll_interest_list_follows_add_through_a_dup_del_close_and_failed_add() {
 
 #[test]
 fn detached_the_probe_counts_nothing_and_attached_again_it_is_exact() {
+    let _one = serial();
     let mut probe = probe();
     probe.set_attached(false).unwrap();
     let check = selftest::check_io(&mut probe, 400, 300, 200).unwrap();
@@ -66,6 +80,7 @@ fn detached_the_probe_counts_nothing_and_attached_again_it_is_exact() {
 /// The bench's floor program is on `sys_enter` only while attached, and gone with its owner.
 #[test]
 fn the_empty_program_attaches_alone_and_leaves_nothing_behind() {
+    let _one = serial();
     let empty_ids = || -> Vec<u32> {
         aya::programs::loaded_programs()
             .filter_map(Result::ok)
