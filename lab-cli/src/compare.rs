@@ -11,15 +11,16 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::{
+    args::BadInput,
     args::{Output, parse_models},
     document::{Document, ModelResult},
-    export, plot,
+    export,
+    interrupt::{self, Interrupted},
+    plot,
     probe::Probe,
     progress::Progress,
     result::RunResult,
     run::{RunSpec, run_model},
-    args::BadInput,
-    interrupt::{self, Interrupted},
     save, stats, verdict,
 };
 
@@ -192,7 +193,12 @@ fn describe(spec: &RunSpec, index: usize, runs: usize) -> String {
 
 /// Writes the document and decides the exit status: 128+signal if interrupted, 1 if any run saw
 /// load-generator errors (unless allowed), else 0.
-fn finish(mut doc: Document, output: &Output, interrupted: Option<Interrupted>, allow_errors: bool) -> Result<ExitCode> {
+fn finish(
+    mut doc: Document,
+    output: &Output,
+    interrupted: Option<Interrupted>,
+    allow_errors: bool,
+) -> Result<ExitCode> {
     let mut out = export::open_output(output.output.as_deref())?;
     doc.verdict = verdict::verdict(&doc.results);
     if let Some(dir) = &output.save {

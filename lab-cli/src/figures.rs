@@ -31,7 +31,11 @@ pub const COMPARE: &[Figure] = &[
     Figure { key: "wait_calls_per_msg", header: "waits/msg", value: |r| per_message(r, r.wait.calls) },
     Figure { key: "fds_per_wait_call", header: "fds in/wait", value: |r| per_wait_call(r, r.wait.fds_passed) },
     Figure { key: "ready_per_wait_call", header: "ready/wait", value: |r| per_wait_call(r, r.wait.ready) },
-    Figure { key: "voluntary_cs_per_msg", header: "vol cs/msg", value: |r| per_message(r, r.context_switches.voluntary) },
+    Figure {
+        key: "voluntary_cs_per_msg",
+        header: "vol cs/msg",
+        value: |r| per_message(r, r.context_switches.voluntary),
+    },
     Figure {
         key: "involuntary_cs_per_msg",
         header: "invol cs/msg",
@@ -42,9 +46,11 @@ pub const COMPARE: &[Figure] = &[
     Figure { key: "server_user_ms", header: "user ms", value: |r| r.server.user_ms },
     Figure { key: "server_sys_ms", header: "sys ms", value: |r| r.server.sys_ms },
     Figure { key: "peak_rss_kib", header: "peak RSS KiB", value: |r| r.server.max_rss_kib as f64 },
-    Figure { key: "server_cpu_us_per_msg", header: "CPU µs/msg", value: |r| {
-        per_message(r, 1) * (r.server.user_ms + r.server.sys_ms) * 1e3
-    } },
+    Figure {
+        key: "server_cpu_us_per_msg",
+        header: "CPU µs/msg",
+        value: |r| per_message(r, 1) * (r.server.user_ms + r.server.sys_ms) * 1e3,
+    },
 ];
 
 pub fn figure(key: &str) -> Option<&'static Figure> {

@@ -9,6 +9,7 @@
 //! is exact too: kill the group, then kill and reap whatever the tree left reparented to us.
 
 use std::{
+    collections::VecDeque,
     fs,
     io::{BufRead as _, BufReader, Write as _},
     os::{
@@ -17,7 +18,6 @@ use std::{
     },
     path::{Path, PathBuf},
     process::{Child, ChildStdin, ChildStdout, Command, Stdio},
-    collections::VecDeque,
     sync::{Arc, Condvar, Mutex, OnceLock},
     time::Duration,
 };

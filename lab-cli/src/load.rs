@@ -101,10 +101,7 @@ impl LoadSpec {
 
     fn check(&self) -> Result<()> {
         if !self.allow_remote && !self.addr.ip().to_canonical().is_loopback() {
-            bail!(
-                "refusing to send load to non-loopback address {} (use --allow-remote)",
-                self.addr
-            );
+            bail!("refusing to send load to non-loopback address {} (use --allow-remote)", self.addr);
         }
         if self.payload == 0 {
             bail!("the payload must be at least 1 byte");
@@ -127,10 +124,8 @@ impl LoadSpec {
 pub fn run(spec: &LoadSpec) -> Result<LoadReport> {
     spec.check()?;
     limits::make_room_for(spec.connections + spec.idle)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the tokio runtime")?;
     runtime.block_on(run_phases(spec))
 }
 
@@ -148,22 +143,10 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
     let connect_start = Instant::now();
     let mut streams = connect_all(spec, spec.connections + spec.idle, &mut report.errors).await;
     report.connect_seconds = connect_start.elapsed().as_secs_f64();
-    let idle: Vec<TcpStream> = streams
-        .split_off(spec.connections)
-        .into_iter()
-        .flatten()
-        .collect();
-    let busy: Vec<(usize, TcpStream)> = streams
-        .into_iter()
-        .enumerate()
-        .filter_map(|(id, s)| Some((id, s?)))
-        .collect();
+    let idle: Vec<TcpStream> = streams.split_off(spec.connections).into_iter().flatten().collect();
+    let busy: Vec<(usize, TcpStream)> = streams.into_iter().enumerate().filter_map(|(id, s)| Some((id, s?))).collect();
     if busy.is_empty() && idle.is_empty() {
-        bail!(
-            "could not open any connection to {}: {}",
-            spec.addr,
-            report.errors
-        );
+        bail!("could not open any connection to {}: {}", spec.addr, report.errors);
     }
     report.connections_open = busy.len();
     report.idle_open = idle.len();
@@ -207,10 +190,7 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
     report.latency_us = Latency::from_nanos(&latencies);
 
     // Phase 3: close the idle connections.
-    let closes: Vec<_> = idle
-        .into_iter()
-        .map(|s| tokio::spawn(connection::close(s, spec.timeout)))
-        .collect();
+    let closes: Vec<_> = idle.into_iter().map(|s| tokio::spawn(connection::close(s, spec.timeout))).collect();
     for close in closes {
         if let Err(failure) = close.await.unwrap_or(Err(Failure::Other)) {
             report.errors.count(failure);
@@ -245,11 +225,7 @@ fn answer_progress(shared: Arc<Shared>) {
 
 /// Opens `count` connections, at most [`CONNECTS_IN_FLIGHT`] at a time. Slot `i` holds
 /// connection `i`, or `None` if it failed (and the failure is counted).
-async fn connect_all(
-    spec: &LoadSpec,
-    count: usize,
-    errors: &mut ErrorCounts,
-) -> Vec<Option<TcpStream>> {
+async fn connect_all(spec: &LoadSpec, count: usize, errors: &mut ErrorCounts) -> Vec<Option<TcpStream>> {
     let gate = Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT));
     let (addr, limit) = (spec.addr, spec.timeout);
     let tasks: Vec<_> = (0..count)

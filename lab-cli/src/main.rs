@@ -11,15 +11,17 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use iolab::{
     args::{BadInput, Output, Workload},
-    interrupt,
-    compare, exercise, export, launch, load, save, selftest,
+    compare, exercise, export, interrupt, launch, load,
     probe::Probe,
-    report,
-    run,
+    report, run, save, selftest,
 };
 
 #[derive(Parser)]
-#[command(name = "iolab", version, about = "What each way of writing a TCP server costs the kernel, measured with eBPF")]
+#[command(
+    name = "iolab",
+    version,
+    about = "What each way of writing a TCP server costs the kernel, measured with eBPF"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -143,7 +145,10 @@ fn main() -> ExitCode {
     };
     // Commands that measure turn Ctrl-C and SIGTERM into a clean stop. The others (serve, load,
     // the internal gate and exercises) keep the default: the signal ends them.
-    let measures = !matches!(cli.command, Cmd::Serve { .. } | Cmd::Load { .. } | Cmd::Gate { .. } | Cmd::Exercise(_) | Cmd::Models | Cmd::Report { .. });
+    let measures = !matches!(
+        cli.command,
+        Cmd::Serve { .. } | Cmd::Load { .. } | Cmd::Gate { .. } | Cmd::Exercise(_) | Cmd::Models | Cmd::Report { .. }
+    );
     if measures && let Err(err) = interrupt::install() {
         eprintln!("iolab: cannot install signal handlers: {err}");
         return ExitCode::FAILURE;
@@ -183,12 +188,16 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
                 Some(fd) => unsafe { TcpListener::from_raw_fd(fd) },
                 None => {
                     if !addr.ip().is_loopback() && !allow_remote {
-                        iolab::bad_input!("invalid value '{addr}' for '--addr': servers bind loopback only unless --allow-remote");
+                        iolab::bad_input!(
+                            "invalid value '{addr}' for '--addr': servers bind loopback only unless --allow-remote"
+                        );
                     }
                     match TcpListener::bind(addr) {
                         Ok(listener) => listener,
                         Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
-                            iolab::bad_input!("invalid value '{addr}' for '--addr': the address is in use (port 0 picks a free one)")
+                            iolab::bad_input!(
+                                "invalid value '{addr}' for '--addr': the address is in use (port 0 picks a free one)"
+                            )
                         }
                         Err(err) => return Err(err).with_context(|| format!("cannot listen on {addr}")),
                     }
@@ -213,7 +222,9 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
                 answer_progress,
             };
             if !addr.ip().is_loopback() && !allow_remote {
-                iolab::bad_input!("invalid value '{addr}' for '--addr': load goes to loopback addresses only unless --allow-remote");
+                iolab::bad_input!(
+                    "invalid value '{addr}' for '--addr': load goes to loopback addresses only unless --allow-remote"
+                );
             }
             load::limits::make_room_for(spec.connections + spec.idle).map_err(|e| BadInput(format!("{e:#}")))?;
             let report = load::run(&spec)?;
@@ -316,7 +327,11 @@ fn selftest(format: Format) -> Result<ExitCode> {
             let verdict = |ok| if ok { "ok" } else { "MISMATCH" };
             println!(
                 "syscalls: expected {} reads and {} writes (process + child + thread), probe counted {} and {}: {}",
-                io.expected, io.expected, io.reads, io.writes, verdict(io_ok)
+                io.expected,
+                io.expected,
+                io.reads,
+                io.writes,
+                verdict(io_ok)
             );
             println!(
                 "context switches: {} blocking reads; voluntary: probe {}, /proc {}; involuntary: probe {}, /proc {}: {}",
@@ -329,7 +344,11 @@ fn selftest(format: Format) -> Result<ExitCode> {
             );
             println!(
                 "epoll interest list: 4 epoll_wait calls over {} registrations (add via a dup'd fd, del, close, failed add): fds passed expected {}, probe {}; ready expected 4, probe {}: {}",
-                epoll.registered, epoll.expected_fds_passed, epoll.fds_passed, epoll.ready, verdict(epoll_ok)
+                epoll.registered,
+                epoll.expected_fds_passed,
+                epoll.fds_passed,
+                epoll.ready,
+                verdict(epoll_ok)
             );
         }
     }
@@ -339,4 +358,3 @@ fn selftest(format: Format) -> Result<ExitCode> {
 fn iolab_models() -> &'static [lab_server::Model] {
     lab_server::models::ALL
 }
-

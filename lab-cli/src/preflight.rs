@@ -43,7 +43,9 @@ pub fn ensure_tracefs() -> Result<PathBuf> {
     let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
-        bad_input!("tracefs is not mounted and mounting it at {target} failed ({err}): mount it with `mount -t tracefs nodev {target}`");
+        bad_input!(
+            "tracefs is not mounted and mounting it at {target} failed ({err}): mount it with `mount -t tracefs nodev {target}`"
+        );
     }
     eprintln!("iolab: mounted tracefs at {target}");
     Ok(target.into())

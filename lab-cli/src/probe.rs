@@ -13,8 +13,8 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, MapData, PerCpuArray, PerCpuValues},
-    util::nr_cpus,
     programs::{RawTracePoint, TracePoint, raw_trace_point::RawTracePointLink, trace_point::TracePointLink},
+    util::nr_cpus,
 };
 use lab_common::{Counters, CurrentTask, WaitKind};
 

@@ -137,7 +137,13 @@ impl Delta {
             totals.fds_passed += w.fds_passed;
             totals.ready += w.ready;
             totals.blocked_ns += w.blocked_ns;
-            let call = WaitCall { calls: w.calls, fds_passed: w.fds_passed, ready: w.ready, errors: w.errors, blocked_ns: w.blocked_ns };
+            let call = WaitCall {
+                calls: w.calls,
+                fds_passed: w.fds_passed,
+                ready: w.ready,
+                errors: w.errors,
+                blocked_ns: w.blocked_ns,
+            };
             totals.by_call.insert(kind.syscall_name().to_owned(), call);
         }
         totals

@@ -23,9 +23,9 @@ use lab_common::Counters;
 use socket2::{Domain, Socket, Type};
 
 use crate::{
-    privileges,
     launch::{self, LISTEN_FD, Launch, Usage},
     load::LoadReport,
+    privileges,
     probe::Probe,
     result::{Delta, RunResult},
 };
@@ -64,7 +64,8 @@ pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(launch::Server,
     let listener = bind_loopback(spec.connections + spec.idle)?;
     let addr = TcpListener::from(listener.try_clone()?).local_addr()?;
     let args = ["serve", "--model", &spec.model, "--listen-fd", &LISTEN_FD.to_string()].map(String::from);
-    let what = Launch { program: launch::iolab_exe(), args: args.to_vec(), listener: Some(&listener), stdin_pipe: false };
+    let what =
+        Launch { program: launch::iolab_exe(), args: args.to_vec(), listener: Some(&listener), stdin_pipe: false };
     let mut server = launch::launch(probe, what)?;
     drop(listener);
     server.wait_for_line("listening on")?;
@@ -257,8 +258,11 @@ impl Peak {
             now.processes_started - self.base.processes_started,
             now.processes_exited - self.base.processes_exited,
         );
-        let threads =
-            live(self.base_threads, now.tasks_started - self.base.tasks_started, now.tasks_exited - self.base.tasks_exited);
+        let threads = live(
+            self.base_threads,
+            now.tasks_started - self.base.tasks_started,
+            now.tasks_exited - self.base.tasks_exited,
+        );
         self.processes = self.processes.max(processes);
         self.threads = self.threads.max(threads);
     }
@@ -272,4 +276,3 @@ fn bind_loopback(connections: usize) -> Result<OwnedFd> {
     socket.listen(connections.clamp(128, 65_535) as i32)?;
     Ok(socket.into())
 }
-

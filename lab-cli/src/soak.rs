@@ -63,7 +63,10 @@ pub fn soak_command(args: SoakArgs) -> Result<ExitCode> {
     let (mut server, addr) = start_model(&mut probe, &spec)?;
     let start = Instant::now();
     let mut batches = Vec::new();
-    println!("soak: model {} at {} connections × {} messages per batch for {} s", spec.model, spec.connections, spec.messages, args.seconds);
+    println!(
+        "soak: model {} at {} connections × {} messages per batch for {} s",
+        spec.model, spec.connections, spec.messages, args.seconds
+    );
     println!("{:>8} {:>10} {:>7} {:>6} {:>10} {:>12}", "time s", "msg/s", "errors", "fds", "RSS KiB", "syscalls/msg");
     let mut last_print = None;
     while start.elapsed() < Duration::from_secs(args.seconds) && interrupt::check().is_ok() {
@@ -96,7 +99,8 @@ pub fn soak_command(args: SoakArgs) -> Result<ExitCode> {
     let errors: u64 = batches.iter().map(|b| b.errors).sum();
     let throughputs: Vec<f64> = batches.iter().map(|b| b.msgs_per_sec).collect();
     let summary = crate::stats::summarize(&throughputs);
-    println!("\n{} batches. First vs last: {:.0} → {:.0} msg/s ({:+.1} %), fds {} → {}, RSS {} → {} KiB, errors {}.",
+    println!(
+        "\n{} batches. First vs last: {:.0} → {:.0} msg/s ({:+.1} %), fds {} → {}, RSS {} → {} KiB, errors {}.",
         batches.len(),
         first.msgs_per_sec,
         last.msgs_per_sec,
@@ -107,7 +111,10 @@ pub fn soak_command(args: SoakArgs) -> Result<ExitCode> {
         last.rss_kib,
         errors
     );
-    println!("Throughput over all batches: median {:.0}, min {:.0}, max {:.0} msg/s.", summary.median, summary.min, summary.max);
+    println!(
+        "Throughput over all batches: median {:.0}, min {:.0}, max {:.0} msg/s.",
+        summary.median, summary.min, summary.max
+    );
     Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

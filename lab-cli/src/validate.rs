@@ -52,7 +52,8 @@ use crate::{interrupt, launch, probe::Probe, result::Delta, run, run::RunSpec, t
 pub const TOOLS: &str = "strace/perf";
 
 /// What to do without strace.
-pub const NO_STRACE: &str = "--validate needs strace, which is not installed (apt-get install strace, or dnf install strace)";
+pub const NO_STRACE: &str =
+    "--validate needs strace, which is not installed (apt-get install strace, or dnf install strace)";
 
 /// Calls that never return: strace -c does not count them.
 const NEVER_RETURN: &[&str] = &["exit", "exit_group"];

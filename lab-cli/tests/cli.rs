@@ -78,9 +78,8 @@ impl Serial {
         }
         assert_eq!(our_descendants(), Vec::<i32>::new(), "processes left running");
         // The kernel frees a program shortly after its last fd closes (after an RCU grace period).
-        let left = || -> Vec<u32> {
-            our_bpf_programs().into_iter().filter(|id| !self.programs_before.contains(id)).collect()
-        };
+        let left =
+            || -> Vec<u32> { our_bpf_programs().into_iter().filter(|id| !self.programs_before.contains(id)).collect() };
         while !left().is_empty() && Instant::now() < deadline {
             sleep(Duration::from_millis(50));
         }
@@ -131,8 +130,20 @@ fn compare_runs_every_model_and_says_what_it_measured() {
     let dir = tempfile::tempdir().unwrap();
     let save = dir.path().join("runs");
     let out = iolab(&[
-        "compare", "--models", "all", "-c", "20", "-m", "20", "--runs", "2", "--format", "json", "--quiet",
-        "--save", save.to_str().unwrap(),
+        "compare",
+        "--models",
+        "all",
+        "-c",
+        "20",
+        "-m",
+        "20",
+        "--runs",
+        "2",
+        "--format",
+        "json",
+        "--quiet",
+        "--save",
+        save.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let doc = json(&out);
@@ -148,7 +159,9 @@ fn compare_runs_every_model_and_says_what_it_measured() {
         assert_eq!(r["errors"], 0, "{model}");
         assert_eq!(r["runs"], 2, "{model}");
         let spread = &r["spread"]["msgs_per_sec"];
-        assert!(spread["min"].as_f64() <= spread["median"].as_f64() && spread["median"].as_f64() <= spread["max"].as_f64());
+        assert!(
+            spread["min"].as_f64() <= spread["median"].as_f64() && spread["median"].as_f64() <= spread["max"].as_f64()
+        );
         let blocking = model == "thread" || model == "process";
         assert_eq!(r["wait"]["calls"] == 0, blocking, "{model}: only the blocking models make no wait calls");
     }

@@ -34,10 +34,7 @@ enum Behaviour {
     /// The protocol, plus one byte nobody asked for when the client closes.
     ExtraByteAtClose,
     /// Reads whole `payload`-byte messages and tracks how far apart the connections get.
-    Rounds {
-        payload: usize,
-        progress: Arc<Mutex<Progress>>,
-    },
+    Rounds { payload: usize, progress: Arc<Mutex<Progress>> },
 }
 
 /// Messages read per connection, and the largest gap seen between the most and least advanced.
@@ -73,12 +70,7 @@ impl TestServer {
                 }
             }
         });
-        TestServer {
-            addr,
-            accepted,
-            stop,
-            acceptor: Some(acceptor),
-        }
+        TestServer { addr, accepted, stop, acceptor: Some(acceptor) }
     }
 
     fn accepted(&self) -> usize {
@@ -86,12 +78,7 @@ impl TestServer {
     }
 
     fn spec(&self, connections: usize, messages: usize, payload: usize) -> LoadSpec {
-        LoadSpec {
-            connections,
-            messages,
-            payload,
-            ..LoadSpec::new(self.addr)
-        }
+        LoadSpec { connections, messages, payload, ..LoadSpec::new(self.addr) }
     }
 }
 
@@ -107,18 +94,14 @@ impl Drop for TestServer {
 
 /// Serves one connection until the client closes it (or 10 s of silence).
 fn serve(mut stream: TcpStream, index: usize, behaviour: Behaviour) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.set_nodelay(true).unwrap();
     let mut buf = vec![0u8; 64 * 1024];
     let mut offset = 0; // bytes of this connection's stream answered so far
     match behaviour.clone() {
         Behaviour::ResetAfter(n) => {
             if stream.read_exact(&mut buf[..n]).is_ok() {
-                socket2::SockRef::from(&stream)
-                    .set_linger(Some(Duration::ZERO))
-                    .unwrap();
+                socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)).unwrap();
             }
         }
         Behaviour::CloseMidReply(n) => {
@@ -161,9 +144,7 @@ fn serve(mut stream: TcpStream, index: usize, behaviour: Behaviour) {
             }
             offset += n;
             let sent = if matches!(behaviour, Behaviour::Trickle) {
-                reply
-                    .chunks(7)
-                    .try_for_each(|piece| stream.write_all(piece))
+                reply.chunks(7).try_for_each(|piece| stream.write_all(piece))
             } else {
                 stream.write_all(reply)
             };
@@ -191,10 +172,7 @@ fn every_message_comes_back_right() {
     assert_eq!(server.accepted(), 8);
     let l = &report.latency_us;
     assert!(0.0 < l.min && l.min <= l.p50, "{l:?}");
-    assert!(
-        l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max,
-        "{l:?}"
-    );
+    assert!(l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max, "{l:?}");
     assert!(l.min <= l.mean && l.mean <= l.max, "{l:?}");
     assert!(report.wall_seconds > 0.0);
     assert_eq!(report.msgs_per_sec, 400.0 / report.wall_seconds);
@@ -223,13 +201,7 @@ fn one_wrong_reply_byte_is_one_mismatch_and_stops_that_connection() {
     // Byte 100 of each connection's stream lies in its second 64-byte message.
     let server = TestServer::start(Behaviour::CorruptByte(100));
     let report = run(&server.spec(4, 5, 64)).unwrap();
-    assert_eq!(
-        report.errors,
-        ErrorCounts {
-            mismatch: 4,
-            ..no_errors()
-        }
-    );
+    assert_eq!(report.errors, ErrorCounts { mismatch: 4, ..no_errors() });
     assert_eq!(report.messages_ok, 4);
 }
 
@@ -237,13 +209,7 @@ fn one_wrong_reply_byte_is_one_mismatch_and_stops_that_connection() {
 fn a_reset_is_counted_as_reset() {
     let server = TestServer::start(Behaviour::ResetAfter(64));
     let report = run(&server.spec(5, 3, 64)).unwrap();
-    assert_eq!(
-        report.errors,
-        ErrorCounts {
-            reset: 5,
-            ..no_errors()
-        }
-    );
+    assert_eq!(report.errors, ErrorCounts { reset: 5, ..no_errors() });
     assert_eq!(report.messages_ok, 0);
 }
 
@@ -251,31 +217,16 @@ fn a_reset_is_counted_as_reset() {
 fn a_server_closing_mid_reply_is_counted_as_eof() {
     let server = TestServer::start(Behaviour::CloseMidReply(64));
     let report = run(&server.spec(5, 3, 64)).unwrap();
-    assert_eq!(
-        report.errors,
-        ErrorCounts {
-            eof: 5,
-            ..no_errors()
-        }
-    );
+    assert_eq!(report.errors, ErrorCounts { eof: 5, ..no_errors() });
     assert_eq!(report.messages_ok, 0);
 }
 
 #[test]
 fn a_silent_server_times_out() {
     let server = TestServer::start(Behaviour::Silent);
-    let spec = LoadSpec {
-        timeout: Duration::from_millis(200),
-        ..server.spec(3, 2, 64)
-    };
+    let spec = LoadSpec { timeout: Duration::from_millis(200), ..server.spec(3, 2, 64) };
     let report = run(&spec).unwrap();
-    assert_eq!(
-        report.errors,
-        ErrorCounts {
-            timeout: 3,
-            ..no_errors()
-        }
-    );
+    assert_eq!(report.errors, ErrorCounts { timeout: 3, ..no_errors() });
     assert_eq!(report.messages_ok, 0);
     assert_eq!(report.wall_seconds, 0.0);
     assert_eq!(report.latency_us, Latency::default());
@@ -285,23 +236,14 @@ fn a_silent_server_times_out() {
 fn bytes_sent_after_the_last_reply_are_a_mismatch() {
     let server = TestServer::start(Behaviour::ExtraByteAtClose);
     let report = run(&server.spec(2, 3, 64)).unwrap();
-    assert_eq!(
-        report.errors,
-        ErrorCounts {
-            mismatch: 2,
-            ..no_errors()
-        }
-    );
+    assert_eq!(report.errors, ErrorCounts { mismatch: 2, ..no_errors() });
     assert_eq!(report.messages_ok, 6);
 }
 
 #[test]
 fn idle_connections_are_opened_held_and_closed() {
     let server = TestServer::start(Behaviour::Uppercase);
-    let spec = LoadSpec {
-        idle: 20,
-        ..server.spec(3, 4, 64)
-    };
+    let spec = LoadSpec { idle: 20, ..server.spec(3, 4, 64) };
     let report = run(&spec).unwrap();
     assert_eq!(server.accepted(), 23);
     assert_eq!((report.connections_open, report.idle_open), (3, 20));
@@ -312,18 +254,9 @@ fn idle_connections_are_opened_held_and_closed() {
 #[test]
 fn in_lockstep_no_connection_gets_a_message_ahead() {
     // Connection 0 is slow; in lockstep the others must wait for it before every message.
-    let progress = Arc::new(Mutex::new(Progress {
-        read: vec![0; 6],
-        widest_gap: 0,
-    }));
-    let server = TestServer::start(Behaviour::Rounds {
-        payload: 32,
-        progress: progress.clone(),
-    });
-    let spec = LoadSpec {
-        rounds_in_lockstep: true,
-        ..server.spec(6, 20, 32)
-    };
+    let progress = Arc::new(Mutex::new(Progress { read: vec![0; 6], widest_gap: 0 }));
+    let server = TestServer::start(Behaviour::Rounds { payload: 32, progress: progress.clone() });
+    let spec = LoadSpec { rounds_in_lockstep: true, ..server.spec(6, 20, 32) };
     let report = run(&spec).unwrap();
     assert_eq!(report.errors, no_errors());
     assert_eq!(report.messages_ok, 6 * 20);
@@ -336,46 +269,24 @@ fn in_lockstep_no_connection_gets_a_message_ahead() {
 fn a_non_loopback_address_is_refused() {
     let spec = LoadSpec::new("192.0.2.1:7".parse().unwrap());
     let error = run(&spec).unwrap_err().to_string();
-    assert_eq!(
-        error,
-        "refusing to send load to non-loopback address 192.0.2.1:7 (use --allow-remote)"
-    );
+    assert_eq!(error, "refusing to send load to non-loopback address 192.0.2.1:7 (use --allow-remote)");
 }
 
 #[test]
 fn nothing_listening_is_an_error() {
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let error = run(&LoadSpec {
-        connections: 3,
-        ..LoadSpec::new(addr)
-    })
-    .unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        format!("could not open any connection to {addr}: 3 refused")
-    );
+    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let error = run(&LoadSpec { connections: 3, ..LoadSpec::new(addr) }).unwrap_err();
+    assert_eq!(error.to_string(), format!("could not open any connection to {addr}: 3 refused"));
 }
 
 #[test]
 fn too_many_connections_for_the_fd_limit_fail_before_connecting() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-        0
-    );
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
-    let spec = LoadSpec {
-        connections: limit.rlim_max as usize,
-        idle: 1,
-        ..LoadSpec::new(listener.local_addr().unwrap())
-    };
+    let spec =
+        LoadSpec { connections: limit.rlim_max as usize, idle: 1, ..LoadSpec::new(listener.local_addr().unwrap()) };
     let error = run(&spec).unwrap_err().to_string();
     assert!(error.contains("file descriptors"), "{error}");
     assert!(error.contains("ulimit -n"), "{error}");
@@ -389,10 +300,7 @@ fn the_report_survives_a_json_round_trip() {
     let json = serde_json::to_string(&report).unwrap();
     let back: LoadReport = serde_json::from_str(&json).unwrap();
     // serde_json may parse a float one unit in the last place off; everything else is exact.
-    assert!(same(
-        &serde_json::to_value(&back).unwrap(),
-        &serde_json::to_value(&report).unwrap()
-    ));
+    assert!(same(&serde_json::to_value(&back).unwrap(), &serde_json::to_value(&report).unwrap()));
     assert_eq!(back.messages_ok, 20);
     assert_eq!(back.errors, report.errors);
 }

@@ -13,8 +13,8 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use lab_common::{
-    Counters, CurrentTask, InterestSize, nr, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS, PendingEpollCtl,
-    PendingWait, ProcessFd, TASK_SLOTS, WaitKind,
+    Counters, CurrentTask, InterestSize, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS, PendingEpollCtl,
+    PendingWait, ProcessFd, TASK_SLOTS, WaitKind, nr,
 };
 
 /// 1 at index `tid` for every traced thread. Sized to the kernel's `pid_max` by the loader.
@@ -38,8 +38,7 @@ static PENDING_WAITS: Array<PendingWait> = Array::with_max_entries(TASK_SLOTS, 0
 
 /// epoll_ctl calls in flight, by thread id: applied on success only.
 #[map]
-static PENDING_EPOLL_CTLS: HashMap<u32, PendingEpollCtl> =
-    HashMap::with_max_entries(MAX_TRACED_TASKS, 0);
+static PENDING_EPOLL_CTLS: HashMap<u32, PendingEpollCtl> = HashMap::with_max_entries(MAX_TRACED_TASKS, 0);
 
 /// How many epoll registrations each fd of a traced process has: (tgid, fd) -> count (almost
 /// always 1). Closing the fd drops them all, without an epoll_ctl call.
@@ -210,9 +209,8 @@ pub fn follow_fork(ctx: TracePointContext) -> u32 {
     }
     // SAFETY: plain u32s set by the loader before the program is loaded; the offsets come from
     // this kernel's format file for this tracepoint.
-    let (pid_at, flags_at) = unsafe {
-        (core::ptr::read_volatile(&NEWTASK_PID_OFFSET), core::ptr::read_volatile(&NEWTASK_FLAGS_OFFSET))
-    };
+    let (pid_at, flags_at) =
+        unsafe { (core::ptr::read_volatile(&NEWTASK_PID_OFFSET), core::ptr::read_volatile(&NEWTASK_FLAGS_OFFSET)) };
     let Ok(child) = (unsafe { ctx.read_at::<u32>(pid_at as usize) }) else {
         return 0;
     };

@@ -86,12 +86,7 @@ pub fn nonblocking(listen_fd: std::os::fd::RawFd) -> io::Result<Accepted> {
     use std::os::fd::FromRawFd as _;
     // SAFETY: plain syscall; we ask for no peer address.
     let fd = unsafe {
-        libc::accept4(
-            listen_fd,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-        )
+        libc::accept4(listen_fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
     };
     if fd >= 0 {
         // SAFETY: accept4 just returned this fd; nothing else owns it.

@@ -67,11 +67,7 @@ pub struct Conn {
 impl Conn {
     /// Takes ownership of a connected, non-blocking socket; dropping the `Conn` closes it.
     pub fn new(socket: OwnedFd) -> Conn {
-        Conn {
-            socket,
-            unsent: Vec::new(),
-            peer_done: false,
-        }
+        Conn { socket, unsent: Vec::new(), peer_done: false }
     }
 
     pub fn fd(&self) -> RawFd {
@@ -142,12 +138,7 @@ impl Conn {
     /// one `send` of queued bytes, then at most one `recv` (and its reply). The readiness API will
     /// report the socket again if more is waiting. `WouldBlock` is not an error here: readiness
     /// was a hint, and the next wait will tell us again.
-    pub fn serve_ready(
-        &mut self,
-        readable: bool,
-        writable: bool,
-        scratch: &mut [u8],
-    ) -> io::Result<()> {
+    pub fn serve_ready(&mut self, readable: bool, writable: bool, scratch: &mut [u8]) -> io::Result<()> {
         if writable && self.wants_write() {
             ignore_would_block(self.flush())?;
         }
@@ -205,14 +196,8 @@ mod tests {
         let mut all: Vec<u8> = (0..=255).collect();
         uppercase_in_place(&mut all);
         let changed: Vec<usize> = (0..256).filter(|&i| all[i] != i as u8).collect();
-        assert_eq!(
-            changed,
-            (usize::from(b'a')..=usize::from(b'z')).collect::<Vec<_>>()
-        );
-        assert_eq!(
-            &all[usize::from(b'a')..=usize::from(b'z')],
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-        );
+        assert_eq!(changed, (usize::from(b'a')..=usize::from(b'z')).collect::<Vec<_>>());
+        assert_eq!(&all[usize::from(b'a')..=usize::from(b'z')], b"ABCDEFGHIJKLMNOPQRSTUVWXYZ");
     }
 
     /// A stream that returns at most 3 bytes per read and takes at most 2 per write.
@@ -241,10 +226,7 @@ mod tests {
 
     #[test]
     fn echo_survives_short_reads_and_writes() {
-        let mut stream = Trickle {
-            input: io::Cursor::new(b"hello, World! 123 xyz".to_vec()),
-            output: Vec::new(),
-        };
+        let mut stream = Trickle { input: io::Cursor::new(b"hello, World! 123 xyz".to_vec()), output: Vec::new() };
         echo(&mut stream, &mut [0; 8]).unwrap();
         assert_eq!(stream.output, b"HELLO, WORLD! 123 XYZ");
     }

@@ -3,15 +3,9 @@
 use std::process::Command;
 
 fn lab_serve(args: &[&str]) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_lab-serve"))
-        .args(args)
-        .output()
-        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_lab-serve")).args(args).output().unwrap();
     assert!(output.stdout.is_empty());
-    (
-        output.status.code(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
+    (output.status.code(), String::from_utf8(output.stderr).unwrap())
 }
 
 #[test]
@@ -29,9 +23,6 @@ fn unknown_model_is_a_one_line_error() {
 fn no_model_is_a_usage_error() {
     let (code, stderr) = lab_serve(&[]);
     assert_eq!(code, Some(2));
-    assert!(
-        stderr.starts_with("usage: lab-serve MODEL (one of: process, thread,"),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with("usage: lab-serve MODEL (one of: process, thread,"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1);
 }

@@ -25,14 +25,8 @@ use support::{MODELS, Server, ServerProcess, connect, converse, payload, reply_t
 #[test]
 fn all_models_are_listed_in_walkthrough_order() {
     assert_eq!(lab_server::model_names(), MODELS);
-    let multiplexed: Vec<bool> = lab_server::models::ALL
-        .iter()
-        .map(|m| m.multiplexed)
-        .collect();
-    assert_eq!(
-        multiplexed,
-        [false, false, true, true, true, true, true, true, true]
-    );
+    let multiplexed: Vec<bool> = lab_server::models::ALL.iter().map(|m| m.multiplexed).collect();
+    assert_eq!(multiplexed, [false, false, true, true, true, true, true, true, true]);
     assert!(lab_server::model("fork").is_none());
 }
 
@@ -73,9 +67,7 @@ fn resets(model: &str) {
 
 /// Closes with SO_LINGER 0: the kernel sends RST instead of FIN.
 fn reset(stream: TcpStream) {
-    SockRef::from(&stream)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
+    SockRef::from(&stream).set_linger(Some(Duration::ZERO)).unwrap();
     drop(stream);
 }
 
@@ -95,10 +87,7 @@ fn half_close(model: &str) {
     (&stream).read_to_end(&mut reply).unwrap(); // Ends only when the server closes.
     sender.join().unwrap();
     assert_eq!(reply.len(), expected.len());
-    assert!(
-        reply == expected,
-        "the reply differs from the request uppercased"
-    );
+    assert!(reply == expected, "the reply differs from the request uppercased");
 }
 
 /// Every byte value, four times over: exactly the 4 × 26 lowercase letters change.
@@ -109,18 +98,9 @@ fn binary(model: &str) {
     stream.write_all(&request).unwrap();
     let mut reply = vec![0; request.len()];
     stream.read_exact(&mut reply).unwrap();
-    let changed: Vec<(u8, u8)> = request
-        .iter()
-        .zip(&reply)
-        .filter(|(a, b)| a != b)
-        .map(|(&a, &b)| (a, b))
-        .collect();
+    let changed: Vec<(u8, u8)> = request.iter().zip(&reply).filter(|(a, b)| a != b).map(|(&a, &b)| (a, b)).collect();
     assert_eq!(changed.len(), 4 * 26);
-    assert!(
-        changed
-            .iter()
-            .all(|&(a, b)| a.is_ascii_lowercase() && b == a - 32)
-    );
+    assert!(changed.iter().all(|&(a, b)| a.is_ascii_lowercase() && b == a - 32));
 }
 
 /// How much one client sends without reading.
@@ -143,8 +123,7 @@ fn never_reading_client(model: &str) {
     let progress = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let sender = {
-        let (mut writer, progress, done) =
-            (hog.try_clone().unwrap(), progress.clone(), done.clone());
+        let (mut writer, progress, done) = (hog.try_clone().unwrap(), progress.clone(), done.clone());
         spawn(move || {
             for chunk in hog_request().chunks(64 * 1024) {
                 writer.write_all(chunk).unwrap();
@@ -162,10 +141,7 @@ fn never_reading_client(model: &str) {
     let mut reply = vec![0; HOG_BYTES];
     (&hog).read_exact(&mut reply).unwrap();
     sender.join().unwrap();
-    assert!(
-        reply == reply_to(&hog_request()),
-        "the hog's reply differs from its request uppercased"
-    );
+    assert!(reply == reply_to(&hog_request()), "the hog's reply differs from its request uppercased");
     assert!(
         peak - before < HOG_GROWTH_LIMIT_KIB,
         "{model}: peak RSS grew by {} KiB while a client sent {stuck_at} bytes without reading",

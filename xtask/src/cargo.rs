@@ -82,13 +82,9 @@ pub fn test(root: &Path, args: &[OsString]) -> Result<()> {
 /// The workspace's target folder, as cargo sees it (CARGO_TARGET_DIR or config may move it).
 pub fn target_dir(root: &Path) -> Result<PathBuf> {
     let mut metadata = Command::new(cargo_program());
-    metadata
-        .current_dir(root)
-        .args(["metadata", "--no-deps", "--format-version", "1"]);
-    let json: serde_json::Value = serde_json::from_str(&cmd::output(&mut metadata)?)
-        .context("cannot parse `cargo metadata` output")?;
-    let dir = json["target_directory"]
-        .as_str()
-        .context("`cargo metadata` gave no target_directory")?;
+    metadata.current_dir(root).args(["metadata", "--no-deps", "--format-version", "1"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&cmd::output(&mut metadata)?).context("cannot parse `cargo metadata` output")?;
+    let dir = json["target_directory"].as_str().context("`cargo metadata` gave no target_directory")?;
     Ok(PathBuf::from(dir))
 }

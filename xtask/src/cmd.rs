@@ -11,20 +11,14 @@ use crate::say;
 /// under the command's working directory are shown relative to it, and a PATH that only adds
 /// folders in front of ours is shown as `PATH=folder:$PATH`.
 pub fn show(cmd: &Command) -> String {
-    let cwd = cmd
-        .get_current_dir()
-        .map(|dir| format!("{}/", dir.display()));
+    let cwd = cmd.get_current_dir().map(|dir| format!("{}/", dir.display()));
     let text = |s: &OsStr| {
         let s = s.to_string_lossy();
         let s = match &cwd {
             Some(cwd) => s.replace(cwd.as_str(), ""),
             None => s.into_owned(),
         };
-        if s.is_empty() || s.contains(char::is_whitespace) {
-            format!("'{s}'")
-        } else {
-            s
-        }
+        if s.is_empty() || s.contains(char::is_whitespace) { format!("'{s}'") } else { s }
     };
     let our_path = std::env::var("PATH").unwrap_or_default();
     let mut words = Vec::new();
@@ -51,9 +45,7 @@ pub fn show(cmd: &Command) -> String {
 pub fn run(cmd: &mut Command) -> Result<()> {
     let line = show(cmd);
     say!("{line}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start `{line}`"))?;
+    let status = cmd.status().with_context(|| format!("cannot start `{line}`"))?;
     if !status.success() {
         bail!("`{line}` failed ({status})");
     }
@@ -63,15 +55,10 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 /// Runs `cmd` quietly and returns its standard output; on failure, the error quotes its stderr.
 pub fn output(cmd: &mut Command) -> Result<String> {
     let line = show(cmd);
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot start `{line}`"))?;
+    let out = cmd.output().with_context(|| format!("cannot start `{line}`"))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let why = stderr
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no error message");
+        let why = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no error message");
         bail!("`{line}` failed ({}): {}", out.status, why.trim());
     }
     String::from_utf8(out.stdout).with_context(|| format!("`{line}` printed non-UTF-8 output"))

@@ -104,8 +104,5 @@ fn repo_root() -> PathBuf {
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    manifest_dir
-        .parent()
-        .expect("xtask lives inside the workspace")
-        .to_path_buf()
+    manifest_dir.parent().expect("xtask lives inside the workspace").to_path_buf()
 }

@@ -36,21 +36,11 @@ pub struct Tools {
 
 pub fn setup(root: &Path) -> Result<Tools> {
     let nightly = Nightly::find()?;
-    say!(
-        "nightly: rustc {} with LLVM {}",
-        nightly.release,
-        nightly.llvm_version
-    );
+    say!("nightly: rustc {} with LLVM {}", nightly.release, nightly.llvm_version);
     ensure_rust_src(&nightly)?;
     let bpf_linker = ensure_bpf_linker(root, &nightly)?;
-    let bin_dir = bpf_linker
-        .parent()
-        .context("bpf-linker path has no folder")?
-        .to_path_buf();
-    Ok(Tools {
-        bin_dir,
-        host: nightly.host,
-    })
+    let bin_dir = bpf_linker.parent().context("bpf-linker path has no folder")?.to_path_buf();
+    Ok(Tools { bin_dir, host: nightly.host })
 }
 
 /// The facts about the nightly toolchain that setup depends on.
@@ -96,20 +86,13 @@ impl Nightly {
         let mut found = Vec::new();
         for entry in fs::read_dir(&lib).with_context(|| format!("cannot list {}", lib.display()))? {
             let path = entry?.path();
-            if path
-                .file_name()
-                .is_some_and(|name| name.to_string_lossy().starts_with(&prefix))
-            {
+            if path.file_name().is_some_and(|name| name.to_string_lossy().starts_with(&prefix)) {
                 found.push(path);
             }
         }
         match <[PathBuf; 1]>::try_from(found) {
             Ok([path]) => Ok(path),
-            Err(found) => bail!(
-                "expected one {prefix}* in {}, found {}",
-                lib.display(),
-                found.len()
-            ),
+            Err(found) => bail!("expected one {prefix}* in {}, found {}", lib.display(), found.len()),
         }
     }
 }
@@ -121,13 +104,7 @@ fn ensure_rust_src(nightly: &Nightly) -> Result<()> {
         return Ok(());
     }
     say!("rust-src: installing it for nightly (build-std needs the standard library's sources)");
-    cmd::run(Command::new("rustup").args([
-        "component",
-        "add",
-        "rust-src",
-        "--toolchain",
-        "nightly",
-    ]))
+    cmd::run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
 }
 
 /// Returns the path of a bpf-linker that works with the nightly's LLVM: ours in `.tools/bin`,
@@ -147,24 +124,15 @@ fn ensure_bpf_linker(root: &Path, nightly: &Nightly) -> Result<PathBuf> {
     for candidate in candidates {
         match check_bpf_linker(&candidate, nightly.llvm_major) {
             Ok(version) => {
-                say!(
-                    "bpf-linker: already there: {} ({version}, LLVM {})",
-                    candidate.display(),
-                    nightly.llvm_major
-                );
+                say!("bpf-linker: already there: {} ({version}, LLVM {})", candidate.display(), nightly.llvm_major);
                 return Ok(candidate);
             }
             Err(why) => say!("bpf-linker: not using {}: {why:#}", candidate.display()),
         }
     }
     install_bpf_linker(&tools, nightly)?;
-    let version = check_bpf_linker(&ours, nightly.llvm_major)
-        .context("the bpf-linker just built does not work")?;
-    say!(
-        "bpf-linker: installed {} ({version}, LLVM {})",
-        ours.display(),
-        nightly.llvm_major
-    );
+    let version = check_bpf_linker(&ours, nightly.llvm_major).context("the bpf-linker just built does not work")?;
+    say!("bpf-linker: installed {} ({version}, LLVM {})", ours.display(), nightly.llvm_major);
     say!("bpf-linker: no need to add .tools/bin to your PATH: xtask does it for its builds");
     Ok(ours)
 }
@@ -193,12 +161,8 @@ fn check_bpf_linker(path: &Path, llvm_major: u32) -> Result<String> {
 /// `libLLVM.so.22.1` or `libLLVM-22.so` (Linux distributions') all give 22.
 fn llvm_major_of(file_name: &str) -> Option<u32> {
     let rest = file_name.strip_prefix("libLLVM")?;
-    let rest = rest
-        .strip_prefix(".so.")
-        .or_else(|| rest.strip_prefix('-'))?;
-    let digits = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
+    let rest = rest.strip_prefix(".so.").or_else(|| rest.strip_prefix('-'))?;
+    let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
     rest[..digits].parse().ok()
 }
 
@@ -210,19 +174,14 @@ fn install_bpf_linker(tools: &Path, nightly: &Nightly) -> Result<()> {
     let lib = prefix.join("lib");
     // Start from an empty folder: old links may point into a nightly that rustup has replaced.
     if prefix.exists() {
-        fs::remove_dir_all(&prefix)
-            .with_context(|| format!("cannot remove {}", prefix.display()))?;
+        fs::remove_dir_all(&prefix).with_context(|| format!("cannot remove {}", prefix.display()))?;
     }
     fs::create_dir_all(&lib).with_context(|| format!("cannot create {}", lib.display()))?;
-    let own_name = libllvm
-        .file_name()
-        .context("libLLVM path has no file name")?;
+    let own_name = libllvm.file_name().context("libLLVM path has no file name")?;
     for link in [lib.join("libLLVM.so"), lib.join(own_name)] {
         symlink(&libllvm, &link).with_context(|| format!("cannot create {}", link.display()))?;
     }
-    say!(
-        "bpf-linker: building {BPF_LINKER_VERSION} against nightly's LLVM {major} into .tools/ (about a minute)"
-    );
+    say!("bpf-linker: building {BPF_LINKER_VERSION} against nightly's LLVM {major} into .tools/ (about a minute)");
     // A build folder of its own: the workspace's `target/` may be locked by another cargo.
     let build_dir = tools.join("build");
     let mut install = Command::new(crate::cargo::cargo_program());
@@ -246,10 +205,7 @@ mod tests {
 
     #[test]
     fn llvm_major_from_library_names() {
-        assert_eq!(
-            llvm_major_of("libLLVM.so.22.1-rust-1.97.0-nightly"),
-            Some(22)
-        );
+        assert_eq!(llvm_major_of("libLLVM.so.22.1-rust-1.97.0-nightly"), Some(22));
         assert_eq!(llvm_major_of("libLLVM.so.21.1"), Some(21));
         assert_eq!(llvm_major_of("libLLVM-19.so"), Some(19));
         assert_eq!(llvm_major_of("libLLVM.so"), None);

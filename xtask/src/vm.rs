@@ -65,11 +65,8 @@ pub fn vm(root: &Path, args: VmArgs) -> Result<()> {
     fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
 
     // The kernels first: a wrong --kernel fails before a long build.
-    let choices: Vec<Choice> = if args.all {
-        ALL.iter().map(|text| Choice::parse(text)).collect()
-    } else {
-        vec![Choice::parse(&args.kernel)]
-    };
+    let choices: Vec<Choice> =
+        if args.all { ALL.iter().map(|text| Choice::parse(text)).collect() } else { vec![Choice::parse(&args.kernel)] };
     let archive = || debian::Archive::new(&work.join("apt"));
     let mut found = Vec::new();
     for choice in &choices {
@@ -86,24 +83,11 @@ pub fn vm(root: &Path, args: VmArgs) -> Result<()> {
     }
 
     let iolab = cargo::build(root, false)?;
-    let steps = if args.iolab_args.is_empty() {
-        Step::defaults()
-    } else {
-        vec![Step::iolab(&args.iolab_args)]
-    };
+    let steps = if args.iolab_args.is_empty() { Step::defaults() } else { vec![Step::iolab(&args.iolab_args)] };
     let initrd = work.join("initrd.gz");
-    initramfs::build(
-        &initrd,
-        &iolab,
-        &tools.busybox,
-        &guest::steps_script(&steps),
-    )?;
+    initramfs::build(&initrd, &iolab, &tools.busybox, &guest::steps_script(&steps))?;
     let size = fs::metadata(&initrd)?.len();
-    say!(
-        "vm: wrote {} ({:.1} MB)",
-        initrd.display(),
-        size as f64 / 1e6
-    );
+    say!("vm: wrote {} ({:.1} MB)", initrd.display(), size as f64 / 1e6);
 
     let mut accel = args.accel;
     let mut runs = Vec::new();
@@ -119,25 +103,11 @@ pub fn vm(root: &Path, args: VmArgs) -> Result<()> {
                 qemu::new_log(&log)?;
                 let accel = match accel {
                     Some(accel) => accel,
-                    None => *accel.insert(qemu::choose_accel(
-                        &tools.qemu,
-                        &kernel.vmlinuz,
-                        &initrd,
-                        &log,
-                    )?),
+                    None => *accel.insert(qemu::choose_accel(&tools.qemu, &kernel.vmlinuz, &initrd, &log)?),
                 };
-                let machine = qemu::Machine {
-                    qemu: &tools.qemu,
-                    vmlinuz: &kernel.vmlinuz,
-                    initrd: &initrd,
-                    accel,
-                };
+                let machine = qemu::Machine { qemu: &tools.qemu, vmlinuz: &kernel.vmlinuz, initrd: &initrd, accel };
                 let prefix = format!("{label} | ");
-                let relay = qemu::Relay {
-                    prefix: &prefix,
-                    log: &log,
-                    quiet: false,
-                };
+                let relay = qemu::Relay { prefix: &prefix, log: &log, quiet: false };
                 let timeout = args.timeout.map_or_else(|| accel.timeout(), std::time::Duration::from_secs);
                 let outcome = qemu::boot(&machine, "", timeout, &relay)?;
                 say!(
@@ -145,11 +115,7 @@ pub fn vm(root: &Path, args: VmArgs) -> Result<()> {
                     outcome.elapsed.as_secs_f64(),
                     log.display()
                 );
-                State::Booted {
-                    source: kernel.source,
-                    accel,
-                    outcome,
-                }
+                State::Booted { source: kernel.source, accel, outcome }
             }
         };
         runs.push(KernelRun { label, state });
@@ -157,11 +123,7 @@ pub fn vm(root: &Path, args: VmArgs) -> Result<()> {
 
     println!();
     print!("{}", summary::render(&runs));
-    let failed: Vec<&str> = runs
-        .iter()
-        .filter(|run| !run.ok())
-        .map(|run| run.label.as_str())
-        .collect();
+    let failed: Vec<&str> = runs.iter().filter(|run| !run.ok()).map(|run| run.label.as_str()).collect();
     if !failed.is_empty() {
         bail!("the VM run failed on kernel {}", failed.join(", "));
     }

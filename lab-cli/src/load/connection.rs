@@ -106,10 +106,7 @@ const RECV: u64 = 1;
 
 /// Runs the closed loop of every `(id, stream)` to the end, and closes it. Returns each
 /// connection's outcome, and the latency of every answered message in nanoseconds.
-pub(crate) fn drive_all(
-    busy: Vec<(usize, TcpStream)>,
-    shared: &Shared,
-) -> io::Result<(Vec<Outcome>, Histogram<u64>)> {
+pub(crate) fn drive_all(busy: Vec<(usize, TcpStream)>, shared: &Shared) -> io::Result<(Vec<Outcome>, Histogram<u64>)> {
     let mut conns = Vec::with_capacity(busy.len());
     for (id, stream) in busy {
         // io_uring waits for readiness itself; a non-blocking socket would hand back EAGAIN.
@@ -339,9 +336,8 @@ impl<'a> Driver<'a> {
     fn start_close(&mut self, index: usize, conn: &mut Conn) -> io::Result<()> {
         conn.closing = true;
         conn.deadline = Some(Instant::now() + self.shared.timeout);
-        let shutdown = opcode::Shutdown::new(types::Fd(conn.fd()), libc::SHUT_WR)
-            .build()
-            .user_data((index as u64) << 1 | SEND);
+        let shutdown =
+            opcode::Shutdown::new(types::Fd(conn.fd()), libc::SHUT_WR).build().user_data((index as u64) << 1 | SEND);
         let eof = opcode::Recv::new(types::Fd(conn.fd()), conn.chunk.as_mut_ptr(), 1)
             .build()
             .user_data((index as u64) << 1 | RECV);

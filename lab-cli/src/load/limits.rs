@@ -12,22 +12,13 @@ const SPARE: usize = 64;
 
 /// Raises the soft descriptor limit to the hard one, then checks that `sockets` more fit.
 pub fn make_room_for(sockets: usize) -> Result<()> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit only writes into the struct we pass.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        bail!(
-            "cannot read RLIMIT_NOFILE: {}",
-            std::io::Error::last_os_error()
-        );
+        bail!("cannot read RLIMIT_NOFILE: {}", std::io::Error::last_os_error());
     }
     if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: limit.rlim_max,
-            rlim_max: limit.rlim_max,
-        };
+        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
         // SAFETY: setrlimit only reads the struct. If it fails the old limit simply stays.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
             limit = raised;
@@ -49,7 +40,5 @@ pub fn make_room_for(sockets: usize) -> Result<()> {
 
 /// How many descriptors this process has open now.
 fn open_descriptors() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|dir| dir.count())
-        .unwrap_or(SPARE)
+    std::fs::read_dir("/proc/self/fd").map(|dir| dir.count()).unwrap_or(SPARE)
 }

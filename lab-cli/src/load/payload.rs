@@ -28,11 +28,7 @@ impl Payload {
     pub(crate) fn new(len: usize) -> Self {
         let sent: Vec<u8> = (0..len + OFFSETS).map(|i| byte_at(i as u64)).collect();
         let expected = sent.to_ascii_uppercase();
-        Payload {
-            sent,
-            expected,
-            len,
-        }
+        Payload { sent, expected, len }
     }
 
     /// Bytes per message.

@@ -125,10 +125,7 @@ impl fmt::Display for ErrorCounts {
             (self.eof, "eof"),
             (self.other, "other"),
         ];
-        let mut listed = kinds
-            .iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, kind)| format!("{n} {kind}"));
+        let mut listed = kinds.iter().filter(|(n, _)| *n > 0).map(|(n, kind)| format!("{n} {kind}"));
         match listed.next() {
             None => f.write_str("no errors"),
             Some(first) => {
@@ -170,12 +167,7 @@ mod tests {
     #[test]
     fn total_sums_every_kind() {
         let mut errors = ErrorCounts::default();
-        for f in [
-            Failure::Refused,
-            Failure::Reset,
-            Failure::Reset,
-            Failure::Timeout,
-        ] {
+        for f in [Failure::Refused, Failure::Reset, Failure::Reset, Failure::Timeout] {
             errors.count(f);
         }
         for f in [Failure::Mismatch, Failure::Eof, Failure::Other] {
@@ -198,11 +190,7 @@ mod tests {
 
     #[test]
     fn display_lists_only_what_happened() {
-        let errors = ErrorCounts {
-            refused: 3,
-            timeout: 1,
-            ..ErrorCounts::default()
-        };
+        let errors = ErrorCounts { refused: 3, timeout: 1, ..ErrorCounts::default() };
         assert_eq!(errors.to_string(), "3 refused, 1 timeout");
         assert_eq!(ErrorCounts::default().to_string(), "no errors");
     }

@@ -83,13 +83,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
             let conn = &mut slot.conn;
             // EPOLLERR/EPOLLHUP: the connection was reset or is shut both ways; nothing to deliver.
             let failed = flags & (EPOLLERR | EPOLLHUP) as u32 != 0
-                || conn
-                    .serve_ready(
-                        flags & EPOLLIN as u32 != 0,
-                        flags & EPOLLOUT as u32 != 0,
-                        &mut scratch,
-                    )
-                    .is_err();
+                || conn.serve_ready(flags & EPOLLIN as u32 != 0, flags & EPOLLOUT as u32 != 0, &mut scratch).is_err();
             if failed || conn.is_finished() {
                 slots[fd as usize] = None; // Dropping the Conn closes the socket.
                 continue;
@@ -105,12 +99,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
 
 /// The events a connection should be woken for now.
 fn interest(conn: &Conn) -> u32 {
-    (if conn.wants_read() { EPOLLIN as u32 } else { 0 })
-        | if conn.wants_write() {
-            EPOLLOUT as u32
-        } else {
-            0
-        }
+    (if conn.wants_read() { EPOLLIN as u32 } else { 0 }) | if conn.wants_write() { EPOLLOUT as u32 } else { 0 }
 }
 
 /// One `accept4` and one `epoll_ctl(ADD)`.
@@ -135,18 +124,11 @@ fn accept(epfd: RawFd, listen_fd: RawFd, slots: &mut Vec<Option<Slot>>) -> io::R
 
 /// `epoll_ctl`, with the fd itself as the event's data.
 fn ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32) -> io::Result<()> {
-    let mut event = epoll_event {
-        events,
-        u64: fd as u64,
-    };
+    let mut event = epoll_event { events, u64: fd as u64 };
     // SAFETY: plain syscall with a valid event.
     check(unsafe { libc::epoll_ctl(epfd, op, fd, &mut event) }).map(drop)
 }
 
 fn check(result: i32) -> io::Result<i32> {
-    if result < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(result)
-    }
+    if result < 0 { Err(io::Error::last_os_error()) } else { Ok(result) }
 }

@@ -87,8 +87,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
             slot.readable |= flags & EPOLLIN as u32 != 0;
             slot.writable |= flags & EPOLLOUT as u32 != 0;
             // EPOLLERR/EPOLLHUP: the connection was reset or is shut both ways; nothing to deliver.
-            let failed =
-                flags & (EPOLLERR | EPOLLHUP) as u32 != 0 || drive(slot, &mut scratch).is_err();
+            let failed = flags & (EPOLLERR | EPOLLHUP) as u32 != 0 || drive(slot, &mut scratch).is_err();
             if failed || slot.conn.is_finished() {
                 slots[fd as usize] = None; // Dropping the Conn closes the socket.
             }
@@ -142,28 +141,17 @@ fn accept_all(epfd: RawFd, listen_fd: RawFd, slots: &mut Vec<Option<Slot>>) -> i
         if slots.len() <= slot {
             slots.resize_with(slot + 1, || None);
         }
-        slots[slot] = Some(Slot {
-            conn,
-            readable: false,
-            writable: false,
-        });
+        slots[slot] = Some(Slot { conn, readable: false, writable: false });
     }
 }
 
 /// `epoll_ctl(ADD)`, with the fd itself as the event's data.
 fn ctl_add(epfd: RawFd, fd: RawFd, events: u32) -> io::Result<()> {
-    let mut event = epoll_event {
-        events,
-        u64: fd as u64,
-    };
+    let mut event = epoll_event { events, u64: fd as u64 };
     // SAFETY: plain syscall with a valid event.
     check(unsafe { libc::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &mut event) }).map(drop)
 }
 
 fn check(result: i32) -> io::Result<i32> {
-    if result < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(result)
-    }
+    if result < 0 { Err(io::Error::last_os_error()) } else { Ok(result) }
 }

@@ -74,9 +74,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
     // io_uring waits for readiness itself; a blocking listener keeps it from handing us EAGAIN.
     listener.set_nonblocking(false)?;
     let listen_fd = listener.as_raw_fd();
-    let mut ring: IoUring = IoUring::builder()
-        .setup_cqsize(CQ_ENTRIES)
-        .build(SQ_ENTRIES)?;
+    let mut ring: IoUring = IoUring::builder().setup_cqsize(CQ_ENTRIES).build(SQ_ENTRIES)?;
     let (submitter, mut sq, mut cq) = ring.split();
     let mut conns: Vec<Option<Conn>> = Vec::new(); // Indexed by fd.
 
@@ -86,9 +84,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
         match submitter.submit_and_wait(1) {
             Ok(_) => {}
             // EBUSY: completions are waiting for room in the queue; making room is next anyway.
-            Err(e)
-                if e.kind() == io::ErrorKind::Interrupted
-                    || e.raw_os_error() == Some(libc::EBUSY) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || e.raw_os_error() == Some(libc::EBUSY) => {}
             Err(e) => return Err(e),
         }
         cq.sync(); // See what the kernel completed.
@@ -103,11 +99,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
                         if conns.len() <= slot {
                             conns.resize_with(slot + 1, || None);
                         }
-                        let conn = conns[slot].insert(Conn {
-                            buf: vec![0; BUF_SIZE].into(),
-                            sent: 0,
-                            len: 0,
-                        });
+                        let conn = conns[slot].insert(Conn { buf: vec![0; BUF_SIZE].into(), sent: 0, len: 0 });
                         push(&submitter, &mut sq, receive(fd, conn))?;
                     } else {
                         accept::failed(io::Error::from_raw_os_error(-result))?;
@@ -154,11 +146,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
 
 /// Queues one operation. If the submission queue is full, hands what is queued to the kernel
 /// first (an extra `io_uring_enter`, only when one turn of the loop queues over SQ_ENTRIES).
-fn push(
-    submitter: &Submitter<'_>,
-    sq: &mut SubmissionQueue<'_>,
-    entry: squeue::Entry,
-) -> io::Result<()> {
+fn push(submitter: &Submitter<'_>, sq: &mut SubmissionQueue<'_>, entry: squeue::Entry) -> io::Result<()> {
     // SAFETY: the buffer an entry points at belongs to a Conn that is dropped only after the
     // entry completed, and never moves (it is boxed).
     while unsafe { sq.push(&entry) }.is_err() {
@@ -171,24 +159,16 @@ fn push(
 
 /// One multishot accept: a completion per new connection until it stops.
 fn accept_all(listen_fd: RawFd) -> squeue::Entry {
-    opcode::AcceptMulti::new(Fd(listen_fd))
-        .flags(libc::SOCK_CLOEXEC)
-        .build()
-        .user_data(ACCEPT)
+    opcode::AcceptMulti::new(Fd(listen_fd)).flags(libc::SOCK_CLOEXEC).build().user_data(ACCEPT)
 }
 
 /// Receive into the connection's whole buffer.
 fn receive(fd: RawFd, conn: &mut Conn) -> squeue::Entry {
-    opcode::Recv::new(Fd(fd), conn.buf.as_mut_ptr(), BUF_SIZE as u32)
-        .build()
-        .user_data(fd as u64)
+    opcode::Recv::new(Fd(fd), conn.buf.as_mut_ptr(), BUF_SIZE as u32).build().user_data(fd as u64)
 }
 
 /// Send what is left of the reply.
 fn send(fd: RawFd, conn: &Conn) -> squeue::Entry {
     let rest = &conn.buf[conn.sent..conn.len];
-    opcode::Send::new(Fd(fd), rest.as_ptr(), rest.len() as u32)
-        .flags(libc::MSG_NOSIGNAL)
-        .build()
-        .user_data(fd as u64)
+    opcode::Send::new(Fd(fd), rest.as_ptr(), rest.len() as u32).flags(libc::MSG_NOSIGNAL).build().user_data(fd as u64)
 }

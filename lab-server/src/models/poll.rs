@@ -32,28 +32,19 @@ use crate::{
     protocol::{BUF_SIZE, Conn},
 };
 
-pub const MODEL: Model = Model {
-    name: "poll",
-    summary: "one thread, a poll(2) loop over an array of pollfd",
-    serve,
-    multiplexed: true,
-};
+pub const MODEL: Model =
+    Model { name: "poll", summary: "one thread, a poll(2) loop over an array of pollfd", serve, multiplexed: true };
 
 fn serve(listener: TcpListener) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let listen_fd = listener.as_raw_fd();
     // `fds[0]` is the listener; `fds[i + 1]` belongs to `conns[i]`.
-    let mut fds = vec![pollfd {
-        fd: listen_fd,
-        events: POLLIN,
-        revents: 0,
-    }];
+    let mut fds = vec![pollfd { fd: listen_fd, events: POLLIN, revents: 0 }];
     let mut conns: Vec<Conn> = Vec::new();
     let mut scratch = vec![0; BUF_SIZE];
     loop {
         for (entry, conn) in fds[1..].iter_mut().zip(&conns) {
-            entry.events = if conn.wants_read() { POLLIN } else { 0 }
-                | if conn.wants_write() { POLLOUT } else { 0 };
+            entry.events = if conn.wants_read() { POLLIN } else { 0 } | if conn.wants_write() { POLLOUT } else { 0 };
         }
         // SAFETY: `fds` is an array of `fds.len()` pollfds; no timeout.
         if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
@@ -73,9 +64,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
             let conn = &mut conns[i];
             // POLLERR/POLLHUP: the connection was reset or is shut both ways; nothing to deliver.
             let failed = revents & (POLLERR | POLLHUP | POLLNVAL) != 0
-                || conn
-                    .serve_ready(revents & POLLIN != 0, revents & POLLOUT != 0, &mut scratch)
-                    .is_err();
+                || conn.serve_ready(revents & POLLIN != 0, revents & POLLOUT != 0, &mut scratch).is_err();
             if failed || conn.is_finished() {
                 conns.swap_remove(i); // Dropping the Conn closes the socket.
                 fds.swap_remove(i + 1);
@@ -85,11 +74,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
             // Drain the backlog: one accept per poll would make a burst of N connections cost
             // N calls of O(N) each.
             while let Some(conn) = accept(listen_fd)? {
-                fds.push(pollfd {
-                    fd: conn.fd(),
-                    events: 0,
-                    revents: 0,
-                });
+                fds.push(pollfd { fd: conn.fd(), events: 0, revents: 0 });
                 conns.push(conn);
             }
         }

@@ -72,13 +72,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
         }
         // SAFETY: both bitsets hold at least `nfds` bits; no except set, no timeout.
         let ready = unsafe {
-            libc::select(
-                nfds as i32,
-                readable.as_ptr(),
-                writable.as_ptr(),
-                ptr::null_mut(),
-                ptr::null_mut(),
-            )
+            libc::select(nfds as i32, readable.as_ptr(), writable.as_ptr(), ptr::null_mut(), ptr::null_mut())
         };
         if ready < 0 {
             let err = io::Error::last_os_error();
@@ -89,10 +83,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
         }
 
         for (fd, slot) in conns.iter_mut().enumerate() {
-            let (r, w) = (
-                readable.contains(fd as RawFd),
-                writable.contains(fd as RawFd),
-            );
+            let (r, w) = (readable.contains(fd as RawFd), writable.contains(fd as RawFd));
             let Some(conn) = slot.as_mut().filter(|_| r || w) else {
                 continue;
             };
@@ -146,9 +137,7 @@ impl FdBits {
 
     fn contains(&self, fd: RawFd) -> bool {
         let fd = fd as usize;
-        self.0
-            .get(fd / BITS)
-            .is_some_and(|word| word & (1 << (fd % BITS)) != 0)
+        self.0.get(fd / BITS).is_some_and(|word| word & (1 << (fd % BITS)) != 0)
     }
 
     /// The set as select(2) takes it. The kernel reads and writes `nfds` bits from here.

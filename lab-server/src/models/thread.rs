@@ -31,12 +31,8 @@ use std::{
 
 use crate::{Model, accept, protocol};
 
-pub const MODEL: Model = Model {
-    name: "thread",
-    summary: "a thread per connection, blocking read and write",
-    serve,
-    multiplexed: false,
-};
+pub const MODEL: Model =
+    Model { name: "thread", summary: "a thread per connection, blocking read and write", serve, multiplexed: false };
 
 /// Stack size of a connection's thread: room for its 16 KiB buffer and a few calls.
 const STACK_SIZE: usize = 64 * 1024;
@@ -52,9 +48,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
             }
         };
         // The thread is detached: nobody joins it; it ends with its connection.
-        let spawned = thread::Builder::new()
-            .stack_size(STACK_SIZE)
-            .spawn(move || converse(stream));
+        let spawned = thread::Builder::new().stack_size(STACK_SIZE).spawn(move || converse(stream));
         if let Err(e) = spawned {
             // The closure, and with it the connection, was dropped: the client sees it closed.
             accept::back_off("spawning a thread", &e);

@@ -21,26 +21,14 @@ use std::{
 };
 
 /// Every model, in `models::ALL` order.
-pub const MODELS: [&str; 9] = [
-    "process",
-    "thread",
-    "coroutine",
-    "coroutine-mt",
-    "select",
-    "poll",
-    "epoll",
-    "epoll-et",
-    "io-uring",
-];
+pub const MODELS: [&str; 9] =
+    ["process", "thread", "coroutine", "coroutine-mt", "select", "poll", "epoll", "epoll-et", "io-uring"];
 
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running server: a thread of this process, or a `lab-serve` child process.
 pub enum Server {
-    InProcess {
-        addr: SocketAddr,
-        thread: JoinHandle<std::io::Result<()>>,
-    },
+    InProcess { addr: SocketAddr, thread: JoinHandle<std::io::Result<()>> },
     Child(ServerProcess),
 }
 
@@ -99,20 +87,12 @@ impl ServerProcess {
 
     fn spawn_with(model: &str, fd_limit: Option<u64>) -> ServerProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_lab-serve"));
-        command
-            .arg(model)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        command.arg(model).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
         if let Some(limit) = fd_limit {
             // SAFETY: setrlimit is async-signal-safe; the closure allocates nothing.
             unsafe {
                 command.pre_exec(move || {
-                    let rlimit = libc::rlimit {
-                        rlim_cur: limit,
-                        rlim_max: limit,
-                    };
+                    let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
@@ -122,43 +102,23 @@ impl ServerProcess {
         }
         let mut child = command.spawn().expect("lab-serve starts");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("lab-serve said {line:?}"));
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("lab-serve said {line:?}"));
         let pid = child.id();
         let (lines, stderr) = mpsc::channel();
         let pipe = BufReader::new(child.stderr.take().unwrap());
-        thread::spawn(move || {
-            pipe.lines()
-                .map_while(Result::ok)
-                .try_for_each(|line| lines.send(line))
-        });
-        ServerProcess {
-            child,
-            addr: addr.parse().unwrap(),
-            pid,
-            stderr,
-        }
+        thread::spawn(move || pipe.lines().map_while(Result::ok).try_for_each(|line| lines.send(line)));
+        ServerProcess { child, addr: addr.parse().unwrap(), pid, stderr }
     }
 
     pub fn assert_running(&mut self) {
-        assert_eq!(
-            self.child.try_wait().unwrap(),
-            None,
-            "the server process exited"
-        );
+        assert_eq!(self.child.try_wait().unwrap(), None, "the server process exited");
     }
 
     /// The server's children (the `process` model's connection processes, zombies included).
     pub fn children(&self) -> Vec<u32> {
         let list = fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid)).unwrap();
-        list.split_whitespace()
-            .map(|pid| pid.parse().unwrap())
-            .collect()
+        list.split_whitespace().map(|pid| pid.parse().unwrap()).collect()
     }
 
     /// The largest peak resident set (VmHWM, KiB) of the server and its children.
@@ -176,9 +136,7 @@ impl ServerProcess {
 
     /// Waits for the server's next line on stderr.
     pub fn next_stderr_line(&self) -> String {
-        self.stderr
-            .recv_timeout(TIMEOUT)
-            .expect("a line on the server's stderr")
+        self.stderr.recv_timeout(TIMEOUT).expect("a line on the server's stderr")
     }
 
     /// Kills the server and returns the lines it wrote to stderr that were not read yet.
@@ -281,10 +239,7 @@ pub fn many_fds() -> MutexGuard<'static, ()> {
 pub fn raise_fd_limit() {
     static RAISE: Once = Once::new();
     RAISE.call_once(|| {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: plain syscalls with a valid rlimit.
         unsafe {
             assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);

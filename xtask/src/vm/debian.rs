@@ -38,18 +38,13 @@ impl Archive {
         }
         for sub in ["lists/partial", "cache/archives/partial", "sources.list.d"] {
             let path = dir.join(sub);
-            fs::create_dir_all(&path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
+            fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
         }
-        let sources: String = SUITES
-            .iter()
-            .map(|(url, suite)| format!("deb [signed-by={KEYRING}] {url} {suite} main\n"))
-            .collect();
+        let sources: String =
+            SUITES.iter().map(|(url, suite)| format!("deb [signed-by={KEYRING}] {url} {suite} main\n")).collect();
         let list = dir.join("sources.list");
         fs::write(&list, sources).with_context(|| format!("cannot write {}", list.display()))?;
-        Ok(Archive {
-            dir: dir.to_path_buf(),
-        })
+        Ok(Archive { dir: dir.to_path_buf() })
     }
 
     /// `program` (apt-get or apt-cache) with our folder in place of the host's.
@@ -109,9 +104,9 @@ impl Archive {
             .filter(|name| is_standard_kernel(name))
             .collect();
         names.sort_by_key(|name| natural_key(name));
-        let newest = names.last().with_context(|| {
-            format!("Debian bookworm has no linux-image package of the {series} series")
-        })?;
+        let newest = names
+            .last()
+            .with_context(|| format!("Debian bookworm has no linux-image package of the {series} series"))?;
         Ok((*newest).to_owned())
     }
 
@@ -119,9 +114,7 @@ impl Archive {
     /// and the archive has moved on, fetches fresh lists and tries once more.
     pub fn download(&self, package: &str, folder: &Path) -> Result<PathBuf> {
         let mut download = self.apt("apt-get");
-        download
-            .args(["-q", "download", package])
-            .current_dir(folder);
+        download.args(["-q", "download", package]).current_dir(folder);
         say!("Debian archive: downloading {package}");
         if let Err(err) = cmd::output(&mut download) {
             say!("Debian archive: {err:#}; fetching fresh package lists and trying again");
@@ -136,10 +129,7 @@ impl Archive {
                 return Ok(path);
             }
         }
-        bail!(
-            "apt-get download left no {prefix}*.deb in {}",
-            folder.display()
-        )
+        bail!("apt-get download left no {prefix}*.deb in {}", folder.display())
     }
 }
 
@@ -153,13 +143,9 @@ fn natural_key(name: &str) -> Vec<(String, u64)> {
     let mut key = Vec::new();
     let mut rest = name;
     while !rest.is_empty() {
-        let text_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let text_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let (text, tail) = rest.split_at(text_len);
-        let digits_len = tail
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(tail.len());
+        let digits_len = tail.find(|c: char| !c.is_ascii_digit()).unwrap_or(tail.len());
         let (digits, tail) = tail.split_at(digits_len);
         key.push((text.to_owned(), digits.parse().unwrap_or(0)));
         rest = tail;
@@ -191,11 +177,7 @@ mod tests {
         names.sort_by_key(|name| natural_key(name));
         assert_eq!(
             names,
-            [
-                "linux-image-6.12.99+deb12-amd64",
-                "linux-image-6.12.100+deb12-amd64",
-                "linux-image-6.12.117+deb12-amd64"
-            ]
+            ["linux-image-6.12.99+deb12-amd64", "linux-image-6.12.100+deb12-amd64", "linux-image-6.12.117+deb12-amd64"]
         );
     }
 }

@@ -24,10 +24,7 @@ pub const DEFAULT_STEPS: &[(&str, &[&str])] = &[
     ("selftest", &["iolab", "selftest", "--format", "json"]),
     (
         "compare",
-        &[
-            "iolab", "compare", "--models", "all", "-c", "20", "-m", "50", "--runs", "3",
-            "--quiet", "--format", "json",
-        ],
+        &["iolab", "compare", "--models", "all", "-c", "20", "-m", "50", "--runs", "3", "--quiet", "--format", "json"],
     ),
 ];
 
@@ -53,10 +50,7 @@ impl Step {
     pub fn iolab(args: &[String]) -> Step {
         let mut argv = vec!["iolab".to_owned()];
         argv.extend(args.iter().cloned());
-        Step {
-            name: "iolab".to_owned(),
-            argv,
-        }
+        Step { name: "iolab".to_owned(), argv }
     }
 }
 
@@ -64,10 +58,7 @@ impl Step {
 pub fn steps_script(steps: &[Step]) -> String {
     let mut script = String::new();
     for step in steps {
-        let words: Vec<String> = std::iter::once(&step.name)
-            .chain(&step.argv)
-            .map(|word| sh_quote(word))
-            .collect();
+        let words: Vec<String> = std::iter::once(&step.name).chain(&step.argv).map(|word| sh_quote(word)).collect();
         script.push_str(&format!("step {}\n", words.join(" ")));
     }
     script
@@ -106,10 +97,7 @@ impl StepOutput {
 
     /// The step's last error line from iolab (`iolab: …`), which says why it failed.
     pub fn error(&self) -> Option<&str> {
-        self.errors
-            .iter()
-            .rev()
-            .find_map(|line| line.strip_prefix("iolab: "))
+        self.errors.iter().rev().find_map(|line| line.strip_prefix("iolab: "))
     }
 }
 
@@ -165,18 +153,12 @@ impl Console {
             self.kernel_release = Some(release.trim().to_owned());
         } else if rest == "PASS" {
             self.verdict = Some(Verdict::Pass);
-        } else if let Some(code) = rest
-            .strip_prefix("FAIL (exit ")
-            .and_then(|rest| rest.strip_suffix(')'))
-        {
+        } else if let Some(code) = rest.strip_prefix("FAIL (exit ").and_then(|rest| rest.strip_suffix(')')) {
             self.verdict = Some(Verdict::Fail(code.parse().unwrap_or(-1)));
         } else if let Some(rest) = rest.strip_prefix("step ") {
             // `step NAME: COMMAND…` starts a step, `step NAME exited N` ends it.
             if let Some((name, _command)) = rest.split_once(": ") {
-                self.steps.push(StepOutput {
-                    name: name.to_owned(),
-                    ..StepOutput::default()
-                });
+                self.steps.push(StepOutput { name: name.to_owned(), ..StepOutput::default() });
             } else if let Some((_name, code)) = rest.rsplit_once(" exited ")
                 && let Some(step) = self.steps.last_mut()
             {
@@ -197,15 +179,8 @@ mod tests {
 
     #[test]
     fn steps_are_quoted_for_sh() {
-        let steps = [Step::iolab(&[
-            "run".into(),
-            "--model".into(),
-            "it's".into(),
-        ])];
-        assert_eq!(
-            steps_script(&steps),
-            "step 'iolab' 'iolab' 'run' '--model' 'it'\\''s'\n"
-        );
+        let steps = [Step::iolab(&["run".into(), "--model".into(), "it's".into()])];
+        assert_eq!(steps_script(&steps), "step 'iolab' 'iolab' 'run' '--model' 'it'\\''s'\n");
     }
 
     #[test]
@@ -225,20 +200,12 @@ mod tests {
         ];
         let seen: Vec<Seen> = lines.iter().map(|line| console.line(line)).collect();
         use Seen::*;
-        assert_eq!(
-            seen,
-            [
-                Show, Show, Show, Show, Kept, Kept, Kept, OutputEnd, Show, Show
-            ]
-        );
+        assert_eq!(seen, [Show, Show, Show, Show, Kept, Kept, Kept, OutputEnd, Show, Show]);
         assert_eq!(console.kernel_release.as_deref(), Some("6.1.0-56-amd64"));
         assert_eq!(console.verdict, Some(Verdict::Fail(1)));
         let step = console.step("selftest").unwrap();
         assert_eq!(step.exit, Some(1));
         assert_eq!(step.error(), Some("mounted tracefs at /sys/kernel/tracing"));
-        assert_eq!(
-            step.json(),
-            Some(serde_json::json!({"io_ok": true, "switches_ok": false}))
-        );
+        assert_eq!(step.json(), Some(serde_json::json!({"io_ok": true, "switches_ok": false})));
     }
 }

@@ -25,11 +25,8 @@ const INIT: &str = include_str!("../../vm/init");
 /// Writes the initramfs for `steps_script` (see `guest::steps_script`) to `out`.
 pub fn build(out: &Path, iolab: &Path, busybox: &Path, steps_script: &str) -> Result<()> {
     let file = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut archive = Archive {
-        out: GzEncoder::new(BufWriter::new(file), Compression::fast()),
-        names: BTreeSet::new(),
-        next_ino: 1,
-    };
+    let mut archive =
+        Archive { out: GzEncoder::new(BufWriter::new(file), Compression::fast()), names: BTreeSet::new(), next_ino: 1 };
     // The kernel opens /dev/console for init before init can mount anything on /dev.
     archive.char_device("dev/console", 0o600, (5, 1))?;
     archive.file("init", INIT.as_bytes(), 0o755)?;
@@ -57,10 +54,7 @@ impl Archive {
             self.dir(parent)?;
         }
         self.next_ino += 1;
-        Ok(Builder::new(name)
-            .ino(self.next_ino)
-            .mode(mode)
-            .set_mode_file_type(kind))
+        Ok(Builder::new(name).ino(self.next_ino).mode(mode).set_mode_file_type(kind))
     }
 
     fn write(&mut self, name: &str, entry: Builder, data: &[u8]) -> Result<()> {
@@ -95,10 +89,7 @@ impl Archive {
     }
 
     fn char_device(&mut self, name: &str, mode: u32, (major, minor): (u32, u32)) -> Result<()> {
-        let entry = self
-            .entry(name, mode, ModeFileType::Char)?
-            .rdev_major(major)
-            .rdev_minor(minor);
+        let entry = self.entry(name, mode, ModeFileType::Char)?.rdev_major(major).rdev_minor(minor);
         self.write(name, entry, &[])
     }
 
@@ -107,8 +98,7 @@ impl Archive {
         let data = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         self.file(name, &data, 0o755)?;
         for library in shared_libraries(path)? {
-            let data =
-                fs::read(&library).with_context(|| format!("cannot read {}", library.display()))?;
+            let data = fs::read(&library).with_context(|| format!("cannot read {}", library.display()))?;
             let inside = library.to_string_lossy().trim_start_matches('/').to_owned();
             self.file(&inside, &data, 0o755)?;
         }
@@ -119,10 +109,7 @@ impl Archive {
 /// The shared libraries and the dynamic loader that `ldd` lists for `program`; none for a
 /// static one (for which ldd says "not a dynamic executable" and fails).
 fn shared_libraries(program: &Path) -> Result<Vec<PathBuf>> {
-    let out = Command::new("ldd")
-        .arg(program)
-        .output()
-        .context("cannot run ldd")?;
+    let out = Command::new("ldd").arg(program).output().context("cannot run ldd")?;
     Ok(parse_ldd(&String::from_utf8_lossy(&out.stdout)))
 }
 
@@ -157,9 +144,6 @@ mod tests {
                 PathBuf::from("/lib64/ld-linux-x86-64.so.2"),
             ]
         );
-        assert_eq!(
-            parse_ldd("\tnot a dynamic executable\n"),
-            Vec::<PathBuf>::new()
-        );
+        assert_eq!(parse_ldd("\tnot a dynamic executable\n"), Vec::<PathBuf>::new());
     }
 }

@@ -31,9 +31,7 @@ pub enum Choice {
 impl Choice {
     pub fn parse(text: &str) -> Choice {
         let is_series = text.split('.').count() == 2
-            && text
-                .split('.')
-                .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
+            && text.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
         match text {
             "host" => Choice::Host,
             _ if is_series => Choice::Series(text.to_owned()),
@@ -70,10 +68,7 @@ pub enum Found {
 const NEEDED: &[(&str, &str)] = &[
     ("CONFIG_BPF_SYSCALL", "the bpf() syscall"),
     ("CONFIG_BPF_EVENTS", "BPF programs on tracepoints"),
-    (
-        "CONFIG_FTRACE_SYSCALLS",
-        "the syscalls:sys_enter_*/sys_exit_* tracepoints",
-    ),
+    ("CONFIG_FTRACE_SYSCALLS", "the syscalls:sys_enter_*/sys_exit_* tracepoints"),
     ("CONFIG_DEBUG_INFO_BTF", "the kernel's type information"),
     ("CONFIG_IO_URING", "the io_uring model"),
     ("CONFIG_EPOLL", "the epoll models"),
@@ -89,15 +84,11 @@ pub fn check_config(config: &str) -> Vec<String> {
     NEEDED
         .iter()
         .filter_map(|(option, why)| {
-            let value = config.lines().find_map(|line| {
-                line.strip_prefix(option)
-                    .and_then(|rest| rest.strip_prefix('='))
-            });
+            let value =
+                config.lines().find_map(|line| line.strip_prefix(option).and_then(|rest| rest.strip_prefix('=')));
             match value {
                 Some("y") => None,
-                Some("m") => Some(format!(
-                    "{option} ({why}) is a module, and the VM loads none"
-                )),
+                Some("m") => Some(format!("{option} ({why}) is a module, and the VM loads none")),
                 _ => Some(format!("{option} ({why}) is not set")),
             }
         })
@@ -107,19 +98,12 @@ pub fn check_config(config: &str) -> Vec<String> {
 /// Checks the configuration at `path`, if there is one.
 fn check_config_file(path: &Path) -> Result<()> {
     let Ok(config) = fs::read_to_string(path) else {
-        say!(
-            "kernel: no readable {}, so its options are not checked",
-            path.display()
-        );
+        say!("kernel: no readable {}, so its options are not checked", path.display());
         return Ok(());
     };
     let missing = check_config(&config);
     if !missing.is_empty() {
-        bail!(
-            "{} lacks what iolab needs: {}",
-            path.display(),
-            missing.join("; ")
-        );
+        bail!("{} lacks what iolab needs: {}", path.display(), missing.join("; "));
     }
     Ok(())
 }
@@ -135,10 +119,7 @@ pub fn find(choice: &Choice, cache: &Path, archive: &dyn Fn() -> Result<Archive>
             if let Some(config) = config_beside(path) {
                 check_config_file(&config)?;
             }
-            Ok(Found::Kernel(Kernel {
-                vmlinuz: path.clone(),
-                source: path.display().to_string(),
-            }))
+            Ok(Found::Kernel(Kernel { vmlinuz: path.clone(), source: path.display().to_string() }))
         }
     }
 }
@@ -152,13 +133,10 @@ fn config_beside(vmlinuz: &Path) -> Option<PathBuf> {
 
 /// The running kernel's image, where distributions keep it.
 fn host() -> Result<Found> {
-    let release = fs::read_to_string("/proc/sys/kernel/osrelease")
-        .context("cannot read /proc/sys/kernel/osrelease")?;
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").context("cannot read /proc/sys/kernel/osrelease")?;
     let release = release.trim();
-    let candidates = [
-        PathBuf::from(format!("/boot/vmlinuz-{release}")),
-        PathBuf::from(format!("/lib/modules/{release}/vmlinuz")),
-    ];
+    let candidates =
+        [PathBuf::from(format!("/boot/vmlinuz-{release}")), PathBuf::from(format!("/lib/modules/{release}/vmlinuz"))];
     let Some(vmlinuz) = candidates.iter().find(|path| path.exists()) else {
         return Ok(Found::Unavailable(format!(
             "no image of the running kernel {release} (looked for {})",
@@ -174,10 +152,7 @@ fn host() -> Result<Found> {
     if let Some(config) = config_beside(vmlinuz) {
         check_config_file(&config)?;
     }
-    Ok(Found::Kernel(Kernel {
-        vmlinuz: vmlinuz.clone(),
-        source: format!("this machine's {release}"),
-    }))
+    Ok(Found::Kernel(Kernel { vmlinuz: vmlinuz.clone(), source: format!("this machine's {release}") }))
 }
 
 /// The newest Debian kernel of `series`, downloaded and unpacked once into `cache`.
@@ -190,10 +165,7 @@ fn debian(series: &str, cache: &Path, archive: &Archive) -> Result<Kernel> {
     }
     say!("kernel {series}: {package} ({})", vmlinuz.display());
     check_config_file(&kept.join("config"))?;
-    Ok(Kernel {
-        vmlinuz,
-        source: package,
-    })
+    Ok(Kernel { vmlinuz, source: package })
 }
 
 /// Downloads `package`, unpacks it in a scratch folder, and moves the image and the
@@ -201,8 +173,7 @@ fn debian(series: &str, cache: &Path, archive: &Archive) -> Result<Kernel> {
 fn unpack(archive: &Archive, package: &str, cache: &Path, kept: &Path) -> Result<()> {
     let scratch = cache.join(format!("{package}.partial"));
     if scratch.exists() {
-        fs::remove_dir_all(&scratch)
-            .with_context(|| format!("cannot remove {}", scratch.display()))?;
+        fs::remove_dir_all(&scratch).with_context(|| format!("cannot remove {}", scratch.display()))?;
     }
     fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
     let deb = archive.download(package, &scratch)?;
@@ -213,10 +184,7 @@ fn unpack(archive: &Archive, package: &str, cache: &Path, kept: &Path) -> Result
         let entries = fs::read_dir(&boot).with_context(|| format!("{package} has no /boot"))?;
         for entry in entries {
             let path = entry?.path();
-            if path
-                .file_name()
-                .is_some_and(|name| name.to_string_lossy().starts_with(prefix))
-            {
+            if path.file_name().is_some_and(|name| name.to_string_lossy().starts_with(prefix)) {
                 return Ok(path);
             }
         }
@@ -245,17 +213,11 @@ mod tests {
 
     #[test]
     fn config_must_build_in_what_iolab_needs() {
-        let good: String = NEEDED
-            .iter()
-            .map(|(option, _)| format!("{option}=y\n"))
-            .collect();
+        let good: String = NEEDED.iter().map(|(option, _)| format!("{option}=y\n")).collect();
         assert_eq!(check_config(&good), Vec::<String>::new());
         let bad = good
             .replace("CONFIG_IO_URING=y", "# CONFIG_IO_URING is not set")
-            .replace(
-                "CONFIG_SERIAL_8250_CONSOLE=y",
-                "CONFIG_SERIAL_8250_CONSOLE=m",
-            );
+            .replace("CONFIG_SERIAL_8250_CONSOLE=y", "CONFIG_SERIAL_8250_CONSOLE=m");
         assert_eq!(
             check_config(&bad),
             [

@@ -99,10 +99,7 @@ pub fn boot(machine: &Machine, extra: &str, timeout: Duration, relay: &Relay) ->
         .arg(machine.vmlinuz)
         .arg("-initrd")
         .arg(machine.initrd)
-        .args([
-            "-append",
-            format!("console=ttyS0 panic=-1 quiet {extra}").trim_end(),
-        ])
+        .args(["-append", format!("console=ttyS0 panic=-1 quiet {extra}").trim_end()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -111,17 +108,11 @@ pub fn boot(machine: &Machine, extra: &str, timeout: Duration, relay: &Relay) ->
         say!("{line}");
     }
     let start = Instant::now();
-    let mut running = Running(
-        qemu.spawn()
-            .with_context(|| format!("cannot start `{line}`"))?,
-    );
+    let mut running = Running(qemu.spawn().with_context(|| format!("cannot start `{line}`"))?);
     let (tx, rx) = mpsc::channel();
     let stdout = running.0.stdout.take().context("no stdout pipe")?;
     let stderr = running.0.stderr.take().context("no stderr pipe")?;
-    for (stream, tag) in [
-        (Box::new(stdout) as Box<dyn Read + Send>, ""),
-        (Box::new(stderr), "qemu: "),
-    ] {
+    for (stream, tag) in [(Box::new(stdout) as Box<dyn Read + Send>, ""), (Box::new(stderr), "qemu: ")] {
         let tx = tx.clone();
         thread::spawn(move || {
             for line in BufReader::new(stream).split(b'\n') {
@@ -160,26 +151,14 @@ pub fn boot(machine: &Machine, extra: &str, timeout: Duration, relay: &Relay) ->
             // Both pipes closed: QEMU has exited.
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
-                let ending = if console.verdict.is_some() {
-                    Ending::PowerOffHung
-                } else {
-                    Ending::TimedOut
-                };
+                let ending = if console.verdict.is_some() { Ending::PowerOffHung } else { Ending::TimedOut };
                 drop(running);
-                return Ok(Outcome {
-                    console,
-                    ending,
-                    elapsed: start.elapsed(),
-                });
+                return Ok(Outcome { console, ending, elapsed: start.elapsed() });
             }
         }
     }
     let status = running.0.wait().context("waiting for qemu")?;
-    Ok(Outcome {
-        console,
-        ending: Ending::Exited(status),
-        elapsed: start.elapsed(),
-    })
+    Ok(Outcome { console, ending: Ending::Exited(status), elapsed: start.elapsed() })
 }
 
 /// Prints one console line. A step's standard output is held until the step ends; JSON (read
@@ -225,40 +204,22 @@ pub fn choose_accel(qemu: &Path, vmlinuz: &Path, initrd: &Path, log: &Path) -> R
         return Ok(Accel::Tcg);
     }
     say!("qemu: trying KVM with a boot that only powers off");
-    let machine = Machine {
-        qemu,
-        vmlinuz,
-        initrd,
-        accel: Accel::Kvm,
-    };
-    let relay = Relay {
-        prefix: "",
-        log,
-        quiet: true,
-    };
+    let machine = Machine { qemu, vmlinuz, initrd, accel: Accel::Kvm };
+    let relay = Relay { prefix: "", log, quiet: true };
     let outcome = boot(&machine, "iolab.probe", KVM_PROBE_TIME, &relay)?;
     let why_not = match (&outcome.console.verdict, &outcome.ending) {
         (Some(_), Ending::Exited(_)) => None,
         (Some(_), _) => Some("the guest did not power off".to_owned()),
         (None, Ending::Exited(status)) => Some(format!("qemu stopped early ({status})")),
-        (None, _) => Some(format!(
-            "the guest did not finish booting within {} s",
-            KVM_PROBE_TIME.as_secs()
-        )),
+        (None, _) => Some(format!("the guest did not finish booting within {} s", KVM_PROBE_TIME.as_secs())),
     };
     match why_not {
         None => {
-            say!(
-                "qemu: KVM works ({:.1} s to boot and power off)",
-                outcome.elapsed.as_secs_f64()
-            );
+            say!("qemu: KVM works ({:.1} s to boot and power off)", outcome.elapsed.as_secs_f64());
             Ok(Accel::Kvm)
         }
         Some(why) => {
-            say!(
-                "qemu: not using KVM: {why} (see {}); emulating the CPU (TCG), which is slow",
-                log.display()
-            );
+            say!("qemu: not using KVM: {why} (see {}); emulating the CPU (TCG), which is slow", log.display());
             Ok(Accel::Tcg)
         }
     }

@@ -60,34 +60,12 @@ pub fn render(runs: &[KernelRun]) -> String {
 
 fn status_table(runs: &[KernelRun]) -> String {
     let mut builder = Builder::default();
-    builder.push_record([
-        "kernel",
-        "probes loaded",
-        "exactness tests",
-        "models that ran",
-        "result",
-    ]);
+    builder.push_record(["kernel", "probes loaded", "exactness tests", "models that ran", "result"]);
     for run in runs {
         let row = match &run.state {
-            State::Skipped(why) => [
-                run.label.clone(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                format!("skipped: {why}"),
-            ],
-            State::Error(err) => [
-                run.label.clone(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                format!("error: {err}"),
-            ],
-            State::Booted {
-                source,
-                accel,
-                outcome,
-            } => {
+            State::Skipped(why) => [run.label.clone(), "-".into(), "-".into(), "-".into(), format!("skipped: {why}")],
+            State::Error(err) => [run.label.clone(), "-".into(), "-".into(), "-".into(), format!("error: {err}")],
+            State::Booted { source, accel, outcome } => {
                 let console = &outcome.console;
                 let release = console.kernel_release.as_deref().unwrap_or(source);
                 [
@@ -102,9 +80,7 @@ fn status_table(runs: &[KernelRun]) -> String {
         builder.push_record(row);
     }
     let mut table = builder.build();
-    table
-        .with(Style::rounded())
-        .modify(Columns::new(1..), Width::wrap(40).keep_words(true));
+    table.with(Style::rounded()).modify(Columns::new(1..), Width::wrap(40).keep_words(true));
     table.to_string() + "\n"
 }
 
@@ -120,19 +96,11 @@ fn probes_loaded(console: &Console) -> String {
             None => "not known (no JSON output)".into(),
         };
     }
-    let mut unavailable: Vec<&str> = outputs
-        .iter()
-        .filter_map(|json| json["unavailable"].as_array())
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let mut unavailable: Vec<&str> =
+        outputs.iter().filter_map(|json| json["unavailable"].as_array()).flatten().filter_map(Value::as_str).collect();
     unavailable.sort();
     unavailable.dedup();
-    if unavailable.is_empty() {
-        "yes".into()
-    } else {
-        format!("yes; not on this kernel: {}", unavailable.join(", "))
-    }
+    if unavailable.is_empty() { "yes".into() } else { format!("yes; not on this kernel: {}", unavailable.join(", ")) }
 }
 
 /// The verdict of `iolab selftest`.
@@ -161,20 +129,12 @@ fn exactness(console: &Console) -> String {
             switches["probe_voluntary"], switches["proc_voluntary"]
         ));
     }
-    if findings.is_empty() {
-        "passed".into()
-    } else {
-        format!("FAILED: {}", findings.join("; "))
-    }
+    if findings.is_empty() { "passed".into() } else { format!("FAILED: {}", findings.join("; ")) }
 }
 
 fn models_that_ran(console: &Console) -> String {
     let names: Vec<String> = models(console).into_keys().collect();
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.join(", ")
-    }
+    if names.is_empty() { "none".into() } else { names.join(", ") }
 }
 
 /// Every model's run in the steps' output: `iolab run` prints one run, `iolab compare` a
@@ -203,11 +163,7 @@ fn result(outcome: &Outcome, accel: Accel) -> String {
         (None, Ending::Exited(status)) => format!("NO RESULT: qemu ended ({status})"),
         (None, Ending::PowerOffHung) => "NO RESULT".to_owned(),
     };
-    format!(
-        "{verdict} after {} s ({})",
-        outcome.elapsed.as_secs(),
-        accel.name()
-    )
+    format!("{verdict} after {} s ({})", outcome.elapsed.as_secs(), accel.name())
 }
 
 /// The headline figures of one run: syscalls and context switches per message.
@@ -216,11 +172,7 @@ fn headline(run: &Value) -> Option<String> {
     let syscalls = run["syscalls_total"].as_f64()?;
     let switches = &run["context_switches"];
     let switches = switches["voluntary"].as_f64()? + switches["involuntary"].as_f64()?;
-    Some(format!(
-        "{:.2} / {:.2}",
-        syscalls / messages,
-        switches / messages
-    ))
+    Some(format!("{:.2} / {:.2}", syscalls / messages, switches / messages))
 }
 
 /// Models down, kernels across; None when no kernel ran a model.
@@ -232,10 +184,7 @@ fn figures_table(runs: &[KernelRun]) -> Option<String> {
             _ => None,
         })
         .collect();
-    let mut names: Vec<&String> = columns
-        .iter()
-        .flat_map(|(_, models)| models.keys())
-        .collect();
+    let mut names: Vec<&String> = columns.iter().flat_map(|(_, models)| models.keys()).collect();
     names.sort();
     names.dedup();
     if names.is_empty() {
@@ -244,12 +193,8 @@ fn figures_table(runs: &[KernelRun]) -> Option<String> {
     let mut builder = Builder::default();
     builder.push_record(std::iter::once("model").chain(columns.iter().map(|(label, _)| *label)));
     for name in names {
-        let cells = columns.iter().map(|(_, models)| {
-            models
-                .get(name)
-                .and_then(headline)
-                .unwrap_or_else(|| "-".to_owned())
-        });
+        let cells =
+            columns.iter().map(|(_, models)| models.get(name).and_then(headline).unwrap_or_else(|| "-".to_owned()));
         builder.push_record(std::iter::once(name.clone()).chain(cells));
     }
     let mut table = builder.build();
@@ -272,11 +217,7 @@ mod tests {
             state: State::Booted {
                 source: "linux-image-6.1.0-56-amd64".into(),
                 accel: Accel::Tcg,
-                outcome: Outcome {
-                    console,
-                    ending: Ending::TimedOut,
-                    elapsed: Duration::from_secs(900),
-                },
+                outcome: Outcome { console, ending: Ending::TimedOut, elapsed: Duration::from_secs(900) },
             },
         }
     }
@@ -290,13 +231,8 @@ mod tests {
             "IOLAB-VM-OUTPUT-END selftest",
             "IOLAB-VM: step selftest exited 1",
         ]);
-        let State::Booted { outcome, .. } = &run.state else {
-            unreachable!()
-        };
-        assert_eq!(
-            probes_loaded(&outcome.console),
-            "no: verifying count_syscall: the BPF_PROG_LOAD syscall failed"
-        );
+        let State::Booted { outcome, .. } = &run.state else { unreachable!() };
+        assert_eq!(probes_loaded(&outcome.console), "no: verifying count_syscall: the BPF_PROG_LOAD syscall failed");
         assert_eq!(
             exactness(&outcome.console),
             "did not run: verifying count_syscall: the BPF_PROG_LOAD syscall failed"
@@ -312,10 +248,7 @@ mod tests {
             "context_switches": {"voluntary": 300, "involuntary": 10}
         });
         assert_eq!(headline(&run).as_deref(), Some("3.02 / 0.78"));
-        assert_eq!(
-            headline(&serde_json::json!({"model": "epoll", "messages": 0})),
-            None
-        );
+        assert_eq!(headline(&serde_json::json!({"model": "epoll", "messages": 0})), None);
     }
 
     #[test]
@@ -330,13 +263,8 @@ mod tests {
             "IOLAB-VM: step selftest exited 1",
             "IOLAB-VM: FAIL (exit 1)",
         ]);
-        let State::Booted { outcome, .. } = &run.state else {
-            unreachable!()
-        };
-        assert_eq!(
-            exactness(&outcome.console),
-            "FAILED: syscalls: 1500 reads, 1499 writes counted, 1500 expected"
-        );
+        let State::Booted { outcome, .. } = &run.state else { unreachable!() };
+        assert_eq!(exactness(&outcome.console), "FAILED: syscalls: 1500 reads, 1499 writes counted, 1500 expected");
         assert_eq!(
             probes_loaded(&outcome.console),
             "yes; not on this kernel: syscalls:sys_enter_epoll_pwait2, syscalls:sys_exit_epoll_pwait2"

@@ -25,22 +25,10 @@ struct Need {
 }
 
 const NEEDS: &[Need] = &[
-    Need {
-        what: "qemu-system-x86_64",
-        package: "qemu-system-x86",
-    },
-    Need {
-        what: "busybox",
-        package: "busybox-static",
-    },
-    Need {
-        what: "dpkg-deb",
-        package: "dpkg",
-    },
-    Need {
-        what: KEYRING,
-        package: "debian-archive-keyring",
-    },
+    Need { what: "qemu-system-x86_64", package: "qemu-system-x86" },
+    Need { what: "busybox", package: "busybox-static" },
+    Need { what: "dpkg-deb", package: "dpkg" },
+    Need { what: KEYRING, package: "debian-archive-keyring" },
 ];
 
 fn locate(what: &str) -> Option<PathBuf> {
@@ -57,11 +45,7 @@ fn locate(what: &str) -> Option<PathBuf> {
 }
 
 pub fn ensure() -> Result<Tools> {
-    let missing: Vec<&str> = NEEDS
-        .iter()
-        .filter(|need| locate(need.what).is_none())
-        .map(|need| need.package)
-        .collect();
+    let missing: Vec<&str> = NEEDS.iter().filter(|need| locate(need.what).is_none()).map(|need| need.package).collect();
     if !missing.is_empty() {
         install(&missing)?;
     }
@@ -69,10 +53,7 @@ pub fn ensure() -> Result<Tools> {
         Some(path) => Ok(path),
         None => bail!("{what} is still missing after installing its package"),
     };
-    Ok(Tools {
-        qemu: found("qemu-system-x86_64")?,
-        busybox: found("busybox")?,
-    })
+    Ok(Tools { qemu: found("qemu-system-x86_64")?, busybox: found("busybox")? })
 }
 
 /// `apt-get install` as root; the package lists are fetched first if the install fails.
@@ -85,10 +66,7 @@ fn install(packages: &[&str]) -> Result<()> {
             packages.join(" ")
         );
     }
-    say!(
-        "vm: installing {} (needed to build and boot the VM)",
-        packages.join(", ")
-    );
+    say!("vm: installing {} (needed to build and boot the VM)", packages.join(", "));
     let install = || {
         let mut apt = Command::new("apt-get");
         apt.env("DEBIAN_FRONTEND", "noninteractive")
