@@ -1,38 +1,21 @@
 //! iolab: measure, with eBPF, what each way of writing a concurrent TCP server costs the kernel.
 //!
-//! - [`probe`] loads the probes (lab-ebpf) and reads their counters; [`preflight`] checks the
-//!   machine first.
-//! - [`launch`] starts a server traced from its first instruction and stops its whole tree.
-//! - [`load`] is the load generator; it always runs in a process of its own.
-//! - [`run`] is one measured run; [`result`] its figures; [`report`] shows them.
-//! - [`selftest`] proves the probe exact with [`exercise`]'s known workloads.
-//! - [`trace`] puts any server under the probe (started, or running: `--pid`), [`tree`] reads its
-//!   process tree from /proc, [`validate`] checks the counts against strace and perf, and
-//!   [`top`] shows a running server's live rates.
-pub mod args;
-pub mod bench;
-pub mod compare;
-pub mod document;
-pub mod exercise;
-pub mod export;
-pub mod figures;
+//! The crate is in four layers; each uses only the ones below it:
+//!
+//! | layer        | holds                                                              |
+//! |--------------|--------------------------------------------------------------------|
+//! | [`commands`] | one file per subcommand: parse the flags, measure, present          |
+//! | [`present`]  | tables, JSON/CSV/Markdown, the plot, the verdict, the progress line |
+//! | [`results`]  | one run's figures, the statistics over runs, the saved document     |
+//! | [`measure`]  | the probes, starting and stopping servers, one measured run         |
+//!
+//! Beside them: [`load`], the load generator (its own process, `iolab load`), and two small
+//! modules every layer may use: [`error`] (bad input: one line, exit status 2) and
+//! [`interrupt`] (Ctrl-C and SIGTERM: stop cleanly, keep what was measured).
+pub mod commands;
+pub mod error;
 pub mod interrupt;
-pub mod launch;
 pub mod load;
-pub mod plot;
-pub mod preflight;
-pub mod privileges;
-pub mod probe;
-pub mod progress;
-pub mod report;
-pub mod result;
-pub mod run;
-pub mod save;
-pub mod selftest;
-pub mod soak;
-pub mod stats;
-pub mod top;
-pub mod trace;
-pub mod tree;
-pub mod validate;
-pub mod verdict;
+pub mod measure;
+pub mod present;
+pub mod results;

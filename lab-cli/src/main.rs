@@ -10,10 +10,18 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use iolab::{
-    args::{BadInput, Output, Workload},
-    compare, exercise, export, interrupt, launch, load,
-    probe::Probe,
-    report, run, save, selftest,
+    commands::args::{Output, Workload},
+    commands::compare,
+    error::BadInput,
+    interrupt, load,
+    measure::exercise,
+    measure::launch,
+    measure::probe::Probe,
+    measure::run,
+    measure::selftest,
+    present::export,
+    present::run_table,
+    results::save,
 };
 
 #[derive(Parser)]
@@ -55,7 +63,7 @@ enum Cmd {
         format: export::Format,
     },
     /// Endurance: one traced server, the same load again and again; throughput, fds and RSS over time.
-    Soak(iolab::soak::SoakArgs),
+    Soak(iolab::commands::soak::SoakArgs),
     /// Serve one model, untraced, so you can point strace or perf at it.
     Serve {
         #[arg(long, short = 'M', value_parser = parse_model)]
@@ -96,11 +104,11 @@ enum Cmd {
     /// List the server models.
     Models,
     /// Any server under the probe: `-- CMD ARGS…` started traced, or `--pid` of a running one.
-    Trace(iolab::trace::TraceArgs),
+    Trace(iolab::commands::trace::TraceArgs),
     /// Live syscall and context-switch rates of a running server (`--pid`), until Ctrl-C.
-    Top(iolab::top::TopArgs),
+    Top(iolab::commands::top::TopArgs),
     /// Measure the lab's own speed: probe overhead, strace and perf, scale, the models against C.
-    Bench(iolab::bench::BenchArgs),
+    Bench(iolab::commands::bench::BenchArgs),
     /// Prove the probe exact on this kernel: known syscall and context-switch counts.
     Selftest {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -248,11 +256,11 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Trace(args) => iolab::trace::trace_command(args),
-        Cmd::Top(args) => iolab::top::top_command(args),
-        Cmd::Bench(args) => iolab::bench::bench_command(args),
+        Cmd::Trace(args) => iolab::commands::trace::trace_command(args),
+        Cmd::Top(args) => iolab::commands::top::top_command(args),
+        Cmd::Bench(args) => iolab::commands::bench::bench_command(args),
         Cmd::Selftest { format } => selftest(format),
-        Cmd::Soak(args) => iolab::soak::soak_command(args),
+        Cmd::Soak(args) => iolab::commands::soak::soak_command(args),
         Cmd::Exercise(Exercise::Io { n, k, j }) => {
             exercise::io(n, k, j)?;
             Ok(ExitCode::SUCCESS)
@@ -273,7 +281,7 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
 }
 
 fn parse_model(name: &str) -> Result<String, String> {
-    match iolab::args::parse_models(name)?.as_slice() {
+    match iolab::commands::args::parse_models(name)?.as_slice() {
         [one] if name != "all" => Ok(one.clone()),
         _ => Err(format!("one model, not a list (valid: {})", lab_server::model_names().join(", "))),
     }
@@ -287,11 +295,11 @@ fn run_command(spec: &run::RunSpec, no_trace: bool, allow_errors: bool, output: 
     let mut probe = if no_trace { Probe::disabled() } else { Probe::load()? };
     let result = run::run_model(&mut probe, spec)?;
     let text = match output.format {
-        export::Format::Table => report::run_table(&result),
+        export::Format::Table => run_table::run_table(&result),
         export::Format::Json => serde_json::to_string_pretty(&result)? + "\n",
         format => {
             let mut doc = save::new_document("run", 1);
-            doc.results.push(iolab::stats::model_result(vec![result.clone()]));
+            doc.results.push(iolab::results::stats::model_result(vec![result.clone()]));
             export::render(&doc, format)
         }
     };

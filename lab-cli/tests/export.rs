@@ -14,13 +14,13 @@ use std::{
 };
 
 use iolab::{
-    document::{Document, ModelResult},
-    export::{Format, open_output, render},
-    figures::COMPARE,
-    plot::sweep_svg,
-    result::RunResult,
-    save::{load_document, merge, new_document, report, save_run},
-    stats::{Summary, model_result, spread_warnings, summarize, wide_spread},
+    present::export::{Format, open_output, render},
+    present::plot::sweep_svg,
+    results::document::{Document, ModelResult},
+    results::figures::COMPARE,
+    results::run::RunResult,
+    results::save::{load_document, merge, new_document, report, save_run},
+    results::stats::{Summary, model_result, spread_warnings, summarize, wide_spread},
 };
 
 fn fixture_path() -> PathBuf {

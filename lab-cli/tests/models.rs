@@ -8,10 +8,10 @@
 use std::{path::Path, sync::Mutex};
 
 use iolab::{
-    launch,
-    probe::Probe,
-    result::RunResult,
-    run::{RunSpec, run_model},
+    measure::launch,
+    measure::probe::Probe,
+    measure::run::{RunSpec, run_model},
+    results::run::RunResult,
 };
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use iolab::{
-    launch,
-    probe::{EmptyProbe, Probe},
-    selftest,
+    measure::launch,
+    measure::probe::{EmptyProbe, Probe},
+    measure::selftest,
 };
 
 /// One test at a time. A child forked by one test holds copies of every fd of this process until

@@ -1,0 +1,72 @@
+//! Command-line arguments shared by several commands: the workload and the output options.
+//! Every bound is checked by clap, so bad input is one line naming the flag and exit status 2.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::{measure::run::RunSpec, present::export::Format};
+
+/// The largest payload one message may carry.
+pub const MAX_PAYLOAD: u64 = 16 * 1024 * 1024;
+
+#[derive(Args, Clone, Debug)]
+pub struct Workload {
+    /// Concurrent connections, each sending messages in a closed loop.
+    #[arg(short = 'c', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub connections: u64,
+    /// Messages per connection.
+    #[arg(short = 'm', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub messages: u64,
+    /// Payload bytes per message (1 to 16 MiB).
+    #[arg(short = 'b', long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=MAX_PAYLOAD))]
+    pub bytes: u64,
+    /// Extra connections that stay open and never send (the C10K case).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub idle: u64,
+    /// Exit 0 even when the load generator saw errors (resets, timeouts, wrong bytes).
+    #[arg(long)]
+    pub allow_errors: bool,
+}
+
+impl Workload {
+    pub fn spec(&self, model: &str) -> RunSpec {
+        RunSpec {
+            model: model.to_owned(),
+            connections: self.connections as usize,
+            messages: self.messages as usize,
+            payload: self.bytes as usize,
+            idle: self.idle as usize,
+            lockstep: false,
+            rounds_only: false,
+        }
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct Output {
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the results here instead of stdout (`-` is stdout). Created before the runs start.
+    #[arg(long, short = 'o')]
+    pub output: Option<String>,
+    /// Keep every measured run's JSON in this folder (for `iolab report`).
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `--models all` or a comma-separated list, checked against the model names.
+pub fn parse_models(list: &str) -> Result<Vec<String>, String> {
+    if list == "all" {
+        return Ok(lab_server::model_names().into_iter().map(String::from).collect());
+    }
+    list.split(',')
+        .map(|name| match lab_server::model(name.trim()) {
+            Some(m) => Ok(m.name.to_owned()),
+            None => Err(format!("unknown model '{name}' (valid: all, {})", lab_server::model_names().join(", "))),
+        })
+        .collect()
+}

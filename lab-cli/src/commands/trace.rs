@@ -1,0 +1,410 @@
+//! `iolab trace`: any server under the probe — one the lab starts (`-- CMD ARGS…`), or one that
+//! is already running (`--pid PID`).
+//!
+//! - **Started**: through `launch`, like the models, so it is traced from its first instruction
+//!   with everything it ever starts. Its stdout and stderr are read by the lab, which keeps the
+//!   last lines for error messages.
+//! - **Running**: every thread of PID and of its descendants is marked; the probe follows the
+//!   tasks they create from then on. Marking races with the server creating tasks, so the lab
+//!   marks and looks again until looks find nothing new (see [`attach`]). Dropping the probe at
+//!   the end detaches everything; the server never notices.
+//!
+//! Either way the server is ready when a process of its tree has a LISTEN socket on the address,
+//! read from /proc (see `tree`): the lab never connects to find out, since the probe would count
+//! that connection as the server's work. Without `--addr` the lab takes the one port the tree
+//! listens on (a wildcard address is reached through loopback), so `iolab trace -- ./server`
+//! needs no flag for a server that picks its own port; it asks for `--addr` when there are
+//! several. Then the same measurement as `iolab run`
+//! (`run::measure`) and the same table and JSON, with one difference because the server may not
+//! be our child: its CPU time is the tree's user and system time over the measured window, from
+//! /proc (`iolab run` reports the whole life, from wait4), and peak RSS is the largest VmHWM in
+//! the tree (since each process started).
+//!
+//! `--validate` adds a second run of the same load under strace (see `validate`).
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde::Serialize;
+
+use crate::{
+    bad_input,
+    commands::args::Workload,
+    commands::top,
+    error::BadInput,
+    interrupt, load,
+    measure::launch::{self, Launch, Server, Usage},
+    measure::probe::Probe,
+    measure::run::{self, RunSpec},
+    measure::tree,
+    measure::validate::{self, Validation},
+    present::run_table,
+    results::run::RunResult,
+};
+
+#[derive(clap::Args, Debug)]
+pub struct TraceArgs {
+    /// Where the server listens (a loopback address). Default: the one TCP address it listens
+    /// on (0.0.0.0 and :: are reached through 127.0.0.1 and ::1).
+    #[arg(long)]
+    pub addr: Option<SocketAddr>,
+    /// Attach to this running server and its descendants instead of starting one; it keeps
+    /// running afterwards.
+    #[arg(long, conflicts_with = "command")]
+    pub pid: Option<u32>,
+    #[command(flatten)]
+    pub workload: Workload,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Serve the load a second time with strace attached (and perf, if installed) and check
+    /// that they counted what the probe counted; exit 1 if not.
+    #[arg(long, conflicts_with = "interval")]
+    pub validate: bool,
+    /// Seconds to wait for the server to listen.
+    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
+    pub ready_timeout: f64,
+    /// With --pid: no load; show live rates every INTERVAL (e.g. 1s), as `iolab top` does.
+    #[arg(long, requires = "pid", value_parser = humantime::parse_duration)]
+    pub interval: Option<Duration>,
+    /// With --interval: stop after this many intervals (default: at Ctrl-C).
+    #[arg(long, requires = "interval")]
+    pub count: Option<u64>,
+    /// The server command and its arguments.
+    #[arg(last = true, required_unless_present = "pid", value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `--format` of trace and top, the same as every command's: csv and markdown render the run as
+/// `iolab run` does (top, which prints live rates, takes only table and json).
+pub use crate::present::export::Format;
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds between 0 and 3600")),
+    }
+}
+
+/// What `iolab trace` prints: the run, as `iolab run` shows it, and the validation if asked.
+#[derive(Serialize)]
+pub struct Traced {
+    #[serde(flatten)]
+    pub run: RunResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Validation>,
+}
+
+pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
+    if let Some(addr) = args.addr.filter(|a| !a.ip().is_loopback()) {
+        bad_input!("invalid value '{addr}' for '--addr': the load generator drives loopback addresses only");
+    }
+    if let (Some(pid), Some(interval)) = (args.pid, args.interval) {
+        return top::watch(pid, interval, args.count, top::DEFAULT_SYSCALLS, args.format);
+    }
+    if args.validate && on_path("strace").is_none() {
+        bad_input!("{}", validate::NO_STRACE);
+    }
+    // The whole run is the window (connecting and closing included): strace cannot be told to
+    // count only part of it, so `--validate` needs the probe to count all of it too.
+    let spec = RunSpec { rounds_only: false, ..args.workload.spec("") };
+    load::limits::make_room_for(spec.connections + spec.idle)
+        .map_err(|e| BadInput(format!("--connections {} --idle {}: {e:#}", spec.connections, spec.idle)))?;
+    let traced = match args.pid {
+        Some(pid) => trace_running(pid, &args, spec)?,
+        None => trace_started(&args, spec)?,
+    };
+    print!("{}", render(&traced, args.format)?);
+    let validation_ok = traced.validation.as_ref().is_none_or(|v| v.ok);
+    if traced.run.errors > 0 && !args.workload.allow_errors {
+        eprintln!("iolab: the load generator saw {} errors (--allow-errors to accept)", traced.run.errors);
+        return Ok(ExitCode::FAILURE);
+    }
+    if !validation_ok {
+        eprintln!(
+            "iolab: the probe and {} disagree: {}",
+            validate::TOOLS,
+            traced.validation.as_ref().map_or(String::new(), |v| v.mismatches())
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(traced: &Traced, format: Format) -> Result<String> {
+    Ok(match format {
+        Format::Json => serde_json::to_string_pretty(traced)? + "\n",
+        Format::Table => {
+            let mut text = run_table::run_table(&traced.run);
+            text += "(server CPU over the measured window, from /proc; peak RSS: the tree's largest VmHWM)\n";
+            if let Some(v) = &traced.validation {
+                text += &validate::table(v);
+            }
+            text
+        }
+        Format::Csv | Format::Markdown => {
+            let mut doc = crate::results::save::new_document("trace", 1);
+            doc.results.push(crate::results::stats::model_result(vec![traced.run.clone()]));
+            crate::present::export::render(&doc, format)
+        }
+    })
+}
+
+/// `-- CMD ARGS…`: start it traced, measure, stop it. Every failure names the command and ends
+/// with the last lines it printed.
+fn trace_started(args: &TraceArgs, mut spec: RunSpec) -> Result<Traced> {
+    let (program, rest) = args.command.split_first().context("no command given")?;
+    let program = find_program(program)?;
+    spec.model = display_name(&args.command);
+    let mut probe = Probe::load()?;
+    let what = Launch { program: &program, args: rest.to_vec(), listener: None, stdin_pipe: false };
+    let mut server = launch::launch_tailed(&mut probe, what)?;
+    let tail = server.tail();
+    let traced = measure_started(&mut probe, &mut server, args, &spec);
+    let stopped = server.stop();
+    let traced = traced.map_err(|err| {
+        if interrupt::cause(&err).is_some() {
+            return err;
+        }
+        let lines = tail.map(|t| t.lines(Duration::from_secs(1))).unwrap_or_default();
+        let last = if lines.is_empty() {
+            "it printed nothing".to_owned()
+        } else {
+            format!("its last output: {}", lines.join(" | "))
+        };
+        anyhow!("`{}`: {err:#}; {last}", spec.model)
+    })?;
+    stopped?;
+    Ok(traced)
+}
+
+fn measure_started(probe: &mut Probe, server: &mut Server, args: &TraceArgs, spec: &RunSpec) -> Result<Traced> {
+    let root = server.pid;
+    let want = args.addr.filter(|a| a.port() != 0);
+    let timeout = Duration::from_secs_f64(args.ready_timeout);
+    let addr = wait_listening(root, want, timeout, &mut || server.exited())?;
+    let mut alive = || match server.exited()? {
+        Some(status) => bail!("it exited ({status}) during the run"),
+        None => Ok(()),
+    };
+    measure_tree(probe, root, addr, spec, args.validate, &mut alive)
+}
+
+/// `--pid PID`: attach, measure, detach (dropping the probe); the server keeps running.
+fn trace_running(pid: u32, args: &TraceArgs, mut spec: RunSpec) -> Result<Traced> {
+    if !tree::is_alive(pid) {
+        bad_input!("invalid value '{pid}' for '--pid': no such process");
+    }
+    spec.model = tree::name(pid);
+    let mut probe = Probe::load()?;
+    attach(&mut probe, pid)?;
+    let want = args.addr.filter(|a| a.port() != 0);
+    let timeout = Duration::from_secs_f64(args.ready_timeout);
+    // Not our child: its exit status is its parent's to read.
+    let gone = |pid| (!tree::is_alive(pid)).then(|| "status unknown".to_owned());
+    let addr = wait_listening(pid, want, timeout, &mut || Ok(gone(pid)))
+        .with_context(|| format!("process {pid} ({})", spec.model))?;
+    let mut alive = || match gone(pid) {
+        Some(_) => bail!("process {pid} exited during the run (the probes are detached)"),
+        None => Ok(()),
+    };
+    measure_tree(&mut probe, pid, addr, &spec, args.validate, &mut alive)
+}
+
+/// Marks every thread of `root` and of its descendants as traced; returns how many.
+///
+/// The probe follows tasks created by marked tasks, so once a look at /proc finds nothing
+/// unmarked, any newer task was created by a marked one and is followed. One race remains: a
+/// task whose creation began before its parent was marked shows in /proc only when the kernel
+/// has finished creating it, microseconds later. So the lab stops only after two looks, 10 ms
+/// apart, find nothing new.
+pub fn attach(probe: &mut Probe, root: u32) -> Result<usize> {
+    let mut marked = std::collections::HashSet::new();
+    let mut quiet_looks = 0;
+    for _ in 0..1000 {
+        let new: Vec<u32> = tree::tasks(root).into_iter().filter(|t| !marked.contains(t)).collect();
+        if new.is_empty() && marked.is_empty() {
+            bail!("process {root} is gone");
+        }
+        quiet_looks = if new.is_empty() { quiet_looks + 1 } else { 0 };
+        if quiet_looks == 2 {
+            return Ok(marked.len());
+        }
+        for tid in new {
+            probe.trace_task(tid)?;
+            marked.insert(tid);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    bail!("process {root} keeps starting tasks faster than they can be marked")
+}
+
+/// One measured run of `spec` against the tree at `root`, and with `validate` a second one
+/// checked against strace (see `validate` for why two runs).
+fn measure_tree(
+    probe: &mut Probe,
+    root: u32,
+    addr: SocketAddr,
+    spec: &RunSpec,
+    validate: bool,
+    alive: &mut dyn FnMut() -> Result<()>,
+) -> Result<Traced> {
+    let perf = if validate { validate::Perf::attach(root)? } else { validate::PerfRun::NotAsked };
+    let (user0, sys0) = tree::cpu_ms(root);
+    let measured = run::measure(probe, root, addr, spec, alive)?;
+    // Again: a server that dies while the load generator finishes may still be exiting when
+    // `measure` first asks, and is gone once it has settled.
+    alive()?;
+    let (user1, sys1) = tree::cpu_ms(root);
+    let switches = perf.finish(&measured.delta)?;
+    let usage = Usage { user_ms: user1 - user0, sys_ms: sys1 - sys0, max_rss_kib: tree::peak_rss_kib(root) };
+    let run = measured.into_result(&spec.model, usage);
+    let validation = match validate {
+        true => Some(validate::against_strace(probe, root, addr, spec, alive, switches)?),
+        false => None,
+    };
+    Ok(Traced { run, validation })
+}
+
+/// How long a server must listen elsewhere (and not on `--addr`) before that is an error: it
+/// may open another port first (an admin port, say) and the asked one a moment later.
+const ELSEWHERE_GRACE: Duration = Duration::from_secs(1);
+/// Without `--addr`: how long the set of listening addresses must stay the same before the
+/// lab picks one.
+const STABLE: Duration = Duration::from_millis(200);
+
+/// Waits until the tree at `root` listens where the load can reach it; returns that address.
+/// `exited` says how the server ended, if it did.
+fn wait_listening(
+    root: u32,
+    want: Option<SocketAddr>,
+    timeout: Duration,
+    exited: &mut dyn FnMut() -> Result<Option<String>>,
+) -> Result<SocketAddr> {
+    let start = Instant::now();
+    let (mut seen, mut seen_since) = (Vec::new(), Instant::now());
+    loop {
+        interrupt::check()?;
+        let where_ = want.map_or("any TCP port".to_owned(), |a| a.to_string());
+        if let Some(status) = exited()? {
+            bail!("it exited ({status}) before listening on {where_}");
+        }
+        let listening = tree::listening(root);
+        if listening != seen {
+            (seen, seen_since) = (listening.clone(), Instant::now());
+        }
+        let stable_for = seen_since.elapsed();
+        match want {
+            Some(addr) if listening.iter().any(|&l| tree::accepts(l, addr)) => return Ok(addr),
+            Some(addr) if !listening.is_empty() && stable_for >= ELSEWHERE_GRACE => {
+                bail!("it listens on {}, not on {addr} (--addr)", list(&listening))
+            }
+            None if !listening.is_empty() && stable_for >= STABLE => return pick(&listening),
+            _ => {}
+        }
+        if start.elapsed() >= timeout {
+            let also =
+                if listening.is_empty() { String::new() } else { format!(" (it listens on {})", list(&listening)) };
+            bail!("it did not listen on {where_} within {:.1} s{also}", timeout.as_secs_f64());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Without `--addr`: the one port the server listens on, as a loopback address.
+fn pick(listening: &[SocketAddr]) -> Result<SocketAddr> {
+    let mut reachable: Vec<SocketAddr> = listening.iter().filter_map(|&l| loopback_for(l)).collect();
+    reachable.sort_by_key(|a| (a.port(), a.is_ipv6()));
+    reachable.dedup_by_key(|a| a.port());
+    match reachable.as_slice() {
+        [one] => Ok(*one),
+        [] => bail!("it listens on {} only; the load generator drives loopback addresses only", list(listening)),
+        _ => bail!("it listens on {}: choose one with --addr", list(listening)),
+    }
+}
+
+/// The loopback address that reaches a listening socket, if one does.
+fn loopback_for(listener: SocketAddr) -> Option<SocketAddr> {
+    let ip: IpAddr = match listener.ip() {
+        ip if ip.is_loopback() => ip,
+        IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, listener.port()))
+}
+
+fn list(addrs: &[SocketAddr]) -> String {
+    addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// The program to run: a path as given, or the first match on PATH, as a shell would.
+fn find_program(name: &str) -> Result<PathBuf> {
+    if name.contains('/') {
+        if is_executable(Path::new(name)) {
+            return Ok(PathBuf::from(name));
+        }
+        bad_input!("cannot run '{name}': no such executable file");
+    }
+    match on_path(name) {
+        Some(found) => Ok(found),
+        None => bad_input!("cannot run '{name}': command not found (PATH has no such executable)"),
+    }
+}
+
+/// The first executable `name` in a directory of PATH.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The command as the result names it: file names instead of paths (`python3 echo.py 0`).
+fn display_name(command: &[String]) -> String {
+    command
+        .iter()
+        .map(|arg| match arg.contains('/') {
+            true => Path::new(arg).file_name().map_or(arg.clone(), |f| f.to_string_lossy().into_owned()),
+            false => arg.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_wildcard_listener_is_reached_through_loopback() {
+        assert_eq!(pick(&[addr("0.0.0.0:8080")]).unwrap(), addr("127.0.0.1:8080"));
+        assert_eq!(pick(&[addr("[::]:8080")]).unwrap(), addr("[::1]:8080"));
+        assert_eq!(pick(&[addr("0.0.0.0:80"), addr("[::]:80")]).unwrap(), addr("127.0.0.1:80"));
+    }
+
+    #[test]
+    fn several_ports_or_a_remote_address_need_the_user() {
+        let err = pick(&[addr("127.0.0.1:80"), addr("127.0.0.1:81")]).unwrap_err().to_string();
+        assert_eq!(err, "it listens on 127.0.0.1:80, 127.0.0.1:81: choose one with --addr");
+        let err = pick(&[addr("10.1.2.3:80")]).unwrap_err().to_string();
+        assert_eq!(err, "it listens on 10.1.2.3:80 only; the load generator drives loopback addresses only");
+    }
+
+    #[test]
+    fn display_name_drops_directories() {
+        let cmd = ["/usr/bin/python3", "/tmp/x/echo.py", "0"].map(String::from);
+        assert_eq!(display_name(&cmd), "python3 echo.py 0");
+    }
+}

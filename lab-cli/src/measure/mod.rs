@@ -1,0 +1,22 @@
+//! Measurement: the probes, the processes they watch, and one measured run.
+//!
+//! Everything here produces numbers; nothing here formats them. The lowest layer of the lab:
+//! it knows nothing of commands, tables or documents.
+//!
+//! - [`probe`] loads the eBPF programs (lab-ebpf), marks the tasks to trace and reads the
+//!   counters; [`preflight`] checks privileges and tracefs first.
+//! - [`launch`] starts a server traced from its first instruction and stops its whole tree;
+//!   [`privileges`] keeps root for the probe only.
+//! - [`tree`] reads a process tree from /proc (tasks, listening sockets, CPU time).
+//! - [`run`] is one measured run: snapshots around the load generator's work.
+//! - [`selftest`] proves the probe exact against [`exercise`]'s workloads of known counts;
+//!   [`validate`] checks a run's counts against strace and perf.
+pub mod exercise;
+pub mod launch;
+pub mod preflight;
+pub mod privileges;
+pub mod probe;
+pub mod run;
+pub mod selftest;
+pub mod tree;
+pub mod validate;

@@ -1,0 +1,319 @@
+//! Loading the probes, pointing them at a process tree, and reading what they counted.
+//!
+//! The probes count for every task whose thread id is marked in `TRACED_TASKS`; they mark a
+//! traced task's children themselves (see lab-ebpf). So user space does three things: load and
+//! attach, mark the first task, and read `COUNTERS`. Nothing is pinned: dropping [`Probe`]
+//! detaches every program and frees every map.
+//!
+//! Reading is one `bpf()` lookup of a per-CPU struct; the CPUs' copies are summed here.
+
+use std::{fs, path::Path};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, MapData, PerCpuArray, PerCpuValues},
+    programs::{RawTracePoint, TracePoint, raw_trace_point::RawTracePointLink, trace_point::TracePointLink},
+    util::nr_cpus,
+};
+use lab_common::{Counters, CurrentTask, WaitKind};
+
+use crate::measure::preflight;
+
+/// The compiled probes (lab-ebpf), embedded at build time by `build.rs`.
+static PROBES: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lab"));
+
+pub struct Probe {
+    /// None for [`Probe::disabled`].
+    loaded: Option<Loaded>,
+    /// Tracepoints this kernel does not have (e.g. epoll_pwait2 before 5.11).
+    pub unavailable: Vec<String>,
+}
+
+struct Loaded {
+    // The maps below keep their own fds; the links in `hooks` are detached by `Drop`.
+    ebpf: Ebpf,
+    /// Every hook, with its link while attached (see [`Probe::set_attached`]).
+    hooks: Vec<(Hook, Option<Link>)>,
+    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    traced: Array<MapData, u8>,
+    counters: PerCpuArray<MapData, Counters>,
+    current: PerCpuArray<MapData, CurrentTask>,
+}
+
+/// Makes every CPU look up its current task afresh at its next syscall (lab-ebpf's
+/// `current_task` keeps the answer per CPU until the CPU switches tasks). Needed after a running
+/// task is marked, and after re-attaching, when switches went unseen.
+fn reset_current(current: &mut PerCpuArray<MapData, CurrentTask>) -> Result<()> {
+    let zeros = PerCpuValues::try_from(vec![CurrentTask::default(); nr_cpus().map_err(|(_, e)| e)?])?;
+    current.set(0, zeros, 0).context("resetting the per-CPU current task")
+}
+
+impl Probe {
+    /// Checks privileges and tracefs, loads every program and attaches it.
+    pub fn load() -> Result<Probe> {
+        preflight::check_privileges()?;
+        let tracefs = preflight::ensure_tracefs()?;
+        let pid_max: u32 = read_trimmed("/proc/sys/kernel/pid_max")?.parse()?;
+        let newtask_pid = format_field_offset(&tracefs, "task/task_newtask", "pid")?;
+        let newtask_flags = format_field_offset(&tracefs, "task/task_newtask", "clone_flags")?;
+
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("TRACED_TASKS", pid_max)
+            .override_global("NEWTASK_PID_OFFSET", &newtask_pid, true)
+            .override_global("NEWTASK_FLAGS_OFFSET", &newtask_flags, true)
+            .load(PROBES)
+            .context("loading the probes")?;
+        let logger = aya_log::EbpfLogger::init(&mut ebpf).ok();
+
+        let hooks = hooks(&tracefs);
+        let unavailable = hooks.iter().filter(|h| !h.exists).map(|h| h.to_string()).collect();
+        let mut verified = std::collections::HashSet::new();
+        for hook in &hooks {
+            // One program serves several tracepoints: load it once, attach it to each.
+            if verified.insert(hook.program) {
+                hook.load(&mut ebpf)?;
+            }
+        }
+        let hooks = hooks.into_iter().filter(|h| h.exists).map(|h| (h, None)).collect();
+
+        let traced = Array::try_from(take_map(&mut ebpf, "TRACED_TASKS")?)?;
+        let counters = PerCpuArray::try_from(take_map(&mut ebpf, "COUNTERS")?)?;
+        let current = PerCpuArray::try_from(take_map(&mut ebpf, "CURRENT_TASK")?)?;
+        let mut probe = Probe { loaded: Some(Loaded { ebpf, hooks, logger, traced, counters, current }), unavailable };
+        probe.set_attached(true)?;
+        Ok(probe)
+    }
+
+    /// No probe at all: nothing is loaded, every snapshot reads zero. Runs the same workload
+    /// untraced, to measure what tracing costs (`--no-trace`, `iolab bench`).
+    pub fn disabled() -> Probe {
+        Probe { loaded: None, unavailable: Vec::new() }
+    }
+
+    /// Detaches every program (`false`) or attaches them again (`true`); the maps and what they
+    /// counted stay. Detached, the probe costs nothing: no program runs anywhere, and with no
+    /// syscall tracepoint left the kernel takes every task off its syscall slow path again. A
+    /// task started while detached is not followed. `iolab bench` uses this to measure the
+    /// probe's cost in phases of one run.
+    pub fn set_attached(&mut self, attached: bool) -> Result<()> {
+        let Some(loaded) = &mut self.loaded else { return Ok(()) };
+        if !attached {
+            detach_all(loaded.hooks.iter_mut().filter_map(|(_, link)| link.take()).collect());
+            return Ok(());
+        }
+        for (hook, link) in loaded.hooks.iter_mut().filter(|(_, link)| link.is_none()) {
+            *link = Some(hook.attach(&mut loaded.ebpf)?);
+            if hook.program == "count_switch" {
+                // From here on every switch is seen: forget what the CPUs knew before.
+                reset_current(&mut loaded.current)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks one task (thread id) as traced. Tasks it starts from now on are traced too.
+    pub fn trace_task(&mut self, tid: u32) -> Result<()> {
+        let Some(loaded) = &mut self.loaded else { return Ok(()) };
+        loaded.traced.set(tid, 1, 0).with_context(|| format!("marking task {tid} as traced"))?;
+        // The task may be running right now, on a CPU that already looked it up.
+        reset_current(&mut loaded.current)
+    }
+
+    /// Sum of every CPU's counters, as of now.
+    pub fn snapshot(&mut self) -> Result<Counters> {
+        let Some(loaded) = &mut self.loaded else { return Ok(Counters::ZERO) };
+        if let Some(logger) = &mut loaded.logger {
+            logger.flush();
+        }
+        let per_cpu = loaded.counters.get(&0, 0).context("reading the counters")?;
+        let mut total = Counters::ZERO;
+        for cpu in per_cpu.iter() {
+            add_into(&mut total, cpu);
+        }
+        Ok(total)
+    }
+}
+
+/// `empty_sys_enter` alone on `sys_enter`: a program that does nothing, on the hook every syscall
+/// probe needs. `iolab bench` attaches it in place of [`Probe`] to measure the floor: what the
+/// hook costs before the probe does any work. Loaded from the same object; its maps go unused.
+pub struct EmptyProbe {
+    // Field order: the link detaches before the object goes.
+    link: Option<Link>,
+    hook: Hook,
+    ebpf: Ebpf,
+}
+
+impl EmptyProbe {
+    /// Loads it, detached.
+    pub fn load() -> Result<EmptyProbe> {
+        preflight::check_privileges()?;
+        let mut ebpf = EbpfLoader::new().load(PROBES).context("loading the probes")?;
+        let hook = Hook { program: "empty_sys_enter", kind: HookKind::Raw("sys_enter"), exists: true };
+        hook.load(&mut ebpf)?;
+        Ok(EmptyProbe { link: None, hook, ebpf })
+    }
+
+    pub fn set_attached(&mut self, attached: bool) -> Result<()> {
+        if !attached {
+            self.link = None;
+        } else if self.link.is_none() {
+            self.link = Some(self.hook.attach(&mut self.ebpf)?);
+        }
+        Ok(())
+    }
+}
+
+/// Where each program attaches.
+fn hooks(tracefs: &Path) -> Vec<Hook> {
+    let raw = |program, name| Hook { program, kind: HookKind::Raw(name), exists: true };
+    let tracepoint = |program, category: &'static str, name: String| {
+        // Per-syscall tracepoints vary by kernel (epoll_pwait2 came in 5.11); the others do not.
+        let exists = category != "syscalls" || tracefs.join("events").join(category).join(&name).exists();
+        Hook { program, kind: HookKind::Tracepoint(category, name), exists }
+    };
+    let mut hooks = vec![
+        // count_switch first: it keeps count_syscall's per-CPU answer fresh (see `reset_current`).
+        raw("count_switch", "sched_switch"),
+        raw("count_syscall", "sys_enter"),
+        raw("forget_task", "sched_process_exit"),
+        tracepoint("follow_fork", "task", "task_newtask".into()),
+    ];
+    // Only exits: the entries are read by count_syscall (see lab-ebpf).
+    for kind in WaitKind::ALL {
+        hooks.push(tracepoint("wait_exit", "syscalls", format!("sys_exit_{}", kind.syscall_name())));
+    }
+    hooks.push(tracepoint("epoll_ctl_exit", "syscalls", "sys_exit_epoll_ctl".into()));
+    hooks
+}
+
+/// One program on one hook.
+struct Hook {
+    program: &'static str,
+    kind: HookKind,
+    /// Whether this kernel has the tracepoint.
+    exists: bool,
+}
+
+enum HookKind {
+    Raw(&'static str),
+    Tracepoint(&'static str, String),
+}
+
+/// An attachment; dropping it detaches the program.
+#[allow(dead_code)] // held for its Drop
+enum Link {
+    Raw(RawTracePointLink),
+    Tracepoint(TracePointLink),
+}
+
+/// Detaches all of `links` at once. Detaching a `syscalls:*` or `task:*` tracepoint waits for the
+/// kernel (~40-80 ms each here: ~0.8 s for the eleven one after the other); dropped from a thread
+/// each they take ~0.45 s, as the kernel still serializes part of the work.
+fn detach_all(links: Vec<Link>) {
+    std::thread::scope(|scope| {
+        for link in links {
+            scope.spawn(move || drop(link));
+        }
+    });
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        detach_all(self.hooks.iter_mut().filter_map(|(_, link)| link.take()).collect());
+    }
+}
+
+impl Hook {
+    /// Loads (verifies) its program.
+    fn load(&self, ebpf: &mut Ebpf) -> Result<()> {
+        match self.kind {
+            HookKind::Raw(_) => program_mut::<RawTracePoint>(ebpf, self.program)?.load(),
+            HookKind::Tracepoint(..) => program_mut::<TracePoint>(ebpf, self.program)?.load(),
+        }
+        .with_context(|| format!("verifying {}", self.program))
+    }
+
+    fn attach(&self, ebpf: &mut Ebpf) -> Result<Link> {
+        let context = || format!("attaching {} to {self}", self.program);
+        Ok(match &self.kind {
+            HookKind::Raw(name) => {
+                let program = program_mut::<RawTracePoint>(ebpf, self.program)?;
+                let id = program.attach(name).with_context(context)?;
+                Link::Raw(program.take_link(id)?)
+            }
+            HookKind::Tracepoint(category, name) => {
+                let program = program_mut::<TracePoint>(ebpf, self.program)?;
+                let id = program.attach(category, name).with_context(context)?;
+                Link::Tracepoint(program.take_link(id)?)
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            HookKind::Raw(name) => write!(f, "{name}"),
+            HookKind::Tracepoint(category, name) => write!(f, "{category}:{name}"),
+        }
+    }
+}
+
+fn add_into(total: &mut Counters, c: &Counters) {
+    for (t, v) in total.syscalls.iter_mut().zip(c.syscalls.iter()) {
+        *t += v;
+    }
+    total.syscall_out_of_range += c.syscall_out_of_range;
+    for (t, w) in total.wait.iter_mut().zip(c.wait.iter()) {
+        t.calls += w.calls;
+        t.fds_passed += w.fds_passed;
+        t.ready += w.ready;
+        t.errors += w.errors;
+        t.blocked_ns += w.blocked_ns;
+    }
+    total.voluntary_switches += c.voluntary_switches;
+    total.involuntary_switches += c.involuntary_switches;
+    total.tasks_started += c.tasks_started;
+    total.processes_started += c.processes_started;
+    total.tasks_exited += c.tasks_exited;
+    total.processes_exited += c.processes_exited;
+    total.tasks_dropped += c.tasks_dropped;
+    total.waits_dropped += c.waits_dropped;
+    total.epoll_members_dropped += c.epoll_members_dropped;
+}
+
+fn program_mut<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    let program = ebpf.program_mut(name).ok_or_else(|| anyhow!("probe has no program {name}"))?;
+    Ok(program.try_into()?)
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map> {
+    ebpf.take_map(name).ok_or_else(|| anyhow!("probe has no map {name}"))
+}
+
+fn read_trimmed(path: &str) -> Result<String> {
+    Ok(fs::read_to_string(path).with_context(|| format!("reading {path}"))?.trim().to_owned())
+}
+
+/// The byte offset of `field` in a tracepoint's record, from its tracefs `format` file:
+/// `\tfield:pid_t pid;\toffset:8;\tsize:4;\tsigned:1;`
+pub fn format_field_offset(tracefs: &Path, event: &str, field: &str) -> Result<u32> {
+    let path = tracefs.join("events").join(event).join("format");
+    let format = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    for line in format.lines() {
+        let mut parts = line.trim().split(';').map(str::trim);
+        let (Some(decl), Some(offset)) = (parts.next(), parts.next()) else { continue };
+        let name = decl.rsplit(' ').next().unwrap_or_default();
+        if name == field {
+            if let Some(value) = offset.strip_prefix("offset:") {
+                return Ok(value.parse()?);
+            }
+        }
+    }
+    bail!("{} has no field {field}", path.display())
+}

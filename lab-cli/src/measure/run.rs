@@ -1,0 +1,278 @@
+//! One measured run: a model under the probe, driven by the load generator.
+//!
+//! The order matters for honest numbers:
+//! 1. bind the listener here, so the server is reachable the moment it starts;
+//! 2. start the model traced (see `launch`) and wait until its counters stop moving: start-up
+//!    (the dynamic loader, the runtime) is over and it is blocked waiting for clients;
+//! 3. snapshot, run the load generator in a process of its own (never in the traced tree),
+//!    wait until the server is quiet again (connection teardown counted), snapshot;
+//! 4. kill and reap the server tree, which yields its CPU time and peak RSS.
+//! Everything between the two snapshots is the cost of serving this load, nothing else.
+
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    net::{Ipv4Addr, SocketAddr, TcpListener},
+    os::fd::OwnedFd,
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::mpsc::{self, Receiver, RecvTimeoutError},
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result, bail};
+use lab_common::Counters;
+use socket2::{Domain, Socket, Type};
+
+use crate::{
+    load::LoadReport,
+    measure::launch::{self, LISTEN_FD, Launch, Usage},
+    measure::privileges,
+    measure::probe::Probe,
+    results::run::{Delta, RunResult},
+};
+
+/// What to run: a model and the workload.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    pub model: String,
+    pub connections: usize,
+    pub messages: usize,
+    pub payload: usize,
+    pub idle: usize,
+    /// Every connection sends message k at the same moment (the walkthrough's scenario).
+    pub lockstep: bool,
+    /// Count only the message rounds: connecting and closing happen outside the window.
+    pub rounds_only: bool,
+}
+
+/// How long the server must make no syscall to count as settled, and how long to wait at most.
+const QUIET: Duration = Duration::from_millis(50);
+const SETTLE_LIMIT: Duration = Duration::from_secs(5);
+
+pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
+    let (mut server, addr) = start_model(probe, spec)?;
+    let context = || format!("model {}", spec.model);
+    let measured = measure(probe, server.pid, addr, spec, &mut || server.check_alive()).with_context(context)?;
+    let usage = server.stop()?;
+    Ok(measured.into_result(&spec.model, usage))
+}
+
+/// Step 1–2: a traced `iolab serve --model …` on a fresh loopback listener, ready for clients.
+pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(launch::Server, SocketAddr)> {
+    if lab_server::model(&spec.model).is_none() {
+        bail!("unknown model {:?} (valid: {})", spec.model, lab_server::model_names().join(", "));
+    }
+    let listener = bind_loopback(spec.connections + spec.idle)?;
+    let addr = TcpListener::from(listener.try_clone()?).local_addr()?;
+    let args = ["serve", "--model", &spec.model, "--listen-fd", &LISTEN_FD.to_string()].map(String::from);
+    let what =
+        Launch { program: launch::iolab_exe(), args: args.to_vec(), listener: Some(&listener), stdin_pipe: false };
+    let mut server = launch::launch(probe, what)?;
+    drop(listener);
+    server.wait_for_line("listening on")?;
+    Ok((server, addr))
+}
+
+/// What one load cost a traced server: the probe's counts between the two snapshots, the load
+/// generator's report, and the tree's peak size.
+pub struct Measured {
+    pub delta: Delta,
+    pub load: LoadReport,
+    pub peak_processes: u64,
+    pub peak_threads: u64,
+}
+
+impl Measured {
+    pub fn into_result(self, name: &str, usage: Usage) -> RunResult {
+        let mut result = RunResult::new(name, &self.delta, &self.load, usage);
+        (result.peak_processes, result.peak_threads) = (self.peak_processes, self.peak_threads);
+        result
+    }
+}
+
+/// Steps 2–3 above for any traced server listening at `addr` whose tree is rooted at `root`
+/// (a model, or any command under `iolab trace`). `alive` fails if the server died.
+///
+/// With [`RunSpec::rounds_only`] the load generator pauses once every connection is open and
+/// again once every message is answered; the snapshots are taken in those pauses, so connecting
+/// and closing are left out of the window.
+pub fn measure(
+    probe: &mut Probe,
+    root: u32,
+    addr: SocketAddr,
+    spec: &RunSpec,
+    alive: &mut dyn FnMut() -> Result<()>,
+) -> Result<Measured> {
+    let mut window = Window { before: None, after: None, peak: None };
+    if !spec.rounds_only {
+        window.open(probe, root)?; // before the generator starts: its first connect is counted
+    }
+    let mut generator = LoadGenerator::start(addr, spec)?;
+    let report = loop {
+        if let Err(interrupted) = crate::interrupt::check() {
+            return Err(interrupted.into());
+        }
+        match generator.lines.recv_timeout(SAMPLE_EVERY) {
+            Ok(line) if line == "connected" => {
+                window.open(probe, root)?;
+                generator.resume()?;
+            }
+            Ok(line) if line == "sent" => {
+                window.after = Some(launch::settle(probe, QUIET, SETTLE_LIMIT)?);
+                generator.resume()?;
+            }
+            Ok(line) => break Some(line),
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some(peak) = window.peak.as_mut() {
+                    peak.sample(&probe.snapshot()?);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break None,
+        }
+    };
+    let status = generator.child.wait()?;
+    // Ctrl-C in a terminal reaches the generator too (it shares our process group): say
+    // "interrupted", not "the load generator failed".
+    crate::interrupt::check()?;
+    alive()?;
+    if !status.success() {
+        bail!("the load generator failed ({status})");
+    }
+    let report = report.context("the load generator printed no report")?;
+    let load: LoadReport = serde_json::from_str(&report).context("reading the load generator's report")?;
+    let (Some(before), Some(peak)) = (window.before, window.peak) else {
+        bail!("the load generator never opened its connections");
+    };
+    let after = match window.after {
+        Some(after) => after,
+        None => launch::settle(probe, QUIET, SETTLE_LIMIT)?,
+    };
+    let delta = Delta::between(&before, &after);
+    Ok(Measured { delta, load, peak_processes: peak.processes, peak_threads: peak.threads })
+}
+
+/// The measurement window: the snapshot that opens it, the one that closes it, and the tree's
+/// peak size in between.
+struct Window {
+    before: Option<Counters>,
+    after: Option<Counters>,
+    peak: Option<Peak>,
+}
+
+impl Window {
+    fn open(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
+        let before = launch::settle(probe, QUIET, SETTLE_LIMIT)?;
+        self.peak = Some(Peak::at_start(root, &before));
+        self.before = Some(before);
+        Ok(())
+    }
+}
+
+/// `iolab load --format json` at `addr`, run as the user behind sudo, with stdin and stdout piped
+/// for its cues and its report. Each caller adds its own flags.
+pub fn load_command(addr: SocketAddr, connections: usize, messages: usize, payload: usize) -> Command {
+    let mut command = Command::new(launch::iolab_exe());
+    privileges::drop_for(&mut command)
+        .args(["load", "--addr", &addr.to_string(), "--format", "json"])
+        .args(["-c", &connections.to_string(), "-m", &messages.to_string(), "-b", &payload.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    command
+}
+
+/// `iolab load` in a process of its own, never in the traced tree; its stdout lines arrive on a
+/// channel so that the lab can sample the probe while it waits.
+struct LoadGenerator {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+}
+
+impl LoadGenerator {
+    fn start(addr: SocketAddr, spec: &RunSpec) -> Result<LoadGenerator> {
+        let mut child = load_command(addr, spec.connections, spec.messages, spec.payload)
+            .args(["--idle", &spec.idle.to_string()])
+            .args(spec.lockstep.then_some("--lockstep"))
+            .args(spec.rounds_only.then_some("--pause-between-phases"))
+            .spawn()
+            .context("running the load generator")?;
+        let stdout = child.stdout.take().context("load generator stdout")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Ok(LoadGenerator { child, stdin, lines })
+    }
+
+    /// Lets a paused generator go on to its next phase.
+    fn resume(&mut self) -> Result<()> {
+        let stdin = self.stdin.as_mut().context("load generator stdin")?;
+        stdin.write_all(b"\n")?;
+        stdin.flush()?;
+        Ok(())
+    }
+}
+
+impl Drop for LoadGenerator {
+    fn drop(&mut self) {
+        // Only still running if the run failed or was interrupted.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The largest number of processes and threads the server tree had at once.
+///
+/// The probe counts tasks started and exited exactly; the live count is sampled every
+/// [`SAMPLE_EVERY`] while the load runs (a snapshot is one `bpf()` call), on top of the tree's
+/// size at the start, which is read from /proc while the server is idle.
+struct Peak {
+    base: Counters,
+    base_processes: u64,
+    base_threads: u64,
+    processes: u64,
+    threads: u64,
+}
+
+/// Each sample wakes the lab on CPUs the server and the generator keep busy, so not too often:
+/// a tree that grows per connection stays at its peak for the whole run, and a task that lives
+/// less than this may be missed either way.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
+
+impl Peak {
+    fn at_start(root: u32, now: &Counters) -> Peak {
+        let (processes, threads) = launch::tree_size(root);
+        Peak { base: *now, base_processes: processes, base_threads: threads, processes, threads }
+    }
+
+    fn sample(&mut self, now: &Counters) {
+        let live = |base: u64, started: u64, exited: u64| (base + started).saturating_sub(exited);
+        let processes = live(
+            self.base_processes,
+            now.processes_started - self.base.processes_started,
+            now.processes_exited - self.base.processes_exited,
+        );
+        let threads = live(
+            self.base_threads,
+            now.tasks_started - self.base.tasks_started,
+            now.tasks_exited - self.base.tasks_exited,
+        );
+        self.processes = self.processes.max(processes);
+        self.threads = self.threads.max(threads);
+    }
+}
+
+/// A loopback listener with a backlog large enough for every connection to queue at once.
+fn bind_loopback(connections: usize) -> Result<OwnedFd> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
+    socket.listen(connections.clamp(128, 65_535) as i32)?;
+    Ok(socket.into())
+}

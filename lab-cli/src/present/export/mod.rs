@@ -1,0 +1,195 @@
+//! Turning a [`Document`] into text: a table for people, JSON, CSV and Markdown for everything else.
+//!
+//! Measuring, summarising and showing are kept apart (as hyperfine does): every command builds
+//! one [`Document`], and this module only renders it. So `iolab report` can re-render a saved
+//! result in any format, and a new format is one new file here. Each format lives in its own
+//! file; what they share (which figures go together, how a number is shortened, the warnings)
+//! is below.
+
+mod csv;
+mod json;
+mod markdown;
+mod table;
+
+use std::{fs::OpenOptions, io::Write, os::unix::fs::OpenOptionsExt};
+
+use anyhow::Context;
+
+use crate::{
+    results::document::{Document, ModelResult},
+    results::figures::{COMPARE, Figure},
+    results::stats::{Summary, spread_warnings},
+};
+
+/// The output formats of `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Tables for a terminal.
+    Table,
+    /// The whole document, as `iolab report` reads it back.
+    Json,
+    /// One row per model, for spreadsheets and scripts.
+    Csv,
+    /// GitHub-flavoured Markdown tables, for issues and notes.
+    Markdown,
+}
+
+/// The document in `format`, ending with a newline.
+pub fn render(doc: &Document, format: Format) -> String {
+    match format {
+        Format::Table => table::render(doc),
+        Format::Json => json::render(doc),
+        Format::Csv => csv::render(doc),
+        Format::Markdown => markdown::render(doc),
+    }
+}
+
+/// Where `--output PATH` writes: standard output for `None` or `-`, else the file, created (or
+/// emptied) now so that a bad path fails before any run starts. New files get mode 0644.
+pub fn open_output(path: Option<&str>) -> anyhow::Result<Box<dyn Write>> {
+    match path {
+        None | Some("-") => Ok(Box::new(std::io::stdout())),
+        Some(path) => {
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o644)
+                .open(path)
+                .with_context(|| format!("cannot write {path}"))?;
+            crate::measure::privileges::give_away(std::path::Path::new(path))?;
+            Ok(Box::new(file))
+        }
+    }
+}
+
+/// Figures shown side by side: all of [`COMPARE`] is too wide for one terminal table, so the
+/// tables split it into these groups (any figure not named here goes to a last "other" group).
+const GROUPS: &[(&str, &[&str])] = &[
+    ("Throughput and latency", &["msgs_per_sec", "latency_p50_us", "latency_p99_us"]),
+    (
+        "Syscalls",
+        &[
+            "syscalls_per_msg",
+            "data_syscalls_per_msg",
+            "wait_calls_per_msg",
+            "fds_per_wait_call",
+            "ready_per_wait_call",
+        ],
+    ),
+    (
+        "Context switches and tasks",
+        &["voluntary_cs_per_msg", "involuntary_cs_per_msg", "peak_threads", "peak_processes"],
+    ),
+    ("Server CPU and memory", &["server_cpu_us_per_msg", "server_user_ms", "server_sys_ms", "peak_rss_kib"]),
+];
+
+/// [`GROUPS`] as figures, with every figure of [`COMPARE`] in exactly one group.
+fn groups() -> Vec<(&'static str, Vec<&'static Figure>)> {
+    let mut groups: Vec<_> = GROUPS
+        .iter()
+        .map(|(title, keys)| (*title, COMPARE.iter().filter(|f| keys.contains(&f.key)).collect::<Vec<_>>()))
+        .collect();
+    let other: Vec<_> = COMPARE.iter().filter(|f| !GROUPS.iter().any(|(_, keys)| keys.contains(&f.key))).collect();
+    if !other.is_empty() {
+        groups.push(("Other", other));
+    }
+    groups.retain(|(_, figures)| !figures.is_empty());
+    groups
+}
+
+/// A figure's median, min and max for one model. Without a stored spread (a hand-made
+/// document), the median run's value stands for all three.
+pub fn summary(result: &ModelResult, figure: &Figure) -> Summary {
+    result.spread.get(figure.key).copied().unwrap_or_else(|| {
+        let v = (figure.value)(&result.run);
+        Summary { median: v, min: v, max: v }
+    })
+}
+
+/// A table cell: the median, then the range when the runs differ at the digits shown,
+/// e.g. `12.3k (11.9k–12.8k)`.
+fn cell(s: &Summary) -> String {
+    let (median, min, max) = (compact(s.median), compact(s.min), compact(s.max));
+    if min == max { median } else { format!("{median} ({min}–{max})") }
+}
+
+/// The connections column: `100`, or `100 +1k idle` with idle connections.
+fn connections(result: &ModelResult) -> String {
+    let r = &result.run;
+    if r.idle > 0 { format!("{} +{} idle", r.connections, compact(r.idle as f64)) } else { r.connections.to_string() }
+}
+
+/// A number in a few characters with 3 significant digits: `12.3k`, `1.05M`, `427`, `3.25`,
+/// `0.0123` (2 below 0.001: `0.00088`). Whole numbers below 10 000 are shown whole (`4`, not `4.00`).
+pub fn compact(v: f64) -> String {
+    let a = v.abs();
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    if a == 0.0 {
+        return "0".into();
+    }
+    if a >= 1e9 {
+        return format!("{}G", significant(v / 1e9));
+    }
+    if a >= 1e6 {
+        return format!("{}M", significant(v / 1e6));
+    }
+    if a >= 1e4 {
+        return format!("{}k", significant(v / 1e3));
+    }
+    if v.fract() == 0.0 || a >= 100.0 {
+        return format!("{v:.0}");
+    }
+    if a < 1e-5 {
+        return format!("{v:.1e}");
+    }
+    if a < 0.001 {
+        let digits = 1 - a.log10().floor() as i32;
+        return format!("{v:.*}", digits as usize);
+    }
+    significant(v)
+}
+
+/// Three significant digits of a number between 0.001 and 1000.
+fn significant(v: f64) -> String {
+    let digits = 2 - v.abs().log10().floor() as i32;
+    format!("{v:.*}", digits.max(0) as usize)
+}
+
+/// The lines shown under the tables: interrupted runs, load errors, probe losses, wide spreads.
+fn warnings(doc: &Document) -> Vec<String> {
+    let mut lines = Vec::new();
+    if doc.incomplete {
+        lines.push("warning: interrupted: these are the runs finished before the interruption".to_owned());
+    }
+    for result in &doc.results {
+        let r = &result.run;
+        if r.errors > 0 {
+            lines.push(format!(
+                "warning: {} at {} connections: {} load errors in the median run; its figures are not comparable",
+                r.model, r.connections, r.errors
+            ));
+        }
+        let d = r.probe_dropped;
+        if d.tasks + d.waits + d.epoll_members > 0 {
+            lines.push(format!(
+                "warning: {} at {} connections: the probe lost track of {} tasks, {} wait calls, {} epoll registrations",
+                r.model, r.connections, d.tasks, d.waits, d.epoll_members
+            ));
+        }
+    }
+    lines.extend(spread_warnings(doc));
+    lines
+}
+
+/// The line above the tables: what was run, how often, where and when.
+fn heading(doc: &Document) -> String {
+    let runs = if doc.runs_per_model > 1 {
+        format!("median of {} runs per model (min–max in brackets)", doc.runs_per_model)
+    } else {
+        "1 run per model".to_owned()
+    };
+    format!("iolab {}: {runs}; kernel {}, {} CPUs; {}", doc.command, doc.machine.kernel, doc.machine.cpus, doc.created)
+}

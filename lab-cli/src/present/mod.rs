@@ -1,0 +1,12 @@
+//! Presentation: turning results into text and pictures. Nothing here measures.
+//!
+//! - [`export`]: the [`document`](crate::results::document) as a table, JSON, CSV or Markdown.
+//! - [`run_table`]: one run in detail (syscalls by name, wait calls, switches).
+//! - [`plot`]: the sweep's SVG.
+//! - [`verdict`]: sentences computed from the numbers.
+//! - [`progress`]: the progress line on stderr.
+pub mod export;
+pub mod plot;
+pub mod progress;
+pub mod run_table;
+pub mod verdict;

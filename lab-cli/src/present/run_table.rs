@@ -1,0 +1,139 @@
+//! Showing one run: a readable table for people, one JSON object for programs.
+//!
+//! The tables put every count beside its per-message ratio, because the walkthrough's claim is a
+//! per-message claim ("one IO call per connection" versus "one call for many").
+
+use std::fmt::Write as _;
+
+use tabled::{
+    Table, Tabled,
+    settings::{Alignment, Style, object::Columns},
+};
+
+use crate::results::run::RunResult;
+
+#[derive(Tabled)]
+struct SyscallRow {
+    syscall: String,
+    calls: u64,
+    #[tabled(rename = "per message")]
+    per_message: String,
+}
+
+#[derive(Tabled)]
+struct WaitRow {
+    #[tabled(rename = "wait call")]
+    call: String,
+    calls: u64,
+    #[tabled(rename = "fds passed / call")]
+    fds_per_call: String,
+    #[tabled(rename = "ready / call")]
+    ready_per_call: String,
+    #[tabled(rename = "errors")]
+    errors: u64,
+    #[tabled(rename = "time inside (ms)")]
+    blocked_ms: String,
+}
+
+/// Ratio with a sensible number of digits for a table cell.
+pub fn ratio(n: f64, d: f64) -> String {
+    if d == 0.0 {
+        return "-".into();
+    }
+    let r = n / d;
+    match r {
+        r if r == 0.0 => "0".into(),
+        r if r >= 100.0 => format!("{r:.0}"),
+        r if r >= 10.0 => format!("{r:.1}"),
+        r if r >= 0.01 => format!("{r:.2}"),
+        r => format!("{r:.4}"),
+    }
+}
+
+pub fn run_table(r: &RunResult) -> String {
+    let msgs = r.messages as f64;
+    let mut out = String::new();
+    match lab_server::model(&r.model) {
+        Some(model) => writeln!(out, "model {}: {}", r.model, model.summary),
+        None => writeln!(out, "server: {}", r.model),
+    }
+    .ok();
+    let _ = writeln!(
+        out,
+        "{} connections{} × {} B: {} messages in {:.2} s = {:.0} msg/s, latency p50 {:.0} µs, p99 {:.0} µs, errors {}",
+        r.connections,
+        if r.idle > 0 { format!(" (+{} idle)", r.idle) } else { String::new() },
+        r.payload_bytes,
+        r.messages,
+        r.wall_seconds,
+        r.msgs_per_sec,
+        r.latency_us.p50,
+        r.latency_us.p99,
+        r.errors,
+    );
+    if r.syscalls_total == 0 {
+        let _ = writeln!(out, "\nNo syscalls counted: the server ran untraced (--no-trace).");
+        return out;
+    }
+    let _ = writeln!(out, "\nSyscalls made by the server's process tree:");
+    let mut rows: Vec<_> = r.syscalls.iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut table_rows: Vec<SyscallRow> = rows
+        .into_iter()
+        .map(|(name, &calls)| SyscallRow { syscall: name.clone(), calls, per_message: ratio(calls as f64, msgs) })
+        .collect();
+    table_rows.push(SyscallRow {
+        syscall: "total".into(),
+        calls: r.syscalls_total,
+        per_message: ratio(r.syscalls_total as f64, msgs),
+    });
+    out += &numeric_table(Table::new(table_rows));
+
+    if r.wait.by_call.is_empty() {
+        let _ = writeln!(out, "\nWait calls: none (this model blocks in read/write/accept instead).");
+    } else {
+        let _ = writeln!(out, "\nWait calls:");
+        let waits: Vec<WaitRow> = r
+            .wait
+            .by_call
+            .iter()
+            .map(|(name, w)| WaitRow {
+                call: name.clone(),
+                calls: w.calls,
+                fds_per_call: ratio(w.fds_passed as f64, w.calls as f64),
+                ready_per_call: ratio(w.ready as f64, w.calls as f64),
+                errors: w.errors,
+                blocked_ms: format!("{:.1}", w.blocked_ns as f64 / 1e6),
+            })
+            .collect();
+        out += &numeric_table(Table::new(waits));
+    }
+    let cs = r.context_switches;
+    let _ = writeln!(
+        out,
+        "\nContext switches: {} voluntary ({} per message), {} involuntary ({} per message)",
+        cs.voluntary,
+        ratio(cs.voluntary as f64, msgs),
+        cs.involuntary,
+        ratio(cs.involuntary as f64, msgs)
+    );
+    let _ = writeln!(
+        out,
+        "Server CPU: {:.0} ms user, {:.0} ms sys; peak RSS {} KiB",
+        r.server.user_ms, r.server.sys_ms, r.server.max_rss_kib
+    );
+    let d = r.probe_dropped;
+    if d.tasks + d.waits + d.epoll_members > 0 {
+        let _ = writeln!(
+            out,
+            "warning: the probe could not follow {} tasks, {} wait calls, {} epoll registrations (map full)",
+            d.tasks, d.waits, d.epoll_members
+        );
+    }
+    out
+}
+
+fn numeric_table(mut table: Table) -> String {
+    table.with(Style::rounded()).modify(Columns::new(1..), Alignment::right());
+    format!("{table}\n")
+}

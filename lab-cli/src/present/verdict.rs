@@ -1,0 +1,176 @@
+//! Conclusions drawn from measured numbers, never canned text.
+//!
+//! The walkthrough claims that with many connections the blocking models make one IO call and
+//! one context switch per connection, while multiplexing turns "10,000 IOs into 1 call". Each
+//! sentence here is computed from the results it sits under — which claim held, by how much,
+//! and where it did not — so it cannot disagree with the table above it. Results at different
+//! workloads (a sweep) get a verdict each.
+
+use crate::{results::document::ModelResult, results::figures, results::run::RunResult};
+
+fn per(n: u64, d: u64) -> f64 {
+    if d == 0 { 0.0 } else { n as f64 / d as f64 }
+}
+
+/// A figure as the table shows it: the median over the runs (the kept run's value if the
+/// document has no spread for it).
+fn median(m: &ModelResult, key: &str) -> f64 {
+    match m.spread.get(key) {
+        Some(s) => s.median,
+        None => figures::figure(key).map_or(0.0, |f| (f.value)(&m.run)),
+    }
+}
+
+/// Three significant digits, without scientific notation: 1.00, 0.0476, 0.000033.
+fn sig(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = (2 - x.abs().log10().floor() as i32).max(0) as usize;
+    format!("{x:.digits$}")
+}
+
+fn reads(r: &RunResult) -> u64 {
+    ["read", "recvfrom", "recvmsg", "readv"].iter().map(|n| r.calls(n)).sum()
+}
+
+fn writes(r: &RunResult) -> u64 {
+    ["write", "sendto", "sendmsg", "writev"].iter().map(|n| r.calls(n)).sum()
+}
+
+/// Verdict lines for `results`, grouped by workload (connections, idle, messages).
+pub fn verdict(results: &[ModelResult]) -> Vec<String> {
+    let mut workloads: Vec<(usize, usize, u64)> = Vec::new();
+    for m in results {
+        let key = (m.run.connections, m.run.idle, m.run.messages);
+        if !workloads.contains(&key) {
+            workloads.push(key);
+        }
+    }
+    let mut lines = Vec::new();
+    for key in &workloads {
+        let runs: Vec<&ModelResult> =
+            results.iter().filter(|m| (m.run.connections, m.run.idle, m.run.messages) == *key).collect();
+        if workloads.len() > 1 {
+            lines.push(format!("At {} connections{}:", key.0, idle_note(key.1)));
+        }
+        lines.extend(workload_verdict(&runs));
+    }
+    lines
+}
+
+fn idle_note(idle: usize) -> String {
+    if idle > 0 { format!(" (+{idle} idle)") } else { String::new() }
+}
+
+fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let (blocking, multiplexing): (Vec<&ModelResult>, Vec<&ModelResult>) =
+        models.iter().partition(|m| m.run.wait.calls == 0);
+    let switches = |m: &ModelResult| median(m, "voluntary_cs_per_msg");
+    let ready = |m: &ModelResult| median(m, "ready_per_wait_call");
+    let handed = |m: &ModelResult| median(m, "fds_per_wait_call");
+
+    // Claim 1: blocking servers pay one IO call and one context switch per ready connection.
+    for m in &blocking {
+        let r = &m.run;
+        let held = if switches(m) >= 0.5 { "holds" } else { "does not hold here" };
+        lines.push(format!(
+            "{}: {} reads, {} writes and {} voluntary context switches per message, no wait calls — the claim of one blocking IO and one switch per message {held}.",
+            r.model,
+            sig(per(reads(r), r.messages)),
+            sig(per(writes(r), r.messages)),
+            sig(switches(m))
+        ));
+    }
+
+    // Claim 2: multiplexing turns many IOs into one call. True of the wait...
+    let waiting: Vec<&ModelResult> = multiplexing.iter().copied().filter(|m| m.run.data_calls() > 0).collect();
+    if let Some(best) = waiting.iter().max_by(|a, b| ready(a).total_cmp(&ready(b))) {
+        lines.push(format!(
+            "One wait for many sockets: {} returned {} ready sockets per wait call, of {} connections; {}. How many are ready at once depends on the load: when every connection sends at the same moment (`iolab prove`) a wait finds most of them ready; with free-running clients, as many as sent since the last wait.",
+            best.run.model,
+            sig(ready(best)),
+            best.run.connections,
+            waiting
+                .iter()
+                .filter(|m| m.run.model != best.run.model)
+                .map(|m| format!("{} {}", m.run.model, sig(ready(m))))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        // ... but not of the IO itself.
+        let data: Vec<String> =
+            waiting.iter().map(|m| format!("{} {}", m.run.model, sig(median(m, "data_syscalls_per_msg")))).collect();
+        lines.push(format!(
+            "But the IO stayed one call each way: read+write syscalls per message were {} — multiplexing batches the waiting, not the reads and writes.",
+            data.join(", ")
+        ));
+    }
+    for m in multiplexing.iter().filter(|m| m.run.data_calls() == 0 && m.run.calls("io_uring_enter") > 0) {
+        lines.push(format!(
+            "{}: 0 read/write syscalls; {} io_uring_enter per message, each carrying {} submissions — the one model where many IOs really travel in one syscall.",
+            m.run.model,
+            sig(median(m, "syscalls_per_msg")),
+            sig(handed(m))
+        ));
+    }
+
+    // Context switches: the other half of the claim.
+    if let (Some(b), Some(m)) = (
+        blocking.iter().max_by(|a, b| switches(a).total_cmp(&switches(b))),
+        multiplexing.iter().min_by(|a, b| switches(a).total_cmp(&switches(b))),
+    ) {
+        if switches(m) > 0.0 {
+            lines.push(format!(
+                "Context switches: {} {} per message against {} {}, {:.0}× fewer.",
+                b.run.model,
+                sig(switches(b)),
+                m.run.model,
+                sig(switches(m)),
+                switches(b) / switches(m)
+            ));
+        }
+    }
+
+    // The price of select and poll: every fd on every call.
+    let scans = |m: &&&ModelResult| {
+        m.run.wait.by_call.keys().any(|k| k.contains("select") || (k.ends_with("poll") && !k.starts_with("epoll")))
+    };
+    for m in multiplexing.iter().filter(scans) {
+        lines.push(format!(
+            "{} handed the kernel {} fds per call to learn of {} ready ones ({:.1}%): its cost per call grows with every open connection{}.",
+            m.run.model,
+            sig(handed(m)),
+            sig(ready(m)),
+            if handed(m) > 0.0 { 100.0 * ready(m) / handed(m) } else { 0.0 },
+            if m.run.idle > 0 { format!(", the {} idle ones included", m.run.idle) } else { String::new() }
+        ));
+    }
+    if let Some(epoll) = multiplexing.iter().find(|m| m.run.model == "epoll") {
+        if epoll.run.idle > 0 {
+            lines.push(format!(
+                "epoll's interest list held {} fds, registered once rather than handed over on every call; each call reported only the ready ones ({}), so the idle connections cost it nothing per call.",
+                sig(handed(epoll)),
+                sig(ready(epoll))
+            ));
+        }
+    }
+
+    // Server CPU per message, cheapest and dearest.
+    let cpu = |m: &&&ModelResult| median(m, "server_cpu_us_per_msg");
+    if let (Some(lo), Some(hi)) =
+        (models.iter().min_by(|a, b| cpu(a).total_cmp(&cpu(b))), models.iter().max_by(|a, b| cpu(a).total_cmp(&cpu(b))))
+    {
+        if lo.run.model != hi.run.model {
+            lines.push(format!(
+                "Server CPU per message (its whole life, connecting included): {} {} µs cheapest, {} {} µs dearest.",
+                lo.run.model,
+                sig(cpu(&lo)),
+                hi.run.model,
+                sig(cpu(&hi))
+            ));
+        }
+    }
+    lines
+}

@@ -1,0 +1,49 @@
+//! The one document every command writes: `run`, `compare`, `prove` and `sweep` results alike.
+//!
+//! Each model's entry is a [`RunResult`] (the keys of `iolab run --format json`, flattened) plus
+//! the spread of every figure over the repeated runs. One schema serves all commands, so
+//! `iolab report` can re-render and compare any saved results.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{results::run::RunResult, results::stats::Summary};
+
+/// Bumped when a field changes meaning or disappears; `iolab report` refuses newer documents.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Document {
+    pub schema_version: u32,
+    /// The command that made it: "run", "compare", "prove" or "sweep".
+    pub command: String,
+    /// When it was made (UTC, RFC 3339).
+    pub created: String,
+    pub machine: Machine,
+    /// The command line, for the record.
+    pub argv: Vec<String>,
+    /// True when the run was interrupted: the results are what was gathered until then.
+    pub incomplete: bool,
+    /// Measured runs per model (after one warm-up run that is not kept).
+    pub runs_per_model: usize,
+    pub results: Vec<ModelResult>,
+    /// Conclusions computed from `results` (see `verdict`).
+    pub verdict: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Machine {
+    pub kernel: String,
+    pub cpus: usize,
+}
+
+/// One model at one workload: the median run, and every figure's median and range over the runs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelResult {
+    #[serde(flatten)]
+    pub run: RunResult,
+    pub runs: usize,
+    /// Figure key (see `figures::COMPARE`) -> median, min, max over the runs.
+    pub spread: BTreeMap<String, Summary>,
+}

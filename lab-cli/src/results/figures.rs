@@ -1,0 +1,58 @@
+//! The figures a comparison shows, each computed from one [`RunResult`].
+//!
+//! Ratios are derived here, at display time, from the counts a run stored, so a table can never
+//! disagree with the counts behind it. The key of each figure carries its unit.
+
+use crate::results::run::RunResult;
+
+pub struct Figure {
+    /// Stable name, with its unit: used in JSON/CSV and in `spread`.
+    pub key: &'static str,
+    /// Column header for tables, with its unit.
+    pub header: &'static str,
+    pub value: fn(&RunResult) -> f64,
+}
+
+fn per_message(r: &RunResult, n: u64) -> f64 {
+    if r.messages == 0 { 0.0 } else { n as f64 / r.messages as f64 }
+}
+
+fn per_wait_call(r: &RunResult, n: u64) -> f64 {
+    if r.wait.calls == 0 { 0.0 } else { n as f64 / r.wait.calls as f64 }
+}
+
+/// The columns of `iolab compare`, in order.
+pub const COMPARE: &[Figure] = &[
+    Figure { key: "msgs_per_sec", header: "msg/s", value: |r| r.msgs_per_sec },
+    Figure { key: "latency_p50_us", header: "p50 µs", value: |r| r.latency_us.p50 },
+    Figure { key: "latency_p99_us", header: "p99 µs", value: |r| r.latency_us.p99 },
+    Figure { key: "syscalls_per_msg", header: "syscalls/msg", value: |r| per_message(r, r.syscalls_total) },
+    Figure { key: "data_syscalls_per_msg", header: "read+write/msg", value: |r| per_message(r, r.data_calls()) },
+    Figure { key: "wait_calls_per_msg", header: "waits/msg", value: |r| per_message(r, r.wait.calls) },
+    Figure { key: "fds_per_wait_call", header: "fds in/wait", value: |r| per_wait_call(r, r.wait.fds_passed) },
+    Figure { key: "ready_per_wait_call", header: "ready/wait", value: |r| per_wait_call(r, r.wait.ready) },
+    Figure {
+        key: "voluntary_cs_per_msg",
+        header: "vol cs/msg",
+        value: |r| per_message(r, r.context_switches.voluntary),
+    },
+    Figure {
+        key: "involuntary_cs_per_msg",
+        header: "invol cs/msg",
+        value: |r| per_message(r, r.context_switches.involuntary),
+    },
+    Figure { key: "peak_threads", header: "peak threads", value: |r| r.peak_threads as f64 },
+    Figure { key: "peak_processes", header: "peak procs", value: |r| r.peak_processes as f64 },
+    Figure { key: "server_user_ms", header: "user ms", value: |r| r.server.user_ms },
+    Figure { key: "server_sys_ms", header: "sys ms", value: |r| r.server.sys_ms },
+    Figure { key: "peak_rss_kib", header: "peak RSS KiB", value: |r| r.server.max_rss_kib as f64 },
+    Figure {
+        key: "server_cpu_us_per_msg",
+        header: "CPU µs/msg",
+        value: |r| per_message(r, 1) * (r.server.user_ms + r.server.sys_ms) * 1e3,
+    },
+];
+
+pub fn figure(key: &str) -> Option<&'static Figure> {
+    COMPARE.iter().find(|f| f.key == key)
+}

@@ -1,0 +1,12 @@
+//! Results: what a measurement found, as data. No text, no terminal.
+//!
+//! - [`run`]: one run's figures ([`run::RunResult`]), built from two probe snapshots and the load
+//!   generator's report.
+//! - [`figures`]: the derived figures (per message, per wait call), each computed in one place.
+//! - [`stats`]: median and range over repeated runs.
+//! - [`document`]: the one versioned document every command writes; [`save`] writes and reads it.
+pub mod document;
+pub mod figures;
+pub mod run;
+pub mod save;
+pub mod stats;

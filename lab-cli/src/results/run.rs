@@ -1,0 +1,198 @@
+//! One run's figures, as the user sees them and as JSON stores them.
+//!
+//! A [`RunResult`] is built from two probe snapshots (before and after the load) and the load
+//! generator's report. Every field is measured in that run; derived ratios are computed by the
+//! report code from these fields, never stored separately, so they cannot disagree.
+
+use std::collections::BTreeMap;
+
+use lab_common::{Counters, WaitKind};
+use serde::{Deserialize, Serialize};
+use syscalls::Sysno;
+
+use crate::{
+    load::{ErrorCounts, LoadReport},
+    measure::launch::Usage,
+};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RunResult {
+    pub model: String,
+    pub connections: usize,
+    /// Extra connections that stayed open and never sent (`--idle`).
+    pub idle: usize,
+    /// Messages sent and answered, in total.
+    pub messages: u64,
+    pub payload_bytes: usize,
+    pub wall_seconds: f64,
+    pub msgs_per_sec: f64,
+    pub latency_us: Latency,
+    /// Syscalls the server tree made during the run, by name.
+    pub syscalls: BTreeMap<String, u64>,
+    pub syscalls_total: u64,
+    pub wait: WaitTotals,
+    pub context_switches: Switches,
+    /// Load-generator errors (resets, timeouts, wrong bytes…); 0 in a good run.
+    pub errors: u64,
+    pub error_kinds: ErrorCounts,
+    /// CPU time and peak RSS of the server tree, from wait4.
+    pub server: Usage,
+    /// Most processes and threads (all tasks) the server tree had at once.
+    pub peak_processes: u64,
+    pub peak_threads: u64,
+    /// Anything the probe could not count (all 0 unless a map filled up).
+    pub probe_dropped: Dropped,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p99: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct WaitTotals {
+    pub calls: u64,
+    pub fds_passed: u64,
+    pub ready: u64,
+    pub blocked_ns: u64,
+    /// The same figures for each wait syscall the server used.
+    pub by_call: BTreeMap<String, WaitCall>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct WaitCall {
+    pub calls: u64,
+    pub fds_passed: u64,
+    pub ready: u64,
+    pub errors: u64,
+    pub blocked_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct Switches {
+    pub voluntary: u64,
+    pub involuntary: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct Dropped {
+    pub tasks: u64,
+    pub waits: u64,
+    pub epoll_members: u64,
+}
+
+/// What the probe counted between two snapshots.
+pub struct Delta(pub Counters);
+
+impl Delta {
+    pub fn between(before: &Counters, after: &Counters) -> Delta {
+        let mut d = *after;
+        for (d, b) in d.syscalls.iter_mut().zip(before.syscalls.iter()) {
+            *d -= b;
+        }
+        d.syscall_out_of_range -= before.syscall_out_of_range;
+        for (d, b) in d.wait.iter_mut().zip(before.wait.iter()) {
+            d.calls -= b.calls;
+            d.fds_passed -= b.fds_passed;
+            d.ready -= b.ready;
+            d.errors -= b.errors;
+            d.blocked_ns -= b.blocked_ns;
+        }
+        d.voluntary_switches -= before.voluntary_switches;
+        d.involuntary_switches -= before.involuntary_switches;
+        d.tasks_started -= before.tasks_started;
+        d.processes_started -= before.processes_started;
+        d.tasks_exited -= before.tasks_exited;
+        d.processes_exited -= before.processes_exited;
+        d.tasks_dropped -= before.tasks_dropped;
+        d.waits_dropped -= before.waits_dropped;
+        d.epoll_members_dropped -= before.epoll_members_dropped;
+        Delta(d)
+    }
+
+    /// Non-zero syscall counts by name (the `syscalls` crate names them).
+    pub fn syscalls_by_name(&self) -> BTreeMap<String, u64> {
+        let mut named = BTreeMap::new();
+        for (nr, &count) in self.0.syscalls.iter().enumerate() {
+            if count > 0 {
+                let name = Sysno::new(nr).map_or_else(|| format!("syscall_{nr}"), |s| s.name().to_owned());
+                named.insert(name, count);
+            }
+        }
+        if self.0.syscall_out_of_range > 0 {
+            named.insert("out_of_range".to_owned(), self.0.syscall_out_of_range);
+        }
+        named
+    }
+
+    pub fn wait_totals(&self) -> WaitTotals {
+        let mut totals = WaitTotals::default();
+        for kind in WaitKind::ALL {
+            let w = self.0.wait[kind as usize];
+            if w.calls == 0 {
+                continue;
+            }
+            totals.calls += w.calls;
+            totals.fds_passed += w.fds_passed;
+            totals.ready += w.ready;
+            totals.blocked_ns += w.blocked_ns;
+            let call = WaitCall {
+                calls: w.calls,
+                fds_passed: w.fds_passed,
+                ready: w.ready,
+                errors: w.errors,
+                blocked_ns: w.blocked_ns,
+            };
+            totals.by_call.insert(kind.syscall_name().to_owned(), call);
+        }
+        totals
+    }
+}
+
+impl RunResult {
+    pub fn new(model: &str, delta: &Delta, load: &LoadReport, server: Usage) -> RunResult {
+        let syscalls = delta.syscalls_by_name();
+        RunResult {
+            model: model.to_owned(),
+            connections: load.connections,
+            idle: load.idle,
+            messages: load.messages_ok,
+            payload_bytes: load.payload_bytes,
+            wall_seconds: load.wall_seconds,
+            msgs_per_sec: load.msgs_per_sec,
+            latency_us: Latency { p50: load.latency_us.p50, p99: load.latency_us.p99 },
+            syscalls_total: syscalls.values().sum(),
+            syscalls,
+            wait: delta.wait_totals(),
+            context_switches: Switches {
+                voluntary: delta.0.voluntary_switches,
+                involuntary: delta.0.involuntary_switches,
+            },
+            errors: load.errors.total(),
+            error_kinds: load.errors.clone(),
+            server,
+            peak_processes: 0,
+            peak_threads: 0,
+            probe_dropped: Dropped {
+                tasks: delta.0.tasks_dropped,
+                waits: delta.0.waits_dropped,
+                epoll_members: delta.0.epoll_members_dropped,
+            },
+        }
+    }
+
+    /// Calls of one syscall by name (0 if it was not made).
+    pub fn calls(&self, name: &str) -> u64 {
+        self.syscalls.get(name).copied().unwrap_or(0)
+    }
+
+    /// read/write-family calls: the syscalls that move the payload.
+    pub fn data_calls(&self) -> u64 {
+        DATA_SYSCALLS.iter().map(|n| self.calls(n)).sum()
+    }
+}
+
+/// Syscalls that move bytes between a socket and user memory.
+pub const DATA_SYSCALLS: &[&str] =
+    &["read", "write", "readv", "writev", "recvfrom", "sendto", "recvmsg", "sendmsg", "recvmmsg", "sendmmsg"];

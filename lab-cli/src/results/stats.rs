@@ -1,0 +1,100 @@
+//! Statistics over repeated runs: the median and the range, as hyperfine reports them.
+//!
+//! A handful of runs (3 to 10) is too few for a mean and a standard deviation to mean much, and
+//! one slow run drags a mean. So each figure is summarised by its median, with the smallest and
+//! largest value beside it: the reader sees the typical run and how far the others strayed. The
+//! run shown in full (syscalls by name, wait calls…) is the median run by throughput, a real run
+//! rather than an average of several, so its counts still add up.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    present::export::compact,
+    results::document::{Document, ModelResult},
+    results::figures::{self, COMPARE},
+    results::run::RunResult,
+};
+
+/// Median and range of one figure over the measured runs.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Median, min and max of `values`. With an even count the median is the mean of the two middle
+/// values. An empty slice gives all zeros.
+pub fn summarize(values: &[f64]) -> Summary {
+    if values.is_empty() {
+        return Summary::default();
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
+    Summary { median, min: sorted[0], max: sorted[n - 1] }
+}
+
+/// One model's result from its measured runs: the median run by msg/s (the lower of the two
+/// middle runs for an even count, so it is always a real run), and every figure's spread.
+///
+/// # Panics
+/// If `runs` is empty: a model with no finished run has no result.
+pub fn model_result(mut runs: Vec<RunResult>) -> ModelResult {
+    assert!(!runs.is_empty(), "model_result needs at least one run");
+    let spread = COMPARE
+        .iter()
+        .map(|f| {
+            let values: Vec<f64> = runs.iter().map(f.value).collect();
+            (f.key.to_owned(), summarize(&values))
+        })
+        .collect::<BTreeMap<_, _>>();
+    let count = runs.len();
+    runs.sort_by(|a, b| a.msgs_per_sec.total_cmp(&b.msgs_per_sec));
+    let run = runs.swap_remove((count - 1) / 2);
+    ModelResult { run, runs: count, spread }
+}
+
+/// How far runs may stray before the reader is warned: 10% of the median.
+pub const WIDE_SPREAD: f64 = 0.10;
+
+/// True when the runs disagree by more than [`WIDE_SPREAD`]: (max − min) / |median| > 0.10.
+/// A figure whose median is 0 is wide as soon as any run differs from the others.
+pub fn wide_spread(s: &Summary) -> bool {
+    let range = s.max - s.min;
+    if s.median == 0.0 { range > 0.0 } else { range / s.median.abs() > WIDE_SPREAD }
+}
+
+/// The figures whose spread is worth a warning: the headline ones a reader compares models by.
+pub const WATCHED: &[&str] = &["msgs_per_sec", "latency_p50_us", "syscalls_per_msg", "server_cpu_us_per_msg"];
+
+/// One line for each model and watched figure whose runs disagree by more than 10%.
+pub fn spread_warnings(doc: &Document) -> Vec<String> {
+    let mut lines = Vec::new();
+    for result in doc.results.iter().filter(|r| r.runs > 1) {
+        for key in WATCHED {
+            let Some(s) = result.spread.get(*key) else { continue };
+            if !wide_spread(s) {
+                continue;
+            }
+            let header = figures::figure(key).map_or(*key, |f| f.header);
+            let varied = if s.median == 0.0 {
+                "varied around 0".to_owned()
+            } else {
+                format!("varied {:.0}%", (s.max - s.min) / s.median.abs() * 100.0)
+            };
+            lines.push(format!(
+                "warning: {} at {} connections: {header} {varied} over {} runs ({}–{}); smaller differences are noise",
+                result.run.model,
+                result.run.connections,
+                result.runs,
+                compact(s.min),
+                compact(s.max),
+            ));
+        }
+    }
+    lines
+}
