@@ -101,66 +101,122 @@ impl WaitKind {
     }
 }
 
-/// What one kind of wait call did, summed over calls.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WaitStats {
-    /// Calls that returned.
-    pub calls: u64,
-    /// Descriptors handed to the kernel: select's and poll's `nfds`, the epoll instance's
-    /// interest-list size at the call, io_uring_enter's `to_submit`.
-    pub fds_passed: u64,
-    /// Sum of non-negative return values: ready fds (select, poll, epoll) or SQEs consumed (io_uring).
-    pub ready: u64,
-    /// Calls that returned an error (EINTR, ...).
-    pub errors: u64,
-    /// Nanoseconds between the call's entry and exit tracepoints.
-    pub blocked_ns: u64,
-}
+/// Plain 64-bit counters: what a counter struct may be made of. A struct of these, `repr(C)`, is
+/// a flat run of `u64`s with no padding, so it can be summed and subtracted word by word
+/// ([`add_words`], [`sub_words`]) without naming its fields: a counter added to [`Counters`] is
+/// summed over the CPUs and differenced between snapshots with no further line of code.
+///
+/// # Safety
+/// Implement it only for `u64`, arrays of it, and structs declared with `counters!`.
+pub unsafe trait Words: Copy {}
+// SAFETY: a u64 is one word; an array of word types is words with no padding.
+unsafe impl Words for u64 {}
+unsafe impl<T: Words, const N: usize> Words for [T; N] {}
 
-/// Everything the probe counts for the traced tree. One per CPU; user space sums them.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct Counters {
-    /// Syscalls entered, by number.
-    pub syscalls: [u64; MAX_SYSCALLS],
-    /// Syscalls entered whose number is `>= MAX_SYSCALLS` (none on x86_64 today).
-    pub syscall_out_of_range: u64,
-    /// Wait calls, by [`WaitKind`].
-    pub wait: [WaitStats; WAIT_KINDS],
-    /// Switches away from a traced thread because it blocked (sleeping, waiting on IO or a lock).
-    pub voluntary_switches: u64,
-    /// Switches away from a traced thread that was still runnable (preempted, or sched_yield).
-    pub involuntary_switches: u64,
-    /// Tasks (processes and threads) the traced tree created, and how many of them were processes.
-    pub tasks_started: u64,
-    pub processes_started: u64,
-    /// Traced tasks that exited, and how many of them were thread-group leaders (processes).
-    pub tasks_exited: u64,
-    pub processes_exited: u64,
-    /// New tasks that could not be followed (tid beyond the map, i.e. pid_max grew after load).
-    pub tasks_dropped: u64,
-    /// Wait calls whose entry could not be stashed (pending map full): not in `wait`.
-    pub waits_dropped: u64,
-    /// epoll_ctl changes that could not be tracked (member or pending map full).
-    pub epoll_members_dropped: u64,
-}
-
-impl Counters {
-    pub const ZERO: Counters = Counters {
-        syscalls: [0; MAX_SYSCALLS],
-        syscall_out_of_range: 0,
-        wait: [WaitStats { calls: 0, fds_passed: 0, ready: 0, errors: 0, blocked_ns: 0 }; WAIT_KINDS],
-        voluntary_switches: 0,
-        involuntary_switches: 0,
-        tasks_started: 0,
-        processes_started: 0,
-        tasks_exited: 0,
-        processes_exited: 0,
-        tasks_dropped: 0,
-        waits_dropped: 0,
-        epoll_members_dropped: 0,
+/// Declares a `repr(C)` struct whose fields are all [`Words`] (checked at compile time), and
+/// implements [`Words`] for it.
+macro_rules! counters {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$field_meta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $name {
+            $($(#[$field_meta])* pub $field: $ty,)*
+        }
+        // SAFETY: repr(C), and every field is Words (the check below fails to compile if not).
+        unsafe impl Words for $name {}
+        const _: () = {
+            const fn is_words<T: Words>() {}
+            $(is_words::<$ty>();)*
+        };
+        impl $name {
+            /// Every counter at 0.
+            // SAFETY: all-zero bits are a valid u64.
+            pub const ZERO: $name = unsafe { core::mem::zeroed() };
+        }
+        impl Default for $name {
+            fn default() -> Self {
+                Self::ZERO
+            }
+        }
     };
+}
+
+fn words<T: Words>(value: &T) -> &[u64] {
+    // SAFETY: a Words type is a run of u64s with no padding (see the trait).
+    unsafe { core::slice::from_raw_parts((value as *const T).cast::<u64>(), core::mem::size_of::<T>() / 8) }
+}
+
+fn words_mut<T: Words>(value: &mut T) -> &mut [u64] {
+    // SAFETY: as in `words`; any bit pattern is a valid u64.
+    unsafe { core::slice::from_raw_parts_mut((value as *mut T).cast::<u64>(), core::mem::size_of::<T>() / 8) }
+}
+
+/// `total += other`, counter by counter: how user space sums the CPUs' copies.
+pub fn add_words<T: Words>(total: &mut T, other: &T) {
+    for (t, o) in words_mut(total).iter_mut().zip(words(other)) {
+        *t = t.wrapping_add(*o);
+    }
+}
+
+/// `after - before`, counter by counter: what was counted between two snapshots.
+pub fn sub_words<T: Words>(after: &T, before: &T) -> T {
+    let mut delta = *after;
+    for (d, b) in words_mut(&mut delta).iter_mut().zip(words(before)) {
+        *d = d.wrapping_sub(*b);
+    }
+    delta
+}
+
+counters! {
+    /// What one kind of wait call did, summed over calls.
+    #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize))]
+    pub struct WaitStats {
+        /// Calls that returned.
+        pub calls: u64,
+        /// Descriptors handed to the kernel: select's and poll's `nfds`, the epoll instance's
+        /// interest-list size at the call, io_uring_enter's `to_submit`.
+        pub fds_passed: u64,
+        /// Sum of non-negative return values: ready fds (select, poll, epoll) or SQEs consumed (io_uring).
+        pub ready: u64,
+        /// Calls that returned an error (EINTR, ...).
+        pub errors: u64,
+        /// Nanoseconds between the call's entry and exit tracepoints.
+        pub blocked_ns: u64,
+    }
+}
+
+counters! {
+    /// Everything the probe counts for the traced tree. One per CPU; user space sums them.
+    ///
+    /// A new counter is one field here and the line in lab-ebpf that counts it: summing the CPUs
+    /// and taking differences work on every field (see [`Words`]).
+    pub struct Counters {
+        /// Syscalls entered, by number.
+        pub syscalls: [u64; MAX_SYSCALLS],
+        /// Syscalls entered whose number is `>= MAX_SYSCALLS` (none on x86_64 today).
+        pub syscall_out_of_range: u64,
+        /// Wait calls, by [`WaitKind`].
+        pub wait: [WaitStats; WAIT_KINDS],
+        /// Switches away from a traced thread because it blocked (sleeping, waiting on IO or a lock).
+        pub voluntary_switches: u64,
+        /// Switches away from a traced thread that was still runnable (preempted, or sched_yield).
+        pub involuntary_switches: u64,
+        /// Tasks (processes and threads) the traced tree created.
+        pub tasks_started: u64,
+        /// How many of `tasks_started` were processes.
+        pub processes_started: u64,
+        /// Traced tasks that exited.
+        pub tasks_exited: u64,
+        /// How many of `tasks_exited` were thread-group leaders (processes).
+        pub processes_exited: u64,
+        /// New tasks that could not be followed (tid beyond the map, i.e. pid_max grew after load).
+        pub tasks_dropped: u64,
+        /// Wait calls whose entry could not be stashed (pending map full): not in `wait`.
+        pub waits_dropped: u64,
+        /// epoll_ctl changes that could not be tracked (member or pending map full).
+        pub epoll_members_dropped: u64,
+    }
 }
 
 /// Slots of the probe's per-thread and per-process arrays: an id `i` uses slot `i % TASK_SLOTS`
@@ -243,6 +299,19 @@ mod tests {
     extern crate std;
     use super::*;
     use syscalls::Sysno;
+
+    #[test]
+    fn counters_add_and_subtract_field_by_field() {
+        let mut a = Counters::ZERO;
+        a.syscalls[0] = 5;
+        a.wait[2].ready = 7;
+        a.epoll_members_dropped = 1;
+        let mut total = Counters::ZERO;
+        add_words(&mut total, &a);
+        add_words(&mut total, &a);
+        assert_eq!((total.syscalls[0], total.wait[2].ready, total.epoll_members_dropped), (10, 14, 2));
+        assert_eq!(sub_words(&total, &a), a);
+    }
 
     #[test]
     fn syscall_numbers_match_the_syscalls_crate() {

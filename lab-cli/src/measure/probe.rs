@@ -129,7 +129,7 @@ impl Probe {
         let per_cpu = loaded.counters.get(&0, 0).context("reading the counters")?;
         let mut total = Counters::ZERO;
         for cpu in per_cpu.iter() {
-            add_into(&mut total, cpu);
+            lab_common::add_words(&mut total, cpu);
         }
         Ok(total)
     }
@@ -259,29 +259,6 @@ impl std::fmt::Display for Hook {
             HookKind::Tracepoint(category, name) => write!(f, "{category}:{name}"),
         }
     }
-}
-
-fn add_into(total: &mut Counters, c: &Counters) {
-    for (t, v) in total.syscalls.iter_mut().zip(c.syscalls.iter()) {
-        *t += v;
-    }
-    total.syscall_out_of_range += c.syscall_out_of_range;
-    for (t, w) in total.wait.iter_mut().zip(c.wait.iter()) {
-        t.calls += w.calls;
-        t.fds_passed += w.fds_passed;
-        t.ready += w.ready;
-        t.errors += w.errors;
-        t.blocked_ns += w.blocked_ns;
-    }
-    total.voluntary_switches += c.voluntary_switches;
-    total.involuntary_switches += c.involuntary_switches;
-    total.tasks_started += c.tasks_started;
-    total.processes_started += c.processes_started;
-    total.tasks_exited += c.tasks_exited;
-    total.processes_exited += c.processes_exited;
-    total.tasks_dropped += c.tasks_dropped;
-    total.waits_dropped += c.waits_dropped;
-    total.epoll_members_dropped += c.epoll_members_dropped;
 }
 
 fn program_mut<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T>

@@ -60,14 +60,8 @@ pub struct WaitTotals {
     pub by_call: BTreeMap<String, WaitCall>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
-pub struct WaitCall {
-    pub calls: u64,
-    pub fds_passed: u64,
-    pub ready: u64,
-    pub errors: u64,
-    pub blocked_ns: u64,
-}
+/// One wait syscall's figures, summed over its calls: the probe's own counters.
+pub type WaitCall = lab_common::WaitStats;
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Switches {
@@ -87,28 +81,7 @@ pub struct Delta(pub Counters);
 
 impl Delta {
     pub fn between(before: &Counters, after: &Counters) -> Delta {
-        let mut d = *after;
-        for (d, b) in d.syscalls.iter_mut().zip(before.syscalls.iter()) {
-            *d -= b;
-        }
-        d.syscall_out_of_range -= before.syscall_out_of_range;
-        for (d, b) in d.wait.iter_mut().zip(before.wait.iter()) {
-            d.calls -= b.calls;
-            d.fds_passed -= b.fds_passed;
-            d.ready -= b.ready;
-            d.errors -= b.errors;
-            d.blocked_ns -= b.blocked_ns;
-        }
-        d.voluntary_switches -= before.voluntary_switches;
-        d.involuntary_switches -= before.involuntary_switches;
-        d.tasks_started -= before.tasks_started;
-        d.processes_started -= before.processes_started;
-        d.tasks_exited -= before.tasks_exited;
-        d.processes_exited -= before.processes_exited;
-        d.tasks_dropped -= before.tasks_dropped;
-        d.waits_dropped -= before.waits_dropped;
-        d.epoll_members_dropped -= before.epoll_members_dropped;
-        Delta(d)
+        Delta(lab_common::sub_words(after, before))
     }
 
     /// Non-zero syscall counts by name (the `syscalls` crate names them).
@@ -137,14 +110,7 @@ impl Delta {
             totals.fds_passed += w.fds_passed;
             totals.ready += w.ready;
             totals.blocked_ns += w.blocked_ns;
-            let call = WaitCall {
-                calls: w.calls,
-                fds_passed: w.fds_passed,
-                ready: w.ready,
-                errors: w.errors,
-                blocked_ns: w.blocked_ns,
-            };
-            totals.by_call.insert(kind.syscall_name().to_owned(), call);
+            totals.by_call.insert(kind.syscall_name().to_owned(), w);
         }
         totals
     }
