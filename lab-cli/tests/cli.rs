@@ -92,10 +92,13 @@ fn run_json_has_every_figure_and_they_add_up() {
     let lab = serial();
     let out = iolab(&["run", "--model", "epoll", "-c", "50", "-m", "40", "-b", "100", "--format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let r = json(&out);
+    let doc = json(&out);
+    assert_eq!((doc["schema_version"].as_u64(), doc["command"].as_str()), (Some(2), Some("run")));
+    let r = &doc["results"][0];
     assert_eq!(r["model"], "epoll");
     assert_eq!(r["connections"], 50);
-    assert_eq!(r["messages"], 2000);
+    assert_eq!(r["messages_per_connection"], 40);
+    assert_eq!(r["messages_total"], 2000);
     assert_eq!(r["payload_bytes"], 100);
     assert_eq!(r["errors"], 0);
     let syscalls = r["syscalls"].as_object().unwrap();
@@ -113,7 +116,7 @@ fn run_json_has_every_figure_and_they_add_up() {
     let rate = 2000.0 / r["wall_seconds"].as_f64().unwrap();
     assert!((r["msgs_per_sec"].as_f64().unwrap() - rate).abs() < 1e-6 * rate);
     assert!(r["context_switches"]["voluntary"].as_u64().is_some());
-    // One run's JSON is a result too: `iolab report` reads it back.
+    // One run's JSON is a document like any other: `iolab report` reads it back.
     let file = tempfile::NamedTempFile::new().unwrap();
     fs::write(file.path(), &out.stdout).unwrap();
     let csv = iolab(&["report", file.path().to_str().unwrap(), "--format", "csv"]);
@@ -147,7 +150,7 @@ fn compare_runs_every_model_and_says_what_it_measured() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let doc = json(&out);
-    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["schema_version"], 2);
     assert_eq!(doc["command"], "compare");
     assert_eq!(doc["incomplete"], false);
     let results = doc["results"].as_array().unwrap();
@@ -155,7 +158,7 @@ fn compare_runs_every_model_and_says_what_it_measured() {
     assert_eq!(models, lab_server::model_names());
     for r in results {
         let model = r["model"].as_str().unwrap();
-        assert_eq!(r["messages"], 400, "{model}");
+        assert_eq!(r["messages_total"], 400, "{model}");
         assert_eq!(r["errors"], 0, "{model}");
         assert_eq!(r["runs"], 2, "{model}");
         let spread = &r["spread"]["msgs_per_sec"];
@@ -246,7 +249,7 @@ fn interrupt_keeps_what_was_measured_and_leaves_nothing_behind() {
     let first = &doc["results"][0];
     assert_eq!(first["model"], "thread");
     assert!(first["runs"].as_u64().unwrap() >= 1);
-    assert_eq!(first["messages"], 100_000, "a finished run is kept whole");
+    assert_eq!(first["messages_total"], 100_000, "a finished run is kept whole");
     let saved: Value = serde_json::from_slice(&fs::read(save.join("compare.json")).unwrap()).unwrap();
     assert_eq!(saved["incomplete"], true);
     lab.assert_nothing_left();

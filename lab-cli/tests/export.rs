@@ -14,12 +14,13 @@ use std::{
 };
 
 use iolab::{
+    load::Workload,
     present::export::{Format, open_output, render},
     present::plot::sweep_svg,
-    results::document::{Document, ModelResult},
+    results::document::{Document, ModelResult, SCHEMA_VERSION},
     results::figures::COMPARE,
     results::run::RunResult,
-    results::save::{load_document, merge, new_document, report, save_run},
+    results::save::{load_document, merge, merge_files, new_document, save_run},
     results::stats::{Summary, model_result, spread_warnings, summarize, wide_spread},
 };
 
@@ -112,8 +113,8 @@ fn summarize_nothing_is_zero() {
 fn run(msgs_per_sec: f64, syscalls_total: u64) -> RunResult {
     RunResult {
         model: "epoll".into(),
-        connections: 10,
-        messages: 1000,
+        workload: Workload { connections: 10, ..Workload::default() },
+        messages_total: 1000,
         msgs_per_sec,
         syscalls_total,
         ..Default::default()
@@ -174,6 +175,25 @@ fn load_document_rejects_json_that_is_not_a_result() {
 }
 
 #[test]
+fn a_schema_1_document_reads_its_messages_as_the_total() {
+    let mut value: serde_json::Value = serde_json::from_str(&fs::read_to_string(fixture_path()).unwrap()).unwrap();
+    value["schema_version"] = 1.into();
+    for r in value["results"].as_array_mut().unwrap() {
+        let r = r.as_object_mut().unwrap();
+        let total = r.remove("messages_total").unwrap();
+        r.insert("messages".into(), total);
+        r.remove("messages_per_connection");
+        r.remove("lockstep");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.json");
+    fs::write(&path, value.to_string()).unwrap();
+    let doc = load_document(&path).unwrap();
+    assert_eq!(doc.results[0].run.messages_total, 100_000);
+    assert_eq!(doc.results[0].run.workload.messages_per_connection, 0, "schema 1 did not record it");
+}
+
+#[test]
 fn load_document_rejects_a_file_that_is_not_json() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.txt");
@@ -185,13 +205,13 @@ fn load_document_rejects_a_file_that_is_not_json() {
 #[test]
 fn load_document_rejects_a_newer_schema() {
     let mut value: serde_json::Value = serde_json::from_str(&fs::read_to_string(fixture_path()).unwrap()).unwrap();
-    value["schema_version"] = 2.into();
+    value["schema_version"] = (SCHEMA_VERSION + 1).into();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("future.json");
     fs::write(&path, value.to_string()).unwrap();
     assert_eq!(
         error_of(load_document(&path)),
-        format!("{} was written by a newer iolab (schema 2 > 1)", path.display())
+        format!("{} was written by a newer iolab (schema 3 > 2)", path.display())
     );
 }
 
@@ -235,7 +255,7 @@ fn save_run_writes_one_document_per_run_that_loads_back() {
 #[test]
 fn new_document_is_stamped_with_this_machine_and_the_time() {
     let doc = new_document("sweep", 5);
-    assert_eq!((doc.schema_version, doc.command.as_str(), doc.runs_per_model), (1, "sweep", 5));
+    assert_eq!((doc.schema_version, doc.command.as_str(), doc.runs_per_model), (SCHEMA_VERSION, "sweep", 5));
     let created = humantime::parse_rfc3339(&doc.created).expect("created is RFC 3339");
     let age = std::time::SystemTime::now().duration_since(created).unwrap();
     assert!(age.as_secs() < 60, "created {} is not now", doc.created);
@@ -249,7 +269,7 @@ fn report_of_two_files_labels_each_row_and_verdict_line() {
     let (a, b) = (dir.path().join("before.json"), dir.path().join("after.json"));
     fs::copy(fixture_path(), &a).unwrap();
     fs::copy(fixture_path(), &b).unwrap();
-    let text = report(&[a, b], Format::Csv).unwrap();
+    let text = render(&merge_files(&[a, b]).unwrap(), Format::Csv);
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let models: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_owned()).collect();
     assert_eq!(
@@ -264,13 +284,13 @@ fn report_of_two_files_labels_each_row_and_verdict_line() {
 
 #[test]
 fn report_of_one_file_keeps_its_names() {
-    let text = report(&[fixture_path()], Format::Csv).unwrap();
+    let text = render(&merge_files(&[fixture_path()]).unwrap(), Format::Csv);
     assert_eq!(text.lines().nth(1).unwrap().split(',').next(), Some("thread"));
 }
 
 #[test]
 fn report_names_the_bad_file() {
-    let error = error_of(report(&[fixture_path(), PathBuf::from("/nonexistent-iolab.json")], Format::Table));
+    let error = error_of(merge_files(&[fixture_path(), PathBuf::from("/nonexistent-iolab.json")]));
     assert_eq!(error, "cannot read /nonexistent-iolab.json: No such file or directory (os error 2)");
 }
 
@@ -280,7 +300,7 @@ fn sweep() -> Vec<ModelResult> {
     for result in fixture().results {
         for (i, conns) in [10usize, 100, 1000].into_iter().enumerate() {
             let mut r = result.clone();
-            r.run.connections = conns;
+            r.run.workload.connections = conns;
             r.spread.get_mut("syscalls_per_msg").unwrap().median *= 1.0 + i as f64 / 10.0;
             results.push(r);
         }

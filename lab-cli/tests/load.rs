@@ -77,8 +77,10 @@ impl TestServer {
         self.accepted.load(Ordering::SeqCst)
     }
 
-    fn spec(&self, connections: usize, messages: usize, payload: usize) -> LoadSpec {
-        LoadSpec { connections, messages, payload, ..LoadSpec::new(self.addr) }
+    fn spec(&self, connections: usize, messages_per_connection: usize, payload_bytes: usize) -> LoadSpec {
+        let mut spec = LoadSpec::new(self.addr);
+        spec.workload = Workload { connections, messages_per_connection, payload_bytes, ..spec.workload };
+        spec
     }
 }
 
@@ -243,7 +245,8 @@ fn bytes_sent_after_the_last_reply_are_a_mismatch() {
 #[test]
 fn idle_connections_are_opened_held_and_closed() {
     let server = TestServer::start(Behaviour::Uppercase);
-    let spec = LoadSpec { idle: 20, ..server.spec(3, 4, 64) };
+    let mut spec = server.spec(3, 4, 64);
+    spec.workload.idle = 20;
     let report = run(&spec).unwrap();
     assert_eq!(server.accepted(), 23);
     assert_eq!((report.connections_open, report.idle_open), (3, 20));
@@ -256,7 +259,8 @@ fn in_lockstep_no_connection_gets_a_message_ahead() {
     // Connection 0 is slow; in lockstep the others must wait for it before every message.
     let progress = Arc::new(Mutex::new(Progress { read: vec![0; 6], widest_gap: 0 }));
     let server = TestServer::start(Behaviour::Rounds { payload: 32, progress: progress.clone() });
-    let spec = LoadSpec { rounds_in_lockstep: true, ..server.spec(6, 20, 32) };
+    let mut spec = server.spec(6, 20, 32);
+    spec.workload.lockstep = true;
     let report = run(&spec).unwrap();
     assert_eq!(report.errors, no_errors());
     assert_eq!(report.messages_ok, 6 * 20);
@@ -275,7 +279,9 @@ fn a_non_loopback_address_is_refused() {
 #[test]
 fn nothing_listening_is_an_error() {
     let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let error = run(&LoadSpec { connections: 3, ..LoadSpec::new(addr) }).unwrap_err();
+    let mut spec = LoadSpec::new(addr);
+    spec.workload.connections = 3;
+    let error = run(&spec).unwrap_err();
     assert_eq!(error.to_string(), format!("could not open any connection to {addr}: 3 refused"));
 }
 
@@ -285,8 +291,8 @@ fn too_many_connections_for_the_fd_limit_fail_before_connecting() {
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
-    let spec =
-        LoadSpec { connections: limit.rlim_max as usize, idle: 1, ..LoadSpec::new(listener.local_addr().unwrap()) };
+    let mut spec = LoadSpec::new(listener.local_addr().unwrap());
+    (spec.workload.connections, spec.workload.idle) = (limit.rlim_max as usize, 1);
     let error = run(&spec).unwrap_err().to_string();
     assert!(error.contains("file descriptors"), "{error}");
     assert!(error.contains("ulimit -n"), "{error}");

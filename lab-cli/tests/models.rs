@@ -8,6 +8,7 @@
 use std::{path::Path, sync::Mutex};
 
 use iolab::{
+    load::Workload,
     measure::launch,
     measure::probe::Probe,
     measure::run::{RunSpec, run_model},
@@ -22,19 +23,13 @@ fn rounds(model: &str, connections: usize, rounds: usize) -> RunResult {
     let fds_before = open_fds();
     let result = {
         let mut probe = Probe::load().expect("loading the probes (tests run as root)");
-        let spec = RunSpec {
-            model: model.into(),
-            connections,
-            messages: rounds,
-            payload: 64,
-            idle: 0,
-            lockstep: true,
-            rounds_only: true,
-        };
+        let workload =
+            Workload { connections, messages_per_connection: rounds, payload_bytes: 64, idle: 0, lockstep: true };
+        let spec = RunSpec { model: model.into(), workload, rounds_only: true };
         run_model(&mut probe, &spec).unwrap_or_else(|e| panic!("{model}: {e:#}"))
     };
     assert_eq!(result.errors, 0, "{model}: {:?}", result.error_kinds);
-    assert_eq!(result.messages, (connections * rounds) as u64, "{model}: every reply verified");
+    assert_eq!(result.messages_total, (connections * rounds) as u64, "{model}: every reply verified");
     assert_nothing_left_behind(model, fds_before);
     result
 }

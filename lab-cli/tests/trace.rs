@@ -43,10 +43,18 @@ fn run(command: &mut Command) -> Output {
 }
 
 /// `iolab trace --format json ARGS…`, which must succeed.
+/// The traced run of `iolab trace --format json ARGS`, with the document's validation (if any)
+/// beside its figures.
 fn trace_json(args: &[&str]) -> Value {
     let out = run(iolab().args(["trace", "--format", "json"]).args(args));
     assert!(out.status.success(), "iolab trace failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("trace JSON")
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("trace JSON");
+    assert_eq!((doc["command"].as_str(), doc["results"].as_array().map(Vec::len)), (Some("trace"), Some(1)));
+    let mut run = doc["results"][0].clone();
+    if let Some(validation) = doc.get("validation") {
+        run["validation"] = validation.clone();
+    }
+    run
 }
 
 fn calls(run: &Value, syscall: &str) -> u64 {
@@ -76,7 +84,7 @@ fn assert_agrees(run: &Value, exact: &[&str]) {
 fn selectors_server_in_python_agrees_with_strace() {
     let run = trace_json(&["-c", "8", "-m", "50", "--validate", "--", python(), &server("selectors_echo.py")]);
     assert_eq!(run["model"], format!("{} selectors_echo.py", file_name(python())));
-    assert_eq!(run["messages"], 400);
+    assert_eq!(run["messages_total"], 400);
     // One recv per message plus the one that sees each connection's end; one send per message.
     assert_eq!(calls(&run, "recvfrom"), 400 + 8);
     assert_eq!(calls(&run, "sendto"), 400);
@@ -91,7 +99,7 @@ fn selectors_server_in_python_agrees_with_strace() {
 #[test]
 fn thread_per_connection_server_in_python_agrees_with_strace() {
     let run = trace_json(&["-c", "6", "-m", "50", "--validate", "--", python(), &server("thread_echo.py")]);
-    assert_eq!(run["messages"], 300);
+    assert_eq!(run["messages_total"], 300);
     assert_eq!(calls(&run, "recvfrom"), 300 + 6);
     assert_eq!(calls(&run, "sendto"), 300);
     assert_eq!(calls(&run, "accept4"), 6);

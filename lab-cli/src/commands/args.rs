@@ -5,22 +5,23 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::{measure::run::RunSpec, present::export::Format};
+use crate::{load::Workload, measure::run::RunSpec, present::export::Format};
 
 /// The largest payload one message may carry.
 pub const MAX_PAYLOAD: u64 = 16 * 1024 * 1024;
 
+/// The workload flags of `run`, `trace` and `load`.
 #[derive(Args, Clone, Debug)]
-pub struct Workload {
+pub struct WorkloadArgs {
     /// Concurrent connections, each sending messages in a closed loop.
     #[arg(short = 'c', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub connections: u64,
     /// Messages per connection.
-    #[arg(short = 'm', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
-    pub messages: u64,
+    #[arg(short = 'm', long = "messages", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub messages_per_connection: u64,
     /// Payload bytes per message (1 to 16 MiB).
-    #[arg(short = 'b', long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=MAX_PAYLOAD))]
-    pub bytes: u64,
+    #[arg(short = 'b', long = "bytes", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=MAX_PAYLOAD))]
+    pub payload_bytes: u64,
     /// Extra connections that stay open and never send (the C10K case).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub idle: u64,
@@ -29,17 +30,21 @@ pub struct Workload {
     pub allow_errors: bool,
 }
 
-impl Workload {
-    pub fn spec(&self, model: &str) -> RunSpec {
-        RunSpec {
-            model: model.to_owned(),
+impl WorkloadArgs {
+    /// The workload, free-running (no lockstep).
+    pub fn workload(&self) -> Workload {
+        Workload {
             connections: self.connections as usize,
-            messages: self.messages as usize,
-            payload: self.bytes as usize,
+            messages_per_connection: self.messages_per_connection as usize,
+            payload_bytes: self.payload_bytes as usize,
             idle: self.idle as usize,
             lockstep: false,
-            rounds_only: false,
         }
+    }
+
+    /// One run of `model` on this workload, the whole run counted.
+    pub fn spec(&self, model: &str) -> RunSpec {
+        RunSpec { model: model.to_owned(), workload: self.workload(), rounds_only: false }
     }
 }
 
@@ -69,4 +74,31 @@ pub fn parse_models(list: &str) -> Result<Vec<String>, String> {
             None => Err(format!("unknown model '{name}' (valid: all, {})", lab_server::model_names().join(", "))),
         })
         .collect()
+}
+
+/// `--model`: one model name, checked against the models (`all` or a list is refused).
+pub fn parse_model(name: &str) -> Result<String, String> {
+    match parse_models(name)?.as_slice() {
+        [one] if name != "all" => Ok(one.clone()),
+        _ => Err(format!("one model, not a list (valid: {})", lab_server::model_names().join(", "))),
+    }
+}
+
+/// `--addr`: an IP and port, or a name and port resolved as the system resolves it
+/// (`localhost:8000`); of several addresses a name has, the first loopback one.
+pub fn parse_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs as _;
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let addrs: Vec<_> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("'{text}' is not an address: give IP:PORT or NAME:PORT, e.g. 127.0.0.1:8000 ({e})"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.ip().is_loopback())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("'{text}' resolves to no address"))
 }

@@ -14,6 +14,7 @@ use crate::{
     commands::args::{Output, parse_models},
     error::BadInput,
     interrupt::{self, Interrupted},
+    load::Workload,
     measure::probe::Probe,
     measure::run::{RunSpec, run_model},
     present::export,
@@ -34,8 +35,8 @@ pub struct Common {
     #[arg(long, default_value = "all", value_parser = parse_models)]
     pub models: std::vec::Vec<String>,
     /// Payload bytes per message (1 to 16 MiB).
-    #[arg(short = 'b', long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=crate::commands::args::MAX_PAYLOAD))]
-    pub bytes: u64,
+    #[arg(short = 'b', long = "bytes", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=crate::commands::args::MAX_PAYLOAD))]
+    pub payload_bytes: u64,
     /// Extra connections that stay open and never send (the C10K case).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub idle: u64,
@@ -51,16 +52,15 @@ pub struct Common {
 
 impl Common {
     /// The workload at `connections` × `messages`, free-running.
-    fn spec(&self, connections: u64, messages: u64) -> RunSpec {
-        RunSpec {
-            model: String::new(),
+    fn spec(&self, connections: u64, messages_per_connection: u64) -> RunSpec {
+        let workload = Workload {
             connections: connections as usize,
-            messages: messages as usize,
-            payload: self.bytes as usize,
+            messages_per_connection: messages_per_connection as usize,
+            payload_bytes: self.payload_bytes as usize,
             idle: self.idle as usize,
             lockstep: false,
-            rounds_only: false,
-        }
+        };
+        RunSpec { model: String::new(), workload, rounds_only: false }
     }
 }
 
@@ -70,8 +70,8 @@ pub struct CompareArgs {
     #[arg(short = 'c', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub connections: u64,
     /// Messages per connection.
-    #[arg(short = 'm', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
-    pub messages: u64,
+    #[arg(short = 'm', long = "messages", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub messages_per_connection: u64,
     #[command(flatten)]
     pub common: Common,
 }
@@ -95,8 +95,8 @@ pub struct SweepArgs {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub connections: Vec<u64>,
     /// Messages per connection.
-    #[arg(short = 'm', long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    pub messages: u64,
+    #[arg(short = 'm', long = "messages", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub messages_per_connection: u64,
     /// Where to write the plot.
     #[arg(long, default_value = "iolab-sweep.svg")]
     pub plot: PathBuf,
@@ -190,7 +190,7 @@ fn measure_into(
 
 fn describe(spec: &RunSpec, index: usize, runs: usize) -> String {
     let run = if index == 0 { "warm-up".to_owned() } else { format!("run {index}/{runs}") };
-    format!("{}, {} connections, {run}", spec.model, spec.connections)
+    format!("{}, {} connections, {run}", spec.model, spec.workload.connections)
 }
 
 /// Writes the document and decides the exit status: 128+signal if interrupted, 1 if any run saw
@@ -238,7 +238,7 @@ pub fn compare_command(args: CompareArgs) -> Result<ExitCode> {
     let c = &args.common;
     prepare(&c.output, args.connections, c.idle)?;
     let mut doc = save::new_document("compare", c.runs as usize);
-    let workload = c.spec(args.connections, args.messages);
+    let workload = c.spec(args.connections, args.messages_per_connection);
     let interrupted = measure_into(&mut doc, &c.models, &[workload], c.runs as usize, &c.output)?;
     finish(doc, &c.output, interrupted, c.allow_errors)
 }
@@ -247,7 +247,8 @@ pub fn prove_command(args: ProveArgs) -> Result<ExitCode> {
     let c = &args.common;
     prepare(&c.output, args.connections, c.idle)?;
     let mut doc = save::new_document("prove", c.runs as usize);
-    let workload = RunSpec { lockstep: true, rounds_only: true, ..c.spec(args.connections, args.rounds) };
+    let mut workload = c.spec(args.connections, args.rounds);
+    (workload.workload.lockstep, workload.rounds_only) = (true, true);
     let interrupted = measure_into(&mut doc, &c.models, &[workload], c.runs as usize, &c.output)?;
     finish(doc, &c.output, interrupted, c.allow_errors)
 }
@@ -257,7 +258,7 @@ pub fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
     let most = args.connections.iter().max().copied().unwrap_or(1);
     prepare(&c.output, most, c.idle)?;
     let mut doc = save::new_document("sweep", c.runs as usize);
-    let workloads: Vec<RunSpec> = args.connections.iter().map(|&n| c.spec(n, args.messages)).collect();
+    let workloads: Vec<RunSpec> = args.connections.iter().map(|&n| c.spec(n, args.messages_per_connection)).collect();
     let interrupted = measure_into(&mut doc, &c.models, &workloads, c.runs as usize, &c.output)?;
     plot::sweep_svg(&doc.results, &args.plot)?;
     crate::measure::privileges::give_away(&args.plot)?;

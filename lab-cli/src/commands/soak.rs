@@ -16,24 +16,29 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::{
+    error::BadInput,
     interrupt,
+    load::Workload,
     measure::probe::Probe,
     measure::run::{RunSpec, measure, start_model},
 };
 
 #[derive(Args, Debug)]
 pub struct SoakArgs {
-    #[arg(long, short = 'M', default_value = "epoll")]
+    /// The model to soak (`iolab models` lists them).
+    #[arg(long, short = 'M', default_value = "epoll", value_parser = crate::commands::args::parse_model)]
     pub model: String,
-    #[arg(short = 'c', long, default_value_t = 1000)]
-    pub connections: usize,
+    /// Concurrent connections, each sending messages in a closed loop.
+    #[arg(short = 'c', long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub connections: u64,
     /// Messages per connection in each batch.
-    #[arg(short = 'm', long, default_value_t = 20)]
-    pub messages: usize,
-    #[arg(short = 'b', long, default_value_t = 64)]
-    pub bytes: usize,
-    /// How long to keep going.
-    #[arg(long, default_value_t = 300)]
+    #[arg(short = 'm', long = "messages", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub messages_per_connection: u64,
+    /// Payload bytes per message (1 to 16 MiB).
+    #[arg(short = 'b', long = "bytes", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=crate::commands::args::MAX_PAYLOAD))]
+    pub payload_bytes: u64,
+    /// How long to keep going, in seconds.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
     pub seconds: u64,
 }
 
@@ -49,23 +54,23 @@ struct Batch {
 }
 
 pub fn soak_command(args: SoakArgs) -> Result<ExitCode> {
-    let spec = RunSpec {
-        model: args.model.clone(),
-        connections: args.connections,
-        messages: args.messages,
-        payload: args.bytes,
+    let workload = Workload {
+        connections: args.connections as usize,
+        messages_per_connection: args.messages_per_connection as usize,
+        payload_bytes: args.payload_bytes as usize,
         idle: 0,
         lockstep: false,
-        rounds_only: false,
     };
-    crate::load::limits::make_room_for(args.connections)?;
+    let spec = RunSpec { model: args.model.clone(), workload, rounds_only: false };
+    crate::load::limits::make_room_for(workload.connections)
+        .map_err(|e| BadInput(format!("--connections {}: {e:#}", workload.connections)))?;
     let mut probe = Probe::load()?;
     let (mut server, addr) = start_model(&mut probe, &spec)?;
     let start = Instant::now();
     let mut batches = Vec::new();
     println!(
         "soak: model {} at {} connections × {} messages per batch for {} s",
-        spec.model, spec.connections, spec.messages, args.seconds
+        spec.model, workload.connections, workload.messages_per_connection, args.seconds
     );
     println!("{:>8} {:>10} {:>7} {:>6} {:>10} {:>12}", "time s", "msg/s", "errors", "fds", "RSS KiB", "syscalls/msg");
     let mut last_print = None;

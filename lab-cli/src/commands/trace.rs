@@ -30,11 +30,10 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use serde::Serialize;
 
 use crate::{
     bad_input,
-    commands::args::Workload,
+    commands::args::WorkloadArgs,
     commands::top,
     error::BadInput,
     interrupt, load,
@@ -43,7 +42,6 @@ use crate::{
     measure::run::{self, RunSpec},
     measure::tree,
     measure::validate::{self, Validation},
-    present::run_table,
     results::run::RunResult,
 };
 
@@ -51,14 +49,14 @@ use crate::{
 pub struct TraceArgs {
     /// Where the server listens (a loopback address). Default: the one TCP address it listens
     /// on (0.0.0.0 and :: are reached through 127.0.0.1 and ::1).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::commands::args::parse_addr)]
     pub addr: Option<SocketAddr>,
     /// Attach to this running server and its descendants instead of starting one; it keeps
     /// running afterwards.
     #[arg(long, conflicts_with = "command")]
     pub pid: Option<u32>,
     #[command(flatten)]
-    pub workload: Workload,
+    pub workload: WorkloadArgs,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Serve the load a second time with strace attached (and perf, if installed) and check
@@ -90,12 +88,9 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
-/// What `iolab trace` prints: the run, as `iolab run` shows it, and the validation if asked.
-#[derive(Serialize)]
+/// What `iolab trace` measured: the run, and the validation if asked.
 pub struct Traced {
-    #[serde(flatten)]
     pub run: RunResult,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub validation: Option<Validation>,
 }
 
@@ -112,8 +107,9 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
     // The whole run is the window (connecting and closing included): strace cannot be told to
     // count only part of it, so `--validate` needs the probe to count all of it too.
     let spec = RunSpec { rounds_only: false, ..args.workload.spec("") };
-    load::limits::make_room_for(spec.connections + spec.idle)
-        .map_err(|e| BadInput(format!("--connections {} --idle {}: {e:#}", spec.connections, spec.idle)))?;
+    let w = spec.workload;
+    load::limits::make_room_for(w.all_connections())
+        .map_err(|e| BadInput(format!("--connections {} --idle {}: {e:#}", w.connections, w.idle)))?;
     let traced = match args.pid {
         Some(pid) => trace_running(pid, &args, spec)?,
         None => trace_started(&args, spec)?,
@@ -135,23 +131,12 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The run as the one document every command writes, with the validation if there was one.
 fn render(traced: &Traced, format: Format) -> Result<String> {
-    Ok(match format {
-        Format::Json => serde_json::to_string_pretty(traced)? + "\n",
-        Format::Table => {
-            let mut text = run_table::run_table(&traced.run);
-            text += "(server CPU over the measured window, from /proc; peak RSS: the tree's largest VmHWM)\n";
-            if let Some(v) = &traced.validation {
-                text += &validate::table(v);
-            }
-            text
-        }
-        Format::Csv | Format::Markdown => {
-            let mut doc = crate::results::save::new_document("trace", 1);
-            doc.results.push(crate::results::stats::model_result(vec![traced.run.clone()]));
-            crate::present::export::render(&doc, format)
-        }
-    })
+    let mut doc = crate::results::save::new_document("trace", 1);
+    doc.results.push(crate::results::stats::model_result(vec![traced.run.clone()]));
+    doc.validation.clone_from(&traced.validation);
+    Ok(crate::present::export::render(&doc, format))
 }
 
 /// `-- CMD ARGS…`: start it traced, measure, stop it. Every failure names the command and ends

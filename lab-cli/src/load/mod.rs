@@ -44,6 +44,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
 use tokio::{net::TcpStream, sync::Semaphore, time::timeout};
 
 pub use report::{ErrorCounts, Latency, LoadReport};
@@ -55,20 +56,37 @@ use report::Failure;
 /// How many connects may be in progress at once.
 pub const CONNECTS_IN_FLIGHT: usize = 256;
 
+/// The load, in one type for every layer: the command line fills it, a measured run carries it,
+/// the generator runs it, and the results repeat it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    /// Busy connections, each running the closed loop.
+    pub connections: usize,
+    /// Messages each busy connection sends (the total is this times `connections`). Not in
+    /// documents of schema 1, which read as 0.
+    #[serde(default)]
+    pub messages_per_connection: usize,
+    /// Bytes per message (at least 1).
+    pub payload_bytes: usize,
+    /// Extra connections that connect, never send, and close at the end.
+    pub idle: usize,
+    /// Whether all busy connections send message `k` at the same moment (not in schema 1).
+    #[serde(default)]
+    pub lockstep: bool,
+}
+
+impl Workload {
+    /// Busy and idle connections: the file descriptors and backlog a run needs.
+    pub fn all_connections(&self) -> usize {
+        self.connections + self.idle
+    }
+}
+
 /// What load to send, and where.
 #[derive(Clone, Debug)]
 pub struct LoadSpec {
     pub addr: SocketAddr,
-    /// Busy connections, each running the closed loop.
-    pub connections: usize,
-    /// Messages per busy connection.
-    pub messages: usize,
-    /// Bytes per message (at least 1).
-    pub payload: usize,
-    /// Extra connections that connect, never send, and close at the end.
-    pub idle: usize,
-    /// Whether all busy connections send message `k` at the same moment.
-    pub rounds_in_lockstep: bool,
+    pub workload: Workload,
     /// Limit for each operation: a connect, one message's exchange, a close.
     pub timeout: Duration,
     /// Allow a non-loopback `addr`.
@@ -87,11 +105,13 @@ impl LoadSpec {
     pub fn new(addr: SocketAddr) -> Self {
         LoadSpec {
             addr,
-            connections: 1,
-            messages: 1,
-            payload: 64,
-            idle: 0,
-            rounds_in_lockstep: false,
+            workload: Workload {
+                connections: 1,
+                messages_per_connection: 1,
+                payload_bytes: 64,
+                idle: 0,
+                lockstep: false,
+            },
             timeout: Duration::from_secs(10),
             allow_remote: false,
             pause_between_phases: false,
@@ -103,13 +123,13 @@ impl LoadSpec {
         if !self.allow_remote && !self.addr.ip().to_canonical().is_loopback() {
             bail!("refusing to send load to non-loopback address {} (use --allow-remote)", self.addr);
         }
-        if self.payload == 0 {
+        if self.workload.payload_bytes == 0 {
             bail!("the payload must be at least 1 byte");
         }
         if self.timeout.is_zero() {
             bail!("the timeout must be longer than zero");
         }
-        if self.connections + self.idle == 0 {
+        if self.workload.all_connections() == 0 {
             bail!("nothing to do: no busy and no idle connections");
         }
         Ok(())
@@ -123,27 +143,21 @@ impl LoadSpec {
 /// not be called from inside a tokio runtime.
 pub fn run(spec: &LoadSpec) -> Result<LoadReport> {
     spec.check()?;
-    limits::make_room_for(spec.connections + spec.idle)?;
+    limits::make_room_for(spec.workload.all_connections())?;
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the tokio runtime")?;
     runtime.block_on(run_phases(spec))
 }
 
 async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
-    let mut report = LoadReport {
-        connections: spec.connections,
-        idle: spec.idle,
-        messages: spec.messages,
-        payload_bytes: spec.payload,
-        rounds_in_lockstep: spec.rounds_in_lockstep,
-        ..LoadReport::default()
-    };
+    let w = spec.workload;
+    let mut report = LoadReport { workload: w, ..LoadReport::default() };
 
     // Phase 1: connect.
     let connect_start = Instant::now();
-    let mut streams = connect_all(spec, spec.connections + spec.idle, &mut report.errors).await;
+    let mut streams = connect_all(spec, w.all_connections(), &mut report.errors).await;
     report.connect_seconds = connect_start.elapsed().as_secs_f64();
-    let idle: Vec<TcpStream> = streams.split_off(spec.connections).into_iter().flatten().collect();
+    let idle: Vec<TcpStream> = streams.split_off(w.connections).into_iter().flatten().collect();
     let busy: Vec<(usize, TcpStream)> = streams.into_iter().enumerate().filter_map(|(id, s)| Some((id, s?))).collect();
     if busy.is_empty() && idle.is_empty() {
         bail!("could not open any connection to {}: {}", spec.addr, report.errors);
@@ -157,10 +171,10 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
     // Phase 2: drive, and each busy connection closes when done (see `connection`: one io_uring;
     // this thread blocks in it meanwhile).
     let shared = Arc::new(Shared {
-        payload: Payload::new(spec.payload),
-        messages: spec.messages,
+        payload: Payload::new(w.payload_bytes),
+        messages: w.messages_per_connection,
         timeout: spec.timeout,
-        lockstep: spec.rounds_in_lockstep,
+        lockstep: w.lockstep,
         pause_when_sent: spec.pause_between_phases,
         answered: AtomicU64::new(0),
     });

@@ -12,22 +12,15 @@ use serde::{Deserialize, Serialize};
 /// The figures of one load run.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct LoadReport {
-    /// Busy connections asked for.
-    pub connections: usize,
-    /// Idle connections asked for.
-    pub idle: usize,
+    /// The load asked for.
+    #[serde(flatten)]
+    pub workload: super::Workload,
     /// Busy connections that were opened.
     pub connections_open: usize,
     /// Idle connections that were opened.
     pub idle_open: usize,
-    /// Messages per busy connection asked for.
-    pub messages: usize,
     /// Messages whose whole reply came back correct.
     pub messages_ok: u64,
-    /// Bytes per message.
-    pub payload_bytes: usize,
-    /// Whether every connection sent message k at the same moment.
-    pub rounds_in_lockstep: bool,
     /// Time to open every connection.
     pub connect_seconds: f64,
     /// From the moment the open connections were released together to the last reply.

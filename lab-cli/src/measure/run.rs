@@ -23,7 +23,7 @@ use lab_common::Counters;
 use socket2::{Domain, Socket, Type};
 
 use crate::{
-    load::LoadReport,
+    load::{LoadReport, Workload},
     measure::launch::{self, LISTEN_FD, Launch, Usage},
     measure::privileges,
     measure::probe::Probe,
@@ -34,12 +34,7 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct RunSpec {
     pub model: String,
-    pub connections: usize,
-    pub messages: usize,
-    pub payload: usize,
-    pub idle: usize,
-    /// Every connection sends message k at the same moment (the walkthrough's scenario).
-    pub lockstep: bool,
+    pub workload: Workload,
     /// Count only the message rounds: connecting and closing happen outside the window.
     pub rounds_only: bool,
 }
@@ -61,7 +56,7 @@ pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(launch::Server,
     if lab_server::model(&spec.model).is_none() {
         bail!("unknown model {:?} (valid: {})", spec.model, lab_server::model_names().join(", "));
     }
-    let listener = bind_loopback(spec.connections + spec.idle)?;
+    let listener = bind_loopback(spec.workload.all_connections())?;
     let addr = TcpListener::from(listener.try_clone()?).local_addr()?;
     let args = ["serve", "--model", &spec.model, "--listen-fd", &LISTEN_FD.to_string()].map(String::from);
     let what =
@@ -167,13 +162,16 @@ impl Window {
     }
 }
 
-/// `iolab load --format json` at `addr`, run as the user behind sudo, with stdin and stdout piped
-/// for its cues and its report. Each caller adds its own flags.
-pub fn load_command(addr: SocketAddr, connections: usize, messages: usize, payload: usize) -> Command {
+/// `iolab load --format json` at `addr` with `workload`, run as the user behind sudo, with stdin
+/// and stdout piped for its cues and its report. Each caller adds its own flags.
+pub fn load_command(addr: SocketAddr, workload: &Workload) -> Command {
+    let w = workload;
     let mut command = Command::new(launch::iolab_exe());
     privileges::drop_for(&mut command)
         .args(["load", "--addr", &addr.to_string(), "--format", "json"])
-        .args(["-c", &connections.to_string(), "-m", &messages.to_string(), "-b", &payload.to_string()])
+        .args(["-c", &w.connections.to_string(), "-m", &w.messages_per_connection.to_string()])
+        .args(["-b", &w.payload_bytes.to_string(), "--idle", &w.idle.to_string()])
+        .args(w.lockstep.then_some("--lockstep"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
     command
@@ -189,9 +187,7 @@ struct LoadGenerator {
 
 impl LoadGenerator {
     fn start(addr: SocketAddr, spec: &RunSpec) -> Result<LoadGenerator> {
-        let mut child = load_command(addr, spec.connections, spec.messages, spec.payload)
-            .args(["--idle", &spec.idle.to_string()])
-            .args(spec.lockstep.then_some("--lockstep"))
+        let mut child = load_command(addr, &spec.workload)
             .args(spec.rounds_only.then_some("--pause-between-phases"))
             .spawn()
             .context("running the load generator")?;

@@ -190,3 +190,36 @@ fn proc_switches(pid: u32) -> Result<(u64, u64)> {
     };
     Ok((field("voluntary_ctxt_switches:")?, field("nonvoluntary_ctxt_switches:")?))
 }
+
+/// All three checks, and whether each agreed.
+#[derive(Debug, Serialize)]
+pub struct SelftestReport {
+    pub io: IoCheck,
+    pub switches: SwitchCheck,
+    pub epoll: EpollCheck,
+    /// Tracepoints this kernel does not have.
+    pub unavailable: Vec<String>,
+    pub io_ok: bool,
+    pub switches_ok: bool,
+    pub epoll_ok: bool,
+}
+
+impl SelftestReport {
+    pub fn ok(&self) -> bool {
+        self.io_ok && self.switches_ok && self.epoll_ok
+    }
+}
+
+/// Runs the three checks with known answers: syscalls exact, voluntary switches within 3% of the
+/// kernel's own count (and at least one per blocking read), epoll's interest list exact.
+pub fn run_all(probe: &mut Probe) -> Result<SelftestReport> {
+    let io = check_io(probe, 1000, 300, 200)?;
+    let switches = check_switches(probe, 200)?;
+    let epoll = check_epoll(probe, 50)?;
+    let io_ok = io.reads == io.expected && io.writes == io.expected;
+    let epoll_ok = epoll.calls == 4 && epoll.fds_passed == epoll.expected_fds_passed && epoll.ready == 4;
+    let diff = switches.probe_voluntary.abs_diff(switches.proc_voluntary);
+    let switches_ok = switches.probe_voluntary >= switches.blocks && diff * 100 <= switches.proc_voluntary * 3;
+    let unavailable = probe.unavailable.clone();
+    Ok(SelftestReport { io, switches, epoll, unavailable, io_ok, switches_ok, epoll_ok })
+}

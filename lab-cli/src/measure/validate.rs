@@ -39,7 +39,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use syscalls::Sysno;
 use tabled::{
     Table, Tabled,
@@ -67,7 +67,7 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 /// How long strace or perf may take to attach to every thread.
 const ATTACH_LIMIT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Validation {
     pub syscalls: Vec<SyscallCheck>,
     /// None when perf is not installed or cannot count here; `switches_note` says why.
@@ -77,7 +77,7 @@ pub struct Validation {
     pub ok: bool,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SyscallCheck {
     pub syscall: String,
     pub probe: u64,
@@ -92,7 +92,7 @@ pub struct SyscallCheck {
     pub ok: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SwitchCheck {
     /// Voluntary + involuntary, in the reported run.
     pub probe: u64,

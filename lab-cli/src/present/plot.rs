@@ -113,7 +113,7 @@ fn lines(results: &[ModelResult]) -> Vec<(&str, Vec<&ModelResult>)> {
         }
     }
     for (_, rs) in &mut lines {
-        rs.sort_by_key(|r| r.run.connections);
+        rs.sort_by_key(|r| r.run.workload.connections);
     }
     lines
 }
@@ -123,12 +123,12 @@ fn points(results: &[&ModelResult], panel: &Panel) -> Vec<(f64, f64)> {
     let value = |r: &ModelResult| -> f64 {
         panel.keys.iter().filter_map(|k| figures::figure(k)).map(|f| summary(r, f).median).sum()
     };
-    results.iter().map(|r| (r.run.connections.max(1) as f64, value(r))).collect()
+    results.iter().map(|r| (r.run.workload.connections.max(1) as f64, value(r))).collect()
 }
 
 /// The x axis: every connection count, with a little room on both sides of the log scale.
 fn x_range(results: &[ModelResult]) -> (f64, f64) {
-    let conns = results.iter().map(|r| r.run.connections.max(1) as f64);
+    let conns = results.iter().map(|r| r.run.workload.connections.max(1) as f64);
     let lo = conns.clone().fold(f64::INFINITY, f64::min);
     let hi = conns.fold(0.0, f64::max);
     (lo / 1.5, hi * 1.5)

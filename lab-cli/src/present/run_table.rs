@@ -1,4 +1,5 @@
-//! Showing one run: a readable table for people, one JSON object for programs.
+//! One run shown in full (`iolab run`, `iolab trace` as a table): every syscall by name, every
+//! wait call, the context switches and the server's CPU.
 //!
 //! The tables put every count beside its per-message ratio, because the walkthrough's claim is a
 //! per-message claim ("one IO call per connection" versus "one call for many").
@@ -10,7 +11,7 @@ use tabled::{
     settings::{Alignment, Style, object::Columns},
 };
 
-use crate::results::run::RunResult;
+use crate::{measure::validate, results::document::Document, results::run::RunResult};
 
 #[derive(Tabled)]
 struct SyscallRow {
@@ -50,8 +51,21 @@ pub fn ratio(n: f64, d: f64) -> String {
     }
 }
 
-pub fn run_table(r: &RunResult) -> String {
-    let msgs = r.messages as f64;
+/// The document's one run in full; for `iolab trace`, where the CPU figures come from, and the
+/// validation if there was one.
+pub fn render(doc: &Document) -> String {
+    let mut text = doc.results.iter().map(|m| run_table(&m.run)).collect::<String>();
+    if doc.command == "trace" {
+        text += "(server CPU over the measured window, from /proc; peak RSS: the tree's largest VmHWM)\n";
+    }
+    if let Some(v) = &doc.validation {
+        text += &validate::table(v);
+    }
+    text
+}
+
+fn run_table(r: &RunResult) -> String {
+    let msgs = r.messages_total as f64;
     let mut out = String::new();
     match lab_server::model(&r.model) {
         Some(model) => writeln!(out, "model {}: {}", r.model, model.summary),
@@ -61,10 +75,10 @@ pub fn run_table(r: &RunResult) -> String {
     let _ = writeln!(
         out,
         "{} connections{} × {} B: {} messages in {:.2} s = {:.0} msg/s, latency p50 {:.0} µs, p99 {:.0} µs, errors {}",
-        r.connections,
-        if r.idle > 0 { format!(" (+{} idle)", r.idle) } else { String::new() },
-        r.payload_bytes,
-        r.messages,
+        r.workload.connections,
+        if r.workload.idle > 0 { format!(" (+{} idle)", r.workload.idle) } else { String::new() },
+        r.workload.payload_bytes,
+        r.messages_total,
         r.wall_seconds,
         r.msgs_per_sec,
         r.latency_us.p50,

@@ -42,15 +42,17 @@ fn writes(r: &RunResult) -> u64 {
 pub fn verdict(results: &[ModelResult]) -> Vec<String> {
     let mut workloads: Vec<(usize, usize, u64)> = Vec::new();
     for m in results {
-        let key = (m.run.connections, m.run.idle, m.run.messages);
+        let key = (m.run.workload.connections, m.run.workload.idle, m.run.messages_total);
         if !workloads.contains(&key) {
             workloads.push(key);
         }
     }
     let mut lines = Vec::new();
     for key in &workloads {
-        let runs: Vec<&ModelResult> =
-            results.iter().filter(|m| (m.run.connections, m.run.idle, m.run.messages) == *key).collect();
+        let runs: Vec<&ModelResult> = results
+            .iter()
+            .filter(|m| (m.run.workload.connections, m.run.workload.idle, m.run.messages_total) == *key)
+            .collect();
         if workloads.len() > 1 {
             lines.push(format!("At {} connections{}:", key.0, idle_note(key.1)));
         }
@@ -78,8 +80,8 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
         lines.push(format!(
             "{}: {} reads, {} writes and {} voluntary context switches per message, no wait calls — the claim of one blocking IO and one switch per message {held}.",
             r.model,
-            sig(per(reads(r), r.messages)),
-            sig(per(writes(r), r.messages)),
+            sig(per(reads(r), r.messages_total)),
+            sig(per(writes(r), r.messages_total)),
             sig(switches(m))
         ));
     }
@@ -91,7 +93,7 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
             "One wait for many sockets: {} returned {} ready sockets per wait call, of {} connections; {}. How many are ready at once depends on the load: when every connection sends at the same moment (`iolab prove`) a wait finds most of them ready; with free-running clients, as many as sent since the last wait.",
             best.run.model,
             sig(ready(best)),
-            best.run.connections,
+            best.run.workload.connections,
             waiting
                 .iter()
                 .filter(|m| m.run.model != best.run.model)
@@ -144,11 +146,11 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
             sig(handed(m)),
             sig(ready(m)),
             if handed(m) > 0.0 { 100.0 * ready(m) / handed(m) } else { 0.0 },
-            if m.run.idle > 0 { format!(", the {} idle ones included", m.run.idle) } else { String::new() }
+            if m.run.workload.idle > 0 { format!(", the {} idle ones included", m.run.workload.idle) } else { String::new() }
         ));
     }
     if let Some(epoll) = multiplexing.iter().find(|m| m.run.model == "epoll") {
-        if epoll.run.idle > 0 {
+        if epoll.run.workload.idle > 0 {
             lines.push(format!(
                 "epoll's interest list held {} fds, registered once rather than handed over on every call; each call reported only the ready ones ({}), so the idle connections cost it nothing per call.",
                 sig(handed(epoll)),

@@ -8,15 +8,17 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{results::run::RunResult, results::stats::Summary};
+use crate::{measure::validate::Validation, results::run::RunResult, results::stats::Summary};
 
-/// Bumped when a field changes meaning or disappears; `iolab report` refuses newer documents.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped when a field changes meaning or disappears; `iolab report` refuses newer documents
+/// and reads older ones. 2: a result's `messages` is `messages_total`, beside the workload's
+/// `messages_per_connection` and `lockstep`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Document {
     pub schema_version: u32,
-    /// The command that made it: "run", "compare", "prove" or "sweep".
+    /// The command that made it: "run", "trace", "compare", "prove", "sweep" or "report".
     pub command: String,
     /// When it was made (UTC, RFC 3339).
     pub created: String,
@@ -30,6 +32,17 @@ pub struct Document {
     pub results: Vec<ModelResult>,
     /// Conclusions computed from `results` (see `verdict`).
     pub verdict: Vec<String>,
+    /// `iolab trace --validate`: the same load counted again by strace (and perf).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Validation>,
+}
+
+impl Document {
+    /// Whether this is one run shown in full (`iolab run`, `iolab trace`) rather than a
+    /// comparison of models.
+    pub fn is_one_run(&self) -> bool {
+        matches!(self.command.as_str(), "run" | "trace") && self.results.len() == 1
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ pub struct Figure {
 }
 
 fn per_message(r: &RunResult, n: u64) -> f64 {
-    if r.messages == 0 { 0.0 } else { n as f64 / r.messages as f64 }
+    if r.messages_total == 0 { 0.0 } else { n as f64 / r.messages_total as f64 }
 }
 
 fn per_wait_call(r: &RunResult, n: u64) -> f64 {

@@ -11,19 +11,19 @@ use serde::{Deserialize, Serialize};
 use syscalls::Sysno;
 
 use crate::{
-    load::{ErrorCounts, LoadReport},
+    load::{ErrorCounts, LoadReport, Workload},
     measure::launch::Usage,
 };
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunResult {
     pub model: String,
-    pub connections: usize,
-    /// Extra connections that stayed open and never sent (`--idle`).
-    pub idle: usize,
-    /// Messages sent and answered, in total.
-    pub messages: u64,
-    pub payload_bytes: usize,
+    /// The load the run was asked to serve.
+    #[serde(flatten)]
+    pub workload: Workload,
+    /// Messages sent and answered, over all connections (`messages` in schema 1).
+    #[serde(alias = "messages")]
+    pub messages_total: u64,
     pub wall_seconds: f64,
     pub msgs_per_sec: f64,
     pub latency_us: Latency,
@@ -121,10 +121,8 @@ impl RunResult {
         let syscalls = delta.syscalls_by_name();
         RunResult {
             model: model.to_owned(),
-            connections: load.connections,
-            idle: load.idle,
-            messages: load.messages_ok,
-            payload_bytes: load.payload_bytes,
+            workload: load.workload,
+            messages_total: load.messages_ok,
             wall_seconds: load.wall_seconds,
             msgs_per_sec: load.msgs_per_sec,
             latency_us: Latency { p50: load.latency_us.p50, p99: load.latency_us.p99 },

@@ -16,7 +16,6 @@ use std::{
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::{
-    present::export::{Format, render},
     results::document::{Document, Machine, SCHEMA_VERSION},
     results::run::RunResult,
     results::stats::model_result,
@@ -34,6 +33,7 @@ pub fn new_document(command: &str, runs_per_model: usize) -> Document {
         runs_per_model,
         results: Vec::new(),
         verdict: Vec::new(),
+        validation: None,
     }
 }
 
@@ -80,8 +80,8 @@ fn file_name(command: &str, run: &RunResult, number: usize) -> String {
     let clean = |s: &str| {
         s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect::<String>()
     };
-    let idle = if run.idle > 0 { format!("-i{}", run.idle) } else { String::new() };
-    format!("{}-{}-c{}{idle}-{number}.json", clean(command), clean(&run.model), run.connections)
+    let idle = if run.workload.idle > 0 { format!("-i{}", run.workload.idle) } else { String::new() };
+    format!("{}-{}-c{}{idle}-{number}.json", clean(command), clean(&run.model), run.workload.connections)
 }
 
 /// Reads a saved Document (or one run printed by `iolab run/trace --format json`), refusing files
@@ -108,8 +108,8 @@ pub fn load_document(path: &Path) -> Result<Document> {
     serde_json::from_value(value).map_err(|e| anyhow!("{shown} is not an iolab result: {e}"))
 }
 
-/// `iolab report FILE…`: the saved documents, merged (see [`merge`]) and rendered in `format`.
-pub fn report(paths: &[PathBuf], format: Format) -> Result<String> {
+/// The saved documents at `paths`, merged into one (see [`merge`]), as `iolab report` shows them.
+pub fn merge_files(paths: &[PathBuf]) -> Result<Document> {
     if paths.is_empty() {
         bail!("iolab report needs at least one saved result file");
     }
@@ -120,7 +120,7 @@ pub fn report(paths: &[PathBuf], format: Format) -> Result<String> {
         .map(str::to_owned)
         .chain(paths.iter().map(|p| p.display().to_string()))
         .collect();
-    Ok(render(&merged, format))
+    Ok(merged)
 }
 
 /// A file's name without `.json`, to label its rows.
@@ -144,6 +144,7 @@ pub fn merge(sources: Vec<(String, Document)>) -> Document {
         runs_per_model: sources.iter().map(|(_, d)| d.runs_per_model).max().unwrap_or(0),
         results: Vec::new(),
         verdict: Vec::new(),
+        validation: None,
     };
     for (label, doc) in sources {
         if let Some(first) = &first_machine

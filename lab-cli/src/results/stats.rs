@@ -89,7 +89,7 @@ pub fn spread_warnings(doc: &Document) -> Vec<String> {
             lines.push(format!(
                 "warning: {} at {} connections: {header} {varied} over {} runs ({}–{}); smaller differences are noise",
                 result.run.model,
-                result.run.connections,
+                result.run.workload.connections,
                 result.runs,
                 compact(s.min),
                 compact(s.max),

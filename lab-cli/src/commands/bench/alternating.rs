@@ -31,6 +31,7 @@ use serde::Serialize;
 
 use super::paired::{order, ratios};
 use crate::{
+    load::Workload,
     measure::probe::{EmptyProbe, Probe},
     measure::run::{RunSpec, SAMPLE_EVERY, load_command, start_model},
     results::stats::{Summary, summarize},
@@ -69,8 +70,8 @@ enum Phase {
 }
 
 /// `rounds` rounds of a traced, an untraced and an empty phase, in one run of `spec.model` at
-/// `spec.connections` × `spec.payload` bytes (`spec.messages` is not used: the load runs until
-/// the phases are done).
+/// `spec.workload` (its messages per connection are not used: the load runs until the phases
+/// are done).
 pub fn alternating_overhead(spec: &RunSpec, rounds: usize) -> Result<Alternating> {
     let mut empty = EmptyProbe::load()?;
     let mut probe = Probe::load()?;
@@ -132,7 +133,7 @@ struct Generator {
 
 impl Generator {
     fn start(addr: SocketAddr, spec: &RunSpec) -> Result<Generator> {
-        let mut child = load_command(addr, spec.connections, MESSAGES, spec.payload)
+        let mut child = load_command(addr, &Workload { messages_per_connection: MESSAGES, ..spec.workload })
             .arg("--answer-progress")
             .spawn()
             .context("running the load generator")?;

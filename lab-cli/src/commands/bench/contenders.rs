@@ -19,9 +19,10 @@ use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
 use super::{
-    harness::{self, Load, Target, Watcher},
+    harness::{self, Target, Watcher},
     paired::{Verdict, order, ratios},
 };
+use crate::load::Workload;
 use crate::results::stats::{Summary, summarize};
 
 /// Rust models must reach this share of the C server's throughput.
@@ -95,7 +96,7 @@ fn build_c_server(dir: &Path) -> Result<PathBuf> {
 
 /// `fastest`: the model with the highest untraced throughput in section 1, if it ran.
 pub fn contenders(
-    load: Load,
+    load: Workload,
     rounds: usize,
     fastest: Option<&str>,
     step: &mut dyn FnMut(String),

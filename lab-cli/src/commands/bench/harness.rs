@@ -27,7 +27,7 @@ use socket2::{Domain, Socket, Type};
 
 use crate::{
     commands::trace,
-    load::LoadReport,
+    load::{LoadReport, Workload},
     measure::launch::{self, LISTEN_FD},
     measure::privileges,
     measure::probe::Probe,
@@ -113,14 +113,6 @@ impl Watcher {
     }
 }
 
-/// The workload: like the lab's, `connections` closed loops of `messages` × `payload` bytes.
-#[derive(Clone, Copy, Debug)]
-pub struct Load {
-    pub connections: usize,
-    pub messages: usize,
-    pub payload: usize,
-}
-
 /// What one run measured. CPU times cover the drive phase only: the generator pauses once
 /// every connection is open and once every reply is in (`--pause-between-phases`, as `iolab
 /// prove` uses it), and the bench reads both processes' CPU time from /proc in those pauses
@@ -146,7 +138,7 @@ impl Outcome {
 }
 
 /// Starts `target` under `watcher`, runs the load generator against it once, stops it.
-pub fn serve_and_load(target: &Target, watcher: Watcher, load: Load) -> Result<Outcome> {
+pub fn serve_and_load(target: &Target, watcher: Watcher, load: Workload) -> Result<Outcome> {
     // Loaded before the server starts, so loading (verifying the programs) overlaps nothing.
     let mut probe = if watcher == Watcher::Lab { Some(Probe::load()?) } else { None };
     let (listener, addr) = bind_loopback(load.connections)?;
@@ -343,8 +335,8 @@ fn reap_group(pgid: u32) {
 
 /// Runs `iolab load` once against `addr`, reading its CPU time and the server's (tree at
 /// `server`) in the pauses around the drive phase.
-fn run_generator(addr: SocketAddr, load: Load, server: u32) -> Result<Outcome> {
-    let mut child = crate::measure::run::load_command(addr, load.connections, load.messages, load.payload)
+fn run_generator(addr: SocketAddr, load: Workload, server: u32) -> Result<Outcome> {
+    let mut child = crate::measure::run::load_command(addr, &load)
         .arg("--pause-between-phases")
         .spawn()
         .context("running the load generator")?;

@@ -151,20 +151,18 @@ impl Workload {
     }
 
     /// What sections 1, 2, 3 and 5 send.
-    fn load(&self) -> harness::Load {
-        harness::Load { connections: self.connections, messages: self.messages, payload: self.payload }
+    fn load(&self) -> crate::load::Workload {
+        crate::load::Workload {
+            connections: self.connections,
+            messages_per_connection: self.messages,
+            payload_bytes: self.payload,
+            idle: 0,
+            lockstep: false,
+        }
     }
 
     fn spec(&self, model: &str) -> RunSpec {
-        RunSpec {
-            model: model.to_owned(),
-            connections: self.connections,
-            messages: self.messages,
-            payload: self.payload,
-            idle: 0,
-            lockstep: false,
-            rounds_only: false,
-        }
+        RunSpec { model: model.to_owned(), workload: self.load(), rounds_only: false }
     }
 }
 

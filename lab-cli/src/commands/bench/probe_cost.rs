@@ -129,7 +129,7 @@ fn traced_run(spec: &RunSpec) -> Result<Sample> {
 }
 
 fn sample(result: &crate::results::run::RunResult, counted: Option<(u64, u64)>) -> Sample {
-    let messages = result.messages.max(1) as f64;
+    let messages = result.messages_total.max(1) as f64;
     let (calls, switches) = counted.unwrap_or_default();
     Sample {
         msgs_per_sec: result.msgs_per_sec,

@@ -20,9 +20,10 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{
-    harness::{self, Load, Target, Watcher},
+    harness::{self, Target, Watcher},
     paired::{Verdict, differences, order, overhead_factor, ratios},
 };
+use crate::load::Workload;
 use crate::results::stats::{Summary, summarize};
 
 /// The lab's overhead must be at least this many times smaller than strace's.
@@ -65,7 +66,7 @@ type Runs = Vec<Vec<Option<f64>>>;
 /// `lab_in_one_run`: section 1's one-run traced ÷ untraced median for `model`, if it ran.
 pub fn tools(
     model: &str,
-    load: Load,
+    load: Workload,
     calls: u64,
     rounds: usize,
     lab_in_one_run: Option<f64>,

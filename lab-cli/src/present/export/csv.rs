@@ -9,7 +9,7 @@ use crate::{results::document::Document, results::figures::COMPARE};
 pub(super) fn render(doc: &Document) -> String {
     let mut writer = ::csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> =
-        ["model", "connections", "idle", "messages", "payload_bytes", "runs"].map(str::to_owned).to_vec();
+        ["model", "connections", "idle", "messages_total", "payload_bytes", "runs"].map(str::to_owned).to_vec();
     for f in COMPARE {
         header.extend([f.key.to_owned(), format!("{}_min", f.key), format!("{}_max", f.key)]);
     }
@@ -18,10 +18,10 @@ pub(super) fn render(doc: &Document) -> String {
         let r = &result.run;
         let mut row = vec![
             r.model.clone(),
-            r.connections.to_string(),
-            r.idle.to_string(),
-            r.messages.to_string(),
-            r.payload_bytes.to_string(),
+            r.workload.connections.to_string(),
+            r.workload.idle.to_string(),
+            r.messages_total.to_string(),
+            r.workload.payload_bytes.to_string(),
             result.runs.to_string(),
         ];
         for f in COMPARE {

@@ -9,6 +9,7 @@
 mod csv;
 mod json;
 mod markdown;
+pub mod record;
 mod table;
 
 use std::{fs::OpenOptions, io::Write, os::unix::fs::OpenOptionsExt};
@@ -117,7 +118,11 @@ fn cell(s: &Summary) -> String {
 /// The connections column: `100`, or `100 +1k idle` with idle connections.
 fn connections(result: &ModelResult) -> String {
     let r = &result.run;
-    if r.idle > 0 { format!("{} +{} idle", r.connections, compact(r.idle as f64)) } else { r.connections.to_string() }
+    if r.workload.idle > 0 {
+        format!("{} +{} idle", r.workload.connections, compact(r.workload.idle as f64))
+    } else {
+        r.workload.connections.to_string()
+    }
 }
 
 /// A number in a few characters with 3 significant digits: `12.3k`, `1.05M`, `427`, `3.25`,
@@ -169,14 +174,14 @@ fn warnings(doc: &Document) -> Vec<String> {
         if r.errors > 0 {
             lines.push(format!(
                 "warning: {} at {} connections: {} load errors in the median run; its figures are not comparable",
-                r.model, r.connections, r.errors
+                r.model, r.workload.connections, r.errors
             ));
         }
         let d = r.probe_dropped;
         if d.tasks + d.waits + d.epoll_members > 0 {
             lines.push(format!(
                 "warning: {} at {} connections: the probe lost track of {} tasks, {} wait calls, {} epoll registrations",
-                r.model, r.connections, d.tasks, d.waits, d.epoll_members
+                r.model, r.workload.connections, d.tasks, d.waits, d.epoll_members
             ));
         }
     }

@@ -17,6 +17,9 @@ use super::{cell, connections, groups, heading, warnings};
 use crate::{results::document::Document, results::figures::Figure};
 
 pub(super) fn render(doc: &Document) -> String {
+    if doc.is_one_run() {
+        return crate::present::run_table::render(doc);
+    }
     let mut out = heading(doc) + "\n";
     for (title, figures) in groups() {
         let mut table = grid(doc, &figures);

@@ -1,0 +1,37 @@
+//! The hidden subcommands the lab runs in its own child processes: `iolab gate` (how a traced
+//! server starts, see `measure::launch`) and `iolab exercise` (workloads of known syscall counts
+//! for selftest, see `measure::exercise`).
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+
+use crate::measure::{exercise, launch};
+
+#[derive(Subcommand)]
+pub enum Exercise {
+    Io { n: u64, k: u64, j: u64 },
+    Block { n: u64 },
+    Epoll { k: usize },
+}
+
+#[derive(Args)]
+pub struct GateArgs {
+    #[arg(last = true, required = true)]
+    pub argv: Vec<String>,
+}
+
+pub fn exercise_command(exercise: Exercise) -> Result<ExitCode> {
+    match exercise {
+        Exercise::Io { n, k, j } => exercise::io(n, k, j)?,
+        Exercise::Block { n } => exercise::block(n)?,
+        Exercise::Epoll { k } => exercise::epoll(k)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn gate_command(args: GateArgs) -> Result<ExitCode> {
+    launch::gate(&args.argv)?;
+    bail!("gate returned")
+}

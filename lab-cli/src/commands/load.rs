@@ -1,0 +1,71 @@
+//! `iolab load`: the load generator on its own, against any server that answers each message
+//! with the message uppercased. The lab runs it the same way, in a process of its own, and reads
+//! its report as JSON (see `measure::run::load_command`).
+
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::{
+    bad_input,
+    commands::args::{WorkloadArgs, parse_addr},
+    error::BadInput,
+    load::{self, LoadSpec},
+    present::export::{Format, record},
+};
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// The server's address: a loopback IP and port, or a name that resolves to one
+    /// (`localhost:8000`).
+    #[arg(long, value_parser = parse_addr)]
+    pub addr: SocketAddr,
+    /// Every connection sends message k at the same moment (a barrier between rounds).
+    #[arg(long)]
+    pub lockstep: bool,
+    /// Allow a non-loopback --addr.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Print `connected` and `sent` at the phase boundaries, each time waiting for a line on
+    /// stdin (how the lab measures the message rounds alone).
+    #[arg(long, hide = true)]
+    pub pause_between_phases: bool,
+    /// Answer every line on stdin with `answered N`, the messages answered so far (how
+    /// `iolab bench` reads the throughput of short phases inside one run).
+    #[arg(long, hide = true, conflicts_with = "pause_between_phases")]
+    pub answer_progress: bool,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// `json` is one line, the report the lab reads; `csv` and `markdown` one row of it.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub fn load_command(args: LoadArgs) -> Result<ExitCode> {
+    let addr = args.addr;
+    if !addr.ip().is_loopback() && !args.allow_remote {
+        bad_input!("invalid value '{addr}' for '--addr': load goes to loopback addresses only unless --allow-remote");
+    }
+    let spec = LoadSpec {
+        addr,
+        workload: load::Workload { lockstep: args.lockstep, ..args.workload.workload() },
+        timeout: Duration::from_secs(10),
+        allow_remote: args.allow_remote,
+        pause_between_phases: args.pause_between_phases,
+        answer_progress: args.answer_progress,
+    };
+    load::limits::make_room_for(spec.workload.all_connections()).map_err(|e| BadInput(format!("{e:#}")))?;
+    let report = load::run(&spec)?;
+    let summary = format!(
+        "{} messages in {:.2} s = {:.0} msg/s, latency p50 {:.0} µs, p99 {:.0} µs, errors {}\n",
+        report.messages_ok,
+        report.wall_seconds,
+        report.msgs_per_sec,
+        report.latency_us.p50,
+        report.latency_us.p99,
+        report.errors.total()
+    );
+    print!("{}", record::render(&report, args.format, summary)?);
+    Ok(ExitCode::SUCCESS)
+}

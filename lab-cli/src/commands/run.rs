@@ -1,0 +1,55 @@
+//! `iolab run`: one model, one measured run (no warm-up: what you see is what one run cost),
+//! shown in full.
+
+use std::{io::Write as _, process::ExitCode};
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::{
+    commands::args::{Output, WorkloadArgs, parse_model},
+    error::BadInput,
+    load,
+    measure::{probe::Probe, run::run_model},
+    present::export,
+    results::{save, stats::model_result},
+};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The model to run (`iolab models` lists them).
+    #[arg(long, short = 'M', value_parser = parse_model)]
+    pub model: String,
+    /// Run the same workload without the probes (to see what tracing costs).
+    #[arg(long)]
+    pub no_trace: bool,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+pub fn run_command(args: RunArgs) -> Result<ExitCode> {
+    let spec = args.workload.spec(&args.model);
+    let output = &args.output;
+    let mut out = export::open_output(output.output.as_deref()).map_err(|e| BadInput(format!("--output: {e:#}")))?;
+    if let Some(dir) = &output.save {
+        save::prepare_dir(dir).map_err(|e| BadInput(format!("--save: {e:#}")))?;
+    }
+    let w = spec.workload;
+    load::limits::make_room_for(w.all_connections())
+        .map_err(|e| BadInput(format!("--connections {} --idle {}: {e:#}", w.connections, w.idle)))?;
+    let mut probe = if args.no_trace { Probe::disabled() } else { Probe::load()? };
+    let result = run_model(&mut probe, &spec)?;
+    let mut doc = save::new_document("run", 1);
+    doc.results.push(model_result(vec![result.clone()]));
+    out.write_all(export::render(&doc, output.format).as_bytes())?;
+    if let Some(dir) = &output.save {
+        save::save_run(dir, &doc, &result, 1)?;
+    }
+    if result.errors > 0 && !args.workload.allow_errors {
+        eprintln!("iolab: the load generator saw {} errors (--allow-errors to accept)", result.errors);
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
