@@ -9,15 +9,42 @@ use iolab::{
     interrupt,
 };
 
+/// Bad input is one line: clap's message with what it says on the lines below it (which
+/// arguments are missing, the valid values, the tip to put a command after `--`), without the
+/// usage and the pointer to `--help`.
+fn one_line(clap_error: &str) -> String {
+    let mut line = String::new();
+    for part in clap_error.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if part.starts_with("Usage:") || part.starts_with("For more information") {
+            break;
+        }
+        let part = part.trim_start_matches("error: ");
+        if line.is_empty() {
+            line = part.to_owned();
+        } else if line.ends_with(':') {
+            line = format!("{line} {part}");
+        } else if part.starts_with("tip:") || part.starts_with('[') {
+            line = format!("{line} {}", if part.starts_with('[') { part.to_owned() } else { format!("({part})") });
+        } else {
+            line = format!("{line}, {part}");
+        }
+    }
+    line
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        // Bad input is one line (clap adds a usage hint; the line names the flag and the range).
+        // `iolab` alone: the help, on stderr, exit status 2 (clap's own way).
+        Err(err) if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => err.exit(),
         Err(err) if err.use_stderr() => {
-            let text = err.render().to_string();
-            let line = text.lines().next().unwrap_or_default();
-            eprintln!("iolab: {}", line.trim_start_matches("error: "));
+            let mut line = one_line(&err.render().to_string());
+            let trace = std::env::args().nth(1).is_some_and(|c| c == "trace");
+            if trace && err.kind() == clap::error::ErrorKind::UnknownArgument && !line.contains("tip:") {
+                line += " (the command to trace goes after `--`: iolab trace -- CMD ARGS…)";
+            }
+            eprintln!("iolab: {line}");
             return ExitCode::from(2);
         }
         Err(err) => err.exit(),

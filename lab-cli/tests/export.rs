@@ -15,13 +15,13 @@ use std::{
 
 use iolab::{
     load::Workload,
-    present::export::{Format, open_output, render},
+    present::export::{Format, open_output, render, spread_warnings},
     present::plot::sweep_svg,
     results::document::{Document, ModelResult, SCHEMA_VERSION},
     results::figures::COMPARE,
     results::run::RunResult,
     results::save::{load_document, merge, merge_files, new_document, save_run},
-    results::stats::{Summary, model_result, spread_warnings, summarize, wide_spread},
+    results::stats::{Summary, model_result, summarize, wide_spread},
 };
 
 fn fixture_path() -> PathBuf {

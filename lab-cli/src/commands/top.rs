@@ -19,8 +19,8 @@ use lab_common::Counters;
 use serde::Serialize;
 
 use crate::{
-    bad_input, commands::trace, commands::trace::Format, interrupt, measure::probe::Probe, measure::tree,
-    present::run_table::ratio, results::run::Delta,
+    bad_input, interrupt, measure::attach::attach, measure::probe::Probe, measure::tree, present::export::Format,
+    present::numbers::ratio, results::run::Delta,
 };
 
 /// How many of the busiest syscalls each interval shows.
@@ -40,8 +40,9 @@ pub struct TopArgs {
     /// How many of the busiest syscalls to show.
     #[arg(long, default_value_t = DEFAULT_SYSCALLS)]
     pub syscalls: usize,
-    /// `json`: one object per interval, one per line.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// `table`, or `json`: one object per interval, one per line. (Live rates come line by line:
+    /// no CSV or Markdown, which need the whole table first.)
+    #[arg(long, default_value = "table", value_parser = live_format)]
     pub format: Format,
 }
 
@@ -73,6 +74,15 @@ pub struct WaitRate {
     pub ready_per_call: f64,
 }
 
+/// `--format` of top: the one Format, but only the formats that can be written line by line.
+fn live_format(text: &str) -> Result<Format, String> {
+    match text {
+        "table" => Ok(Format::Table),
+        "json" => Ok(Format::Json),
+        _ => Err(format!("'{text}' is not a live format [possible values: table, json]")),
+    }
+}
+
 pub fn top_command(args: TopArgs) -> Result<ExitCode> {
     watch(args.pid, args.interval, args.count, args.syscalls, args.format)
 }
@@ -82,14 +92,11 @@ pub fn watch(pid: u32, interval: Duration, count: Option<u64>, syscalls: usize, 
     if interval < Duration::from_millis(10) {
         bad_input!("invalid value for '--interval': at least 10ms");
     }
-    if matches!(format, Format::Csv | Format::Markdown) {
-        bad_input!("invalid value for '--format': live rates come as a table or as JSON lines");
-    }
     if !tree::is_alive(pid) {
         bad_input!("invalid value '{pid}' for '--pid': no such process");
     }
     let mut probe = Probe::load()?;
-    trace::attach(&mut probe, pid)?;
+    attach(&mut probe, pid)?;
     let start = Instant::now();
     let (mut last, mut last_at) = (probe.snapshot()?, Instant::now());
     for n in 1..=count.unwrap_or(u64::MAX) {

@@ -37,11 +37,13 @@ use crate::{
     commands::top,
     error::BadInput,
     interrupt, load,
+    measure::attach::attach,
     measure::launch::{self, Launch, Server, Usage},
     measure::probe::Probe,
     measure::run::{self, RunSpec},
     measure::tree,
     measure::validate::{self, Validation},
+    present::export::Format,
     results::run::RunResult,
 };
 
@@ -77,10 +79,6 @@ pub struct TraceArgs {
     pub command: Vec<String>,
 }
 
-/// `--format` of trace and top, the same as every command's: csv and markdown render the run as
-/// `iolab run` does (top, which prints live rates, takes only table and json).
-pub use crate::present::export::Format;
-
 fn positive_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
@@ -98,7 +96,13 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
     if let Some(addr) = args.addr.filter(|a| !a.ip().is_loopback()) {
         bad_input!("invalid value '{addr}' for '--addr': the load generator drives loopback addresses only");
     }
+    if args.interval.is_some() && args.pid.is_none() {
+        bad_input!("'--interval' shows the live rates of a running server: give its '--pid' (or drop '--interval')");
+    }
     if let (Some(pid), Some(interval)) = (args.pid, args.interval) {
+        if matches!(args.format, Format::Csv | Format::Markdown) {
+            bad_input!("invalid value for '--format' with '--interval': live rates come as a table or JSON lines");
+        }
         return top::watch(pid, interval, args.count, top::DEFAULT_SYSCALLS, args.format);
     }
     if args.validate && on_path("strace").is_none() {
@@ -198,34 +202,6 @@ fn trace_running(pid: u32, args: &TraceArgs, mut spec: RunSpec) -> Result<Traced
         None => Ok(()),
     };
     measure_tree(&mut probe, pid, addr, &spec, args.validate, &mut alive)
-}
-
-/// Marks every thread of `root` and of its descendants as traced; returns how many.
-///
-/// The probe follows tasks created by marked tasks, so once a look at /proc finds nothing
-/// unmarked, any newer task was created by a marked one and is followed. One race remains: a
-/// task whose creation began before its parent was marked shows in /proc only when the kernel
-/// has finished creating it, microseconds later. So the lab stops only after two looks, 10 ms
-/// apart, find nothing new.
-pub fn attach(probe: &mut Probe, root: u32) -> Result<usize> {
-    let mut marked = std::collections::HashSet::new();
-    let mut quiet_looks = 0;
-    for _ in 0..1000 {
-        let new: Vec<u32> = tree::tasks(root).into_iter().filter(|t| !marked.contains(t)).collect();
-        if new.is_empty() && marked.is_empty() {
-            bail!("process {root} is gone");
-        }
-        quiet_looks = if new.is_empty() { quiet_looks + 1 } else { 0 };
-        if quiet_looks == 2 {
-            return Ok(marked.len());
-        }
-        for tid in new {
-            probe.trace_task(tid)?;
-            marked.insert(tid);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    bail!("process {root} keeps starting tasks faster than they can be marked")
 }
 
 /// One measured run of `spec` against the tree at `root`, and with `validate` a second one

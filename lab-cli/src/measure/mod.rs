@@ -7,10 +7,12 @@
 //!   counters; [`preflight`] checks privileges and tracefs first.
 //! - [`launch`] starts a server traced from its first instruction and stops its whole tree;
 //!   [`privileges`] keeps root for the probe only.
+//! - [`attach`] puts the probe on a running server's tree.
 //! - [`tree`] reads a process tree from /proc (tasks, listening sockets, CPU time).
 //! - [`run`] is one measured run: snapshots around the load generator's work.
 //! - [`selftest`] proves the probe exact against [`exercise`]'s workloads of known counts;
 //!   [`validate`] checks a run's counts against strace and perf.
+pub mod attach;
 pub mod exercise;
 pub mod launch;
 pub mod preflight;

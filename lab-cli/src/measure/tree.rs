@@ -11,7 +11,7 @@
 //!   probe's.
 //!
 //! Everything here is a snapshot: the tree can change while it is read. Callers that need a
-//! stable answer read again (see `trace::attach`).
+//! stable answer read again (see `attach`).
 
 use std::{
     collections::{HashMap, HashSet},

@@ -5,7 +5,9 @@
 //! - [`plot`]: the sweep's SVG.
 //! - [`verdict`]: sentences computed from the numbers.
 //! - [`progress`]: the progress line on stderr.
+//! - [`numbers`]: how every number is written.
 pub mod export;
+pub mod numbers;
 pub mod plot;
 pub mod progress;
 pub mod run_table;

@@ -11,7 +11,7 @@ use anyhow::{Result, anyhow};
 use plotters::{coord::Shift, prelude::*};
 
 use crate::{
-    present::export::{compact, summary},
+    present::{export::summary, numbers::compact},
     results::document::ModelResult,
     results::figures,
 };

@@ -11,7 +11,7 @@ use tabled::{
     settings::{Alignment, Style, object::Columns},
 };
 
-use crate::{measure::validate, results::document::Document, results::run::RunResult};
+use crate::{measure::validate, present::numbers::ratio, results::document::Document, results::run::RunResult};
 
 #[derive(Tabled)]
 struct SyscallRow {
@@ -34,21 +34,6 @@ struct WaitRow {
     errors: u64,
     #[tabled(rename = "time inside (ms)")]
     blocked_ms: String,
-}
-
-/// Ratio with a sensible number of digits for a table cell.
-pub fn ratio(n: f64, d: f64) -> String {
-    if d == 0.0 {
-        return "-".into();
-    }
-    let r = n / d;
-    match r {
-        r if r == 0.0 => "0".into(),
-        r if r >= 100.0 => format!("{r:.0}"),
-        r if r >= 10.0 => format!("{r:.1}"),
-        r if r >= 0.01 => format!("{r:.2}"),
-        r => format!("{r:.4}"),
-    }
 }
 
 /// The document's one run in full; for `iolab trace`, where the CPU figures come from, and the

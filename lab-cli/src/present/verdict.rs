@@ -6,7 +6,7 @@
 //! and where it did not — so it cannot disagree with the table above it. Results at different
 //! workloads (a sweep) get a verdict each.
 
-use crate::{results::document::ModelResult, results::figures, results::run::RunResult};
+use crate::{present::numbers::significant, results::document::ModelResult, results::figures, results::run::RunResult};
 
 fn per(n: u64, d: u64) -> f64 {
     if d == 0 { 0.0 } else { n as f64 / d as f64 }
@@ -19,15 +19,6 @@ fn median(m: &ModelResult, key: &str) -> f64 {
         Some(s) => s.median,
         None => figures::figure(key).map_or(0.0, |f| (f.value)(&m.run)),
     }
-}
-
-/// Three significant digits, without scientific notation: 1.00, 0.0476, 0.000033.
-fn sig(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let digits = (2 - x.abs().log10().floor() as i32).max(0) as usize;
-    format!("{x:.digits$}")
 }
 
 fn reads(r: &RunResult) -> u64 {
@@ -80,9 +71,9 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
         lines.push(format!(
             "{}: {} reads, {} writes and {} voluntary context switches per message, no wait calls — the claim of one blocking IO and one switch per message {held}.",
             r.model,
-            sig(per(reads(r), r.messages_total)),
-            sig(per(writes(r), r.messages_total)),
-            sig(switches(m))
+            significant(per(reads(r), r.messages_total)),
+            significant(per(writes(r), r.messages_total)),
+            significant(switches(m))
         ));
     }
 
@@ -92,18 +83,20 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
         lines.push(format!(
             "One wait for many sockets: {} returned {} ready sockets per wait call, of {} connections; {}. How many are ready at once depends on the load: when every connection sends at the same moment (`iolab prove`) a wait finds most of them ready; with free-running clients, as many as sent since the last wait.",
             best.run.model,
-            sig(ready(best)),
+            significant(ready(best)),
             best.run.workload.connections,
             waiting
                 .iter()
                 .filter(|m| m.run.model != best.run.model)
-                .map(|m| format!("{} {}", m.run.model, sig(ready(m))))
+                .map(|m| format!("{} {}", m.run.model, significant(ready(m))))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
         // ... but not of the IO itself.
-        let data: Vec<String> =
-            waiting.iter().map(|m| format!("{} {}", m.run.model, sig(median(m, "data_syscalls_per_msg")))).collect();
+        let data: Vec<String> = waiting
+            .iter()
+            .map(|m| format!("{} {}", m.run.model, significant(median(m, "data_syscalls_per_msg"))))
+            .collect();
         lines.push(format!(
             "But the IO stayed one call each way: read+write syscalls per message were {} — multiplexing batches the waiting, not the reads and writes.",
             data.join(", ")
@@ -113,8 +106,8 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
         lines.push(format!(
             "{}: 0 read/write syscalls; {} io_uring_enter per message, each carrying {} submissions — the one model where many IOs really travel in one syscall.",
             m.run.model,
-            sig(median(m, "syscalls_per_msg")),
-            sig(handed(m))
+            significant(median(m, "syscalls_per_msg")),
+            significant(handed(m))
         ));
     }
 
@@ -127,9 +120,9 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
             lines.push(format!(
                 "Context switches: {} {} per message against {} {}, {:.0}× fewer.",
                 b.run.model,
-                sig(switches(b)),
+                significant(switches(b)),
                 m.run.model,
-                sig(switches(m)),
+                significant(switches(m)),
                 switches(b) / switches(m)
             ));
         }
@@ -143,8 +136,8 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
         lines.push(format!(
             "{} handed the kernel {} fds per call to learn of {} ready ones ({:.1}%): its cost per call grows with every open connection{}.",
             m.run.model,
-            sig(handed(m)),
-            sig(ready(m)),
+            significant(handed(m)),
+            significant(ready(m)),
             if handed(m) > 0.0 { 100.0 * ready(m) / handed(m) } else { 0.0 },
             if m.run.workload.idle > 0 { format!(", the {} idle ones included", m.run.workload.idle) } else { String::new() }
         ));
@@ -153,8 +146,8 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
         if epoll.run.workload.idle > 0 {
             lines.push(format!(
                 "epoll's interest list held {} fds, registered once rather than handed over on every call; each call reported only the ready ones ({}), so the idle connections cost it nothing per call.",
-                sig(handed(epoll)),
-                sig(ready(epoll))
+                significant(handed(epoll)),
+                significant(ready(epoll))
             ));
         }
     }
@@ -168,9 +161,9 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
             lines.push(format!(
                 "Server CPU per message (its whole life, connecting included): {} {} µs cheapest, {} {} µs dearest.",
                 lo.run.model,
-                sig(cpu(&lo)),
+                significant(cpu(&lo)),
                 hi.run.model,
-                sig(cpu(&hi))
+                significant(cpu(&hi))
             ));
         }
     }

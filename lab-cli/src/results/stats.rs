@@ -10,12 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    present::export::compact,
-    results::document::{Document, ModelResult},
-    results::figures::{self, COMPARE},
-    results::run::RunResult,
-};
+use crate::{results::document::ModelResult, results::figures::COMPARE, results::run::RunResult};
 
 /// Median and range of one figure over the measured runs.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -66,35 +61,4 @@ pub const WIDE_SPREAD: f64 = 0.10;
 pub fn wide_spread(s: &Summary) -> bool {
     let range = s.max - s.min;
     if s.median == 0.0 { range > 0.0 } else { range / s.median.abs() > WIDE_SPREAD }
-}
-
-/// The figures whose spread is worth a warning: the headline ones a reader compares models by.
-pub const WATCHED: &[&str] = &["msgs_per_sec", "latency_p50_us", "syscalls_per_msg", "server_cpu_us_per_msg"];
-
-/// One line for each model and watched figure whose runs disagree by more than 10%.
-pub fn spread_warnings(doc: &Document) -> Vec<String> {
-    let mut lines = Vec::new();
-    for result in doc.results.iter().filter(|r| r.runs > 1) {
-        for key in WATCHED {
-            let Some(s) = result.spread.get(*key) else { continue };
-            if !wide_spread(s) {
-                continue;
-            }
-            let header = figures::figure(key).map_or(*key, |f| f.header);
-            let varied = if s.median == 0.0 {
-                "varied around 0".to_owned()
-            } else {
-                format!("varied {:.0}%", (s.max - s.min) / s.median.abs() * 100.0)
-            };
-            lines.push(format!(
-                "warning: {} at {} connections: {header} {varied} over {} runs ({}–{}); smaller differences are noise",
-                result.run.model,
-                result.run.workload.connections,
-                result.runs,
-                compact(s.min),
-                compact(s.max),
-            ));
-        }
-    }
-    lines
 }

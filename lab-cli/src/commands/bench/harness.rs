@@ -26,8 +26,8 @@ use anyhow::{Context as _, Result, bail};
 use socket2::{Domain, Socket, Type};
 
 use crate::{
-    commands::trace,
     load::{LoadReport, Workload},
+    measure::attach::attach,
     measure::launch::{self, LISTEN_FD},
     measure::privileges,
     measure::probe::Probe,
@@ -147,7 +147,7 @@ pub fn serve_and_load(target: &Target, watcher: Watcher, load: Workload) -> Resu
     server.wait_for("listening on")?;
     let pid = server.server_pid()?;
     if let Some(probe) = probe.as_mut() {
-        trace::attach(probe, pid)?;
+        attach(probe, pid)?;
     }
     let outcome = run_generator(addr, load, pid);
     server.stop(pid)?;
@@ -168,7 +168,7 @@ pub fn spin_under(watcher: Watcher, calls: u64) -> Result<f64> {
     spinner.wait_for("ready")?;
     let pid = spinner.server_pid()?;
     if let Some(probe) = probe.as_mut() {
-        trace::attach(probe, pid)?;
+        attach(probe, pid)?;
     }
     let stdin = spinner.stdin.as_mut().context("spinner stdin")?;
     stdin.write_all(b"\n")?;

@@ -17,9 +17,10 @@ use std::{fs::OpenOptions, io::Write, os::unix::fs::OpenOptionsExt};
 use anyhow::Context;
 
 use crate::{
+    present::numbers::compact,
     results::document::{Document, ModelResult},
     results::figures::{COMPARE, Figure},
-    results::stats::{Summary, spread_warnings},
+    results::stats::{Summary, wide_spread},
 };
 
 /// The output formats of `--format`.
@@ -125,44 +126,6 @@ fn connections(result: &ModelResult) -> String {
     }
 }
 
-/// A number in a few characters with 3 significant digits: `12.3k`, `1.05M`, `427`, `3.25`,
-/// `0.0123` (2 below 0.001: `0.00088`). Whole numbers below 10 000 are shown whole (`4`, not `4.00`).
-pub fn compact(v: f64) -> String {
-    let a = v.abs();
-    if !v.is_finite() {
-        return v.to_string();
-    }
-    if a == 0.0 {
-        return "0".into();
-    }
-    if a >= 1e9 {
-        return format!("{}G", significant(v / 1e9));
-    }
-    if a >= 1e6 {
-        return format!("{}M", significant(v / 1e6));
-    }
-    if a >= 1e4 {
-        return format!("{}k", significant(v / 1e3));
-    }
-    if v.fract() == 0.0 || a >= 100.0 {
-        return format!("{v:.0}");
-    }
-    if a < 1e-5 {
-        return format!("{v:.1e}");
-    }
-    if a < 0.001 {
-        let digits = 1 - a.log10().floor() as i32;
-        return format!("{v:.*}", digits as usize);
-    }
-    significant(v)
-}
-
-/// Three significant digits of a number between 0.001 and 1000.
-fn significant(v: f64) -> String {
-    let digits = 2 - v.abs().log10().floor() as i32;
-    format!("{v:.*}", digits.max(0) as usize)
-}
-
 /// The lines shown under the tables: interrupted runs, load errors, probe losses, wide spreads.
 fn warnings(doc: &Document) -> Vec<String> {
     let mut lines = Vec::new();
@@ -197,4 +160,35 @@ fn heading(doc: &Document) -> String {
         "1 run per model".to_owned()
     };
     format!("iolab {}: {runs}; kernel {}, {} CPUs; {}", doc.command, doc.machine.kernel, doc.machine.cpus, doc.created)
+}
+
+/// The figures whose spread is worth a warning: the headline ones a reader compares models by.
+pub const WATCHED: &[&str] = &["msgs_per_sec", "latency_p50_us", "syscalls_per_msg", "server_cpu_us_per_msg"];
+
+/// One line for each model and watched figure whose runs disagree by more than 10%.
+pub fn spread_warnings(doc: &Document) -> Vec<String> {
+    let mut lines = Vec::new();
+    for result in doc.results.iter().filter(|r| r.runs > 1) {
+        for key in WATCHED {
+            let Some(s) = result.spread.get(*key) else { continue };
+            if !wide_spread(s) {
+                continue;
+            }
+            let header = crate::results::figures::figure(key).map_or(*key, |f| f.header);
+            let varied = if s.median == 0.0 {
+                "varied around 0".to_owned()
+            } else {
+                format!("varied {:.0}%", (s.max - s.min) / s.median.abs() * 100.0)
+            };
+            lines.push(format!(
+                "warning: {} at {} connections: {header} {varied} over {} runs ({}–{}); smaller differences are noise",
+                result.run.model,
+                result.run.workload.connections,
+                result.runs,
+                compact(s.min),
+                compact(s.max),
+            ));
+        }
+    }
+    lines
 }
