@@ -170,7 +170,7 @@ pub fn sub_words<T: Words>(after: &T, before: &T) -> T {
 
 counters! {
     /// What one kind of wait call did, summed over calls.
-    #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize))]
+    #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema))]
     pub struct WaitStats {
         /// Calls that returned.
         pub calls: u64,

@@ -58,7 +58,7 @@ pub const CONNECTS_IN_FLIGHT: usize = 256;
 
 /// The load, in one type for every layer: the command line fills it, a measured run carries it,
 /// the generator runs it, and the results repeat it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Workload {
     /// Busy connections, each running the closed loop.
     pub connections: usize,

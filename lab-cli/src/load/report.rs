@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 /// The figures of one load run.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 pub struct LoadReport {
     /// The load asked for.
     #[serde(flatten)]
@@ -32,8 +32,10 @@ pub struct LoadReport {
     pub errors: ErrorCounts,
 }
 
-/// Latency percentiles, in microseconds.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+/// Latency percentiles, in microseconds. (Documents of schema 1 kept only p50 and p99: the
+/// others read as 0.)
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(default)]
 pub struct Latency {
     pub min: f64,
     pub p50: f64,
@@ -65,7 +67,7 @@ impl Latency {
 
 /// Errors by kind. A connection stops at its first error, so each counts once per connection
 /// (plus, possibly, once more when closing it).
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
 pub struct ErrorCounts {
     /// Connect refused: nothing listening, or the server's backlog refused it.
     pub refused: u64,

@@ -44,7 +44,7 @@ pub struct Server {
 }
 
 /// CPU time and peak memory of a stopped server tree, from the kernel (wait4's rusage).
-#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Usage {
     pub user_ms: f64,
     pub sys_ms: f64,

@@ -67,7 +67,7 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 /// How long strace or perf may take to attach to every thread.
 const ATTACH_LIMIT: Duration = Duration::from_secs(10);
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Validation {
     pub syscalls: Vec<SyscallCheck>,
     /// None when perf is not installed or cannot count here; `switches_note` says why.
@@ -77,7 +77,7 @@ pub struct Validation {
     pub ok: bool,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct SyscallCheck {
     pub syscall: String,
     pub probe: u64,
@@ -92,7 +92,7 @@ pub struct SyscallCheck {
     pub ok: bool,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SwitchCheck {
     /// Voluntary + involuntary, in the reported run.
     pub probe: u64,

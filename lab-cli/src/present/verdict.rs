@@ -6,7 +6,7 @@
 //! and where it did not — so it cannot disagree with the table above it. Results at different
 //! workloads (a sweep) get a verdict each.
 
-use crate::{present::numbers::significant, results::document::ModelResult, results::figures, results::run::RunResult};
+use crate::{present::numbers::significant, results::document::ModelResult, results::figures};
 
 fn per(n: u64, d: u64) -> f64 {
     if d == 0 { 0.0 } else { n as f64 / d as f64 }
@@ -19,14 +19,6 @@ fn median(m: &ModelResult, key: &str) -> f64 {
         Some(s) => s.median,
         None => figures::figure(key).map_or(0.0, |f| (f.value)(&m.run)),
     }
-}
-
-fn reads(r: &RunResult) -> u64 {
-    ["read", "recvfrom", "recvmsg", "readv"].iter().map(|n| r.calls(n)).sum()
-}
-
-fn writes(r: &RunResult) -> u64 {
-    ["write", "sendto", "sendmsg", "writev"].iter().map(|n| r.calls(n)).sum()
 }
 
 /// Verdict lines for `results`, grouped by workload (connections, idle, messages).
@@ -71,8 +63,8 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
         lines.push(format!(
             "{}: {} reads, {} writes and {} voluntary context switches per message, no wait calls — the claim of one blocking IO and one switch per message {held}.",
             r.model,
-            significant(per(reads(r), r.messages_total)),
-            significant(per(writes(r), r.messages_total)),
+            significant(per(r.read_calls(), r.messages_total)),
+            significant(per(r.write_calls(), r.messages_total)),
             significant(switches(m))
         ));
     }

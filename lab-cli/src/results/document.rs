@@ -12,10 +12,11 @@ use crate::{measure::validate::Validation, results::run::RunResult, results::sta
 
 /// Bumped when a field changes meaning or disappears; `iolab report` refuses newer documents
 /// and reads older ones. 2: a result's `messages` is `messages_total`, beside the workload's
-/// `messages_per_connection` and `lockstep`.
+/// `messages_per_connection` and `lockstep`; `latency_us` has every percentile the load
+/// generator measured, not only p50 and p99.
 pub const SCHEMA_VERSION: u32 = 2;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Document {
     pub schema_version: u32,
     /// The command that made it: "run", "trace", "compare", "prove", "sweep" or "report".
@@ -45,14 +46,14 @@ impl Document {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Machine {
     pub kernel: String,
     pub cpus: usize,
 }
 
 /// One model at one workload: the median run, and every figure's median and range over the runs.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelResult {
     #[serde(flatten)]
     pub run: RunResult,

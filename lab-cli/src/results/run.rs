@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use syscalls::Sysno;
 
 use crate::{
-    load::{ErrorCounts, LoadReport, Workload},
+    load::{ErrorCounts, Latency, LoadReport, Workload},
     measure::launch::Usage,
 };
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunResult {
     pub model: String,
     /// The load the run was asked to serve.
@@ -44,13 +44,7 @@ pub struct RunResult {
     pub probe_dropped: Dropped,
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
-pub struct Latency {
-    pub p50: f64,
-    pub p99: f64,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WaitTotals {
     pub calls: u64,
     pub fds_passed: u64,
@@ -63,13 +57,13 @@ pub struct WaitTotals {
 /// One wait syscall's figures, summed over its calls: the probe's own counters.
 pub type WaitCall = lab_common::WaitStats;
 
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Switches {
     pub voluntary: u64,
     pub involuntary: u64,
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Dropped {
     pub tasks: u64,
     pub waits: u64,
@@ -125,7 +119,7 @@ impl RunResult {
             messages_total: load.messages_ok,
             wall_seconds: load.wall_seconds,
             msgs_per_sec: load.msgs_per_sec,
-            latency_us: Latency { p50: load.latency_us.p50, p99: load.latency_us.p99 },
+            latency_us: load.latency_us.clone(),
             syscalls_total: syscalls.values().sum(),
             syscalls,
             wait: delta.wait_totals(),
@@ -151,12 +145,23 @@ impl RunResult {
         self.syscalls.get(name).copied().unwrap_or(0)
     }
 
+    /// Calls that move bytes from a socket into user memory.
+    pub fn read_calls(&self) -> u64 {
+        READ_SYSCALLS.iter().map(|n| self.calls(n)).sum()
+    }
+
+    /// Calls that move bytes from user memory into a socket.
+    pub fn write_calls(&self) -> u64 {
+        WRITE_SYSCALLS.iter().map(|n| self.calls(n)).sum()
+    }
+
     /// read/write-family calls: the syscalls that move the payload.
     pub fn data_calls(&self) -> u64 {
-        DATA_SYSCALLS.iter().map(|n| self.calls(n)).sum()
+        self.read_calls() + self.write_calls()
     }
 }
 
-/// Syscalls that move bytes between a socket and user memory.
-pub const DATA_SYSCALLS: &[&str] =
-    &["read", "write", "readv", "writev", "recvfrom", "sendto", "recvmsg", "sendmsg", "recvmmsg", "sendmmsg"];
+/// Syscalls that move bytes from a socket (or any fd) into user memory.
+pub const READ_SYSCALLS: &[&str] = &["read", "readv", "recvfrom", "recvmsg", "recvmmsg"];
+/// Syscalls that move bytes from user memory into a socket (or any fd).
+pub const WRITE_SYSCALLS: &[&str] = &["write", "writev", "sendto", "sendmsg", "sendmmsg"];

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::{results::document::ModelResult, results::figures::COMPARE, results::run::RunResult};
 
 /// Median and range of one figure over the measured runs.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Summary {
     pub median: f64,
     pub min: f64,
