@@ -14,16 +14,11 @@ use anyhow::{Context, Result};
 
 use crate::{cmd, root, say, setup};
 
-/// The cargo that runs us (cargo sets CARGO for `cargo run`), so nested builds use the same one.
-pub fn cargo_program() -> OsString {
-    env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
-}
-
 /// A cargo command run at the workspace root, with the tools' folder in front of PATH.
 fn cargo(root: &Path, tools: &setup::Tools) -> Result<Command> {
     let mut path = vec![tools.bin_dir.clone()];
     path.extend(env::split_paths(&env::var_os("PATH").unwrap_or_default()));
-    let mut cargo = Command::new(cargo_program());
+    let mut cargo = Command::new(cmd::cargo_program());
     cargo.current_dir(root).env("PATH", env::join_paths(path)?);
     Ok(cargo)
 }
@@ -81,7 +76,7 @@ pub fn test(root: &Path, args: &[OsString]) -> Result<()> {
 
 /// The workspace's target folder, as cargo sees it (CARGO_TARGET_DIR or config may move it).
 pub fn target_dir(root: &Path) -> Result<PathBuf> {
-    let mut metadata = Command::new(cargo_program());
+    let mut metadata = Command::new(cmd::cargo_program());
     metadata.current_dir(root).args(["metadata", "--no-deps", "--format-version", "1"]);
     let json: serde_json::Value =
         serde_json::from_str(&cmd::output(&mut metadata)?).context("cannot parse `cargo metadata` output")?;

@@ -5,10 +5,11 @@
 //! each step is a subcommand here, following the "xtask" convention: `.cargo/config.toml`
 //! aliases `cargo xtask` to `cargo run --package xtask --`.
 //!
-//! One module per concern: `setup` finds or installs the tools, `cargo` runs cargo with them on
-//! PATH, `root` gets root privileges, `cmd` prints and runs commands, `vm` runs iolab on other
-//! kernels in virtual machines. Adding a subcommand means adding a variant to [`Task`] and a
-//! line to [`main`].
+//! One module per concern, each using only modules named after it (no cycles): `vm` runs iolab
+//! on other kernels in virtual machines and `bench` runs iolab's benchmark, both through `cargo`,
+//! which runs cargo (build, test) with the tools on PATH; `setup` finds or installs those
+//! tools; `root` gets root privileges; `cmd` prints and runs commands, and names the cargo to run.
+//! Adding a subcommand means adding a variant to [`Task`] and a line to [`main`].
 
 mod bench;
 mod cargo;

@@ -184,7 +184,7 @@ fn install_bpf_linker(tools: &Path, nightly: &Nightly) -> Result<()> {
     say!("bpf-linker: building {BPF_LINKER_VERSION} against nightly's LLVM {major} into .tools/ (about a minute)");
     // A build folder of its own: the workspace's `target/` may be locked by another cargo.
     let build_dir = tools.join("build");
-    let mut install = Command::new(crate::cargo::cargo_program());
+    let mut install = Command::new(cmd::cargo_program());
     install
         .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION])
         .args(["--locked", "--force", "--no-default-features"])
