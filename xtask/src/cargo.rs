@@ -10,7 +10,7 @@ use std::{
     process::Command,
 };
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::{cmd, root, say, setup};
 
@@ -60,11 +60,17 @@ pub fn run_iolab(root: &Path, args: &[OsString]) -> Result<()> {
 }
 
 /// `cargo test --release ARGS…` on the default members (lab-ebpf is not one: it only builds for
-/// BPF). The tests need root; when we are not root, cargo starts each test binary through sudo
-/// (a target "runner"), so compiling still happens as the user.
-pub fn test(root: &Path, args: &[OsString]) -> Result<()> {
+/// BPF), after the style gates unless `lint` is false. The tests need root; when we are not
+/// root, cargo starts each test binary through sudo (a target "runner"), so compiling still
+/// happens as the user.
+pub fn test(root: &Path, lint: bool, args: &[OsString]) -> Result<()> {
     let sudo = root::sudo()?;
     let tools = setup::setup(root)?;
+    if lint {
+        gates(root, &tools)?;
+    } else {
+        say!("style gates skipped (--no-lint)");
+    }
     let mut test = cargo(root, &tools)?;
     if let Some(sudo) = sudo {
         let triple = tools.host.to_uppercase().replace('-', "_");
@@ -72,6 +78,33 @@ pub fn test(root: &Path, args: &[OsString]) -> Result<()> {
     }
     test.args(["test", "--release"]).args(args);
     cmd::run(&mut test)
+}
+
+/// `cargo xtask lint`: setup, then the style gates alone.
+pub fn lint(root: &Path) -> Result<()> {
+    let tools = setup::setup(root)?;
+    gates(root, &tools)
+}
+
+/// The style gates, quickest first: formatting as rustfmt.toml says, then clippy with warnings as
+/// errors on the default members (lab-ebpf, a BPF-only crate, is not one). Clippy runs lab-cli's
+/// build script, so it needs the tools on PATH; its first run on a clean tree also builds the
+/// probes once for the dev profile, later runs take seconds. A failure names the gate and the
+/// command that fixes or shows it; the details are in the tool's output just above.
+fn gates(root: &Path, tools: &setup::Tools) -> Result<()> {
+    setup::ensure_lint_tools()?;
+    let mut fmt = cargo(root, tools)?;
+    fmt.args(["fmt", "--all", "--check"]);
+    if !cmd::succeeds(&mut fmt)? {
+        bail!("style gate `fmt` failed: the code is not formatted; run `cargo fmt --all` to fix it");
+    }
+    let mut clippy = cargo(root, tools)?;
+    clippy.args(["clippy", "--all-targets", "--", "-D", "warnings"]);
+    if !cmd::succeeds(&mut clippy)? {
+        bail!("style gate `clippy` failed: fix the lints above (`cargo clippy --all-targets` lists them)");
+    }
+    say!("style gates passed: fmt, clippy");
+    Ok(())
 }
 
 /// The workspace's target folder, as cargo sees it (CARGO_TARGET_DIR or config may move it).

@@ -62,6 +62,15 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Prints `cmd`, runs it with the terminal attached, and tells whether it succeeded: for checks
+/// whose failure the caller explains in its own words.
+pub fn succeeds(cmd: &mut Command) -> Result<bool> {
+    let line = show(cmd);
+    say!("{line}");
+    let status = cmd.status().with_context(|| format!("cannot start `{line}`"))?;
+    Ok(status.success())
+}
+
 /// Runs `cmd` quietly and returns its standard output; on failure, the error quotes its stderr.
 pub fn output(cmd: &mut Command) -> Result<String> {
     let line = show(cmd);

@@ -43,6 +43,21 @@ pub fn setup(root: &Path) -> Result<Tools> {
     Ok(Tools { bin_dir, host: nightly.host })
 }
 
+/// Makes sure the toolchain running us has rustfmt and clippy, which the style gates run (a
+/// `--profile minimal` install, as in CI, has neither).
+pub fn ensure_lint_tools() -> Result<()> {
+    let missing: Vec<&str> = [("fmt", "rustfmt"), ("clippy", "clippy")]
+        .into_iter()
+        .filter(|(command, _)| cmd::output(Command::new(cmd::cargo_program()).args([command, "--version"])).is_err())
+        .map(|(_, component)| component)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    say!("{}: installing for the current toolchain (the style gates run them)", missing.join(", "));
+    cmd::run(Command::new("rustup").args(["component", "add"]).args(&missing))
+}
+
 /// The facts about the nightly toolchain that setup depends on.
 struct Nightly {
     release: String,
