@@ -10,20 +10,15 @@ use std::{
     process::Command,
 };
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::{cmd, root, say, setup};
-
-/// The cargo that runs us (cargo sets CARGO for `cargo run`), so nested builds use the same one.
-pub fn cargo_program() -> OsString {
-    env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
-}
 
 /// A cargo command run at the workspace root, with the tools' folder in front of PATH.
 fn cargo(root: &Path, tools: &setup::Tools) -> Result<Command> {
     let mut path = vec![tools.bin_dir.clone()];
     path.extend(env::split_paths(&env::var_os("PATH").unwrap_or_default()));
-    let mut cargo = Command::new(cargo_program());
+    let mut cargo = Command::new(cmd::cargo_program());
     cargo.current_dir(root).env("PATH", env::join_paths(path)?);
     Ok(cargo)
 }
@@ -65,11 +60,17 @@ pub fn run_iolab(root: &Path, args: &[OsString]) -> Result<()> {
 }
 
 /// `cargo test --release ARGS…` on the default members (lab-ebpf is not one: it only builds for
-/// BPF). The tests need root; when we are not root, cargo starts each test binary through sudo
-/// (a target "runner"), so compiling still happens as the user.
-pub fn test(root: &Path, args: &[OsString]) -> Result<()> {
+/// BPF), after the style gates unless `lint` is false. The tests need root; when we are not
+/// root, cargo starts each test binary through sudo (a target "runner"), so compiling still
+/// happens as the user.
+pub fn test(root: &Path, lint: bool, args: &[OsString]) -> Result<()> {
     let sudo = root::sudo()?;
     let tools = setup::setup(root)?;
+    if lint {
+        gates(root, &tools)?;
+    } else {
+        say!("style gates skipped (--no-lint)");
+    }
     let mut test = cargo(root, &tools)?;
     if let Some(sudo) = sudo {
         let triple = tools.host.to_uppercase().replace('-', "_");
@@ -79,9 +80,36 @@ pub fn test(root: &Path, args: &[OsString]) -> Result<()> {
     cmd::run(&mut test)
 }
 
+/// `cargo xtask lint`: setup, then the style gates alone.
+pub fn lint(root: &Path) -> Result<()> {
+    let tools = setup::setup(root)?;
+    gates(root, &tools)
+}
+
+/// The style gates, quickest first: formatting as rustfmt.toml says, then clippy with warnings as
+/// errors on the default members (lab-ebpf, a BPF-only crate, is not one). Clippy runs lab-cli's
+/// build script, so it needs the tools on PATH; its first run on a clean tree also builds the
+/// probes once for the dev profile, later runs take seconds. A failure names the gate and the
+/// command that fixes or shows it; the details are in the tool's output just above.
+fn gates(root: &Path, tools: &setup::Tools) -> Result<()> {
+    setup::ensure_lint_tools()?;
+    let mut fmt = cargo(root, tools)?;
+    fmt.args(["fmt", "--all", "--check"]);
+    if !cmd::succeeds(&mut fmt)? {
+        bail!("style gate `fmt` failed: the code is not formatted; run `cargo fmt --all` to fix it");
+    }
+    let mut clippy = cargo(root, tools)?;
+    clippy.args(["clippy", "--all-targets", "--", "-D", "warnings"]);
+    if !cmd::succeeds(&mut clippy)? {
+        bail!("style gate `clippy` failed: fix the lints above (`cargo clippy --all-targets` lists them)");
+    }
+    say!("style gates passed: fmt, clippy");
+    Ok(())
+}
+
 /// The workspace's target folder, as cargo sees it (CARGO_TARGET_DIR or config may move it).
 pub fn target_dir(root: &Path) -> Result<PathBuf> {
-    let mut metadata = Command::new(cargo_program());
+    let mut metadata = Command::new(cmd::cargo_program());
     metadata.current_dir(root).args(["metadata", "--no-deps", "--format-version", "1"]);
     let json: serde_json::Value =
         serde_json::from_str(&cmd::output(&mut metadata)?).context("cannot parse `cargo metadata` output")?;

@@ -1,11 +1,21 @@
 //! Running external programs. Each command xtask runs for the user is printed first, so a reader
 //! sees (and can repeat by hand) exactly what happens; a failure becomes one error line naming it.
 
-use std::{ffi::OsStr, path::Path, process::Command};
+use std::{
+    ffi::{OsStr, OsString},
+    path::Path,
+    process::Command,
+};
 
 use anyhow::{Context, Result, bail};
 
 use crate::say;
+
+/// The cargo that runs us (cargo sets CARGO for `cargo run`), so nested builds use the same one.
+/// It lives here, not in `cargo`, because `setup` needs it too and `cargo` depends on `setup`.
+pub fn cargo_program() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
 
 /// The command as a shell line: changed environment first, then program and arguments. Paths
 /// under the command's working directory are shown relative to it, and a PATH that only adds
@@ -31,7 +41,7 @@ pub fn show(cmd: &Command) -> String {
         };
         words.push(format!("{}={value}", key.to_string_lossy()));
     }
-    // cargo is run by the full path that cargo gave us (see `cargo::cargo_program`); name it plainly.
+    // cargo is run by the full path that cargo gave us (see `cargo_program`); name it plainly.
     let program = Path::new(cmd.get_program());
     match program.file_name() {
         Some(name) if name == "cargo" => words.push("cargo".to_owned()),
@@ -50,6 +60,15 @@ pub fn run(cmd: &mut Command) -> Result<()> {
         bail!("`{line}` failed ({status})");
     }
     Ok(())
+}
+
+/// Prints `cmd`, runs it with the terminal attached, and tells whether it succeeded: for checks
+/// whose failure the caller explains in its own words.
+pub fn succeeds(cmd: &mut Command) -> Result<bool> {
+    let line = show(cmd);
+    say!("{line}");
+    let status = cmd.status().with_context(|| format!("cannot start `{line}`"))?;
+    Ok(status.success())
 }
 
 /// Runs `cmd` quietly and returns its standard output; on failure, the error quotes its stderr.

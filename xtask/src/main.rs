@@ -5,10 +5,11 @@
 //! each step is a subcommand here, following the "xtask" convention: `.cargo/config.toml`
 //! aliases `cargo xtask` to `cargo run --package xtask --`.
 //!
-//! One module per concern: `setup` finds or installs the tools, `cargo` runs cargo with them on
-//! PATH, `root` gets root privileges, `cmd` prints and runs commands, `vm` runs iolab on other
-//! kernels in virtual machines. Adding a subcommand means adding a variant to [`Task`] and a
-//! line to [`main`].
+//! One module per concern, each using only modules named after it (no cycles): `vm` runs iolab
+//! on other kernels in virtual machines and `bench` runs iolab's benchmark, both through `cargo`,
+//! which runs cargo (build, test, lint) with the tools on PATH; `setup` finds or installs those
+//! tools; `root` gets root privileges; `cmd` prints and runs commands, and names the cargo to run.
+//! Adding a subcommand means adding a variant to [`Task`] and a line to [`main`].
 
 mod bench;
 mod cargo;
@@ -63,12 +64,19 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
-    /// Setup, then `cargo test --release ARGS…` on the default members, tests running as root.
+    /// Setup, the style gates (see `lint`), then `cargo test --release ARGS…` on the default
+    /// members, tests running as root.
     #[command(disable_help_flag = true)]
     Test {
+        /// Skip the style gates, to iterate on tests (CI runs them). Goes before ARGS.
+        #[arg(long)]
+        no_lint: bool,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Setup, then the style gates alone: `cargo fmt --all --check`, then
+    /// `cargo clippy --all-targets -- -D warnings` on the default members.
+    Lint,
     /// Boot other Linux kernels in QEMU and run iolab's tests in them, e.g. `cargo xtask vm --all`.
     Vm(vm::VmArgs),
 }
@@ -93,7 +101,8 @@ fn run(task: Task) -> anyhow::Result<()> {
         }
         Task::Iolab { args } => cargo::run_iolab(&root, &args),
         Task::Bench { args } => bench::bench(&root, args),
-        Task::Test { args } => cargo::test(&root, &args),
+        Task::Test { no_lint, args } => cargo::test(&root, !no_lint, &args),
+        Task::Lint => cargo::lint(&root),
         Task::Vm(args) => vm::vm(&root, args),
     }
 }
@@ -105,4 +114,30 @@ fn repo_root() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     manifest_dir.parent().expect("xtask lives inside the workspace").to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cli, Parser, Task};
+
+    /// `--no-lint` is ours when it comes first; everything after goes to `cargo test`.
+    fn test_args(line: &[&str]) -> (bool, Vec<String>) {
+        let cli = Cli::try_parse_from(["cargo xtask", "test"].iter().chain(line)).expect("parses");
+        let Task::Test { no_lint, args } = cli.task else { panic!("not the test task") };
+        (no_lint, args.iter().map(|arg| arg.to_string_lossy().into_owned()).collect())
+    }
+
+    #[test]
+    fn test_task_arguments() {
+        assert_eq!(test_args(&[]), (false, vec![]));
+        assert_eq!(test_args(&["--no-lint"]), (true, vec![]));
+        assert_eq!(
+            test_args(&["--no-lint", "-p", "xtask", "--", "--nocapture"]),
+            (true, vec!["-p".into(), "xtask".into(), "--".into(), "--nocapture".into()])
+        );
+        assert_eq!(
+            test_args(&["-p", "xtask", "--no-lint"]),
+            (false, vec!["-p".into(), "xtask".into(), "--no-lint".into()])
+        );
+    }
 }

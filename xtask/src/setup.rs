@@ -43,6 +43,21 @@ pub fn setup(root: &Path) -> Result<Tools> {
     Ok(Tools { bin_dir, host: nightly.host })
 }
 
+/// Makes sure the toolchain running us has rustfmt and clippy, which the style gates run (a
+/// `--profile minimal` install, as in CI, has neither).
+pub fn ensure_lint_tools() -> Result<()> {
+    let missing: Vec<&str> = [("fmt", "rustfmt"), ("clippy", "clippy")]
+        .into_iter()
+        .filter(|(command, _)| cmd::output(Command::new(cmd::cargo_program()).args([command, "--version"])).is_err())
+        .map(|(_, component)| component)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    say!("{}: installing for the current toolchain (the style gates run them)", missing.join(", "));
+    cmd::run(Command::new("rustup").args(["component", "add"]).args(&missing))
+}
+
 /// The facts about the nightly toolchain that setup depends on.
 struct Nightly {
     release: String,
@@ -184,7 +199,7 @@ fn install_bpf_linker(tools: &Path, nightly: &Nightly) -> Result<()> {
     say!("bpf-linker: building {BPF_LINKER_VERSION} against nightly's LLVM {major} into .tools/ (about a minute)");
     // A build folder of its own: the workspace's `target/` may be locked by another cargo.
     let build_dir = tools.join("build");
-    let mut install = Command::new(crate::cargo::cargo_program());
+    let mut install = Command::new(cmd::cargo_program());
     install
         .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION])
         .args(["--locked", "--force", "--no-default-features"])
