@@ -123,6 +123,9 @@ enum Cmd {
         #[arg(last = true, required = true)]
         argv: Vec<String>,
     },
+    /// Internal: kill process group PGID if iolab dies before it says otherwise (see `process`).
+    #[command(hide = true)]
+    Guard { pgid: i32 },
 }
 
 #[derive(Subcommand)]
@@ -155,7 +158,13 @@ fn main() -> ExitCode {
     // the internal gate and exercises) keep the default: the signal ends them.
     let measures = !matches!(
         cli.command,
-        Cmd::Serve { .. } | Cmd::Load { .. } | Cmd::Gate { .. } | Cmd::Exercise(_) | Cmd::Models | Cmd::Report { .. }
+        Cmd::Serve { .. }
+            | Cmd::Load { .. }
+            | Cmd::Gate { .. }
+            | Cmd::Guard { .. }
+            | Cmd::Exercise(_)
+            | Cmd::Models
+            | Cmd::Report { .. }
     );
     if measures && let Err(err) = interrupt::install() {
         eprintln!("iolab: cannot install signal handlers: {err}");
@@ -276,6 +285,10 @@ fn dispatch(command: Cmd) -> Result<ExitCode> {
         Cmd::Gate { argv } => {
             launch::gate(&argv)?;
             bail!("gate returned")
+        }
+        Cmd::Guard { pgid } => {
+            iolab::measure::process::guard(pgid)?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
