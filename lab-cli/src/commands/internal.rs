@@ -1,13 +1,14 @@
 //! The hidden subcommands the lab runs in its own child processes: `iolab gate` (how a traced
-//! server starts, see `measure::launch`) and `iolab exercise` (workloads of known syscall counts
-//! for selftest, see `measure::exercise`).
+//! server starts, see `measure::launch`), `iolab guard` (kills a server's group if iolab dies,
+//! see `measure::process`) and `iolab exercise` (workloads of known syscall counts for
+//! selftest, see `measure::exercise`).
 
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 
-use crate::measure::{exercise, launch};
+use crate::measure::{exercise, launch, process};
 
 #[derive(Subcommand)]
 pub enum Exercise {
@@ -34,4 +35,14 @@ pub fn exercise_command(exercise: Exercise) -> Result<ExitCode> {
 pub fn gate_command(args: GateArgs) -> Result<ExitCode> {
     launch::gate(&args.argv)?;
     bail!("gate returned")
+}
+
+#[derive(Args)]
+pub struct GuardArgs {
+    pub pgid: i32,
+}
+
+pub fn guard_command(args: GuardArgs) -> Result<ExitCode> {
+    process::guard(args.pgid)?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -68,6 +68,10 @@ pub enum Command {
     /// Internal: wait for the lab's go byte on fd 4, then exec PROGRAM (see `measure::launch`).
     #[command(hide = true)]
     Gate(internal::GateArgs),
+    /// Internal: kill process group PGID if iolab dies before it says otherwise (see
+    /// `measure::process`).
+    #[command(hide = true)]
+    Guard(internal::GuardArgs),
 }
 
 impl Command {
@@ -79,6 +83,7 @@ impl Command {
             Command::Serve(_)
                 | Command::Load(_)
                 | Command::Gate(_)
+                | Command::Guard(_)
                 | Command::Exercise(_)
                 | Command::Models
                 | Command::Report(_)
@@ -104,5 +109,6 @@ pub fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Selftest(args) => selftest::selftest_command(args),
         Command::Exercise(exercise) => internal::exercise_command(exercise),
         Command::Gate(args) => internal::gate_command(args),
+        Command::Guard(args) => internal::guard_command(args),
     }
 }

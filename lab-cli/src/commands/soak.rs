@@ -136,10 +136,5 @@ fn print_row(b: &Batch) {
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    procfs::process::Process::new(pid as i32).and_then(|p| p.status()).ok().and_then(|s| s.vmrss).unwrap_or(0)
 }

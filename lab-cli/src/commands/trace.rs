@@ -38,8 +38,9 @@ use crate::{
     error::BadInput,
     interrupt, load,
     measure::attach::attach,
-    measure::launch::{self, Launch, Server, Usage},
+    measure::launch::Usage,
     measure::probe::Probe,
+    measure::process::{self, Child, Spawn, Stderr, Stdout},
     measure::run::{self, RunSpec},
     measure::tree,
     measure::validate::{self, Validation},
@@ -105,7 +106,7 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
         }
         return top::watch(pid, interval, args.count, top::DEFAULT_SYSCALLS, args.format);
     }
-    if args.validate && on_path("strace").is_none() {
+    if args.validate && process::which("strace").is_none() {
         bad_input!("{}", validate::NO_STRACE);
     }
     // The whole run is the window (connecting and closing included): strace cannot be told to
@@ -150,8 +151,8 @@ fn trace_started(args: &TraceArgs, mut spec: RunSpec) -> Result<Traced> {
     let program = find_program(program)?;
     spec.model = display_name(&args.command);
     let mut probe = Probe::load()?;
-    let what = Launch { program: &program, args: rest.to_vec(), listener: None, stdin_pipe: false };
-    let mut server = launch::launch_tailed(&mut probe, what)?;
+    let spawn = Spawn::program(&program).named("the server").args(rest).stdout(Stdout::Tail).stderr(Stderr::Tail);
+    let mut server = spawn.own_group().as_invoking_user().start_traced(&mut probe)?;
     let tail = server.tail();
     let traced = measure_started(&mut probe, &mut server, args, &spec);
     let stopped = server.stop();
@@ -171,7 +172,7 @@ fn trace_started(args: &TraceArgs, mut spec: RunSpec) -> Result<Traced> {
     Ok(traced)
 }
 
-fn measure_started(probe: &mut Probe, server: &mut Server, args: &TraceArgs, spec: &RunSpec) -> Result<Traced> {
+fn measure_started(probe: &mut Probe, server: &mut Child, args: &TraceArgs, spec: &RunSpec) -> Result<Traced> {
     let root = server.pid;
     let want = args.addr.filter(|a| a.port() != 0);
     let timeout = Duration::from_secs_f64(args.ready_timeout);
@@ -306,26 +307,15 @@ fn list(addrs: &[SocketAddr]) -> String {
 /// The program to run: a path as given, or the first match on PATH, as a shell would.
 fn find_program(name: &str) -> Result<PathBuf> {
     if name.contains('/') {
-        if is_executable(Path::new(name)) {
+        if process::which(name).is_some() {
             return Ok(PathBuf::from(name));
         }
         bad_input!("cannot run '{name}': no such executable file");
     }
-    match on_path(name) {
+    match process::which(name) {
         Some(found) => Ok(found),
         None => bad_input!("cannot run '{name}': command not found (PATH has no such executable)"),
     }
-}
-
-/// The first executable `name` in a directory of PATH.
-pub fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt as _;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The command as the result names it: file names instead of paths (`python3 echo.py 0`).

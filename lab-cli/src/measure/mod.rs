@@ -5,8 +5,9 @@
 //!
 //! - [`probe`] loads the eBPF programs (lab-ebpf), marks the tasks to trace and reads the
 //!   counters; [`preflight`] checks privileges and tracefs first.
-//! - [`launch`] starts a server traced from its first instruction and stops its whole tree;
-//!   [`privileges`] keeps root for the probe only.
+//! - [`process`] starts, signals and reaps every process iolab starts (traced through the gate
+//!   of [`launch`], or plain), and makes sure none outlives iolab; [`privileges`] keeps root for
+//!   the probe only.
 //! - [`attach`] puts the probe on a running server's tree.
 //! - [`tree`] reads a process tree from /proc (tasks, listening sockets, CPU time).
 //! - [`run`] is one measured run: snapshots around the load generator's work.
@@ -18,6 +19,7 @@ pub mod launch;
 pub mod preflight;
 pub mod privileges;
 pub mod probe;
+pub mod process;
 pub mod run;
 pub mod selftest;
 pub mod tree;

@@ -13,12 +13,7 @@ const CAP_BPF: u32 = 39;
 
 /// Loading tracing programs needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN, which implies both).
 pub fn check_privileges() -> Result<()> {
-    let status = fs::read_to_string("/proc/self/status")?;
-    let caps = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0);
+    let caps = procfs::process::Process::myself()?.status()?.capeff;
     let has = |cap: u32| caps & (1 << cap) != 0;
     if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
         return Ok(());

@@ -10,11 +10,9 @@
 //! Everything between the two snapshots is the cost of serving this load, nothing else.
 
 use std::{
-    io::{BufRead as _, BufReader, Write as _},
-    net::{Ipv4Addr, SocketAddr, TcpListener},
+    net::{Ipv4Addr, SocketAddr},
     os::fd::OwnedFd,
-    process::{Child, ChildStdin, Command, Stdio},
-    sync::mpsc::{self, Receiver, RecvTimeoutError},
+    sync::mpsc::RecvTimeoutError,
     time::Duration,
 };
 
@@ -24,9 +22,10 @@ use socket2::{Domain, Socket, Type};
 
 use crate::{
     load::{LoadReport, Workload},
-    measure::launch::{self, LISTEN_FD, Launch, Usage},
-    measure::privileges,
+    measure::launch::{self, LISTEN_FD, Usage},
     measure::probe::Probe,
+    measure::process::{Child, Spawn, Stdout},
+    measure::tree,
     results::run::{Delta, RunResult},
 };
 
@@ -52,19 +51,26 @@ pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
 }
 
 /// Step 1–2: a traced `iolab serve --model …` on a fresh loopback listener, ready for clients.
-pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(launch::Server, SocketAddr)> {
+pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(Child, SocketAddr)> {
     if lab_server::model(&spec.model).is_none() {
         bail!("unknown model {:?} (valid: {})", spec.model, lab_server::model_names().join(", "));
     }
-    let listener = bind_loopback(spec.workload.all_connections())?;
-    let addr = TcpListener::from(listener.try_clone()?).local_addr()?;
-    let args = ["serve", "--model", &spec.model, "--listen-fd", &LISTEN_FD.to_string()].map(String::from);
-    let what =
-        Launch { program: launch::iolab_exe(), args: args.to_vec(), listener: Some(&listener), stdin_pipe: false };
-    let mut server = launch::launch(probe, what)?;
+    let (listener, addr) = bind_loopback(spec.workload.all_connections())?;
+    let mut server = serve_model(&spec.model, &listener).start_traced(probe)?;
     drop(listener);
-    server.wait_for_line("listening on")?;
+    server.wait_for_line("listening on", None)?;
     Ok((server, addr))
+}
+
+/// `iolab serve --model MODEL` on `listener` (at fd [`LISTEN_FD`]), as the user behind sudo, in
+/// a process group of its own; its stdout lines are read (it says `listening on ADDR`).
+pub fn serve_model<'a>(model: &str, listener: &'a OwnedFd) -> Spawn<'a> {
+    Spawn::iolab(["serve", "--model", model, "--listen-fd", &LISTEN_FD.to_string()])
+        .named("the server")
+        .listener(listener)
+        .stdout(Stdout::Lines)
+        .own_group()
+        .as_invoking_user()
 }
 
 /// What one load cost a traced server: the probe's counts between the two snapshots, the load
@@ -101,19 +107,20 @@ pub fn measure(
     if !spec.rounds_only {
         window.open(probe, root)?; // before the generator starts: its first connect is counted
     }
-    let mut generator = LoadGenerator::start(addr, spec)?;
+    let mut generator =
+        load_generator(addr, &spec.workload).args(spec.rounds_only.then_some("--pause-between-phases")).start()?;
     let report = loop {
         if let Err(interrupted) = crate::interrupt::check() {
             return Err(interrupted.into());
         }
-        match generator.lines.recv_timeout(SAMPLE_EVERY) {
+        match generator.lines()?.recv_timeout(SAMPLE_EVERY) {
             Ok(line) if line == "connected" => {
                 window.open(probe, root)?;
-                generator.resume()?;
+                generator.write_line("")?; // go on to the next phase
             }
             Ok(line) if line == "sent" => {
                 window.after = Some(launch::settle(probe, QUIET, SETTLE_LIMIT)?);
-                generator.resume()?;
+                generator.write_line("")?;
             }
             Ok(line) => break Some(line),
             Err(RecvTimeoutError::Timeout) => {
@@ -124,7 +131,7 @@ pub fn measure(
             Err(RecvTimeoutError::Disconnected) => break None,
         }
     };
-    let status = generator.child.wait()?;
+    let status = generator.wait()?.status;
     // Ctrl-C in a terminal reaches the generator too (it shares our process group): say
     // "interrupted", not "the load generator failed".
     crate::interrupt::check()?;
@@ -163,64 +170,18 @@ impl Window {
 }
 
 /// `iolab load --format json` at `addr` with `workload`, run as the user behind sudo, with stdin
-/// and stdout piped for its cues and its report. Each caller adds its own flags.
-pub fn load_command(addr: SocketAddr, workload: &Workload) -> Command {
+/// and stdout piped for its cues and its report; never in the traced tree. Each caller adds its
+/// own flags.
+pub fn load_generator(addr: SocketAddr, workload: &Workload) -> Spawn<'static> {
     let w = workload;
-    let mut command = Command::new(launch::iolab_exe());
-    privileges::drop_for(&mut command)
-        .args(["load", "--addr", &addr.to_string(), "--format", "json"])
+    Spawn::iolab(["load", "--addr", &addr.to_string(), "--format", "json"])
         .args(["-c", &w.connections.to_string(), "-m", &w.messages_per_connection.to_string()])
         .args(["-b", &w.payload_bytes.to_string(), "--idle", &w.idle.to_string()])
         .args(w.lockstep.then_some("--lockstep"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    command
-}
-
-/// `iolab load` in a process of its own, never in the traced tree; its stdout lines arrive on a
-/// channel so that the lab can sample the probe while it waits.
-struct LoadGenerator {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-}
-
-impl LoadGenerator {
-    fn start(addr: SocketAddr, spec: &RunSpec) -> Result<LoadGenerator> {
-        let mut child = load_command(addr, &spec.workload)
-            .args(spec.rounds_only.then_some("--pause-between-phases"))
-            .spawn()
-            .context("running the load generator")?;
-        let stdout = child.stdout.take().context("load generator stdout")?;
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        Ok(LoadGenerator { child, stdin, lines })
-    }
-
-    /// Lets a paused generator go on to its next phase.
-    fn resume(&mut self) -> Result<()> {
-        let stdin = self.stdin.as_mut().context("load generator stdin")?;
-        stdin.write_all(b"\n")?;
-        stdin.flush()?;
-        Ok(())
-    }
-}
-
-impl Drop for LoadGenerator {
-    fn drop(&mut self) {
-        // Only still running if the run failed or was interrupted.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+        .named("the load generator")
+        .stdin_pipe()
+        .stdout(Stdout::Lines)
+        .as_invoking_user()
 }
 
 /// The largest number of processes and threads the server tree had at once.
@@ -243,7 +204,7 @@ pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
 impl Peak {
     fn at_start(root: u32, now: &Counters) -> Peak {
-        let (processes, threads) = launch::tree_size(root);
+        let (processes, threads) = tree::size(root);
         Peak { base: *now, base_processes: processes, base_threads: threads, processes, threads }
     }
 
@@ -264,11 +225,13 @@ impl Peak {
     }
 }
 
-/// A loopback listener with a backlog large enough for every connection to queue at once.
-fn bind_loopback(connections: usize) -> Result<OwnedFd> {
+/// A loopback listener with a backlog large enough for every connection to queue at once (no
+/// SYN is dropped and retried a second later while the generator connects), and its address.
+pub fn bind_loopback(connections: usize) -> Result<(OwnedFd, SocketAddr)> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
     socket.listen(connections.clamp(128, 65_535) as i32)?;
-    Ok(socket.into())
+    let addr = socket.local_addr()?.as_socket().context("the listener has no IP address")?;
+    Ok((socket.into(), addr))
 }

@@ -7,19 +7,18 @@
 //!    must match the kernel's own `voluntary_ctxt_switches` in /proc/PID/status.
 
 use std::{
-    fs,
     io::Write as _,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result, bail};
 use lab_common::nr;
+use procfs::process::Process;
 use serde::Serialize;
 
 use crate::{
-    measure::launch::{self, Launch},
     measure::probe::Probe,
+    measure::process::{Child, Spawn, Stdout},
     results::run::Delta,
 };
 
@@ -52,26 +51,28 @@ pub struct EpollCheck {
     pub ready: u64,
 }
 
-fn exercise_args(args: &[&str]) -> Vec<String> {
-    std::iter::once("exercise").chain(args.iter().copied()).map(String::from).collect()
+/// `iolab exercise ARGS…`, started as the servers are (see `run::serve_model`).
+fn exercise(args: &[&str]) -> Spawn<'static> {
+    Spawn::iolab(std::iter::once("exercise").chain(args.iter().copied()))
+        .named("the exercise")
+        .stdout(Stdout::Lines)
+        .own_group()
+        .as_invoking_user()
 }
 
 /// Check 1. The untraced twin runs concurrently, so a filter leak would show as extra counts.
 pub fn check_io(probe: &mut Probe, n: u64, k: u64, j: u64) -> Result<IoCheck> {
-    let args = exercise_args(&["io", &n.to_string(), &k.to_string(), &j.to_string()]);
-    let what = Launch { program: launch::iolab_exe(), args: args.clone(), listener: None, stdin_pipe: false };
-    let traced = launch::launch(probe, what)?;
-    let mut twin = Command::new(launch::iolab_exe()).args(&args).stdout(Stdio::null()).spawn()?;
+    let (n_, k_, j_) = (n.to_string(), k.to_string(), j.to_string());
+    let args = ["io", &n_, &k_, &j_];
+    let mut traced = exercise(&args).start_traced(probe)?;
+    let mut twin = exercise(&args).named("the untraced twin").stdout(Stdout::Null).start()?;
     wait_stopped(traced.pid)?;
-    wait_stopped(twin.id())?;
+    wait_stopped(twin.pid)?;
     let before = probe.snapshot()?;
-    resume(twin.id());
-    resume(traced.pid);
-    traced.wait_exit()?;
-    let status = twin.wait()?;
-    if !status.success() {
-        bail!("the untraced twin failed: {status}");
-    }
+    resume(&twin);
+    resume(&traced);
+    traced.wait_success()?;
+    twin.wait_success()?;
     let after = probe.snapshot()?;
     let delta = Delta::between(&before, &after);
     Ok(IoCheck {
@@ -84,19 +85,13 @@ pub fn check_io(probe: &mut Probe, n: u64, k: u64, j: u64) -> Result<IoCheck> {
 /// Check 2. Each byte is written only once the reader has drained the pipe and gone back to
 /// sleep, so every one of its reads blocks.
 pub fn check_switches(probe: &mut Probe, blocks: u64) -> Result<SwitchCheck> {
-    let what = Launch {
-        program: launch::iolab_exe(),
-        args: exercise_args(&["block", &blocks.to_string()]),
-        listener: None,
-        stdin_pipe: true,
-    };
-    let mut traced = launch::launch(probe, what)?;
+    let mut traced = exercise(&["block", &blocks.to_string()]).stdin_pipe().start_traced(probe)?;
     let pid = traced.pid;
     wait_stopped(pid)?;
     let (proc_v0, proc_i0) = proc_switches(pid)?;
     let before = probe.snapshot()?;
-    resume(pid);
-    let mut pipe = traced.stdin.take().context("no stdin pipe")?;
+    resume(&traced);
+    let mut pipe = traced.take_stdin().context("no stdin pipe")?;
     for _ in 0..blocks {
         // Asleep with the pipe empty: the last byte was read and the next read is blocking.
         wait_until(pid, |state| state == 'S' && unread_bytes(&pipe) == 0)?;
@@ -105,8 +100,8 @@ pub fn check_switches(probe: &mut Probe, blocks: u64) -> Result<SwitchCheck> {
     wait_stopped(pid)?;
     let (proc_v1, proc_i1) = proc_switches(pid)?;
     let after = probe.snapshot()?;
-    resume(pid);
-    traced.wait_exit()?;
+    resume(&traced);
+    traced.wait_success()?;
     let delta = Delta::between(&before, &after);
     Ok(SwitchCheck {
         blocks,
@@ -120,17 +115,11 @@ pub fn check_switches(probe: &mut Probe, blocks: u64) -> Result<SwitchCheck> {
 /// Check 3: epoll interest-list tracking through ADD via a dup'd fd, DEL, close, and a failed
 /// ADD; four calls, one ready fd each.
 pub fn check_epoll(probe: &mut Probe, registered: u64) -> Result<EpollCheck> {
-    let what = Launch {
-        program: launch::iolab_exe(),
-        args: exercise_args(&["epoll", &registered.to_string()]),
-        listener: None,
-        stdin_pipe: false,
-    };
-    let traced = launch::launch(probe, what)?;
+    let mut traced = exercise(&["epoll", &registered.to_string()]).start_traced(probe)?;
     wait_stopped(traced.pid)?;
     let before = probe.snapshot()?;
-    resume(traced.pid);
-    traced.wait_exit()?;
+    resume(&traced);
+    traced.wait_success()?;
     let after = probe.snapshot()?;
     let wait = Delta::between(&before, &after).0.wait[lab_common::WaitKind::EpollWait as usize];
     let k = registered;
@@ -150,16 +139,13 @@ fn unread_bytes(pipe: &impl std::os::fd::AsRawFd) -> i32 {
     n
 }
 
-fn resume(pid: u32) {
-    // SAFETY: plain kill(2) on a child of ours.
-    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+fn resume(child: &Child) {
+    child.signal(libc::SIGCONT);
 }
 
 /// The process's state letter from /proc/PID/stat (R, S, T, Z…).
 fn state(pid: u32) -> Result<char> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("process {pid} is gone"))?;
-    let after_name = &stat[stat.rfind(')').context("odd /proc stat")? + 2..];
-    after_name.chars().next().context("odd /proc stat")
+    Ok(Process::new(pid as i32).and_then(|p| p.stat()).with_context(|| format!("process {pid} is gone"))?.state)
 }
 
 fn wait_stopped(pid: u32) -> Result<()> {
@@ -182,13 +168,11 @@ fn wait_until(pid: u32, ok: impl Fn(char) -> bool) -> Result<()> {
     }
 }
 
+/// The kernel's own voluntary and involuntary context switches of a process.
 fn proc_switches(pid: u32) -> Result<(u64, u64)> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| -> Result<u64> {
-        let line = status.lines().find_map(|l| l.strip_prefix(name)).with_context(|| format!("no {name}"))?;
-        Ok(line.trim().parse()?)
-    };
-    Ok((field("voluntary_ctxt_switches:")?, field("nonvoluntary_ctxt_switches:")?))
+    let status = Process::new(pid as i32).and_then(|p| p.status()).with_context(|| format!("process {pid} is gone"))?;
+    let voluntary = status.voluntary_ctxt_switches.context("no voluntary_ctxt_switches")?;
+    Ok((voluntary, status.nonvoluntary_ctxt_switches.context("no nonvoluntary_ctxt_switches")?))
 }
 
 /// All three checks, and whether each agreed.

@@ -42,6 +42,18 @@ pub fn processes(root: u32) -> Vec<u32> {
     tree
 }
 
+/// How many processes and threads the tree has.
+pub fn size(root: u32) -> (u64, u64) {
+    let processes = self::processes(root);
+    let threads = processes.iter().map(|&pid| threads(pid).len() as u64).sum();
+    (processes.len() as u64, threads)
+}
+
+/// The parent of a process, if it exists.
+pub fn parent_of(pid: i32) -> Option<i32> {
+    Process::new(pid).and_then(|p| p.stat()).ok().map(|s| s.ppid)
+}
+
 /// Every thread (task id) of every process in the tree.
 pub fn tasks(root: u32) -> Vec<u32> {
     processes(root).into_iter().flat_map(threads).collect()

@@ -34,7 +34,6 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     fmt::Write as _,
     net::SocketAddr,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -47,7 +46,13 @@ use tabled::{
 };
 
 use crate::{
-    interrupt, measure::launch, measure::probe::Probe, measure::run, measure::run::RunSpec, measure::tree,
+    interrupt,
+    measure::launch,
+    measure::probe::Probe,
+    measure::process::{self, Child, Spawn, Stderr, Stdout},
+    measure::run,
+    measure::run::RunSpec,
+    measure::tree,
     results::run::Delta,
 };
 
@@ -214,18 +219,16 @@ struct Attached {
 }
 
 impl Attached {
-    /// Starts `command`, whose counts go to its stdout. `None` if the tool is not installed.
-    fn start(tool: &'static str, command: &mut Command) -> Result<Option<Attached>> {
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        match command.spawn() {
-            Ok(child) => Ok(Some(Attached { tool, child: Some(child) })),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(err).with_context(|| format!("starting {tool}")),
-        }
+    /// Starts `tool ARGS…` (as root, to trace), whose counts go to its stdout. `None` if the
+    /// tool is not installed.
+    fn start(tool: &'static str, args: &[String]) -> Result<Option<Attached>> {
+        let Some(path) = process::which(tool) else { return Ok(None) };
+        let spawn = Spawn::program(&path).named(tool).args(args).stdout(Stdout::Lines).stderr(Stderr::Tail);
+        Ok(Some(Attached { tool, child: Some(spawn.start()?) }))
     }
 
     fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, |c| c.id())
+        self.child.as_ref().map_or(0, |c| c.pid)
     }
 
     /// Waits until `ready` holds; fails with the tool's own words if it exits first.
@@ -234,9 +237,9 @@ impl Attached {
         while !ready(self.pid()) {
             interrupt::check()?;
             let child = self.child.as_mut().context("already stopped")?;
-            if let Some(status) = child.try_wait()? {
-                let said = read_all(child.stderr.take());
-                bail!("{} exited ({status}) before it attached: {}", self.tool, said.trim());
+            if let Some(exit) = child.try_wait()? {
+                let said = stderr_of(child);
+                bail!("{} exited ({}) before it attached: {}", self.tool, exit.status, said.trim());
             }
             if start.elapsed() > ATTACH_LIMIT {
                 bail!("{} did not attach within {} s", self.tool, ATTACH_LIMIT.as_secs());
@@ -249,29 +252,27 @@ impl Attached {
     /// SIGINT, wait, and return what it printed (stdout, stderr).
     fn finish(mut self) -> Result<(String, String)> {
         let mut child = self.child.take().context("already stopped")?;
-        // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        child.signal(libc::SIGINT);
         child.wait().with_context(|| format!("waiting for {}", self.tool))?;
-        Ok((read_all(child.stdout.take()), read_all(child.stderr.take())))
+        // Its stdout has ended with it: every line is in the channel.
+        let out: Vec<String> = child.lines()?.iter().collect();
+        Ok((out.join("\n"), stderr_of(&child)))
     }
 }
 
 impl Drop for Attached {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: plain kill(2) on our own child; SIGINT lets a tracer detach cleanly.
-            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-            let _ = child.wait();
+            // SIGINT lets a tracer detach cleanly; dropping the child kills it if it has not.
+            child.signal(libc::SIGINT);
+            let _ = child.wait_timeout(Duration::from_secs(5));
         }
     }
 }
 
-fn read_all(from: Option<impl std::io::Read>) -> String {
-    let mut text = String::new();
-    if let Some(mut from) = from {
-        let _ = from.read_to_string(&mut text);
-    }
-    text
+/// The last lines a tool wrote on stderr.
+fn stderr_of(child: &Child) -> String {
+    child.tail().map(|t| t.lines(Duration::from_secs(1))).unwrap_or_default().join("\n")
 }
 
 struct Strace(Attached);
@@ -279,12 +280,11 @@ struct Strace(Attached);
 impl Strace {
     /// `strace -f -c -p PID…` on every process of the tree, ready once it traces every thread.
     fn attach(root: u32) -> Result<Strace> {
-        let mut command = Command::new("strace");
-        command.args(["-f", "-c", "-q", "-o", "/dev/stdout"]);
+        let mut args: Vec<String> = ["-f", "-c", "-q", "-o", "/dev/stdout"].map(String::from).to_vec();
         for pid in tree::processes(root) {
-            command.arg("-p").arg(pid.to_string());
+            args.extend(["-p".to_owned(), pid.to_string()]);
         }
-        let Some(mut strace) = Attached::start("strace", &mut command)? else {
+        let Some(mut strace) = Attached::start("strace", &args)? else {
             bail!(NO_STRACE);
         };
         strace.wait_until(|tracer| tree::tasks(root).into_iter().all(|tid| tree::tracer(tid) == Some(tracer)))?;
@@ -330,9 +330,8 @@ impl Perf {
     /// `perf stat -e context-switches -p PID,…`, ready once it has a counter on every thread.
     pub fn attach(root: u32) -> Result<PerfRun> {
         let pids: Vec<String> = tree::processes(root).iter().map(u32::to_string).collect();
-        let mut command = Command::new("perf");
-        command.args(["stat", "-e", "context-switches", "-x", ",", "-o", "/dev/stdout", "-p", &pids.join(",")]);
-        let Some(mut perf) = Attached::start("perf", &mut command)? else {
+        let args = ["stat", "-e", "context-switches", "-x", ",", "-o", "/dev/stdout", "-p", &pids.join(",")];
+        let Some(mut perf) = Attached::start("perf", &args.map(String::from))? else {
             return Ok(PerfRun::Unavailable(
                 "perf is not installed (apt-get install linux-perf): context switches not checked".into(),
             ));
@@ -377,9 +376,9 @@ fn parse_perf_count(text: &str) -> Option<u64> {
 
 /// perf's counters: its `anon_inode:[perf_event]` fds.
 fn perf_counters(perf: u32) -> usize {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{perf}/fd")) else { return 0 };
-    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-        .filter(|target| target.to_string_lossy() == "anon_inode:[perf_event]")
+    let Ok(fds) = procfs::process::Process::new(perf as i32).and_then(|p| p.fd()) else { return 0 };
+    fds.filter_map(|fd| fd.ok())
+        .filter(|fd| matches!(&fd.target, procfs::process::FDTarget::AnonInode(name) if name == "[perf_event]"))
         .count()
 }
 

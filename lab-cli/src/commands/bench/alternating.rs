@@ -20,9 +20,7 @@
 //! switch.
 
 use std::{
-    io::{BufRead as _, BufReader, Write as _},
     net::SocketAddr,
-    process::{Child, ChildStdin, ChildStdout},
     time::{Duration, Instant},
 };
 
@@ -33,7 +31,8 @@ use super::paired::{order, ratios};
 use crate::{
     load::Workload,
     measure::probe::{EmptyProbe, Probe},
-    measure::run::{RunSpec, SAMPLE_EVERY, load_command, start_model},
+    measure::process::Child,
+    measure::run::{RunSpec, SAMPLE_EVERY, load_generator, start_model},
     results::stats::{Summary, summarize},
 };
 
@@ -124,29 +123,20 @@ fn switch_to(phase: Phase, probe: &mut Probe, empty: &mut EmptyProbe) -> Result<
     }
 }
 
-/// `iolab load --answer-progress`, never in the traced tree, running until stopped.
-struct Generator {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
+/// `iolab load --answer-progress`, never in the traced tree, running until stopped (dropping
+/// it kills it).
+struct Generator(Child);
 
 impl Generator {
     fn start(addr: SocketAddr, spec: &RunSpec) -> Result<Generator> {
-        let mut child = load_command(addr, &Workload { messages_per_connection: MESSAGES, ..spec.workload })
-            .arg("--answer-progress")
-            .spawn()
-            .context("running the load generator")?;
-        let stdin = child.stdin.take().context("load generator stdin")?;
-        let stdout = BufReader::new(child.stdout.take().context("load generator stdout")?);
-        Ok(Generator { child, stdin, stdout })
+        let workload = Workload { messages_per_connection: MESSAGES, ..spec.workload };
+        Ok(Generator(load_generator(addr, &workload).arg("--answer-progress").start()?))
     }
 
     /// Messages answered so far, and when that was read.
     fn answered(&mut self) -> Result<(u64, Instant)> {
-        self.stdin.write_all(b"\n").and_then(|_| self.stdin.flush()).context("asking the load generator")?;
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).context("reading the load generator")?;
+        self.0.write_line("").context("asking the load generator")?;
+        let line = self.0.lines()?.recv().unwrap_or_default();
         let at = Instant::now();
         match line.trim().strip_prefix("answered ").map(str::parse) {
             Some(Ok(n)) => Ok((n, at)),
@@ -182,13 +172,5 @@ impl Generator {
             bail!("the load generator answered nothing for {:.1} s", (end - start).as_secs_f64());
         }
         Ok((last - first) as f64 / (end - start).as_secs_f64())
-    }
-}
-
-impl Drop for Generator {
-    fn drop(&mut self) {
-        // It runs until stopped: the bench is done with it, or failed.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

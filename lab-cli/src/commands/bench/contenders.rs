@@ -10,10 +10,7 @@
 //! core, from wait4, is below 0.9), and if it drives the C server at least as fast as the fastest
 //! model goes (the headroom).
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
@@ -22,8 +19,11 @@ use super::{
     harness::{self, Target, Watcher},
     paired::{Verdict, order, ratios},
 };
-use crate::load::Workload;
-use crate::results::stats::{Summary, summarize};
+use crate::{
+    load::Workload,
+    measure::process::{self, Spawn, Stderr, Stdout},
+    results::stats::{Summary, summarize},
+};
 
 /// Rust models must reach this share of the C server's throughput.
 pub const TARGET_VS_C: f64 = 0.90;
@@ -71,25 +71,21 @@ pub struct GeneratorHeadroom {
     pub headroom_verdict: Verdict,
 }
 
-/// A folder of our own under the temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Compiles the reference server into `dir`; the error says what to install or what gcc said.
 fn build_c_server(dir: &Path) -> Result<PathBuf> {
-    let gcc = harness::which("gcc").context("gcc is not installed: apt install gcc")?;
+    let gcc = process::which("gcc").context("gcc is not installed: apt install gcc")?;
     let source = dir.join("echo_epoll.c");
     let binary = dir.join("echo_epoll");
     std::fs::write(&source, ECHO_EPOLL_C)?;
-    let out = Command::new(gcc).arg("-O2").arg("-o").arg(&binary).arg(&source).output()?;
-    if !out.status.success() {
-        let said = String::from_utf8_lossy(&out.stderr);
-        bail!("gcc failed: {}", said.lines().next().unwrap_or_default());
+    let mut compile = Spawn::program(&gcc)
+        .args(["-O2".as_ref(), "-o".as_ref(), binary.as_os_str(), source.as_os_str()])
+        .stdout(Stdout::Null)
+        .stderr(Stderr::Tail)
+        .own_group() // gcc's cc1, as and ld go with it
+        .start()?;
+    if !compile.wait()?.status.success() {
+        let said = compile.tail().map(|t| t.lines(std::time::Duration::from_secs(1))).unwrap_or_default();
+        bail!("gcc failed: {}", said.first().map_or("", String::as_str));
     }
     Ok(binary)
 }
@@ -101,9 +97,9 @@ pub fn contenders(
     fastest: Option<&str>,
     step: &mut dyn FnMut(String),
 ) -> Result<ContendersSection> {
-    let dir = TempDir(std::env::temp_dir().join(format!("iolab-bench-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
-    let (mut targets, c_note) = match build_c_server(&dir.0) {
+    // Removed when dropped, at the end of the section (the C server has exited by then).
+    let dir = tempfile::Builder::new().prefix("iolab-bench-").tempdir().context("creating a temporary folder")?;
+    let (mut targets, c_note) = match build_c_server(dir.path()) {
         Ok(path) => (vec![Target::Program { name: C_NAME.into(), path }], None),
         Err(err) => (vec![], Some(format!("{err:#}"))),
     };

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use procfs::{CpuInfo, Current as _, LoadAverage};
+use procfs::{CpuInfo, Current as _, CurrentSI as _, KernelStats, LoadAverage, process::FDTarget};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -104,17 +104,12 @@ fn busy_share(over: Duration) -> f64 {
     }
 }
 
-/// (busy, total) jiffies of all CPUs, from the first line of /proc/stat.
+/// (busy, total) jiffies of all CPUs, from /proc/stat: user, nice, system, idle, iowait, irq,
+/// softirq and steal (guest time is already in user); busy is all but idle and iowait.
 fn cpu_jiffies() -> Option<(u64, u64)> {
-    fs::read_to_string("/proc/stat").ok().as_deref().and_then(parse_cpu_line)
-}
-
-/// `cpu  user nice system idle iowait irq softirq steal …`: busy is all but idle and iowait.
-fn parse_cpu_line(stat: &str) -> Option<(u64, u64)> {
-    let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let fields: Vec<u64> = line.split_whitespace().take(8).map(|f| f.parse().ok()).collect::<Option<_>>()?;
-    let total: u64 = fields.iter().sum();
-    let idle = fields.get(3)? + fields.get(4)?;
+    let t = KernelStats::current().ok()?.total;
+    let idle = t.idle + t.iowait.unwrap_or(0);
+    let total = t.user + t.nice + t.system + idle + t.irq.unwrap_or(0) + t.softirq.unwrap_or(0) + t.steal.unwrap_or(0);
     Some((total - idle, total))
 }
 
@@ -131,13 +126,13 @@ fn foreign_bpf_holders() -> Vec<String> {
     let mut found = Vec::new();
     for process in all.flatten() {
         let pid = process.pid as u32;
-        if pid == me || crate::measure::launch::parent_of(pid as i32) == Some(me as i32) {
+        if pid == me || process.stat().is_ok_and(|s| s.ppid == me as i32) {
             continue;
         }
-        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        let Ok(fds) = process.fd() else { continue };
         let holds = fds.flatten().any(|fd| {
-            fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == "anon_inode:bpf-prog")
-                && is_tracing(&format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy()))
+            matches!(&fd.target, FDTarget::AnonInode(name) if name == "bpf-prog")
+                && is_tracing(&format!("/proc/{pid}/fdinfo/{}", fd.fd))
         });
         if holds {
             found.push(format!("{pid} ({})", crate::measure::tree::name(pid)));
@@ -181,13 +176,5 @@ mod tests {
         assert_eq!(counters.get("ListenDrops"), Some(&18371));
         assert_eq!(counters.len(), 3);
         assert!(parse_netstat("nothing", "TcpExt:").is_empty());
-    }
-
-    #[test]
-    fn cpu_line_splits_busy_from_idle() {
-        // user nice system idle iowait irq softirq steal (guest fields are already in user).
-        let stat = "cpu  100 5 50 800 20 3 2 10 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
-        assert_eq!(parse_cpu_line(stat), Some((170, 990)));
-        assert_eq!(parse_cpu_line("intr 1 2 3"), None);
     }
 }

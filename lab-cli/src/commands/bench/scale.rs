@@ -12,18 +12,14 @@
 //! dropped at a full accept queue, which the client retries a second later, so a large count
 //! explains connect phases that take seconds.
 
-use std::{
-    io::Read as _,
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use procfs::process::Process;
 use serde::Serialize;
 
-use super::{harness, machine, paired::Verdict};
-use crate::measure::launch;
+use super::{machine, paired::Verdict};
+use crate::measure::process::{Spawn, Stderr, Stdout};
 
 pub const TARGET_WALL_S: f64 = 60.0;
 pub const TARGET_RSS_MIB: f64 = 100.0;
@@ -85,50 +81,31 @@ pub fn scale(connections: usize, messages: usize) -> Result<ScaleSection> {
     let command = format!("iolab {}", args.join(" "));
     let overflows_before = machine::tcp_ext().get("ListenOverflows").copied().unwrap_or(0);
     let start = Instant::now();
-    let mut child = Command::new(launch::iolab_exe())
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting iolab compare")?;
-    let pid = child.id();
-    let mut stdout = child.stdout.take().context("compare stdout")?;
-    let mut stderr = child.stderr.take().context("compare stderr")?;
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+    let mut child = Spawn::iolab(&args).named("iolab compare").stdout(Stdout::Lines).stderr(Stderr::Tail).start()?;
+    let pid = child.pid;
     let mut hwm_kib = 0;
     let mut models = ModelTimes::default();
-    // Poll until the child has exited (a zombie: no memory left to read), without reaping it.
-    while matches!(Process::new(pid as i32).and_then(|p| p.stat()), Ok(s) if s.state != 'Z') {
+    // Poll until the child has exited (a zombie: no memory left to read), then reap it.
+    let exit = loop {
         models.look(pid, start.elapsed().as_secs_f64());
-        if crate::interrupt::check().is_err() {
-            let _ = child.kill();
-            let _ = child.wait();
-            crate::interrupt::check()?;
-        }
+        crate::interrupt::check()?; // dropping the child kills it
         if let Some(hwm) = Process::new(pid as i32).and_then(|p| p.status()).ok().and_then(|s| s.vmhwm) {
             hwm_kib = hwm_kib.max(hwm);
         }
+        if let Some(exit) = child.try_wait()? {
+            break exit;
+        }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let reaped = harness::wait4(pid)?;
-    let (status, maxrss_kib) = (reaped.status, reaped.max_rss_kib);
+    };
+    let maxrss_kib = exit.usage.max_rss_kib;
     let wall_s = start.elapsed().as_secs_f64();
     let overflows = machine::tcp_ext().get("ListenOverflows").copied().unwrap_or(0) - overflows_before;
-    let text = out.join().unwrap_or_default();
-    let said = err.join().unwrap_or_default();
-    if status != 0 {
-        let line = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-        bail!("`{command}` failed (wait status {status}): {line}");
+    // Its stdout has ended with it: every line is in the channel.
+    let text = child.lines()?.iter().collect::<Vec<_>>().join("\n");
+    if !exit.status.success() {
+        let said = child.tail().map(|t| t.lines(Duration::from_secs(1))).unwrap_or_default();
+        let line = said.iter().rev().find(|l| !l.trim().is_empty()).cloned().unwrap_or_default();
+        bail!("`{command}` failed ({}): {line}", exit.describe());
     }
     let doc: serde_json::Value = serde_json::from_str(&text).context("reading the compare's JSON")?;
     let results = doc["results"].as_array().cloned().unwrap_or_default();
