@@ -187,10 +187,47 @@ counters! {
 }
 
 counters! {
+    /// Switches away from a traced thread, split by the kernel's own rule (`/proc/PID/status`).
+    #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema))]
+    pub struct Switches {
+        /// It blocked: sleeping, waiting on IO or a lock.
+        pub voluntary: u64,
+        /// It was still runnable: preempted, or sched_yield.
+        pub involuntary: u64,
+    }
+}
+
+counters! {
+    /// Tasks (processes and threads) the traced tree created, and traced tasks that exited.
+    pub struct Tasks {
+        pub started: u64,
+        /// How many of `started` were processes.
+        pub processes_started: u64,
+        pub exited: u64,
+        /// How many of `exited` were thread-group leaders (processes).
+        pub processes_exited: u64,
+    }
+}
+
+counters! {
+    /// What the probe could not count.
+    #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema))]
+    pub struct Dropped {
+        /// New tasks that could not be followed (tid beyond the map, i.e. pid_max grew after load).
+        pub tasks: u64,
+        /// Wait calls whose entry could not be stashed (pending map full): not in `wait`.
+        pub waits: u64,
+        /// epoll_ctl changes that could not be tracked (member or pending map full).
+        pub epoll_members: u64,
+    }
+}
+
+counters! {
     /// Everything the probe counts for the traced tree. One per CPU; user space sums them.
     ///
-    /// A new counter is one field here and the line in lab-ebpf that counts it: summing the CPUs
-    /// and taking differences work on every field (see [`Words`]).
+    /// A new counter is one field here (in the group it belongs to) and the line in lab-ebpf that
+    /// counts it: summing the CPUs and taking differences work on every field (see [`Words`]),
+    /// and the groups the results show (`WaitStats`, `Switches`, `Dropped`) are stored whole.
     pub struct Counters {
         /// Syscalls entered, by number.
         pub syscalls: [u64; MAX_SYSCALLS],
@@ -198,24 +235,12 @@ counters! {
         pub syscall_out_of_range: u64,
         /// Wait calls, by [`WaitKind`].
         pub wait: [WaitStats; WAIT_KINDS],
-        /// Switches away from a traced thread because it blocked (sleeping, waiting on IO or a lock).
-        pub voluntary_switches: u64,
-        /// Switches away from a traced thread that was still runnable (preempted, or sched_yield).
-        pub involuntary_switches: u64,
-        /// Tasks (processes and threads) the traced tree created.
-        pub tasks_started: u64,
-        /// How many of `tasks_started` were processes.
-        pub processes_started: u64,
-        /// Traced tasks that exited.
-        pub tasks_exited: u64,
-        /// How many of `tasks_exited` were thread-group leaders (processes).
-        pub processes_exited: u64,
-        /// New tasks that could not be followed (tid beyond the map, i.e. pid_max grew after load).
-        pub tasks_dropped: u64,
-        /// Wait calls whose entry could not be stashed (pending map full): not in `wait`.
-        pub waits_dropped: u64,
-        /// epoll_ctl changes that could not be tracked (member or pending map full).
-        pub epoll_members_dropped: u64,
+        /// Context switches away from traced threads.
+        pub switches: Switches,
+        /// Tasks the traced tree created and ended.
+        pub tasks: Tasks,
+        /// What the probe could not follow (all 0 unless a map filled up).
+        pub dropped: Dropped,
     }
 }
 
@@ -305,11 +330,11 @@ mod tests {
         let mut a = Counters::ZERO;
         a.syscalls[0] = 5;
         a.wait[2].ready = 7;
-        a.epoll_members_dropped = 1;
+        a.dropped.epoll_members = 1;
         let mut total = Counters::ZERO;
         add_words(&mut total, &a);
         add_words(&mut total, &a);
-        assert_eq!((total.syscalls[0], total.wait[2].ready, total.epoll_members_dropped), (10, 14, 2));
+        assert_eq!((total.syscalls[0], total.wait[2].ready, total.dropped.epoll_members), (10, 14, 2));
         assert_eq!(sub_words(&total, &a), a);
     }
 

@@ -130,10 +130,10 @@ fn atomic_add(value: *mut u64, delta: u64) {
 /// `bpf()` call per snapshot). No ring buffer: totals are all the lab needs, and a record per
 /// syscall is what `perf trace` does, at a far higher cost (BENCHMARKS.md).
 ///
-/// The eleven calls whose arguments matter (the wait calls, `epoll_ctl`, `close`) are handled here
-/// too, reading the arguments from the saved user registers, rather than by their own
+/// The ten calls whose arguments matter (the eight wait calls, `epoll_ctl`, `close`) are handled
+/// here too, reading the arguments from the saved user registers, rather than by their own
 /// `syscalls:sys_enter_*` tracepoints: attaching any of those puts a perf hook on every syscall of
-/// the machine (measured: ~60 ns each, BENCHMARKS.md).
+/// the machine (measured: dropping them took a `getppid` from 179 to 121 ns, BENCHMARKS.md).
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn count_syscall(ctx: RawTracePointContext) -> i32 {
     let Some((tgid, tid)) = current_task() else {
@@ -191,9 +191,9 @@ pub fn count_switch(ctx: RawTracePointContext) -> i32 {
         // The kernel's own rule for nvcsw/nivcsw (/proc/PID/status): a switch is voluntary when
         // the task was not preempted and had left TASK_RUNNING, i.e. it went to sleep.
         if preempt & 1 == 0 && prev_state as u32 != 0 {
-            c.voluntary_switches += 1;
+            c.switches.voluntary += 1;
         } else {
-            c.involuntary_switches += 1;
+            c.switches.involuntary += 1;
         }
     }
     0
@@ -218,12 +218,12 @@ pub fn follow_fork(ctx: TracePointContext) -> u32 {
     let Some(c) = counters() else { return 0 };
     if TRACED_TASKS.set(child, 1, 0).is_err() {
         warn!(&ctx, "iolab: cannot follow task {}: pid_max grew after load", child);
-        c.tasks_dropped += 1;
+        c.dropped.tasks += 1;
         return 0;
     }
-    c.tasks_started += 1;
+    c.tasks.started += 1;
     if flags & CLONE_THREAD == 0 {
-        c.processes_started += 1;
+        c.tasks.processes_started += 1;
     }
     0
 }
@@ -241,10 +241,10 @@ pub fn forget_task(_ctx: RawTracePointContext) -> i32 {
         }
         let _ = PENDING_EPOLL_CTLS.remove(tid);
         if let Some(c) = counters() {
-            c.tasks_exited += 1;
+            c.tasks.exited += 1;
             // A process ends when its thread-group leader (tid == tgid) does.
             if tid == tgid {
-                c.processes_exited += 1;
+                c.tasks.processes_exited += 1;
                 if let Some(size) = interest_size(tgid)
                     && size.tgid == tgid
                 {
@@ -287,7 +287,7 @@ fn wait_enter(tgid: u32, tid: u32, kind: WaitKind, regs: *const pt_regs) {
     if slot.tid != 0 && slot.tid != tid {
         // Another traced thread whose id shares this slot is in a wait call (pid_max > TASK_SLOTS).
         if let Some(c) = counters() {
-            c.waits_dropped += 1;
+            c.dropped.waits += 1;
         }
         return;
     }
@@ -334,7 +334,7 @@ fn epoll_ctl_enter(tid: u32, regs: *const pt_regs) {
     if call.op == EPOLL_CTL_ADD || call.op == EPOLL_CTL_DEL {
         if PENDING_EPOLL_CTLS.insert(tid, call, 0).is_err() {
             if let Some(c) = counters() {
-                c.epoll_members_dropped += 1; // this change to the interest list goes uncounted
+                c.dropped.epoll_members += 1; // this change to the interest list goes uncounted
             }
         }
     }
@@ -354,7 +354,7 @@ pub fn epoll_ctl_exit(ctx: TracePointContext) -> u32 {
     if call.op == EPOLL_CTL_ADD {
         if EPOLL_MEMBERS.insert(member, 0, BPF_NOEXIST).is_err() && EPOLL_MEMBERS.get_ptr_mut(&member).is_none() {
             if let Some(c) = counters() {
-                c.epoll_members_dropped += 1;
+                c.dropped.epoll_members += 1;
             }
             return 0;
         }
@@ -391,7 +391,7 @@ fn change_interest(tgid: u32, delta: u64) {
         if size.tgid != 0 {
             // Another traced process whose id shares this slot (pid_max > TASK_SLOTS).
             if let Some(c) = counters() {
-                c.epoll_members_dropped += 1;
+                c.dropped.epoll_members += 1;
             }
             return;
         }

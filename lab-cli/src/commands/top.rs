@@ -153,8 +153,8 @@ pub fn rates(before: &Counters, after: &Counters, interval: Duration, at: Durati
         interval_seconds: secs,
         syscalls_per_sec: per_sec(total),
         top_syscalls,
-        voluntary_switches_per_sec: per_sec(delta.0.voluntary_switches),
-        involuntary_switches_per_sec: per_sec(delta.0.involuntary_switches),
+        voluntary_switches_per_sec: per_sec(delta.0.switches.voluntary),
+        involuntary_switches_per_sec: per_sec(delta.0.switches.involuntary),
         wait_calls,
     }
 }
@@ -205,7 +205,7 @@ mod tests {
         let mut after = Counters::ZERO;
         after.syscalls[0] = 500; // read
         after.syscalls[1] = 250; // write
-        after.voluntary_switches = 100;
+        after.switches.voluntary = 100;
         let r = rates(&before, &after, Duration::from_millis(500), Duration::from_secs(3), 1);
         assert_eq!(r.syscalls_per_sec, 1500.0);
         assert_eq!(r.top_syscalls.len(), 1);

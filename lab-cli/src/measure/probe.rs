@@ -209,7 +209,7 @@ enum Link {
 }
 
 /// Detaches all of `links` at once. Detaching a `syscalls:*` or `task:*` tracepoint waits for the
-/// kernel (~40-80 ms each here: ~0.8 s for the eleven one after the other); dropped from a thread
+/// kernel (~40-80 ms each here: ~0.8 s for the ten one after the other); dropped from a thread
 /// each they take ~0.45 s, as the kernel still serializes part of the work.
 fn detach_all(links: Vec<Link>) {
     std::thread::scope(|scope| {

@@ -212,13 +212,13 @@ impl Peak {
         let live = |base: u64, started: u64, exited: u64| (base + started).saturating_sub(exited);
         let processes = live(
             self.base_processes,
-            now.processes_started - self.base.processes_started,
-            now.processes_exited - self.base.processes_exited,
+            now.tasks.processes_started - self.base.tasks.processes_started,
+            now.tasks.processes_exited - self.base.tasks.processes_exited,
         );
         let threads = live(
             self.base_threads,
-            now.tasks_started - self.base.tasks_started,
-            now.tasks_exited - self.base.tasks_exited,
+            now.tasks.started - self.base.tasks.started,
+            now.tasks.exited - self.base.tasks.exited,
         );
         self.processes = self.processes.max(processes);
         self.threads = self.threads.max(threads);

@@ -5,6 +5,9 @@
 //!    process running at the same time outside the tree adds nothing.
 //! 2. Context switches: a process blocks N times on an empty pipe; the probe's voluntary switches
 //!    must match the kernel's own `voluntary_ctxt_switches` in /proc/PID/status.
+//! 3. epoll's interest list: registrations added through a dup'd fd, removed by DEL and by
+//!    close, and a failed ADD; the probe's interest-list size at each of four epoll_wait calls
+//!    must be exact.
 
 use std::{
     io::Write as _,
@@ -105,9 +108,9 @@ pub fn check_switches(probe: &mut Probe, blocks: u64) -> Result<SwitchCheck> {
     let delta = Delta::between(&before, &after);
     Ok(SwitchCheck {
         blocks,
-        probe_voluntary: delta.0.voluntary_switches,
+        probe_voluntary: delta.0.switches.voluntary,
         proc_voluntary: proc_v1 - proc_v0,
-        probe_involuntary: delta.0.involuntary_switches,
+        probe_involuntary: delta.0.switches.involuntary,
         proc_involuntary: proc_i1 - proc_i0,
     })
 }

@@ -357,7 +357,7 @@ impl PerfRun {
         let Some(count) = parse_perf_count(&out) else {
             return Ok(Err(format!("perf counted nothing ({}): context switches not checked", said.trim())));
         };
-        let probe = delta.0.voluntary_switches + delta.0.involuntary_switches;
+        let probe = delta.0.switches.voluntary + delta.0.switches.involuntary;
         let diff = count as i64 - probe as i64;
         let allowed = allowed(count.max(probe));
         Ok(Ok(SwitchCheck { probe, perf: count, diff, allowed, ok: diff.unsigned_abs() <= allowed }))

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use lab_common::{Counters, WaitKind};
+use lab_common::{Counters, Dropped, Switches, WaitKind};
 use serde::{Deserialize, Serialize};
 use syscalls::Sysno;
 
@@ -56,19 +56,6 @@ pub struct WaitTotals {
 
 /// One wait syscall's figures, summed over its calls: the probe's own counters.
 pub type WaitCall = lab_common::WaitStats;
-
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Switches {
-    pub voluntary: u64,
-    pub involuntary: u64,
-}
-
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Dropped {
-    pub tasks: u64,
-    pub waits: u64,
-    pub epoll_members: u64,
-}
 
 /// What the probe counted between two snapshots.
 pub struct Delta(pub Counters);
@@ -123,20 +110,13 @@ impl RunResult {
             syscalls_total: syscalls.values().sum(),
             syscalls,
             wait: delta.wait_totals(),
-            context_switches: Switches {
-                voluntary: delta.0.voluntary_switches,
-                involuntary: delta.0.involuntary_switches,
-            },
+            context_switches: delta.0.switches,
             errors: load.errors.total(),
             error_kinds: load.errors.clone(),
             server,
             peak_processes: 0,
             peak_threads: 0,
-            probe_dropped: Dropped {
-                tasks: delta.0.tasks_dropped,
-                waits: delta.0.waits_dropped,
-                epoll_members: delta.0.epoll_members_dropped,
-            },
+            probe_dropped: delta.0.dropped,
         }
     }
 

@@ -124,7 +124,7 @@ fn traced_run(spec: &RunSpec) -> Result<Sample> {
     let after = probe.snapshot()?;
     let delta = crate::results::run::Delta::between(&before, &after).0;
     let calls: u64 = delta.syscalls.iter().sum::<u64>() + delta.syscall_out_of_range;
-    let switches = delta.voluntary_switches + delta.involuntary_switches;
+    let switches = delta.switches.voluntary + delta.switches.involuntary;
     Ok(sample(&result, Some((calls, switches))))
 }
 
