@@ -6,8 +6,10 @@
 //! its own and stops it by terminating that process, so a model needs no shutdown machinery —
 //! and its syscall profile contains only what the model itself does.
 mod accept;
+mod conn_table;
 pub mod models;
 pub mod protocol;
+mod sys;
 
 use std::{
     io,
@@ -25,8 +27,29 @@ pub struct Model {
     pub summary: &'static str,
     /// Serves on `listener` until the process is killed. Returns only on a fatal error.
     pub serve: fn(TcpListener) -> io::Result<()>,
-    /// Whether one thread multiplexes many connections (select, poll, epoll, io_uring, coroutines).
-    pub multiplexed: bool,
+    /// The kernel feature the model needs beyond what every model needs, with the Linux release
+    /// that brought it, e.g. "io_uring multishot receive (6.0) and buffer rings (5.19)"; `None`
+    /// if it runs on any kernel the lab runs on. What [`Model::unsupported`] checks.
+    pub needs: Option<&'static str>,
+    /// Tries [`needs`](Self::needs) on the running kernel: `Err` says what refused.
+    probe: Option<fn() -> io::Result<()>>,
+}
+
+impl Model {
+    /// Why this model cannot run on the running kernel — `None` if it can.
+    ///
+    /// Probes the kernel, not its version: it sets up what the model sets up (a ring with the
+    /// model's flags, a buffer ring, an SQPOLL thread...) in the calling process, and tears it
+    /// down again. Cheap (a handful of syscalls, a millisecond at most), but not free: call it
+    /// when listing models or before starting one, not in a measured process.
+    ///
+    /// The reason reads "<needs>: <what failed>", e.g. "io_uring multishot receive (6.0) and
+    /// buffer rings (5.19): registering a buffer ring: Invalid argument (os error 22)".
+    pub fn unsupported(&self) -> Option<String> {
+        let probe = self.probe?;
+        let err = probe().err()?;
+        Some(format!("{}: {err}", self.needs.unwrap_or(self.name)))
+    }
 }
 
 /// Looks a model up by its `--model` name.

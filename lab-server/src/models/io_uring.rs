@@ -40,6 +40,7 @@ use ::io_uring::{IoUring, SubmissionQueue, Submitter, cqueue, opcode, squeue, ty
 
 use crate::{
     Model, accept,
+    conn_table::FdTable,
     protocol::{BUF_SIZE, uppercase_in_place},
 };
 
@@ -47,7 +48,8 @@ pub const MODEL: Model = Model {
     name: "io-uring",
     summary: "one thread, io_uring: many receives and sends per io_uring_enter",
     serve,
-    multiplexed: true,
+    needs: None,
+    probe: None,
 };
 
 /// Submission queue size: how many operations we can queue before handing them over.
@@ -76,7 +78,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
     let listen_fd = listener.as_raw_fd();
     let mut ring: IoUring = IoUring::builder().setup_cqsize(CQ_ENTRIES).build(SQ_ENTRIES)?;
     let (submitter, mut sq, mut cq) = ring.split();
-    let mut conns: Vec<Option<Conn>> = Vec::new(); // Indexed by fd.
+    let mut conns: FdTable<Conn> = FdTable::default();
 
     push(&submitter, &mut sq, accept_all(listen_fd))?;
     loop {
@@ -95,11 +97,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
                 ACCEPT => {
                     if result >= 0 {
                         let fd = result;
-                        let slot = fd as usize;
-                        if conns.len() <= slot {
-                            conns.resize_with(slot + 1, || None);
-                        }
-                        let conn = conns[slot].insert(Conn { buf: vec![0; BUF_SIZE].into(), sent: 0, len: 0 });
+                        let conn = conns.insert(fd, Conn { buf: vec![0; BUF_SIZE].into(), sent: 0, len: 0 });
                         push(&submitter, &mut sq, receive(fd, conn))?;
                     } else {
                         accept::failed(io::Error::from_raw_os_error(-result))?;
@@ -110,8 +108,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
                 }
                 fd => {
                     let fd = fd as RawFd;
-                    let slot = &mut conns[fd as usize];
-                    let Some(conn) = slot.as_mut() else { continue };
+                    let Some(conn) = conns.get_mut(fd) else { continue };
                     let next = if conn.len == 0 {
                         // A receive completed: 0 is the client's end of data, negative an error.
                         if result <= 0 {
@@ -134,7 +131,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
                     };
                     let next = next.unwrap_or_else(|| {
                         // Nothing of this connection is in flight, so its buffer can go.
-                        *slot = None;
+                        conns.remove(fd);
                         opcode::Close::new(Fd(fd)).build().user_data(CLOSED)
                     });
                     push(&submitter, &mut sq, next)?;
