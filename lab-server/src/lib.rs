@@ -14,7 +14,7 @@ mod sys;
 use std::{
     io,
     net::{SocketAddr, TcpListener},
-    os::fd::AsRawFd as _,
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
 };
 
 /// The listen backlog [`bind`] asks for: 10,000 clients may connect at once, and the kernel caps
@@ -62,13 +62,20 @@ pub fn model_names() -> Vec<&'static str> {
     models::ALL.iter().map(|m| m.name).collect()
 }
 
-/// Binds a listener with a [`BACKLOG`]-deep accept queue (std's `bind` asks for 128).
+/// Binds a listener with a [`BACKLOG`]-deep accept queue (std's `bind` asks for 128), and
+/// `SO_REUSEADDR` and `SO_REUSEPORT` set before binding, so that `epoll-reuseport` can open more
+/// listeners on its address. (`SO_REUSEPORT` must be on before the first connection arrives: a
+/// connection inherits the option from its listener, and one without it keeps any other socket
+/// from binding the port.)
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let listener = TcpListener::bind(addr)?;
-    // Calling listen(2) again on a listening socket just changes its backlog.
+    let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    // SAFETY: plain syscall; we own the returned fd.
+    let socket =
+        unsafe { OwnedFd::from_raw_fd(sys::check(libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0))?) };
+    sys::set_option(socket.as_raw_fd(), libc::SO_REUSEADDR)?;
+    sys::set_option(socket.as_raw_fd(), libc::SO_REUSEPORT)?;
+    sys::bind(socket.as_raw_fd(), addr)?;
     // SAFETY: plain syscall on a socket we own.
-    if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(listener)
+    sys::check(unsafe { libc::listen(socket.as_raw_fd(), BACKLOG) })?;
+    Ok(TcpListener::from(socket))
 }

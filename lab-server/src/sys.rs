@@ -3,7 +3,8 @@
 //! says, so a model's profile still reads straight off its code.
 
 use std::{
-    io,
+    io, mem,
+    net::SocketAddr,
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
 };
 
@@ -67,4 +68,39 @@ impl Epoll {
         let ready = restart_on_eintr(|| unsafe { libc::epoll_wait(epfd, list, MAX_EVENTS as i32, -1) } as isize)?;
         Ok(events.0[..ready].iter().map(|event| (event.u64 as RawFd, event.events)))
     }
+}
+
+/// `setsockopt(fd, SOL_SOCKET, option, 1)`.
+pub fn set_option(fd: RawFd, option: i32) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    let len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: plain syscall with a valid int option.
+    check(unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, option, (&raw const on).cast(), len) }).map(drop)
+}
+
+/// `bind(fd, addr)`.
+pub fn bind(fd: RawFd, addr: SocketAddr) -> io::Result<()> {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(v4) => {
+            // SAFETY: sockaddr_storage is larger than, and aligned for, sockaddr_in.
+            let sin = unsafe { &mut *(&raw mut storage).cast::<libc::sockaddr_in>() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = v4.port().to_be();
+            sin.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
+            mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe { &mut *(&raw mut storage).cast::<libc::sockaddr_in6>() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = v6.port().to_be();
+            sin6.sin6_addr.s6_addr = v6.ip().octets();
+            sin6.sin6_scope_id = v6.scope_id();
+            mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    // SAFETY: `storage` holds a valid address of `len` bytes.
+    check(unsafe { libc::bind(fd, (&raw const storage).cast(), len as libc::socklen_t) }).map(drop)
 }

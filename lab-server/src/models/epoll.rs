@@ -24,6 +24,7 @@ use std::{
     io,
     net::TcpListener,
     os::fd::{AsRawFd as _, RawFd},
+    sync::atomic::{AtomicU64, Ordering},
 };
 
 use libc::{EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT};
@@ -50,9 +51,13 @@ struct Slot {
     interest: u32,
 }
 
-/// The event loop, on the calling thread. Shared with `epoll-reuseport`, which runs one per
-/// thread, each on a listener of its own.
-pub(super) fn serve(listener: TcpListener) -> io::Result<()> {
+fn serve(listener: TcpListener) -> io::Result<()> {
+    serve_counted(listener, &AtomicU64::new(0))
+}
+
+/// The event loop, on the calling thread, counting accepted connections in `accepted`. Shared
+/// with `epoll-reuseport`, which runs one per thread, each on a listener of its own.
+pub(super) fn serve_counted(listener: TcpListener, accepted: &AtomicU64) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let listen_fd = listener.as_raw_fd();
     let epoll = Epoll::new()?;
@@ -64,7 +69,7 @@ pub(super) fn serve(listener: TcpListener) -> io::Result<()> {
     loop {
         for (fd, flags) in epoll.wait(&mut events)? {
             if fd == listen_fd {
-                accept(&epoll, listen_fd, &mut slots)?;
+                accept(&epoll, listen_fd, &mut slots, accepted)?;
                 continue;
             }
             let Some(slot) = slots.get_mut(fd) else {
@@ -93,7 +98,7 @@ fn interest(conn: &Conn) -> u32 {
 }
 
 /// One `accept4` and one `epoll_ctl(ADD)`.
-fn accept(epoll: &Epoll, listen_fd: RawFd, slots: &mut FdTable<Slot>) -> io::Result<()> {
+fn accept(epoll: &Epoll, listen_fd: RawFd, slots: &mut FdTable<Slot>, accepted: &AtomicU64) -> io::Result<()> {
     let Accepted::Conn(fd) = accept::nonblocking(listen_fd)? else {
         return Ok(()); // level-triggered: a connection still waiting wakes us again
     };
@@ -105,5 +110,6 @@ fn accept(epoll: &Epoll, listen_fd: RawFd, slots: &mut FdTable<Slot>) -> io::Res
         return Ok(());
     }
     slots.insert(conn.fd(), Slot { conn, interest });
+    accepted.fetch_add(1, Ordering::Relaxed); // Memory only: no syscall.
     Ok(())
 }
