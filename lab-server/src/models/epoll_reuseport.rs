@@ -10,13 +10,16 @@
 //! concentrate the connections on whichever thread waits most often (Cloudflare, "Why does one
 //! NGINX worker take all the load?", 2017).
 //!
-//! **The listeners.** The lab hands a model one listening socket; we open one more per other
-//! thread with `SO_REUSEPORT`, bind it to the same address and listen, and the kernel makes them
-//! a group. That needs `SO_REUSEPORT` on the first listener too, set before it took its first
-//! connection: every connection inherits the option from its listener, and a connection without
-//! it holds the port against any new socket (`EADDRINUSE`). `lab_server::bind` sets it before
-//! binding; for a listener bound without it we set it at start, which works while no client has
-//! connected yet. The kernel also wants every socket of a group to belong to one user: a server
+//! **The listeners.** The lab hands a model one listening socket; we turn `SO_REUSEPORT` on for
+//! it, then open one more per other thread with `SO_REUSEADDR` and `SO_REUSEPORT`, bind it to the
+//! same address and listen, and the kernel makes them a group. The kernel checks the options when
+//! a socket binds, against every socket on the port — the listener, and the connections it took,
+//! which inherit its options at the time. A connection that arrived before the first listener had
+//! `SO_REUSEPORT` lacks it, and would hold the port against a socket with `SO_REUSEPORT` only;
+//! `SO_REUSEADDR` on both sides lets the new socket past it (a listener only conflicts with a
+//! listener). So the model works whether or not the listener was bound with `SO_REUSEPORT`, as
+//! long as it was bound with `SO_REUSEADDR` (the lab's and `lab_server::bind`'s are) or had no
+//! connection yet. The kernel also wants every listener of a group to belong to one user: a server
 //! running as another user than the listener's creator cannot join it, and fails saying so.
 //! Connections queued on the first listener before the others existed are served by thread 0.
 //!
@@ -25,7 +28,7 @@
 //! **Syscalls per message:** as in `epoll` — `recvfrom` + `sendto` and a share of an
 //! `epoll_wait` — in whichever thread owns the connection. Per connection: `accept4` and
 //! `epoll_ctl(ADD)` in that thread, `close` at the end. At start: `setsockopt`, and per extra
-//! thread `socket`, `setsockopt`, `bind`, `listen` and the thread's creation.
+//! thread `socket`, two `setsockopt`, `bind`, `listen` and the thread's creation.
 //!
 //! **How the kernel spread the connections:** each thread counts what it accepted
 //! ([`accepted_per_thread`]); a run under the probe can see the same split as each thread's
@@ -73,8 +76,7 @@ pub fn accepted_per_thread(addr: SocketAddr) -> Option<Vec<u64>> {
 fn serve(listener: TcpListener) -> io::Result<()> {
     let threads = thread::available_parallelism().map_or(1, |n| n.get());
     let addr = listener.local_addr()?;
-    // Already on if whoever bound the listener set it (lab_server::bind does); if not, the other
-    // listeners can still join as long as no connection has arrived yet (see the module doc).
+    // Already on if whoever bound the listener set it (lab_server::bind does); see the module doc.
     sys::set_option(listener.as_raw_fd(), libc::SO_REUSEPORT)?;
     let mut listeners = vec![listener];
     for _ in 1..threads {
@@ -100,9 +102,13 @@ fn listen_again(addr: SocketAddr) -> io::Result<TcpListener> {
     // SAFETY: plain syscall; we own the returned fd.
     let socket =
         unsafe { OwnedFd::from_raw_fd(check(libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0))?) };
+    // SO_REUSEADDR too: connections the first listener took before it had SO_REUSEPORT lack it,
+    // and hold the port against a socket that has only SO_REUSEPORT; against one with
+    // SO_REUSEADDR as well, only the listener they came from counts (they inherit its options).
+    sys::set_option(socket.as_raw_fd(), libc::SO_REUSEADDR)?;
     sys::set_option(socket.as_raw_fd(), libc::SO_REUSEPORT)?;
     sys::bind(socket.as_raw_fd(), addr).map_err(|e| {
-        let why = "was SO_REUSEPORT set on the first before it took a connection, by the same user?";
+        let why = "does the first have SO_REUSEADDR or SO_REUSEPORT, and the same owner?";
         io::Error::new(e.kind(), format!("binding another listener to {addr} ({why}): {e}"))
     })?;
     // SAFETY: plain syscall on a socket we own.
