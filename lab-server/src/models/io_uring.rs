@@ -21,14 +21,14 @@
 //! `accept4` or `close` at all — those happen inside the kernel, as IORING_OP_RECV, _SEND,
 //! _ACCEPT and _CLOSE. With one busy client that share is two calls per message (one submits the
 //! send and returns its completion at once, the next submits the receive and waits); with many,
-//! one call carries the sends and receives of every connection that completed meanwhile. We do
-//! not use SQPOLL, where a kernel thread polls the submission queue so that even `io_uring_enter`
-//! disappears: the syscall count would drop to zero while the work moved to a thread this
-//! profile cannot see.
+//! one call carries the sends and receives of every connection that completed meanwhile. SQPOLL,
+//! where a kernel thread polls the submission queue so that even `io_uring_enter` disappears, is
+//! the `io-uring-sqpoll` model: this loop on such a ring.
 //!
 //! **In production** (e.g. tokio-uring, glommio, TigerBeetle) servers also register a pool of
 //! buffers with the ring (provided buffer rings) instead of parking one buffer per idle
-//! connection as this model does (16 KiB each), and use multishot receives.
+//! connection as this model does (16 KiB each), and use multishot receives: see
+//! `io-uring-multishot`.
 
 use std::{io, net::TcpListener, os::fd::AsRawFd as _, ptr};
 
