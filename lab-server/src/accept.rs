@@ -101,3 +101,27 @@ pub fn nonblocking(listen_fd: std::os::fd::RawFd) -> io::Result<Accepted> {
         Retry::Later => Accepted::Later,
     })
 }
+
+/// Accepts until the backlog is empty, handing each connection to `take`; `take` returns
+/// whether to go on. Returns `Ok(false)` once `accept4` said `EAGAIN`, `Ok(true)` if it stopped
+/// before that — the process backed off, or `take` said stop — so connections may still wait.
+///
+/// Accepting only one connection per wait call would make a burst of N connections cost N wait
+/// calls; with select and poll each of those costs O(N) too.
+pub fn until_empty(
+    listen_fd: std::os::fd::RawFd,
+    mut take: impl FnMut(std::os::fd::OwnedFd) -> bool,
+) -> io::Result<bool> {
+    loop {
+        match nonblocking(listen_fd)? {
+            Accepted::Conn(fd) => {
+                if !take(fd) {
+                    return Ok(true);
+                }
+            }
+            Accepted::Again => continue,
+            Accepted::Empty => return Ok(false),
+            Accepted::Later => return Ok(true),
+        }
+    }
+}

@@ -21,6 +21,8 @@ use std::{
     os::fd::{AsRawFd as _, OwnedFd, RawFd},
 };
 
+use crate::sys::restart_on_eintr;
+
 /// The most bytes one read asks for; also each blocking connection's buffer.
 pub const BUF_SIZE: usize = 16 * 1024;
 
@@ -158,32 +160,14 @@ fn ignore_would_block(result: io::Result<usize>) -> io::Result<()> {
 
 /// `recv(2)`, retried if a signal interrupts it.
 fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+    restart_on_eintr(|| unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })
 }
 
 /// `send(2)` with `MSG_NOSIGNAL`, retried if a signal interrupts it.
 fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
-        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
+    restart_on_eintr(|| unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
 }
 
 #[cfg(test)]

@@ -36,7 +36,8 @@ pub const MODEL: Model = Model {
     name: "coroutine",
     summary: "a tokio task per connection on one thread (the gevent model)",
     serve,
-    multiplexed: true,
+    needs: None,
+    probe: None,
 };
 
 fn serve(listener: TcpListener) -> io::Result<()> {

@@ -31,7 +31,8 @@ pub const MODEL: Model = Model {
     name: "coroutine-mt",
     summary: "a tokio task per connection on the multi-thread runtime (a worker per core)",
     serve,
-    multiplexed: true,
+    needs: None,
+    probe: None,
 };
 
 fn serve(listener: TcpListener) -> io::Result<()> {

@@ -23,26 +23,27 @@
 use std::{
     io,
     net::TcpListener,
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
+    os::fd::{AsRawFd as _, RawFd},
+    sync::atomic::{AtomicU64, Ordering},
 };
 
-use libc::{EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, epoll_event};
+use libc::{EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT};
 
 use crate::{
     Model,
     accept::{self, Accepted},
+    conn_table::FdTable,
     protocol::{BUF_SIZE, Conn},
+    sys::{Epoll, Events},
 };
 
 pub const MODEL: Model = Model {
     name: "epoll",
     summary: "one thread, level-triggered epoll, non-blocking sockets",
     serve,
-    multiplexed: true,
+    needs: None,
+    probe: None,
 };
-
-/// The most events one epoll_wait returns; the rest wait for the next call.
-const MAX_EVENTS: usize = 1024;
 
 /// A connection and the events it is registered for.
 struct Slot {
@@ -51,33 +52,27 @@ struct Slot {
 }
 
 fn serve(listener: TcpListener) -> io::Result<()> {
+    serve_counted(listener, &AtomicU64::new(0))
+}
+
+/// The event loop, on the calling thread, counting accepted connections in `accepted`. Shared
+/// with `epoll-reuseport`, which runs one per thread, each on a listener of its own.
+pub(super) fn serve_counted(listener: TcpListener, accepted: &AtomicU64) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let listen_fd = listener.as_raw_fd();
-    // SAFETY: plain syscall; we own the returned fd.
-    let epoll = unsafe { OwnedFd::from_raw_fd(check(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
-    let epfd = epoll.as_raw_fd();
-    ctl(epfd, EPOLL_CTL_ADD, listen_fd, EPOLLIN as u32)?;
+    let epoll = Epoll::new()?;
+    epoll.ctl(EPOLL_CTL_ADD, listen_fd, EPOLLIN as u32)?;
 
-    let mut slots: Vec<Option<Slot>> = Vec::new(); // Indexed by fd.
-    let mut events = vec![epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
+    let mut slots: FdTable<Slot> = FdTable::default();
+    let mut events = Events::default();
     let mut scratch = vec![0; BUF_SIZE];
     loop {
-        // SAFETY: `events` holds MAX_EVENTS entries; -1: no timeout.
-        let ready = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), MAX_EVENTS as i32, -1) };
-        if ready < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        for event in &events[..ready as usize] {
-            let (fd, flags) = (event.u64 as RawFd, event.events);
+        for (fd, flags) in epoll.wait(&mut events)? {
             if fd == listen_fd {
-                accept(epfd, listen_fd, &mut slots)?;
+                accept(&epoll, listen_fd, &mut slots, accepted)?;
                 continue;
             }
-            let Some(slot) = slots[fd as usize].as_mut() else {
+            let Some(slot) = slots.get_mut(fd) else {
                 continue;
             };
             let conn = &mut slot.conn;
@@ -85,12 +80,12 @@ fn serve(listener: TcpListener) -> io::Result<()> {
             let failed = flags & (EPOLLERR | EPOLLHUP) as u32 != 0
                 || conn.serve_ready(flags & EPOLLIN as u32 != 0, flags & EPOLLOUT as u32 != 0, &mut scratch).is_err();
             if failed || conn.is_finished() {
-                slots[fd as usize] = None; // Dropping the Conn closes the socket.
+                slots.remove(fd); // Dropping the Conn closes the socket.
                 continue;
             }
             let interest = interest(conn);
             if interest != slot.interest {
-                ctl(epfd, EPOLL_CTL_MOD, fd, interest)?;
+                epoll.ctl(EPOLL_CTL_MOD, fd, interest)?;
                 slot.interest = interest;
             }
         }
@@ -103,32 +98,18 @@ fn interest(conn: &Conn) -> u32 {
 }
 
 /// One `accept4` and one `epoll_ctl(ADD)`.
-fn accept(epfd: RawFd, listen_fd: RawFd, slots: &mut Vec<Option<Slot>>) -> io::Result<()> {
+fn accept(epoll: &Epoll, listen_fd: RawFd, slots: &mut FdTable<Slot>, accepted: &AtomicU64) -> io::Result<()> {
     let Accepted::Conn(fd) = accept::nonblocking(listen_fd)? else {
         return Ok(()); // level-triggered: a connection still waiting wakes us again
     };
     let conn = Conn::new(fd);
     let interest = interest(&conn);
-    if let Err(e) = ctl(epfd, EPOLL_CTL_ADD, conn.fd(), interest) {
+    if let Err(e) = epoll.ctl(EPOLL_CTL_ADD, conn.fd(), interest) {
         // Out of kernel memory or epoll watches: this connection is closed (dropped), others go on.
         accept::back_off("epoll_ctl(ADD)", &e);
         return Ok(());
     }
-    let slot = conn.fd() as usize;
-    if slots.len() <= slot {
-        slots.resize_with(slot + 1, || None);
-    }
-    slots[slot] = Some(Slot { conn, interest });
+    slots.insert(conn.fd(), Slot { conn, interest });
+    accepted.fetch_add(1, Ordering::Relaxed); // Memory only: no syscall.
     Ok(())
-}
-
-/// `epoll_ctl`, with the fd itself as the event's data.
-fn ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32) -> io::Result<()> {
-    let mut event = epoll_event { events, u64: fd as u64 };
-    // SAFETY: plain syscall with a valid event.
-    check(unsafe { libc::epoll_ctl(epfd, op, fd, &mut event) }).map(drop)
-}
-
-fn check(result: i32) -> io::Result<i32> {
-    if result < 0 { Err(io::Error::last_os_error()) } else { Ok(result) }
 }

@@ -21,29 +21,24 @@
 //! skip the extra read when a `recv` returned less than asked for — then the socket is empty —
 //! which is why the `coroutine` model makes one `recvfrom` per message, not two.
 
-use std::{
-    io,
-    net::TcpListener,
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
-};
+use std::{io, net::TcpListener, os::fd::AsRawFd as _};
 
-use libc::{EPOLL_CTL_ADD, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, epoll_event};
+use libc::{EPOLL_CTL_ADD, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT};
 
 use crate::{
-    Model,
-    accept::{self, Accepted},
+    Model, accept,
+    conn_table::FdTable,
     protocol::{BUF_SIZE, Conn},
+    sys::{Epoll, Events},
 };
 
 pub const MODEL: Model = Model {
     name: "epoll-et",
     summary: "one thread, edge-triggered epoll, reading and writing until EAGAIN",
     serve,
-    multiplexed: true,
+    needs: None,
+    probe: None,
 };
-
-/// The most events one epoll_wait returns; the rest wait for the next call.
-const MAX_EVENTS: usize = 1024;
 
 /// A connection, and which directions may still go on without `EAGAIN`.
 struct Slot {
@@ -55,33 +50,21 @@ struct Slot {
 fn serve(listener: TcpListener) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let listen_fd = listener.as_raw_fd();
-    // SAFETY: plain syscall; we own the returned fd.
-    let epoll = unsafe { OwnedFd::from_raw_fd(check(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
-    let epfd = epoll.as_raw_fd();
-    ctl_add(epfd, listen_fd, (EPOLLIN | EPOLLET) as u32)?;
+    let epoll = Epoll::new()?;
+    epoll.ctl(EPOLL_CTL_ADD, listen_fd, (EPOLLIN | EPOLLET) as u32)?;
 
-    let mut slots: Vec<Option<Slot>> = Vec::new(); // Indexed by fd.
+    let mut slots: FdTable<Slot> = FdTable::default();
     // Connections may be waiting in the backlog: set by the listener's edge, cleared by EAGAIN.
     let mut listener_ready = false;
-    let mut events = vec![epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
+    let mut events = Events::default();
     let mut scratch = vec![0; BUF_SIZE];
     loop {
-        // SAFETY: `events` holds MAX_EVENTS entries; -1: no timeout.
-        let ready = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), MAX_EVENTS as i32, -1) };
-        if ready < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        for event in &events[..ready as usize] {
-            let (fd, flags) = (event.u64 as RawFd, event.events);
+        for (fd, flags) in epoll.wait(&mut events)? {
             if fd == listen_fd {
                 listener_ready = true;
                 continue;
             }
-            let Some(slot) = slots[fd as usize].as_mut() else {
+            let Some(slot) = slots.get_mut(fd) else {
                 continue;
             };
             slot.readable |= flags & EPOLLIN as u32 != 0;
@@ -89,12 +72,23 @@ fn serve(listener: TcpListener) -> io::Result<()> {
             // EPOLLERR/EPOLLHUP: the connection was reset or is shut both ways; nothing to deliver.
             let failed = flags & (EPOLLERR | EPOLLHUP) as u32 != 0 || drive(slot, &mut scratch).is_err();
             if failed || slot.conn.is_finished() {
-                slots[fd as usize] = None; // Dropping the Conn closes the socket.
+                slots.remove(fd); // Dropping the Conn closes the socket.
             }
         }
         // After serving, so that connections closed above have freed their fds.
         if listener_ready {
-            listener_ready = accept_all(epfd, listen_fd, &mut slots)?;
+            // Each registered once for both directions; the first edges arrive with the first
+            // data. If registering fails (out of kernel memory or epoll watches) the connection
+            // is closed (dropped), and we stop accepting until after the next wait.
+            listener_ready = accept::until_empty(listen_fd, |fd| {
+                let conn = Conn::new(fd);
+                if let Err(e) = epoll.ctl(EPOLL_CTL_ADD, conn.fd(), (EPOLLIN | EPOLLOUT | EPOLLET) as u32) {
+                    accept::back_off("epoll_ctl(ADD)", &e);
+                    return false;
+                }
+                slots.insert(conn.fd(), Slot { conn, readable: false, writable: false });
+                true
+            })?;
         }
     }
 }
@@ -118,40 +112,4 @@ fn drive(slot: &mut Slot, scratch: &mut [u8]) -> io::Result<()> {
         }
         return Ok(()); // Both directions are blocked or have nothing to do: wait for an edge.
     }
-}
-
-/// `accept4` until the backlog is empty (`EAGAIN`: returns false) or we must back off (true:
-/// try again after serving the connections we have).
-fn accept_all(epfd: RawFd, listen_fd: RawFd, slots: &mut Vec<Option<Slot>>) -> io::Result<bool> {
-    loop {
-        let conn = match accept::nonblocking(listen_fd)? {
-            Accepted::Conn(fd) => Conn::new(fd),
-            Accepted::Again => continue,
-            Accepted::Empty => return Ok(false),
-            Accepted::Later => return Ok(true),
-        };
-        let fd = conn.fd();
-        // Registered once for both directions; the first edges arrive with the first data.
-        if let Err(e) = ctl_add(epfd, fd, (EPOLLIN | EPOLLOUT | EPOLLET) as u32) {
-            // Out of kernel memory or epoll watches: this connection is closed (dropped).
-            accept::back_off("epoll_ctl(ADD)", &e);
-            return Ok(true);
-        }
-        let slot = fd as usize;
-        if slots.len() <= slot {
-            slots.resize_with(slot + 1, || None);
-        }
-        slots[slot] = Some(Slot { conn, readable: false, writable: false });
-    }
-}
-
-/// `epoll_ctl(ADD)`, with the fd itself as the event's data.
-fn ctl_add(epfd: RawFd, fd: RawFd, events: u32) -> io::Result<()> {
-    let mut event = epoll_event { events, u64: fd as u64 };
-    // SAFETY: plain syscall with a valid event.
-    check(unsafe { libc::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &mut event) }).map(drop)
-}
-
-fn check(result: i32) -> io::Result<i32> {
-    if result < 0 { Err(io::Error::last_os_error()) } else { Ok(result) }
 }

@@ -18,22 +18,23 @@
 //! **In production** poll is fine for tens of fds (many clients and small daemons use it);
 //! for thousands of connections, `epoll` keeps the interest list in the kernel.
 
-use std::{
-    io,
-    net::TcpListener,
-    os::fd::{AsRawFd as _, RawFd},
-};
+use std::{io, net::TcpListener, os::fd::AsRawFd as _};
 
 use libc::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, pollfd};
 
 use crate::{
-    Model,
-    accept::{self, Accepted},
+    Model, accept,
     protocol::{BUF_SIZE, Conn},
+    sys::restart_on_eintr,
 };
 
-pub const MODEL: Model =
-    Model { name: "poll", summary: "one thread, a poll(2) loop over an array of pollfd", serve, multiplexed: true };
+pub const MODEL: Model = Model {
+    name: "poll",
+    summary: "one thread, a poll(2) loop over an array of pollfd",
+    serve,
+    needs: None,
+    probe: None,
+};
 
 fn serve(listener: TcpListener) -> io::Result<()> {
     listener.set_nonblocking(true)?;
@@ -47,13 +48,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
             entry.events = if conn.wants_read() { POLLIN } else { 0 } | if conn.wants_write() { POLLOUT } else { 0 };
         }
         // SAFETY: `fds` is an array of `fds.len()` pollfds; no timeout.
-        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
+        restart_on_eintr(|| unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } as isize)?;
 
         // Backwards, so swap_remove only moves entries we have already visited.
         for i in (0..conns.len()).rev() {
@@ -73,22 +68,11 @@ fn serve(listener: TcpListener) -> io::Result<()> {
         if fds[0].revents & POLLIN != 0 {
             // Drain the backlog: one accept per poll would make a burst of N connections cost
             // N calls of O(N) each.
-            while let Some(conn) = accept(listen_fd)? {
-                fds.push(pollfd { fd: conn.fd(), events: 0, revents: 0 });
-                conns.push(conn);
-            }
-        }
-    }
-}
-
-/// One `accept4`; the new socket is non-blocking from the start. `None` once the backlog is
-/// empty (or accepting must wait).
-fn accept(listen_fd: RawFd) -> io::Result<Option<Conn>> {
-    loop {
-        match accept::nonblocking(listen_fd)? {
-            Accepted::Conn(fd) => return Ok(Some(Conn::new(fd))),
-            Accepted::Again => continue,
-            Accepted::Empty | Accepted::Later => return Ok(None),
+            accept::until_empty(listen_fd, |fd| {
+                fds.push(pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 });
+                conns.push(Conn::new(fd));
+                true
+            })?;
         }
     }
 }

@@ -42,7 +42,8 @@ pub const MODEL: Model = Model {
     name: "process",
     summary: "a process per connection (fork after accept), blocking read and write",
     serve,
-    multiplexed: false,
+    needs: None,
+    probe: None,
 };
 
 fn serve(listener: TcpListener) -> io::Result<()> {

@@ -37,23 +37,24 @@ use std::{
 };
 
 use crate::{
-    Model,
-    accept::{self, Accepted},
+    Model, accept,
+    conn_table::FdTable,
     protocol::{BUF_SIZE, Conn},
+    sys::restart_on_eintr,
 };
 
 pub const MODEL: Model = Model {
     name: "select",
     summary: "one thread, a select(2) loop (fd bitsets sized to the highest fd, past 1024)",
     serve,
-    multiplexed: true,
+    needs: None,
+    probe: None,
 };
 
 fn serve(listener: TcpListener) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let listen_fd = listener.as_raw_fd();
-    // Indexed by fd; trailing empty slots are trimmed so `conns.len()` is one past the highest fd.
-    let mut conns: Vec<Option<Conn>> = Vec::new();
+    let mut conns: FdTable<Conn> = FdTable::default();
     let mut scratch = vec![0; BUF_SIZE];
     let mut readable = FdBits::default();
     let mut writable = FdBits::default();
@@ -62,7 +63,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
         readable.clear(nfds);
         writable.clear(nfds);
         readable.insert(listen_fd);
-        for conn in conns.iter().flatten() {
+        for conn in conns.values() {
             if conn.wants_read() {
                 readable.insert(conn.fd());
             }
@@ -70,51 +71,29 @@ fn serve(listener: TcpListener) -> io::Result<()> {
                 writable.insert(conn.fd());
             }
         }
-        // SAFETY: both bitsets hold at least `nfds` bits; no except set, no timeout.
-        let ready = unsafe {
+        // SAFETY: both bitsets hold at least `nfds` bits; no except set, no timeout. On EINTR
+        // the kernel leaves them as they were, so the call can simply be made again.
+        restart_on_eintr(|| unsafe {
             libc::select(nfds as i32, readable.as_ptr(), writable.as_ptr(), ptr::null_mut(), ptr::null_mut())
-        };
-        if ready < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
+        } as isize)?;
 
-        for (fd, slot) in conns.iter_mut().enumerate() {
-            let (r, w) = (readable.contains(fd as RawFd), writable.contains(fd as RawFd));
-            let Some(conn) = slot.as_mut().filter(|_| r || w) else {
+        for fd in 0..conns.len() as RawFd {
+            let (r, w) = (readable.contains(fd), writable.contains(fd));
+            let Some(conn) = conns.get_mut(fd).filter(|_| r || w) else {
                 continue;
             };
             // An error (reset, broken pipe) or a finished client: closing is all there is to do.
             if conn.serve_ready(r, w, &mut scratch).is_err() || conn.is_finished() {
-                *slot = None; // Dropping the Conn closes the socket.
+                conns.remove(fd); // Dropping the Conn closes the socket.
             }
         }
         if readable.contains(listen_fd) {
-            while accept(listen_fd, &mut conns)? {}
-        }
-        while let Some(None) = conns.last() {
-            conns.pop();
+            accept::until_empty(listen_fd, |fd| {
+                conns.insert(fd.as_raw_fd(), Conn::new(fd));
+                true
+            })?;
         }
     }
-}
-
-/// One `accept4`; the new socket is non-blocking from the start. `Ok(true)` if there may be more
-/// to accept now, `Ok(false)` once the backlog is empty (or accepting must wait).
-fn accept(listen_fd: RawFd, conns: &mut Vec<Option<Conn>>) -> io::Result<bool> {
-    let fd = match accept::nonblocking(listen_fd)? {
-        Accepted::Conn(fd) => fd,
-        Accepted::Again => return Ok(true),
-        Accepted::Empty | Accepted::Later => return Ok(false),
-    };
-    let slot = fd.as_raw_fd() as usize;
-    if conns.len() <= slot {
-        conns.resize_with(slot + 1, || None);
-    }
-    conns[slot] = Some(Conn::new(fd));
-    Ok(true)
 }
 
 /// A select(2) fd set of any size: bit `fd % 64` of word `fd / 64`, as the kernel reads it.

@@ -31,8 +31,13 @@ use std::{
 
 use crate::{Model, accept, protocol};
 
-pub const MODEL: Model =
-    Model { name: "thread", summary: "a thread per connection, blocking read and write", serve, multiplexed: false };
+pub const MODEL: Model = Model {
+    name: "thread",
+    summary: "a thread per connection, blocking read and write",
+    serve,
+    needs: None,
+    probe: None,
+};
 
 /// Stack size of a connection's thread: room for its 16 KiB buffer and a few calls.
 const STACK_SIZE: usize = 64 * 1024;

@@ -20,10 +20,6 @@ use std::{
     time::Duration,
 };
 
-/// Every model, in `models::ALL` order.
-pub const MODELS: [&str; 9] =
-    ["process", "thread", "coroutine", "coroutine-mt", "select", "poll", "epoll", "epoll-et", "io-uring"];
-
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running server: a thread of this process, or a `lab-serve` child process.
