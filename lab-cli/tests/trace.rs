@@ -391,3 +391,23 @@ impl Drop for Background {
         let _ = self.child.wait();
     }
 }
+
+#[test]
+fn a_server_that_never_goes_idle_is_measured_and_said_to_be_busy() {
+    // One connection; after it closes, the server busy-polls for 8 s, longer than the lab waits
+    // for idle (5 s): the counts include the polling, and the output says so.
+    let out = run(iolab().args(["trace", "-c", "1", "-m", "5", "--", python(), &server("spinning_echo.py")]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("the server never went idle after the load; the lab waited 5."), "{table}");
+    let run = trace_json(&["-c", "1", "-m", "5", "--", python(), &server("spinning_echo.py")]);
+    let busy = &run["not_idle"];
+    assert!(busy["waited_seconds"].as_f64().unwrap() >= 5.0, "{busy}");
+    let spun = busy["syscalls"].as_u64().unwrap();
+    assert!(spun > 1_000, "it polled while the lab waited: {busy}");
+    assert!(
+        calls(&run, "select") + calls(&run, "pselect6") >= spun / 2,
+        "the polling is in the counts: {}",
+        run["syscalls"]
+    );
+}

@@ -63,17 +63,35 @@ pub struct Output {
     pub quiet: bool,
 }
 
-/// `--models all` or a comma-separated list, checked against the model names.
+/// `--models all` or a comma-separated list, checked against the model names. A model named in a
+/// list must run on this kernel; `all` keeps every model, and the commands report those this
+/// kernel cannot run (see [`unsupported`]).
 pub fn parse_models(list: &str) -> Result<Vec<String>, String> {
     if list == "all" {
         return Ok(lab_server::model_names().into_iter().map(String::from).collect());
     }
     list.split(',')
         .map(|name| match lab_server::model(name.trim()) {
-            Some(m) => Ok(m.name.to_owned()),
+            Some(m) => match m.unsupported() {
+                None => Ok(m.name.to_owned()),
+                Some(reason) => Err(format!("model '{}' is unsupported on this kernel: {reason}", m.name)),
+            },
             None => Err(format!("unknown model '{name}' (valid: all, {})", lab_server::model_names().join(", "))),
         })
         .collect()
+}
+
+/// Splits `models` into those this kernel runs and, for the others, why not.
+pub fn unsupported(models: &[String]) -> (Vec<String>, Vec<crate::results::document::Unsupported>) {
+    let mut runnable = Vec::new();
+    let mut skipped = Vec::new();
+    for name in models {
+        match lab_server::model(name).and_then(|m| m.unsupported()) {
+            Some(reason) => skipped.push(crate::results::document::Unsupported { model: name.clone(), reason }),
+            None => runnable.push(name.clone()),
+        }
+    }
+    (runnable, skipped)
 }
 
 /// `--model`: one model name, checked against the models (`all` or a list is refused).

@@ -154,6 +154,9 @@ fn measure_into(
     runs: usize,
     output: &Output,
 ) -> Result<Option<Interrupted>> {
+    let (models, unsupported) = crate::commands::args::unsupported(models);
+    doc.unsupported = unsupported;
+    let models = models.as_slice();
     let mut probe = Probe::load()?;
     let steps = (workloads.len() * models.len() * (runs + 1)) as u64;
     let progress = Progress::new(steps, output.quiet);

@@ -9,12 +9,10 @@ use std::{
     path::{Path, PathBuf},
     process::Command,
     sync::OnceLock,
-    time::Duration,
 };
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::measure::probe::Probe;
 pub use crate::measure::{
     process::{GATE_FD, LISTEN_FD, Usage},
     tree::parent_of,
@@ -49,24 +47,4 @@ pub fn gate(argv: &[String]) -> Result<()> {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let err = Command::new(program).arg0(arg0).args(args).exec();
     bail!("cannot run {program}: {err}")
-}
-
-/// Waits until the server's counters stop moving for `quiet`: it has finished starting up (or
-/// tearing down) and is blocked, waiting for clients. Gives up after `limit` (a server with a
-/// timer never goes quiet) and returns the last snapshot either way.
-pub fn settle(probe: &mut Probe, quiet: Duration, limit: Duration) -> Result<lab_common::Counters> {
-    let start = std::time::Instant::now();
-    let mut last = probe.snapshot()?;
-    let mut still_since = std::time::Instant::now();
-    loop {
-        crate::interrupt::check()?;
-        std::thread::sleep(Duration::from_millis(5));
-        let now = probe.snapshot()?;
-        if now.syscalls != last.syscalls {
-            still_since = std::time::Instant::now();
-            last = now;
-        } else if still_since.elapsed() >= quiet || start.elapsed() >= limit {
-            return Ok(now);
-        }
-    }
 }

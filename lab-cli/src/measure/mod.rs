@@ -10,7 +10,8 @@
 //!   the probe only.
 //! - [`attach`] puts the probe on a running server's tree.
 //! - [`tree`] reads a process tree from /proc (tasks, listening sockets, CPU time).
-//! - [`run`] is one measured run: snapshots around the load generator's work.
+//! - [`run`] is one measured run: snapshots around the load generator's work, each taken when
+//!   the server is idle ([`settle`]).
 //! - [`selftest`] proves the probe exact against [`exercise`]'s workloads of known counts;
 //!   [`validate`] checks a run's counts against strace and perf.
 pub mod attach;
@@ -22,5 +23,6 @@ pub mod probe;
 pub mod process;
 pub mod run;
 pub mod selftest;
+pub mod settle;
 pub mod tree;
 pub mod validate;

@@ -22,9 +22,10 @@ use socket2::{Domain, Socket, Type};
 
 use crate::{
     load::{LoadReport, Workload},
-    measure::launch::{self, LISTEN_FD, Usage},
+    measure::launch::{LISTEN_FD, Usage},
     measure::probe::Probe,
     measure::process::{Child, Spawn, Stdout},
+    measure::settle::{NotIdle, settle},
     measure::tree,
     results::run::{Delta, RunResult},
 };
@@ -37,10 +38,6 @@ pub struct RunSpec {
     /// Count only the message rounds: connecting and closing happen outside the window.
     pub rounds_only: bool,
 }
-
-/// How long the server must make no syscall to count as settled, and how long to wait at most.
-const QUIET: Duration = Duration::from_millis(50);
-const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
 pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
     let (mut server, addr) = start_model(probe, spec)?;
@@ -80,12 +77,15 @@ pub struct Measured {
     pub load: LoadReport,
     pub peak_processes: u64,
     pub peak_threads: u64,
+    /// Set when the server never went idle after the load (see `settle`).
+    pub not_idle: Option<NotIdle>,
 }
 
 impl Measured {
     pub fn into_result(self, name: &str, usage: Usage) -> RunResult {
         let mut result = RunResult::new(name, &self.delta, &self.load, usage);
         (result.peak_processes, result.peak_threads) = (self.peak_processes, self.peak_threads);
+        result.not_idle = self.not_idle;
         result
     }
 }
@@ -119,7 +119,7 @@ pub fn measure(
                 generator.write_line("")?; // go on to the next phase
             }
             Ok(line) if line == "sent" => {
-                window.after = Some(launch::settle(probe, QUIET, SETTLE_LIMIT)?);
+                window.after = Some(settle(probe, root)?);
                 generator.write_line("")?;
             }
             Ok(line) => break Some(line),
@@ -144,25 +144,25 @@ pub fn measure(
     let (Some(before), Some(peak)) = (window.before, window.peak) else {
         bail!("the load generator never opened its connections");
     };
-    let after = match window.after {
+    let (after, not_idle) = match window.after {
         Some(after) => after,
-        None => launch::settle(probe, QUIET, SETTLE_LIMIT)?,
+        None => settle(probe, root)?,
     };
     let delta = Delta::between(&before, &after);
-    Ok(Measured { delta, load, peak_processes: peak.processes, peak_threads: peak.threads })
+    Ok(Measured { delta, load, peak_processes: peak.processes, peak_threads: peak.threads, not_idle })
 }
 
 /// The measurement window: the snapshot that opens it, the one that closes it, and the tree's
 /// peak size in between.
 struct Window {
     before: Option<Counters>,
-    after: Option<Counters>,
+    after: Option<(Counters, Option<NotIdle>)>,
     peak: Option<Peak>,
 }
 
 impl Window {
     fn open(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
-        let before = launch::settle(probe, QUIET, SETTLE_LIMIT)?;
+        let (before, _) = settle(probe, root)?;
         self.peak = Some(Peak::at_start(root, &before));
         self.before = Some(before);
         Ok(())
@@ -227,9 +227,12 @@ impl Peak {
 
 /// A loopback listener with a backlog large enough for every connection to queue at once (no
 /// SYN is dropped and retried a second later while the generator connects), and its address.
+/// `SO_REUSEPORT` is on from the start, so a model may open more listeners on the same address
+/// (`epoll-reuseport`: one per thread).
 pub fn bind_loopback(connections: usize) -> Result<(OwnedFd, SocketAddr)> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
     socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
     socket.listen(connections.clamp(128, 65_535) as i32)?;
     let addr = socket.local_addr()?.as_socket().context("the listener has no IP address")?;

@@ -67,7 +67,12 @@ pub fn threads(pid: u32) -> Vec<u32> {
 
 /// Whether `pid` exists and has not exited (a zombie has).
 pub fn is_alive(pid: u32) -> bool {
-    Process::new(pid as i32).and_then(|p| p.stat()).is_ok_and(|s| s.state != 'Z' && s.state != 'X')
+    state(pid).is_some_and(|s| s != 'Z' && s != 'X')
+}
+
+/// The state letter of a process or thread (R running or runnable, S sleeping, T stopped, Z…).
+pub fn state(tid: u32) -> Option<char> {
+    Process::new(tid as i32).and_then(|p| p.stat()).ok().map(|s| s.state)
 }
 
 /// The program name of a process (`/proc/PID/comm`).

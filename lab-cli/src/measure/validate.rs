@@ -47,11 +47,11 @@ use tabled::{
 
 use crate::{
     interrupt,
-    measure::launch,
     measure::probe::Probe,
     measure::process::{self, Child, Spawn, Stderr, Stdout},
     measure::run,
     measure::run::RunSpec,
+    measure::settle::settle,
     measure::tree,
     results::run::Delta,
 };
@@ -66,9 +66,6 @@ pub const NO_STRACE: &str =
 /// Calls that never return: strace -c does not count them.
 const NEVER_RETURN: &[&str] = &["exit", "exit_group"];
 
-/// How long the server must make no syscall to count as idle, and how long to wait at most.
-const QUIET: Duration = Duration::from_millis(50);
-const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 /// How long strace or perf may take to attach to every thread.
 const ATTACH_LIMIT: Duration = Duration::from_secs(10);
 
@@ -138,7 +135,7 @@ pub fn against_strace(
     switches: Result<SwitchCheck, String>,
 ) -> Result<Validation> {
     let strace = Strace::attach(root)?;
-    launch::settle(probe, QUIET, SETTLE_LIMIT)?;
+    settle(probe, root)?;
     let at_start = in_progress(root);
     let measured = run::measure(probe, root, addr, spec, alive)?;
     alive()?;

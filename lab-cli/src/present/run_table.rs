@@ -121,6 +121,9 @@ fn run_table(r: &RunResult) -> String {
         "Server CPU: {:.0} ms user, {:.0} ms sys; peak RSS {} KiB",
         r.server.user_ms, r.server.sys_ms, r.server.max_rss_kib
     );
+    if let Some(busy) = r.not_idle {
+        let _ = writeln!(out, "{}", crate::present::export::not_idle(&r.model, busy));
+    }
     let d = r.probe_dropped;
     if d.tasks + d.waits + d.epoll_members > 0 {
         let _ = writeln!(

@@ -33,6 +33,9 @@ pub struct Document {
     pub results: Vec<ModelResult>,
     /// Conclusions computed from `results` (see `verdict`).
     pub verdict: Vec<String>,
+    /// Models asked for (`--models all`) that this kernel cannot run, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<Unsupported>,
     /// `iolab trace --validate`: the same load counted again by strace (and perf).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<Validation>,
@@ -44,6 +47,14 @@ impl Document {
     pub fn is_one_run(&self) -> bool {
         matches!(self.command.as_str(), "run" | "trace") && self.results.len() == 1
     }
+}
+
+/// A model this kernel cannot run (see `lab_server::Model::unsupported`).
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Unsupported {
+    pub model: String,
+    /// The feature it needs and what failed when the lab tried it.
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]

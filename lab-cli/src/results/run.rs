@@ -13,6 +13,7 @@ use syscalls::Sysno;
 use crate::{
     load::{ErrorCounts, Latency, LoadReport, Workload},
     measure::launch::Usage,
+    measure::settle::NotIdle,
 };
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -42,6 +43,10 @@ pub struct RunResult {
     pub peak_threads: u64,
     /// Anything the probe could not count (all 0 unless a map filled up).
     pub probe_dropped: Dropped,
+    /// Set when the server never went idle after the load: the window holds what it did while
+    /// the lab waited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_idle: Option<NotIdle>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -117,6 +122,7 @@ impl RunResult {
             peak_processes: 0,
             peak_threads: 0,
             probe_dropped: delta.0.dropped,
+            not_idle: None,
         }
     }
 

@@ -33,6 +33,7 @@ pub fn new_document(command: &str, runs_per_model: usize) -> Document {
         runs_per_model,
         results: Vec::new(),
         verdict: Vec::new(),
+        unsupported: Vec::new(),
         validation: None,
     }
 }
@@ -144,6 +145,7 @@ pub fn merge(sources: Vec<(String, Document)>) -> Document {
         runs_per_model: sources.iter().map(|(_, d)| d.runs_per_model).max().unwrap_or(0),
         results: Vec::new(),
         verdict: Vec::new(),
+        unsupported: Vec::new(),
         validation: None,
     };
     for (label, doc) in sources {

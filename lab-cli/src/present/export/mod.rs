@@ -132,6 +132,9 @@ fn warnings(doc: &Document) -> Vec<String> {
     if doc.incomplete {
         lines.push("warning: interrupted: these are the runs finished before the interruption".to_owned());
     }
+    for skipped in &doc.unsupported {
+        lines.push(format!("note: {}: unsupported on this kernel: {}", skipped.model, skipped.reason));
+    }
     for result in &doc.results {
         let r = &result.run;
         if r.errors > 0 {
@@ -139,6 +142,9 @@ fn warnings(doc: &Document) -> Vec<String> {
                 "warning: {} at {} connections: {} load errors in the median run; its figures are not comparable",
                 r.model, r.workload.connections, r.errors
             ));
+        }
+        if let Some(busy) = r.not_idle {
+            lines.push(not_idle(&r.model, busy));
         }
         let d = r.probe_dropped;
         if d.tasks + d.waits + d.epoll_members > 0 {
@@ -191,4 +197,13 @@ pub fn spread_warnings(doc: &Document) -> Vec<String> {
         }
     }
     lines
+}
+
+/// The warning for a server that never went idle after the load.
+pub fn not_idle(model: &str, busy: crate::measure::settle::NotIdle) -> String {
+    format!(
+        "warning: {model}: the server never went idle after the load; the lab waited {:.1} s, in which it made {} \
+         syscalls, and they are in the counts",
+        busy.waited_seconds, busy.syscalls
+    )
 }
