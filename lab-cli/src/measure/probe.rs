@@ -286,10 +286,10 @@ pub fn format_field_offset(tracefs: &Path, event: &str, field: &str) -> Result<u
         let mut parts = line.trim().split(';').map(str::trim);
         let (Some(decl), Some(offset)) = (parts.next(), parts.next()) else { continue };
         let name = decl.rsplit(' ').next().unwrap_or_default();
-        if name == field {
-            if let Some(value) = offset.strip_prefix("offset:") {
-                return Ok(value.parse()?);
-            }
+        if name == field
+            && let Some(value) = offset.strip_prefix("offset:")
+        {
+            return Ok(value.parse()?);
         }
     }
     bail!("{} has no field {field}", path.display())

@@ -2,11 +2,12 @@
 //!
 //! The order matters for honest numbers:
 //! 1. bind the listener here, so the server is reachable the moment it starts;
-//! 2. start the model traced (see `launch`) and wait until its counters stop moving: start-up
+//! 2. start the model traced (see `launch`) and wait until it is idle (see `settle`): start-up
 //!    (the dynamic loader, the runtime) is over and it is blocked waiting for clients;
 //! 3. snapshot, run the load generator in a process of its own (never in the traced tree),
-//!    wait until the server is quiet again (connection teardown counted), snapshot;
+//!    wait until the server is idle again (connection teardown counted), snapshot;
 //! 4. kill and reap the server tree, which yields its CPU time and peak RSS.
+//!
 //! Everything between the two snapshots is the cost of serving this load, nothing else.
 
 use std::{

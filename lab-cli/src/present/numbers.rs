@@ -48,7 +48,7 @@ pub fn ratio(n: f64, d: f64) -> String {
     }
     let r = n / d;
     match r {
-        r if r == 0.0 => "0".into(),
+        0.0 => "0".into(),
         r if r >= 100.0 => format!("{r:.0}"),
         r if r >= 10.0 => format!("{r:.1}"),
         r if r >= 0.01 => format!("{r:.2}"),

@@ -107,17 +107,16 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
     if let (Some(b), Some(m)) = (
         blocking.iter().max_by(|a, b| switches(a).total_cmp(&switches(b))),
         multiplexing.iter().min_by(|a, b| switches(a).total_cmp(&switches(b))),
-    ) {
-        if switches(m) > 0.0 {
-            lines.push(format!(
-                "Context switches: {} {} per message against {} {}, {:.0}× fewer.",
-                b.run.model,
-                significant(switches(b)),
-                m.run.model,
-                significant(switches(m)),
-                switches(b) / switches(m)
-            ));
-        }
+    ) && switches(m) > 0.0
+    {
+        lines.push(format!(
+            "Context switches: {} {} per message against {} {}, {:.0}× fewer.",
+            b.run.model,
+            significant(switches(b)),
+            m.run.model,
+            significant(switches(m)),
+            switches(b) / switches(m)
+        ));
     }
 
     // The price of select and poll: every fd on every call.
@@ -134,30 +133,29 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
             if m.run.workload.idle > 0 { format!(", the {} idle ones included", m.run.workload.idle) } else { String::new() }
         ));
     }
-    if let Some(epoll) = multiplexing.iter().find(|m| m.run.model == "epoll") {
-        if epoll.run.workload.idle > 0 {
-            lines.push(format!(
-                "epoll's interest list held {} fds, registered once rather than handed over on every call; each call reported only the ready ones ({}), so the idle connections cost it nothing per call.",
-                significant(handed(epoll)),
-                significant(ready(epoll))
-            ));
-        }
+    if let Some(epoll) = multiplexing.iter().find(|m| m.run.model == "epoll")
+        && epoll.run.workload.idle > 0
+    {
+        lines.push(format!(
+            "epoll's interest list held {} fds, registered once rather than handed over on every call; each call reported only the ready ones ({}), so the idle connections cost it nothing per call.",
+            significant(handed(epoll)),
+            significant(ready(epoll))
+        ));
     }
 
     // Server CPU per message, cheapest and dearest.
     let cpu = |m: &&&ModelResult| median(m, "server_cpu_us_per_msg");
     if let (Some(lo), Some(hi)) =
         (models.iter().min_by(|a, b| cpu(a).total_cmp(&cpu(b))), models.iter().max_by(|a, b| cpu(a).total_cmp(&cpu(b))))
+        && lo.run.model != hi.run.model
     {
-        if lo.run.model != hi.run.model {
-            lines.push(format!(
-                "Server CPU per message (its whole life, connecting included): {} {} µs cheapest, {} {} µs dearest.",
-                lo.run.model,
-                significant(cpu(&lo)),
-                hi.run.model,
-                significant(cpu(&hi))
-            ));
-        }
+        lines.push(format!(
+            "Server CPU per message (its whole life, connecting included): {} {} µs cheapest, {} {} µs dearest.",
+            lo.run.model,
+            significant(cpu(&lo)),
+            hi.run.model,
+            significant(cpu(&hi))
+        ));
     }
     lines
 }
