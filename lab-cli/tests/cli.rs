@@ -173,11 +173,12 @@ fn compare_runs_every_model_and_says_what_it_measured() {
     assert!(!doc["verdict"].as_array().unwrap().is_empty());
     // Two runs per model saved, plus the summary; `iolab report` reads them back in any format.
     let saved: Vec<_> = fs::read_dir(&save).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(saved.len(), 9 * 2 + 1);
+    let models = lab_server::models::ALL.len();
+    assert_eq!(saved.len(), models * 2 + 1);
     let summary = save.join("compare.json");
     let csv = iolab(&["report", summary.to_str().unwrap(), "--format", "csv"]);
     assert!(csv.status.success(), "{}", stderr(&csv));
-    assert_eq!(String::from_utf8_lossy(&csv.stdout).lines().count(), 1 + 9);
+    assert_eq!(String::from_utf8_lossy(&csv.stdout).lines().count(), 1 + models);
     lab.assert_nothing_left();
 }
 

@@ -17,11 +17,12 @@ use iolab::{
     load::Workload,
     present::export::{Format, open_output, render, spread_warnings},
     present::plot::sweep_svg,
+    results::document::model_result,
     results::document::{Document, ModelResult, SCHEMA_VERSION},
     results::figures::COMPARE,
     results::run::RunResult,
     results::save::{load_document, merge, merge_files, new_document, save_run},
-    results::stats::{Summary, model_result, summarize, wide_spread},
+    results::stats::{Summary, summarize, wide_spread},
 };
 
 fn fixture_path() -> PathBuf {

@@ -8,11 +8,8 @@
 use std::{path::Path, sync::Mutex};
 
 use iolab::{
-    load::Workload,
-    measure::launch,
-    measure::probe::Probe,
-    measure::run::{RunSpec, run_model},
-    results::run::RunResult,
+    load::Workload, measure::launch, measure::probe::Probe, measure::run::RunSpec, results::run::RunResult,
+    results::run::run_model,
 };
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());

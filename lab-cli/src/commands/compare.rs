@@ -16,15 +16,15 @@ use crate::{
     interrupt::{self, Interrupted},
     load::Workload,
     measure::probe::Probe,
-    measure::run::{RunSpec, run_model},
+    measure::run::RunSpec,
     present::export,
     present::plot,
     present::progress::Progress,
     present::verdict,
     results::document::{Document, ModelResult},
     results::run::RunResult,
+    results::run::run_model,
     results::save,
-    results::stats,
 };
 
 /// The flags `compare`, `prove` and `sweep` share: which models, how often, what to do with the
@@ -138,7 +138,7 @@ pub fn compare(
             Ok(())
         })();
         if !measured.is_empty() {
-            results.push(stats::model_result(measured));
+            results.push(crate::results::document::model_result(measured));
         }
         outcome?;
     }

@@ -10,9 +10,10 @@ use crate::{
     commands::args::{Output, WorkloadArgs, parse_model},
     error::BadInput,
     load,
-    measure::{probe::Probe, run::run_model},
+    measure::probe::Probe,
     present::export,
-    results::{save, stats::model_result},
+    results::run::run_model,
+    results::{document::model_result, save},
 };
 
 #[derive(Args, Debug)]

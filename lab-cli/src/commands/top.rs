@@ -19,8 +19,8 @@ use lab_common::Counters;
 use serde::Serialize;
 
 use crate::{
-    bad_input, interrupt, measure::attach::attach, measure::probe::Probe, measure::tree, present::export::Format,
-    present::numbers::ratio, results::run::Delta,
+    bad_input, interrupt, measure::attach::attach, measure::probe::Delta, measure::probe::Probe, measure::tree,
+    present::export::Format, present::numbers::ratio, results::run::WaitTotals,
 };
 
 /// How many of the busiest syscalls each interval shows.
@@ -137,8 +137,7 @@ pub fn rates(before: &Counters, after: &Counters, interval: Duration, at: Durati
     let total: u64 = by_name.iter().map(|(_, n)| n).sum();
     let top_syscalls =
         by_name.into_iter().take(syscalls).map(|(syscall, n)| Rate { syscall, per_sec: per_sec(n) }).collect();
-    let wait_calls = delta
-        .wait_totals()
+    let wait_calls = WaitTotals::from(&delta)
         .by_call
         .into_iter()
         .map(|(call, w)| WaitRate {

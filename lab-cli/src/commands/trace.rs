@@ -139,7 +139,7 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
 /// The run as the one document every command writes, with the validation if there was one.
 fn render(traced: &Traced, format: Format) -> Result<String> {
     let mut doc = crate::results::save::new_document("trace", 1);
-    doc.results.push(crate::results::stats::model_result(vec![traced.run.clone()]));
+    doc.results.push(crate::results::document::model_result(vec![traced.run.clone()]));
     doc.validation.clone_from(&traced.validation);
     Ok(crate::present::export::render(&doc, format))
 }
@@ -224,7 +224,7 @@ fn measure_tree(
     let (user1, sys1) = tree::cpu_ms(root);
     let switches = perf.finish(&measured.delta)?;
     let usage = Usage { user_ms: user1 - user0, sys_ms: sys1 - sys0, max_rss_kib: tree::peak_rss_kib(root) };
-    let run = measured.into_result(&spec.model, usage);
+    let run = RunResult::from_measured(&spec.model, measured, usage);
     let validation = match validate {
         true => Some(validate::against_strace(probe, root, addr, spec, alive, switches)?),
         false => None,

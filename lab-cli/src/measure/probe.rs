@@ -294,3 +294,27 @@ pub fn format_field_offset(tracefs: &Path, event: &str, field: &str) -> Result<u
     }
     bail!("{} has no field {field}", path.display())
 }
+
+/// What the probe counted between two snapshots.
+pub struct Delta(pub Counters);
+
+impl Delta {
+    pub fn between(before: &Counters, after: &Counters) -> Delta {
+        Delta(lab_common::sub_words(after, before))
+    }
+
+    /// Non-zero syscall counts by name (the `syscalls` crate names them).
+    pub fn syscalls_by_name(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut named = std::collections::BTreeMap::new();
+        for (nr, &count) in self.0.syscalls.iter().enumerate() {
+            if count > 0 {
+                let name = syscalls::Sysno::new(nr).map_or_else(|| format!("syscall_{nr}"), |s| s.name().to_owned());
+                named.insert(name, count);
+            }
+        }
+        if self.0.syscall_out_of_range > 0 {
+            named.insert("out_of_range".to_owned(), self.0.syscall_out_of_range);
+        }
+        named
+    }
+}

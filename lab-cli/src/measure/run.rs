@@ -23,12 +23,11 @@ use socket2::{Domain, Socket, Type};
 
 use crate::{
     load::{LoadReport, Workload},
-    measure::launch::{LISTEN_FD, Usage},
-    measure::probe::Probe,
+    measure::launch::LISTEN_FD,
+    measure::probe::{Delta, Probe},
     measure::process::{Child, Spawn, Stdout},
     measure::settle::{NotIdle, settle},
     measure::tree,
-    results::run::{Delta, RunResult},
 };
 
 /// What to run: a model and the workload.
@@ -38,14 +37,6 @@ pub struct RunSpec {
     pub workload: Workload,
     /// Count only the message rounds: connecting and closing happen outside the window.
     pub rounds_only: bool,
-}
-
-pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
-    let (mut server, addr) = start_model(probe, spec)?;
-    let context = || format!("model {}", spec.model);
-    let measured = measure(probe, server.pid, addr, spec, &mut || server.check_alive()).with_context(context)?;
-    let usage = server.stop()?;
-    Ok(measured.into_result(&spec.model, usage))
 }
 
 /// Step 1–2: a traced `iolab serve --model …` on a fresh loopback listener, ready for clients.
@@ -80,15 +71,6 @@ pub struct Measured {
     pub peak_threads: u64,
     /// Set when the server never went idle after the load (see `settle`).
     pub not_idle: Option<NotIdle>,
-}
-
-impl Measured {
-    pub fn into_result(self, name: &str, usage: Usage) -> RunResult {
-        let mut result = RunResult::new(name, &self.delta, &self.load, usage);
-        (result.peak_processes, result.peak_threads) = (self.peak_processes, self.peak_threads);
-        result.not_idle = self.not_idle;
-        result
-    }
 }
 
 /// Steps 2–3 above for any traced server listening at `addr` whose tree is rooted at `root`

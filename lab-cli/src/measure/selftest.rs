@@ -20,9 +20,8 @@ use procfs::process::Process;
 use serde::Serialize;
 
 use crate::{
-    measure::probe::Probe,
+    measure::probe::{Delta, Probe},
     measure::process::{Child, Spawn, Stdout},
-    results::run::Delta,
 };
 
 #[derive(Debug, Serialize)]

@@ -2,6 +2,7 @@
 //!
 //! - [`export`]: the [`document`](crate::results::document) as a table, JSON, CSV or Markdown.
 //! - [`run_table`]: one run in detail (syscalls by name, wait calls, switches).
+//! - [`validation`]: strace's and perf's counts beside the probe's (`trace --validate`).
 //! - [`plot`]: the sweep's SVG.
 //! - [`verdict`]: sentences computed from the numbers.
 //! - [`progress`]: the progress line on stderr.
@@ -11,4 +12,5 @@ pub mod numbers;
 pub mod plot;
 pub mod progress;
 pub mod run_table;
+pub mod validation;
 pub mod verdict;

@@ -11,7 +11,7 @@ use tabled::{
     settings::{Alignment, Style, object::Columns},
 };
 
-use crate::{measure::validate, present::numbers::ratio, results::document::Document, results::run::RunResult};
+use crate::{present::numbers::ratio, results::document::Document, results::run::RunResult};
 
 #[derive(Tabled)]
 struct SyscallRow {
@@ -44,7 +44,7 @@ pub fn render(doc: &Document) -> String {
         text += "(server CPU over the measured window, from /proc; peak RSS: the tree's largest VmHWM)\n";
     }
     if let Some(v) = &doc.validation {
-        text += &validate::table(v);
+        text += &crate::present::validation::table(v);
     }
     text
 }
@@ -122,7 +122,7 @@ fn run_table(r: &RunResult) -> String {
         r.server.user_ms, r.server.sys_ms, r.server.max_rss_kib
     );
     if let Some(busy) = r.not_idle {
-        let _ = writeln!(out, "{}", crate::present::export::not_idle(&r.model, busy));
+        let _ = writeln!(out, "{}", not_idle(&r.model, busy));
     }
     let d = r.probe_dropped;
     if d.tasks + d.waits + d.epoll_members > 0 {
@@ -138,4 +138,13 @@ fn run_table(r: &RunResult) -> String {
 fn numeric_table(mut table: Table) -> String {
     table.with(Style::rounded()).modify(Columns::new(1..), Alignment::right());
     format!("{table}\n")
+}
+
+/// The warning for a server that never went idle after the load.
+pub fn not_idle(model: &str, busy: crate::measure::settle::NotIdle) -> String {
+    format!(
+        "warning: {model}: the server never went idle after the load; the lab waited {:.1} s, in which it made {} \
+         syscalls, and they are in the counts",
+        busy.waited_seconds, busy.syscalls
+    )
 }

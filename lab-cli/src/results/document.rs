@@ -8,7 +8,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{measure::validate::Validation, results::run::RunResult, results::stats::Summary};
+use crate::{
+    measure::validate::Validation,
+    results::figures::COMPARE,
+    results::run::RunResult,
+    results::stats::{Summary, summarize},
+};
 
 /// Bumped when a field changes meaning or disappears; `iolab report` refuses newer documents
 /// and reads older ones. 2: a result's `messages` is `messages_total`, beside the workload's
@@ -71,4 +76,24 @@ pub struct ModelResult {
     pub runs: usize,
     /// Figure key (see `figures::COMPARE`) -> median, min, max over the runs.
     pub spread: BTreeMap<String, Summary>,
+}
+
+/// One model's result from its measured runs: the median run by msg/s (the lower of the two
+/// middle runs for an even count, so it is always a real run), and every figure's spread.
+///
+/// # Panics
+/// If `runs` is empty: a model with no finished run has no result.
+pub fn model_result(mut runs: Vec<RunResult>) -> ModelResult {
+    assert!(!runs.is_empty(), "model_result needs at least one run");
+    let spread = COMPARE
+        .iter()
+        .map(|f| {
+            let values: Vec<f64> = runs.iter().map(f.value).collect();
+            (f.key.to_owned(), summarize(&values))
+        })
+        .collect::<BTreeMap<_, _>>();
+    let count = runs.len();
+    runs.sort_by(|a, b| a.msgs_per_sec.total_cmp(&b.msgs_per_sec));
+    let run = runs.swap_remove((count - 1) / 2);
+    ModelResult { run, runs: count, spread }
 }

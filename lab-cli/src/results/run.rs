@@ -6,13 +6,16 @@
 
 use std::collections::BTreeMap;
 
-use lab_common::{Counters, Dropped, Switches, WaitKind};
+use lab_common::{Dropped, Switches, WaitKind};
 use serde::{Deserialize, Serialize};
-use syscalls::Sysno;
+
+use anyhow::{Context as _, Result};
 
 use crate::{
     load::{ErrorCounts, Latency, LoadReport, Workload},
     measure::launch::Usage,
+    measure::probe::{Delta, Probe},
+    measure::run::{Measured, RunSpec, measure, start_model},
     measure::settle::NotIdle,
 };
 
@@ -62,33 +65,12 @@ pub struct WaitTotals {
 /// One wait syscall's figures, summed over its calls: the probe's own counters.
 pub type WaitCall = lab_common::WaitStats;
 
-/// What the probe counted between two snapshots.
-pub struct Delta(pub Counters);
-
-impl Delta {
-    pub fn between(before: &Counters, after: &Counters) -> Delta {
-        Delta(lab_common::sub_words(after, before))
-    }
-
-    /// Non-zero syscall counts by name (the `syscalls` crate names them).
-    pub fn syscalls_by_name(&self) -> BTreeMap<String, u64> {
-        let mut named = BTreeMap::new();
-        for (nr, &count) in self.0.syscalls.iter().enumerate() {
-            if count > 0 {
-                let name = Sysno::new(nr).map_or_else(|| format!("syscall_{nr}"), |s| s.name().to_owned());
-                named.insert(name, count);
-            }
-        }
-        if self.0.syscall_out_of_range > 0 {
-            named.insert("out_of_range".to_owned(), self.0.syscall_out_of_range);
-        }
-        named
-    }
-
-    pub fn wait_totals(&self) -> WaitTotals {
+impl From<&Delta> for WaitTotals {
+    /// The wait calls the server made, by syscall, and their sum.
+    fn from(delta: &Delta) -> WaitTotals {
         let mut totals = WaitTotals::default();
         for kind in WaitKind::ALL {
-            let w = self.0.wait[kind as usize];
+            let w = delta.0.wait[kind as usize];
             if w.calls == 0 {
                 continue;
             }
@@ -102,8 +84,23 @@ impl Delta {
     }
 }
 
+/// One run of `spec.model` on `spec.workload`, measured: start it traced, drive it, stop it.
+pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
+    let (mut server, addr) = start_model(probe, spec)?;
+    let context = || format!("model {}", spec.model);
+    let measured = measure(probe, server.pid, addr, spec, &mut || server.check_alive()).with_context(context)?;
+    let usage = server.stop()?;
+    Ok(RunResult::from_measured(&spec.model, measured, usage))
+}
+
 impl RunResult {
-    pub fn new(model: &str, delta: &Delta, load: &LoadReport, server: Usage) -> RunResult {
+    /// The figures of one measurement of the server `name`, whose tree used `usage`.
+    pub fn from_measured(name: &str, measured: Measured, usage: Usage) -> RunResult {
+        let Measured { delta, load, peak_processes, peak_threads, not_idle } = measured;
+        RunResult { peak_processes, peak_threads, not_idle, ..RunResult::new(name, &delta, &load, usage) }
+    }
+
+    fn new(model: &str, delta: &Delta, load: &LoadReport, server: Usage) -> RunResult {
         let syscalls = delta.syscalls_by_name();
         RunResult {
             model: model.to_owned(),
@@ -114,7 +111,7 @@ impl RunResult {
             latency_us: load.latency_us.clone(),
             syscalls_total: syscalls.values().sum(),
             syscalls,
-            wait: delta.wait_totals(),
+            wait: WaitTotals::from(delta),
             context_switches: delta.0.switches,
             errors: load.errors.total(),
             error_kinds: load.errors.clone(),

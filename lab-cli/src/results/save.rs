@@ -16,9 +16,9 @@ use std::{
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::{
+    results::document::model_result,
     results::document::{Document, Machine, SCHEMA_VERSION},
     results::run::RunResult,
-    results::stats::model_result,
 };
 
 /// A new, empty document for `command`, stamped with this machine, the time and the command line.

@@ -6,11 +6,7 @@
 //! run shown in full (syscalls by name, wait calls…) is the median run by throughput, a real run
 //! rather than an average of several, so its counts still add up.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
-
-use crate::{results::document::ModelResult, results::figures::COMPARE, results::run::RunResult};
 
 /// Median and range of one figure over the measured runs.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
@@ -31,26 +27,6 @@ pub fn summarize(values: &[f64]) -> Summary {
     let n = sorted.len();
     let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
     Summary { median, min: sorted[0], max: sorted[n - 1] }
-}
-
-/// One model's result from its measured runs: the median run by msg/s (the lower of the two
-/// middle runs for an even count, so it is always a real run), and every figure's spread.
-///
-/// # Panics
-/// If `runs` is empty: a model with no finished run has no result.
-pub fn model_result(mut runs: Vec<RunResult>) -> ModelResult {
-    assert!(!runs.is_empty(), "model_result needs at least one run");
-    let spread = COMPARE
-        .iter()
-        .map(|f| {
-            let values: Vec<f64> = runs.iter().map(f.value).collect();
-            (f.key.to_owned(), summarize(&values))
-        })
-        .collect::<BTreeMap<_, _>>();
-    let count = runs.len();
-    runs.sort_by(|a, b| a.msgs_per_sec.total_cmp(&b.msgs_per_sec));
-    let run = runs.swap_remove((count - 1) / 2);
-    ModelResult { run, runs: count, spread }
 }
 
 /// How far runs may stray before the reader is warned: 10% of the median.

@@ -29,7 +29,8 @@ use super::{
 };
 use crate::{
     measure::probe::{EmptyProbe, Probe},
-    measure::run::{RunSpec, run_model},
+    measure::run::RunSpec,
+    results::run::run_model,
     results::stats::{Summary, summarize},
 };
 
@@ -122,7 +123,7 @@ fn traced_run(spec: &RunSpec) -> Result<Sample> {
     let before = probe.snapshot()?;
     let result = run_model(&mut probe, spec)?;
     let after = probe.snapshot()?;
-    let delta = crate::results::run::Delta::between(&before, &after).0;
+    let delta = crate::measure::probe::Delta::between(&before, &after).0;
     let calls: u64 = delta.syscalls.iter().sum::<u64>() + delta.syscall_out_of_range;
     let switches = delta.switches.voluntary + delta.switches.involuntary;
     Ok(sample(&result, Some((calls, switches))))

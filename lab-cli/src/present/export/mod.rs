@@ -144,7 +144,7 @@ fn warnings(doc: &Document) -> Vec<String> {
             ));
         }
         if let Some(busy) = r.not_idle {
-            lines.push(not_idle(&r.model, busy));
+            lines.push(crate::present::run_table::not_idle(&r.model, busy));
         }
         let d = r.probe_dropped;
         if d.tasks + d.waits + d.epoll_members > 0 {
@@ -197,13 +197,4 @@ pub fn spread_warnings(doc: &Document) -> Vec<String> {
         }
     }
     lines
-}
-
-/// The warning for a server that never went idle after the load.
-pub fn not_idle(model: &str, busy: crate::measure::settle::NotIdle) -> String {
-    format!(
-        "warning: {model}: the server never went idle after the load; the lab waited {:.1} s, in which it made {} \
-         syscalls, and they are in the counts",
-        busy.waited_seconds, busy.syscalls
-    )
 }

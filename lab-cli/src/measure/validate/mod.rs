@@ -1,4 +1,6 @@
-//! `iolab trace --validate`: the probe's counts checked against tools that count independently.
+//! `iolab trace --validate`: the probe's counts checked against tools that count independently:
+//! strace for the syscalls ([`strace`]), perf for the context switches ([`perf`]). This file
+//! holds what they share: the checks, the tolerance, and a tool attached to the tree.
 //!
 //! **Syscalls, against `strace -f -c`.** strace stops the server at every syscall, which
 //! changes its timing and its context switches (each stop is one), so the validation is a
@@ -32,7 +34,6 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    fmt::Write as _,
     net::SocketAddr,
     time::{Duration, Instant},
 };
@@ -40,10 +41,6 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 use syscalls::Sysno;
-use tabled::{
-    Table, Tabled,
-    settings::{Alignment, Style, object::Columns},
-};
 
 use crate::{
     interrupt,
@@ -53,8 +50,15 @@ use crate::{
     measure::run::RunSpec,
     measure::settle::settle,
     measure::tree,
-    results::run::Delta,
 };
+
+mod perf;
+mod strace;
+
+pub use perf::{Perf, PerfRun};
+use strace::Strace;
+#[cfg(test)]
+use {perf::parse_perf_count, strace::parse_strace_summary};
 
 /// The tools named in messages.
 pub const TOOLS: &str = "strace/perf";
@@ -71,16 +75,16 @@ const ATTACH_LIMIT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Validation {
-    pub syscalls: Vec<SyscallCheck>,
+    pub syscalls: Vec<SyscallAgreement>,
     /// None when perf is not installed or cannot count here; `switches_note` says why.
-    pub switches: Option<SwitchCheck>,
+    pub switches: Option<SwitchAgreement>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub switches_note: Option<String>,
     pub ok: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct SyscallCheck {
+pub struct SyscallAgreement {
     pub syscall: String,
     pub probe: u64,
     /// Calls in progress at the start of the window minus those at its end: what strace should
@@ -95,7 +99,7 @@ pub struct SyscallCheck {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct SwitchCheck {
+pub struct SwitchAgreement {
     /// Voluntary + involuntary, in the reported run.
     pub probe: u64,
     pub perf: u64,
@@ -132,7 +136,7 @@ pub fn against_strace(
     addr: SocketAddr,
     spec: &RunSpec,
     alive: &mut dyn FnMut() -> Result<()>,
-    switches: Result<SwitchCheck, String>,
+    switches: Result<SwitchAgreement, String>,
 ) -> Result<Validation> {
     let strace = Strace::attach(root)?;
     settle(probe, root)?;
@@ -156,18 +160,18 @@ pub fn compare(
     at_start: &BTreeMap<String, u64>,
     at_end: &BTreeMap<String, u64>,
     strace: &BTreeMap<String, u64>,
-) -> Vec<SyscallCheck> {
+) -> Vec<SyscallAgreement> {
     let names: BTreeSet<&String> =
         probe.keys().chain(strace.keys()).chain(at_start.keys()).chain(at_end.keys()).collect();
     let get = |map: &BTreeMap<String, u64>, name: &str| map.get(name).copied().unwrap_or(0);
-    let mut checks: Vec<SyscallCheck> = names
+    let mut checks: Vec<SyscallAgreement> = names
         .into_iter()
         .filter_map(|name| {
             let p = get(probe, name);
             let edges = get(at_start, name) as i64 - get(at_end, name) as i64;
             let s = get(strace, name);
             if NEVER_RETURN.contains(&name.as_str()) {
-                return (p > 0).then(|| SyscallCheck {
+                return (p > 0).then(|| SyscallAgreement {
                     syscall: name.clone(),
                     probe: p,
                     edges: 0,
@@ -183,7 +187,7 @@ pub fn compare(
             let expected = p as i64 + edges;
             let diff = s as i64 - expected;
             let allowed = allowed(s.max(expected.max(0) as u64));
-            Some(SyscallCheck {
+            Some(SyscallAgreement {
                 syscall: name.clone(),
                 probe: p,
                 edges,
@@ -270,186 +274,6 @@ impl Drop for Attached {
 /// The last lines a tool wrote on stderr.
 fn stderr_of(child: &Child) -> String {
     child.tail().map(|t| t.lines(Duration::from_secs(1))).unwrap_or_default().join("\n")
-}
-
-struct Strace(Attached);
-
-impl Strace {
-    /// `strace -f -c -p PID…` on every process of the tree, ready once it traces every thread.
-    fn attach(root: u32) -> Result<Strace> {
-        let mut args: Vec<String> = ["-f", "-c", "-q", "-o", "/dev/stdout"].map(String::from).to_vec();
-        for pid in tree::processes(root) {
-            args.extend(["-p".to_owned(), pid.to_string()]);
-        }
-        let Some(mut strace) = Attached::start("strace", &args)? else {
-            bail!(NO_STRACE);
-        };
-        strace.wait_until(|tracer| tree::tasks(root).into_iter().all(|tid| tree::tracer(tid) == Some(tracer)))?;
-        Ok(Strace(strace))
-    }
-
-    /// Stops strace and reads its summary.
-    fn finish(self) -> Result<BTreeMap<String, u64>> {
-        let (summary, said) = self.0.finish()?;
-        parse_strace_summary(&summary).with_context(|| format!("reading strace's summary ({})", said.trim()))
-    }
-}
-
-/// `strace -c`'s table: `% time  seconds  usecs/call  calls  [errors]  syscall`, between dashed
-/// lines, then a `total` row. The errors column is blank for calls that never failed.
-pub fn parse_strace_summary(text: &str) -> Result<BTreeMap<String, u64>> {
-    if !text.lines().any(|l| l.trim_start().starts_with("% time")) {
-        bail!("no summary table in {:?}", text.lines().next().unwrap_or(""));
-    }
-    let mut calls = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('%') && !l.starts_with('-')) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let (Some(name), true) = (fields.last(), fields.len() >= 5) else { continue };
-        if *name != "total" {
-            let count = fields[3].parse().with_context(|| format!("odd line {line:?}"))?;
-            calls.insert(name.to_string(), count);
-        }
-    }
-    Ok(calls)
-}
-
-/// perf during the first run, if asked and installed.
-pub enum PerfRun {
-    NotAsked,
-    /// Why context switches cannot be checked here.
-    Unavailable(String),
-    Attached(Perf),
-}
-
-pub struct Perf(Attached);
-
-impl Perf {
-    /// `perf stat -e context-switches -p PID,…`, ready once it has a counter on every thread.
-    pub fn attach(root: u32) -> Result<PerfRun> {
-        let pids: Vec<String> = tree::processes(root).iter().map(u32::to_string).collect();
-        let args = ["stat", "-e", "context-switches", "-x", ",", "-o", "/dev/stdout", "-p", &pids.join(",")];
-        let Some(mut perf) = Attached::start("perf", &args.map(String::from))? else {
-            return Ok(PerfRun::Unavailable(
-                "perf is not installed (apt-get install linux-perf): context switches not checked".into(),
-            ));
-        };
-        let threads = tree::tasks(root).len();
-        match perf.wait_until(|perf| perf_counters(perf) >= threads) {
-            Ok(()) => Ok(PerfRun::Attached(Perf(perf))),
-            Err(err) if interrupt::cause(&err).is_some() => Err(err),
-            Err(err) => Ok(PerfRun::Unavailable(format!("{err:#}: context switches not checked"))),
-        }
-    }
-}
-
-impl PerfRun {
-    /// Stops perf and compares its count with the probe's over the same run.
-    pub fn finish(self, delta: &Delta) -> Result<Result<SwitchCheck, String>> {
-        let perf = match self {
-            PerfRun::NotAsked => return Ok(Err("not asked".into())),
-            PerfRun::Unavailable(why) => return Ok(Err(why)),
-            PerfRun::Attached(Perf(perf)) => perf,
-        };
-        let (out, said) = perf.finish()?;
-        let Some(count) = parse_perf_count(&out) else {
-            return Ok(Err(format!("perf counted nothing ({}): context switches not checked", said.trim())));
-        };
-        let probe = delta.0.switches.voluntary + delta.0.switches.involuntary;
-        let diff = count as i64 - probe as i64;
-        let allowed = allowed(count.max(probe));
-        Ok(Ok(SwitchCheck { probe, perf: count, diff, allowed, ok: diff.unsigned_abs() <= allowed }))
-    }
-}
-
-/// `perf stat -x,` prints `COUNT,UNIT,EVENT,RUNTIME,…`. `<not counted>` means the counter
-/// never ran: the tasks never ran, so they never switched.
-fn parse_perf_count(text: &str) -> Option<u64> {
-    let line = text.lines().find(|l| l.contains(",context-switches,"))?;
-    match line.split(',').next()? {
-        "<not counted>" => Some(0),
-        count => count.parse().ok(),
-    }
-}
-
-/// perf's counters: its `anon_inode:[perf_event]` fds.
-fn perf_counters(perf: u32) -> usize {
-    let Ok(fds) = procfs::process::Process::new(perf as i32).and_then(|p| p.fd()) else { return 0 };
-    fds.filter_map(|fd| fd.ok())
-        .filter(|fd| matches!(&fd.target, procfs::process::FDTarget::AnonInode(name) if name == "[perf_event]"))
-        .count()
-}
-
-#[derive(Tabled)]
-struct Row {
-    syscall: String,
-    probe: u64,
-    #[tabled(rename = "edges")]
-    edges: String,
-    strace: String,
-    diff: String,
-    allowed: String,
-    #[tabled(rename = "")]
-    verdict: String,
-}
-
-/// The validation as text, after the run's table.
-pub fn table(v: &Validation) -> String {
-    let mut out = String::from(
-        "\nValidation: the same load again with `strace -f -c` attached. strace counts a call when it \
-         returns, the probe when it enters: `edges` moves the calls in progress at the start (+) and \
-         end (−) of the window.\n",
-    );
-    let rows: Vec<Row> = v.syscalls.iter().map(row).collect();
-    let mut table = Table::new(rows);
-    table.with(Style::rounded()).modify(Columns::new(1..6), Alignment::right());
-    let _ = writeln!(out, "{table}");
-    match (&v.switches, &v.switches_note) {
-        (Some(s), _) => {
-            let _ = writeln!(
-                out,
-                "Context switches in the reported run: probe {}, perf stat {}, difference {} (allowed {}): {}",
-                s.probe,
-                s.perf,
-                s.diff,
-                s.allowed,
-                verdict(s.ok)
-            );
-        }
-        (None, Some(note)) => {
-            let _ = writeln!(out, "Context switches: {note}");
-        }
-        (None, None) => {}
-    }
-    let _ = writeln!(out, "validation: {}", if v.ok { "ok, every count agrees" } else { "FAILED" });
-    out
-}
-
-fn row(c: &SyscallCheck) -> Row {
-    let signed = |n: i64| if n == 0 { String::new() } else { format!("{n:+}") };
-    match c.strace {
-        None => Row {
-            syscall: c.syscall.clone(),
-            probe: c.probe,
-            edges: String::new(),
-            strace: "-".into(),
-            diff: String::new(),
-            allowed: String::new(),
-            verdict: "not compared: never returns".into(),
-        },
-        Some(s) => Row {
-            syscall: c.syscall.clone(),
-            probe: c.probe,
-            edges: signed(c.edges),
-            strace: s.to_string(),
-            diff: if c.diff == 0 { "0".into() } else { format!("{:+}", c.diff) },
-            allowed: c.allowed.to_string(),
-            verdict: verdict(c.ok).into(),
-        },
-    }
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "ok" } else { "MISMATCH" }
 }
 
 #[cfg(test)]
