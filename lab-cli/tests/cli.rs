@@ -197,6 +197,22 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_status_2() {
         (&["load", "--addr", "not-an-address"], "--addr"),
         (&["load", "--addr", "192.0.2.1:80"], "--allow-remote"),
         (&["serve", "--model", "epoll", "--addr", "0.0.0.0:0"], "--allow-remote"),
+        // What clap says below its first line is kept: which argument, which values, the fix.
+        (&["run"], "the following required arguments were not provided: --model <MODEL>"),
+        (&["load"], "not provided: --addr <ADDR>"),
+        (&["trace"], "not provided: <CMD>"),
+        (&["top"], "not provided: --pid <PID>"),
+        (&["report"], "not provided: <FILE>"),
+        (&["run", "--model", "epoll", "--format", "xml"], "[possible values: table, json, csv, markdown]"),
+        (&["top", "-p", "1", "--format", "csv"], "[possible values: table, json]"),
+        (&["trace", "python3", "x.py"], "goes after `--`: iolab trace -- CMD ARGS"),
+        // Checked before the probe loads or anything starts.
+        (&["trace", "--interval", "1s", "--", "python3", "x.py"], "give its '--pid'"),
+        (&["soak", "-M", "bogus"], "--model"),
+        (&["soak", "-c", "30000"], "--connections 30000"),
+        (&["run", "--model", "epoll", "--export-csv", "/nonexistent/dir/out.csv"], "--export-csv"),
+        (&["run", "--model", "epoll", "--save", "/proc/no/such"], "--save"),
+        (&["sweep", "-c", "5", "--plot", "/nonexistent/dir/plot.svg"], "--plot"),
     ];
     for (args, flag) in cases {
         let out = iolab(args);
@@ -210,6 +226,10 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_status_2() {
     let out = iolab(&["serve", "--model", "epoll", "--addr", &addr]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("in use") && stderr(&out).contains("--addr"), "{}", stderr(&out));
+    // `iolab` alone: the help (on stderr, as clap does it), exit status 2.
+    let out = iolab(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("Usage: iolab <COMMAND>"), "{}", stderr(&out));
     let not_a_result = tempfile::NamedTempFile::new().unwrap();
     fs::write(not_a_result.path(), "{\"hello\": 1}").unwrap();
     let out = iolab(&["report", not_a_result.path().to_str().unwrap()]);
@@ -369,4 +389,20 @@ fn under_sudo_servers_load_and_files_belong_to_the_invoking_user() {
 fn uid_of(pid: i32) -> String {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status.lines().find_map(|l| l.strip_prefix("Uid:")).unwrap().trim().to_owned()
+}
+
+/// `--addr` takes a name as well as an IP literal (`localhost:PORT`), resolved to loopback.
+#[test]
+fn load_resolves_a_host_name() {
+    let lab = serial();
+    let mut server = Command::new(IOLAB).args(["serve", "--model", "epoll"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().unwrap()), &mut line).unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().to_owned();
+    let out = iolab(&["load", "--addr", &format!("localhost:{port}"), "-c", "2", "-m", "3", "--format", "json"]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["messages_ok"], 6);
+    lab.assert_nothing_left();
 }

@@ -5,7 +5,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::{load::Workload, measure::run::RunSpec, present::export::Format};
+use crate::{
+    error::BadInput,
+    load::Workload,
+    measure::run::RunSpec,
+    present::export::{self, Format},
+    results::{document::Document, save},
+};
 
 /// The largest payload one message may carry.
 pub const MAX_PAYLOAD: u64 = 16 * 1024 * 1024;
@@ -48,19 +54,93 @@ impl WorkloadArgs {
     }
 }
 
+/// Where the results go. Every path is created before the first run, so a bad one fails at
+/// once; after the runs, one that can no longer be written costs only itself (see [`Output::write`]).
 #[derive(Args, Clone, Debug)]
 pub struct Output {
+    /// How stdout (or --output) shows the results.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Write the results here instead of stdout (`-` is stdout). Created before the runs start.
-    #[arg(long, short = 'o')]
+    /// Write the results here instead of stdout (`-` is stdout).
+    #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<String>,
+    /// Also write the results as JSON to FILE (repeatable), whatever --format is.
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Vec<PathBuf>,
+    /// Also write the results as CSV to FILE (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub export_csv: Vec<PathBuf>,
+    /// Also write the results as Markdown to FILE (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Vec<PathBuf>,
     /// Keep every measured run's JSON in this folder (for `iolab report`).
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
-    /// No progress bar.
+    /// No progress bar (it shows on stderr when stderr is a terminal).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+impl Output {
+    /// The export files, each with its format.
+    fn exports(&self) -> Vec<(&PathBuf, Format)> {
+        let mut all: Vec<_> = self.export_json.iter().map(|p| (p, Format::Json)).collect();
+        all.extend(self.export_csv.iter().map(|p| (p, Format::Csv)));
+        all.extend(self.export_markdown.iter().map(|p| (p, Format::Markdown)));
+        all
+    }
+
+    /// Creates every output now (emptying files that exist), so that a path that cannot be
+    /// written is bad input before anything is measured.
+    pub fn check(&self) -> Result<(), BadInput> {
+        export::open_output(self.output.as_deref()).map_err(|e| BadInput(format!("--output: {e:#}")))?;
+        for (path, format) in self.exports() {
+            let name = clap::ValueEnum::to_possible_value(&format).map(|v| v.get_name().to_owned()).unwrap_or_default();
+            let flag = format!("--export-{name}");
+            export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("{flag}: {e:#}")))?;
+        }
+        if let Some(dir) = &self.save {
+            save::prepare_dir(dir).map_err(|e| BadInput(format!("--save: {e:#}")))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `doc` everywhere it was asked for: stdout or --output first, then every export and
+    /// the --save summary. A write that fails is said on stderr and the others still happen;
+    /// the error at the end counts the failures.
+    pub fn write(&self, doc: &Document) -> anyhow::Result<()> {
+        let mut failed = 0;
+        let mut report = |what: &str, result: anyhow::Result<()>| {
+            if let Err(err) = result {
+                eprintln!("iolab: could not write {what}: {err:#}");
+                failed += 1;
+            }
+        };
+        let text = export::render(doc, self.format);
+        report("the results", write_to(self.output.as_deref(), &text));
+        for (path, format) in self.exports() {
+            report(&path.display().to_string(), write_to(Some(&path.to_string_lossy()), &export::render(doc, format)));
+        }
+        if let Some(dir) = &self.save {
+            let path = dir.join(format!("{}.json", doc.command));
+            report(
+                &path.display().to_string(),
+                write_to(Some(&path.to_string_lossy()), &export::render(doc, Format::Json)),
+            );
+        }
+        match failed {
+            0 => Ok(()),
+            n => anyhow::bail!("{n} of the outputs could not be written (the others were)"),
+        }
+    }
+}
+
+fn write_to(path: Option<&str>, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = export::open_output(path)?;
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 /// `--models all` or a comma-separated list, checked against the model names. A model named in a

@@ -5,7 +5,7 @@
 //! range of every figure. Models run one after another under the same loaded probe, so each
 //! run's window contains one server and nothing else.
 
-use std::{io::Write as _, path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -199,21 +199,13 @@ fn describe(spec: &RunSpec, index: usize, runs: usize) -> String {
 /// Writes the document and decides the exit status: 128+signal if interrupted, 1 if any run saw
 /// load-generator errors (unless allowed), else 0.
 fn finish(
-    mut doc: Document,
+    doc: &mut Document,
     output: &Output,
     interrupted: Option<Interrupted>,
     allow_errors: bool,
 ) -> Result<ExitCode> {
-    let mut out = export::open_output(output.output.as_deref())?;
     doc.verdict = verdict::verdict(&doc.results);
-    if let Some(dir) = &output.save {
-        let path = dir.join(format!("{}.json", doc.command));
-        std::fs::write(&path, export::render(&doc, export::Format::Json))
-            .with_context(|| format!("writing {}", path.display()))?;
-        crate::measure::privileges::give_away(&path)?;
-    }
-    out.write_all(export::render(&doc, output.format).as_bytes()).context("writing the results")?;
-    out.flush()?;
+    output.write(doc)?;
     if let Some(interrupted) = interrupted {
         eprintln!("iolab: {interrupted}: the results above are incomplete");
         return Ok(ExitCode::from(interrupted.exit_code()));
@@ -228,10 +220,7 @@ fn finish(
 
 /// Checks that cannot wait: the output file and save folder, and room for the connections.
 fn prepare(output: &Output, connections: u64, idle: u64) -> Result<()> {
-    export::open_output(output.output.as_deref()).map_err(|e| BadInput(format!("--output: {e:#}")))?;
-    if let Some(dir) = &output.save {
-        save::prepare_dir(dir).map_err(|e| BadInput(format!("--save: {e:#}")))?;
-    }
+    output.check()?;
     crate::load::limits::make_room_for((connections + idle) as usize)
         .map_err(|e| BadInput(format!("--connections {connections} --idle {idle}: {e:#}")))?;
     Ok(())
@@ -243,7 +232,7 @@ pub fn compare_command(args: CompareArgs) -> Result<ExitCode> {
     let mut doc = save::new_document("compare", c.runs as usize);
     let workload = c.spec(args.connections, args.messages_per_connection);
     let interrupted = measure_into(&mut doc, &c.models, &[workload], c.runs as usize, &c.output)?;
-    finish(doc, &c.output, interrupted, c.allow_errors)
+    finish(&mut doc, &c.output, interrupted, c.allow_errors)
 }
 
 pub fn prove_command(args: ProveArgs) -> Result<ExitCode> {
@@ -253,18 +242,22 @@ pub fn prove_command(args: ProveArgs) -> Result<ExitCode> {
     let mut workload = c.spec(args.connections, args.rounds);
     (workload.workload.lockstep, workload.rounds_only) = (true, true);
     let interrupted = measure_into(&mut doc, &c.models, &[workload], c.runs as usize, &c.output)?;
-    finish(doc, &c.output, interrupted, c.allow_errors)
+    finish(&mut doc, &c.output, interrupted, c.allow_errors)
 }
 
 pub fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
     let c = &args.common;
     let most = args.connections.iter().max().copied().unwrap_or(1);
     prepare(&c.output, most, c.idle)?;
+    export::open_output(Some(&args.plot.to_string_lossy())).map_err(|e| BadInput(format!("--plot: {e:#}")))?;
     let mut doc = save::new_document("sweep", c.runs as usize);
     let workloads: Vec<RunSpec> = args.connections.iter().map(|&n| c.spec(n, args.messages_per_connection)).collect();
     let interrupted = measure_into(&mut doc, &c.models, &workloads, c.runs as usize, &c.output)?;
-    plot::sweep_svg(&doc.results, &args.plot)?;
+    // The table first: a plot that cannot be written must not cost the measured results.
+    let code = finish(&mut doc, &c.output, interrupted, c.allow_errors)?;
+    plot::sweep_svg(&doc.results, &args.plot)
+        .with_context(|| format!("writing the plot to {}", args.plot.display()))?;
     crate::measure::privileges::give_away(&args.plot)?;
     eprintln!("iolab: wrote the plot to {}", args.plot.display());
-    finish(doc, &c.output, interrupted, c.allow_errors)
+    Ok(code)
 }

@@ -1,7 +1,7 @@
 //! `iolab run`: one model, one measured run (no warm-up: what you see is what one run cost),
 //! shown in full.
 
-use std::{io::Write as _, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
@@ -11,7 +11,6 @@ use crate::{
     error::BadInput,
     load,
     measure::probe::Probe,
-    present::export,
     results::run::run_model,
     results::{document::model_result, save},
 };
@@ -33,10 +32,7 @@ pub struct RunArgs {
 pub fn run_command(args: RunArgs) -> Result<ExitCode> {
     let spec = args.workload.spec(&args.model);
     let output = &args.output;
-    let mut out = export::open_output(output.output.as_deref()).map_err(|e| BadInput(format!("--output: {e:#}")))?;
-    if let Some(dir) = &output.save {
-        save::prepare_dir(dir).map_err(|e| BadInput(format!("--save: {e:#}")))?;
-    }
+    output.check()?;
     let w = spec.workload;
     load::limits::make_room_for(w.all_connections())
         .map_err(|e| BadInput(format!("--connections {} --idle {}: {e:#}", w.connections, w.idle)))?;
@@ -44,7 +40,7 @@ pub fn run_command(args: RunArgs) -> Result<ExitCode> {
     let result = run_model(&mut probe, &spec)?;
     let mut doc = save::new_document("run", 1);
     doc.results.push(model_result(vec![result.clone()]));
-    out.write_all(export::render(&doc, output.format).as_bytes())?;
+    output.write(&doc)?;
     if let Some(dir) = &output.save {
         save::save_run(dir, &doc, &result, 1)?;
     }

@@ -96,9 +96,10 @@ pub fn soak_command(args: SoakArgs) -> Result<ExitCode> {
         batches.push(batch);
     }
     server.stop()?;
+    let interrupted = interrupt::check().err();
     let (Some(first), Some(last)) = (batches.first(), batches.last()) else {
         println!("no batch finished");
-        return Ok(ExitCode::FAILURE);
+        return Ok(interrupted.map_or(ExitCode::FAILURE, |i| ExitCode::from(i.exit_code())));
     };
     print_row(last);
     let errors: u64 = batches.iter().map(|b| b.errors).sum();
@@ -120,6 +121,10 @@ pub fn soak_command(args: SoakArgs) -> Result<ExitCode> {
         "Throughput over all batches: median {:.0}, min {:.0}, max {:.0} msg/s.",
         summary.median, summary.min, summary.max
     );
+    if let Some(interrupted) = interrupted {
+        eprintln!("iolab: {interrupted}: the batches above are all that finished (incomplete)");
+        return Ok(ExitCode::from(interrupted.exit_code()));
+    }
     Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

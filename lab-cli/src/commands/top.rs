@@ -29,7 +29,7 @@ pub const DEFAULT_SYSCALLS: usize = 8;
 #[derive(clap::Args, Debug)]
 pub struct TopArgs {
     /// The server's pid; its threads and descendants are counted too.
-    #[arg(long)]
+    #[arg(long, short = 'p')]
     pub pid: u32,
     /// How often to show the rates (e.g. 1s, 500ms).
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]

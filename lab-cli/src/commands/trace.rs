@@ -56,7 +56,7 @@ pub struct TraceArgs {
     pub addr: Option<SocketAddr>,
     /// Attach to this running server and its descendants instead of starting one; it keeps
     /// running afterwards.
-    #[arg(long, conflicts_with = "command")]
+    #[arg(long, short = 'p', conflicts_with = "command")]
     pub pid: Option<u32>,
     #[command(flatten)]
     pub workload: WorkloadArgs,

@@ -1,9 +1,9 @@
 //! A progress line on stderr while runs go by: `⠙ [3/12] epoll, 100 connections, run 2 (0:14)`.
 //!
 //! A thin wrapper over indicatif so that commands only say which step starts. It draws on stderr
-//! so stdout keeps only the results (`--format json > file` stays clean), and it draws nothing
-//! when stdout or stderr is not a terminal (output piped to a file or a script, a log, CI) or with
-//! `--quiet`: then every call is a no-op.
+//! so stdout keeps only the results: `--format json > file` stays clean and still shows progress,
+//! as hyperfine does. It draws nothing when stderr is not a terminal (a log, a script, CI) or
+//! with `--quiet`: then every call is a no-op. It has no colour, so `NO_COLOR` changes nothing.
 
 use std::{borrow::Cow, io::IsTerminal, time::Duration};
 
@@ -16,7 +16,7 @@ pub struct Progress {
 impl Progress {
     /// A progress line for `total_steps` steps, hidden when `quiet` or not on a terminal.
     pub fn new(total_steps: u64, quiet: bool) -> Progress {
-        let target = if quiet || !std::io::stdout().is_terminal() || !std::io::stderr().is_terminal() {
+        let target = if quiet || !std::io::stderr().is_terminal() {
             ProgressDrawTarget::hidden()
         } else {
             ProgressDrawTarget::stderr()
