@@ -66,6 +66,6 @@ pub fn load_command(args: LoadArgs) -> Result<ExitCode> {
         report.latency_us.p99,
         report.errors.total()
     );
-    print!("{}", record::render(&report, args.format, summary)?);
+    print!("{}", record::render("load", &report, args.format, summary)?);
     Ok(ExitCode::SUCCESS)
 }

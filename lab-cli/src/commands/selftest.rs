@@ -20,7 +20,7 @@ pub struct SelftestArgs {
 pub fn selftest_command(args: SelftestArgs) -> Result<ExitCode> {
     let mut probe = Probe::load()?;
     let report = selftest::run_all(&mut probe)?;
-    print!("{}", record::render(&report, args.format, table(&report))?);
+    print!("{}", record::render("selftest", &report, args.format, table(&report))?);
     Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

@@ -19,8 +19,14 @@ use lab_common::Counters;
 use serde::Serialize;
 
 use crate::{
-    bad_input, interrupt, measure::attach::attach, measure::probe::Delta, measure::probe::Probe, measure::tree,
-    present::export::Format, present::numbers::ratio, results::run::WaitTotals,
+    bad_input, interrupt,
+    measure::attach::attach,
+    measure::probe::Delta,
+    measure::probe::Probe,
+    measure::tree,
+    present::export::Format,
+    present::{export::record, numbers::ratio},
+    results::run::WaitTotals,
 };
 
 /// How many of the busiest syscalls each interval shows.
@@ -160,10 +166,7 @@ pub fn rates(before: &Counters, after: &Counters, interval: Duration, at: Durati
 
 /// One interval, written at once so that Ctrl-C never cuts a line.
 fn show(rates: &Rates, format: Format) -> Result<()> {
-    let text = match format {
-        Format::Json => serde_json::to_string(rates)? + "\n",
-        Format::Table | Format::Csv | Format::Markdown => table_text(rates),
-    };
+    let text = record::render("top", rates, format, table_text(rates))?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;

@@ -33,7 +33,14 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::{commands::args::parse_models, measure::run::RunSpec, present::progress::Progress};
+use crate::{
+    commands::args::parse_models,
+    measure::run::RunSpec,
+    present::{
+        export::{Format, record},
+        progress::Progress,
+    },
+};
 
 pub use paired::Verdict;
 
@@ -58,6 +65,7 @@ pub struct BenchArgs {
     /// The model served under strace and perf trace.
     #[arg(long, default_value = "epoll", value_parser = parse_models)]
     pub tool_model: std::vec::Vec<String>,
+    /// `table`; `json`, `csv` and `markdown` hold every figure measured (csv and markdown flattened).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// No progress line.
@@ -82,18 +90,13 @@ pub enum Section {
     Scale,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
-
 /// Everything one bench measured.
 #[derive(Debug, Serialize)]
 pub struct BenchReport {
-    pub command: String,
+    /// The command line, for the record.
+    pub argv: String,
     pub machine: machine::Machine,
-    pub workload: Workload,
+    pub plan: Plan,
     pub probe: Vec<probe_cost::ModelOverhead>,
     pub syscall: Option<probe_cost::SyscallCost>,
     pub tools: Option<tools::ToolsSection>,
@@ -105,10 +108,11 @@ pub struct BenchReport {
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct Workload {
+/// What the bench runs: the load of its sections and how many rounds of each.
+pub struct Plan {
     pub connections: usize,
-    pub messages: usize,
-    pub payload: usize,
+    pub messages_per_connection: usize,
+    pub payload_bytes: usize,
     pub rounds: usize,
     pub getppid_calls: u64,
     /// getppid calls of the process run under each tool in section 2 (strace makes each ~100×
@@ -124,12 +128,12 @@ const PAYLOAD: usize = 64;
 /// The tools are 5–20× slower; three rounds of them are enough to see it.
 const TOOL_ROUNDS: usize = 3;
 
-impl Workload {
-    fn for_args(args: &BenchArgs) -> Workload {
-        let full = Workload {
+impl Plan {
+    fn for_args(args: &BenchArgs) -> Plan {
+        let full = Plan {
             connections: CONNECTIONS,
-            messages: args.messages as usize,
-            payload: PAYLOAD,
+            messages_per_connection: args.messages as usize,
+            payload_bytes: PAYLOAD,
             rounds: args.pairs as usize,
             getppid_calls: 1_000_000,
             tool_getppid_calls: 50_000,
@@ -137,8 +141,8 @@ impl Workload {
             scale_messages: 10,
         };
         if args.quick {
-            Workload {
-                messages: 5,
+            Plan {
+                messages_per_connection: 5,
                 rounds: 1,
                 getppid_calls: 200_000,
                 tool_getppid_calls: 10_000,
@@ -154,8 +158,8 @@ impl Workload {
     fn load(&self) -> crate::load::Workload {
         crate::load::Workload {
             connections: self.connections,
-            messages_per_connection: self.messages,
-            payload_bytes: self.payload,
+            messages_per_connection: self.messages_per_connection,
+            payload_bytes: self.payload_bytes,
             idle: 0,
             lockstep: false,
         }
@@ -172,20 +176,17 @@ pub fn bench_command(args: BenchArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     crate::measure::preflight::check_privileges()?;
-    let workload = Workload::for_args(&args);
+    let workload = Plan::for_args(&args);
     crate::load::limits::make_room_for(workload.connections).map_err(|e| crate::error::BadInput(format!("{e:#}")))?;
     let report = run_sections(&args, workload)?;
-    match args.format {
-        Format::Table => print!("{}", render::render(&report)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-    }
+    print!("{}", record::render("bench", &report, args.format, render::render(&report))?);
     for failure in &report.failures {
         eprintln!("iolab bench: could not run {failure}");
     }
     Ok(if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn run_sections(args: &BenchArgs, workload: Workload) -> Result<BenchReport> {
+fn run_sections(args: &BenchArgs, workload: Plan) -> Result<BenchReport> {
     let started = Instant::now();
     let wanted = |s: Section| args.only.is_empty() || args.only.contains(&s);
     let rounds = workload.rounds;
@@ -208,9 +209,9 @@ fn run_sections(args: &BenchArgs, workload: Workload) -> Result<BenchReport> {
         }
     };
     let mut report = BenchReport {
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        argv: std::env::args().collect::<Vec<_>>().join(" "),
         machine: seen.borrow().clone(),
-        workload,
+        plan: workload,
         probe: Vec::new(),
         syscall: None,
         tools: None,

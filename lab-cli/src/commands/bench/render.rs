@@ -18,7 +18,7 @@ use crate::results::stats::Summary;
 
 pub fn render(r: &BenchReport) -> String {
     let m = &r.machine;
-    let w = &r.workload;
+    let w = &r.plan;
     let mut out = String::new();
     let _ = writeln!(out, "iolab bench, {}", m.date);
     let _ = writeln!(out, "machine: {}, {} cores; kernel {}", m.cpu, m.cores, m.kernel);
@@ -46,7 +46,7 @@ pub fn render(r: &BenchReport) -> String {
     let _ = writeln!(
         out,
         "workload: {} connections × {} messages × {} B, {} rounds per comparison (medians; A B, B A, …)",
-        w.connections, w.messages, w.payload, w.rounds
+        w.connections, w.messages_per_connection, w.payload_bytes, w.rounds
     );
     if !r.probe.is_empty() {
         out += &probe_section(&r.probe);

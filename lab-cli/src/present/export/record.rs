@@ -1,16 +1,23 @@
-//! One record that is not a comparison of models — a load report, a selftest — in any
-//! `--format`: the text a person reads, the record as one JSON line, or its fields flattened
-//! (`latency_us.p50`) into one CSV row or a two-column Markdown table.
+//! One record that is not a comparison of models — a load report, a selftest, a bench, an
+//! interval of top — in any `--format`: the text a person reads, the record as one JSON line, or
+//! its fields flattened (`latency_us.p50`) into one CSV row or a two-column Markdown table. Like
+//! a document, it starts with the schema version and the command that made it.
 
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::Format;
+use crate::results::document::SCHEMA_VERSION;
 
-/// `record` in `format`; `table` is the text shown for people, ending with a newline.
-pub fn render(record: &impl Serialize, format: Format, table: String) -> Result<String> {
-    let value = serde_json::to_value(record)?;
+/// `record`, made by `command`, in `format`; `table` is the text shown for people, ending with a
+/// newline.
+pub fn render(command: &str, record: &impl Serialize, format: Format, table: String) -> Result<String> {
+    let mut value = serde_json::json!({ "schema_version": SCHEMA_VERSION, "command": command });
+    match serde_json::to_value(record)? {
+        Value::Object(fields) => value.as_object_mut().expect("an object").extend(fields),
+        other => value["record"] = other,
+    }
     Ok(match format {
         Format::Table => table,
         Format::Json => serde_json::to_string(&value)? + "\n",
@@ -55,9 +62,13 @@ mod tests {
     #[test]
     fn nested_fields_flatten_to_dotted_columns() {
         let record = serde_json::json!({ "a": 1, "b": { "c": "x", "d": [true, 2.5] } });
-        let csv = render(&record, Format::Csv, String::new()).unwrap();
-        assert_eq!(csv, "a,b.c,b.d.0,b.d.1\n1,x,true,2.5\n");
-        let md = render(&record, Format::Markdown, String::new()).unwrap();
-        assert_eq!(md, "| field | value |\n|---|---:|\n| a | 1 |\n| b.c | x |\n| b.d.0 | true |\n| b.d.1 | 2.5 |\n");
+        let csv = render("test", &record, Format::Csv, String::new()).unwrap();
+        let head = format!("schema_version,command,a,b.c,b.d.0,b.d.1\n{SCHEMA_VERSION},test,");
+        assert_eq!(csv, head + "1,x,true,2.5\n");
+        let md = render("test", &record, Format::Markdown, String::new()).unwrap();
+        let rows = "| a | 1 |\n| b.c | x |\n| b.d.0 | true |\n| b.d.1 | 2.5 |\n";
+        let head =
+            format!("| field | value |\n|---|---:|\n| schema_version | {SCHEMA_VERSION} |\n| command | test |\n");
+        assert_eq!(md, head + rows);
     }
 }
