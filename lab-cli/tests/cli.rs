@@ -406,3 +406,32 @@ fn load_resolves_a_host_name() {
     assert_eq!(json(&out)["messages_ok"], 6);
     lab.assert_nothing_left();
 }
+
+/// Ctrl-C in soak follows run's rules: the batches that finished are printed, the run is said to
+/// be incomplete, exit 130, nothing left behind.
+#[test]
+fn soak_interrupted_prints_what_finished_and_exits_130() {
+    let lab = serial();
+    let mut child = Command::new(IOLAB)
+        .args(["soak", "-M", "epoll", "-c", "20", "-m", "50", "--seconds", "120"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // The first batch's row comes with its minute: wait for it, then interrupt.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while seen.lines().count() < 3 {
+        assert_ne!(std::io::BufRead::read_line(&mut stdout, &mut seen).unwrap(), 0, "soak ended early: {seen}");
+    }
+    // SAFETY: plain kill(2) on our child's process group, as the terminal does on Ctrl-C.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
+    std::io::Read::read_to_string(&mut stdout, &mut seen).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("incomplete"), "{}", stderr(&out));
+    assert!(seen.contains("batches. First vs last"), "{seen}");
+    lab.assert_nothing_left();
+}

@@ -35,7 +35,7 @@ pub struct Common {
     #[arg(long, default_value = "all", value_parser = parse_models)]
     pub models: std::vec::Vec<String>,
     /// Payload bytes per message (1 to 16 MiB).
-    #[arg(short = 'b', long = "bytes", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=crate::commands::args::MAX_PAYLOAD))]
+    #[arg(short = 'b', long = "bytes", value_name = "BYTES", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=crate::commands::args::MAX_PAYLOAD))]
     pub payload_bytes: u64,
     /// Extra connections that stay open and never send (the C10K case).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
@@ -70,7 +70,7 @@ pub struct CompareArgs {
     #[arg(short = 'c', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub connections: u64,
     /// Messages per connection.
-    #[arg(short = 'm', long = "messages", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    #[arg(short = 'm', long = "messages", value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     pub messages_per_connection: u64,
     #[command(flatten)]
     pub common: Common,
@@ -95,7 +95,7 @@ pub struct SweepArgs {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub connections: Vec<u64>,
     /// Messages per connection.
-    #[arg(short = 'm', long = "messages", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(short = 'm', long = "messages", value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub messages_per_connection: u64,
     /// Where to write the plot.
     #[arg(long, default_value = "iolab-sweep.svg")]

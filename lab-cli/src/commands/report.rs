@@ -13,6 +13,7 @@ pub struct ReportArgs {
     /// Saved results: documents written by `--save` or `--format json`.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// How the results are shown: tables, or JSON, CSV or Markdown for programs and notes.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }

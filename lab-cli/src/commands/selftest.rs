@@ -13,6 +13,7 @@ use crate::{
 
 #[derive(Args, Debug)]
 pub struct SelftestArgs {
+    /// How the results are shown: tables, or JSON, CSV or Markdown for programs and notes.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }

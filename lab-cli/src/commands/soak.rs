@@ -32,10 +32,10 @@ pub struct SoakArgs {
     #[arg(short = 'c', long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub connections: u64,
     /// Messages per connection in each batch.
-    #[arg(short = 'm', long = "messages", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    #[arg(short = 'm', long = "messages", value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     pub messages_per_connection: u64,
     /// Payload bytes per message (1 to 16 MiB).
-    #[arg(short = 'b', long = "bytes", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=crate::commands::args::MAX_PAYLOAD))]
+    #[arg(short = 'b', long = "bytes", value_name = "BYTES", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=crate::commands::args::MAX_PAYLOAD))]
     pub payload_bytes: u64,
     /// How long to keep going, in seconds.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]

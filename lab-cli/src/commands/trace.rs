@@ -60,6 +60,7 @@ pub struct TraceArgs {
     pub pid: Option<u32>,
     #[command(flatten)]
     pub workload: WorkloadArgs,
+    /// How the results are shown: tables, or JSON, CSV or Markdown for programs and notes.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Serve the load a second time with strace attached (and perf, if installed) and check

@@ -17,7 +17,8 @@ use procfs::{CpuInfo, Current as _, CurrentSI as _, KernelStats, LoadAverage, pr
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Machine {
+/// The conditions a bench ran under: the machine (CPU, kernel) and what else was using it.
+pub struct Conditions {
     pub cpu: String,
     pub cores: usize,
     pub kernel: String,
@@ -44,12 +45,12 @@ const QUIET_SAMPLE: Duration = Duration::from_millis(200);
 /// The longest wait for quiet before one run.
 pub const QUIET_WAIT: Duration = Duration::from_secs(5);
 
-impl Machine {
-    pub fn now() -> Machine {
+impl Conditions {
+    pub fn now() -> Conditions {
         let cpu = CpuInfo::current().ok();
         let model = cpu.as_ref().and_then(|c| c.model_name(0)).unwrap_or("unknown").trim().to_owned();
         let cores = cpu.map_or(0, |c| c.num_cores());
-        Machine {
+        Conditions {
             cpu: model,
             cores,
             kernel: crate::results::save::this_machine().kernel,

@@ -95,7 +95,7 @@ pub enum Section {
 pub struct BenchReport {
     /// The command line, for the record.
     pub argv: String,
-    pub machine: machine::Machine,
+    pub machine: machine::Conditions,
     pub plan: Plan,
     pub probe: Vec<probe_cost::ModelOverhead>,
     pub syscall: Option<probe_cost::SyscallCost>,
@@ -198,7 +198,7 @@ fn run_sections(args: &BenchArgs, workload: Plan) -> Result<BenchReport> {
         + wanted(Section::Scale) as usize;
     let progress = Progress::new(steps as u64, args.quiet);
     // Before every run: wait for quiet; is anyone else's eBPF program attached right now?
-    let seen = std::cell::RefCell::new(machine::Machine::now());
+    let seen = std::cell::RefCell::new(machine::Conditions::now());
     let mut step = |msg: String| {
         progress.step(msg);
         seen.borrow_mut().before_run();
