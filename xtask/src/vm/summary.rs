@@ -137,8 +137,8 @@ fn models_that_ran(console: &Console) -> String {
     if names.is_empty() { "none".into() } else { names.join(", ") }
 }
 
-/// Every model's run in the steps' output: `iolab run` prints one run, `iolab compare` a
-/// document whose `results` hold one run per model.
+/// Every model's run in the steps' output: documents (`iolab run`, `iolab compare`) whose
+/// `results` hold one run per model, or a bare run as iolab's schema 1 printed for `iolab run`.
 fn models(console: &Console) -> BTreeMap<String, Value> {
     let mut found = BTreeMap::new();
     for json in console.steps.iter().filter_map(StepOutput::json) {
@@ -166,9 +166,10 @@ fn result(outcome: &Outcome, accel: Accel) -> String {
     format!("{verdict} after {} s ({})", outcome.elapsed.as_secs(), accel.name())
 }
 
-/// The headline figures of one run: syscalls and context switches per message.
+/// The headline figures of one run: syscalls and context switches per message. The total of
+/// messages is `messages_total` (iolab's schema 2) or `messages` (schema 1).
 fn headline(run: &Value) -> Option<String> {
-    let messages = run["messages"].as_f64().filter(|&n| n > 0.0)?;
+    let messages = run["messages_total"].as_f64().or(run["messages"].as_f64()).filter(|&n| n > 0.0)?;
     let syscalls = run["syscalls_total"].as_f64()?;
     let switches = &run["context_switches"];
     let switches = switches["voluntary"].as_f64()? + switches["involuntary"].as_f64()?;
@@ -244,11 +245,16 @@ mod tests {
     #[test]
     fn figures_per_message_from_a_run() {
         let run = serde_json::json!({
-            "model": "epoll", "messages": 400, "syscalls_total": 1210,
+            "model": "epoll", "messages_total": 400, "syscalls_total": 1210,
             "context_switches": {"voluntary": 300, "involuntary": 10}
         });
         assert_eq!(headline(&run).as_deref(), Some("3.02 / 0.78"));
-        assert_eq!(headline(&serde_json::json!({"model": "epoll", "messages": 0})), None);
+        let schema_1 = serde_json::json!({
+            "model": "epoll", "messages": 400, "syscalls_total": 1210,
+            "context_switches": {"voluntary": 300, "involuntary": 10}
+        });
+        assert_eq!(headline(&schema_1).as_deref(), Some("3.02 / 0.78"));
+        assert_eq!(headline(&serde_json::json!({"model": "epoll", "messages_total": 0})), None);
     }
 
     #[test]
