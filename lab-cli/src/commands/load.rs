@@ -2,7 +2,7 @@
 //! with the message uppercased. The lab runs it the same way, in a process of its own, and reads
 //! its report as JSON (see `measure::run::load_command`).
 
-use std::{net::SocketAddr, process::ExitCode, time::Duration};
+use std::{io::Write as _, net::SocketAddr, process::ExitCode, time::Duration};
 
 use anyhow::Result;
 use clap::Args;
@@ -66,6 +66,11 @@ pub fn load_command(args: LoadArgs) -> Result<ExitCode> {
         report.latency_us.p99,
         report.errors.total()
     );
-    print!("{}", record::render("load", &report, args.format, summary)?);
-    Ok(ExitCode::SUCCESS)
+    let text = record::render("load", &report, args.format, summary)?;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        // The lab that started us is gone (killed): nobody to report to, nothing to say.
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::FAILURE),
+        Err(err) => Err(err.into()),
+    }
 }
