@@ -55,7 +55,7 @@ fn per_call(n: u64, calls: u64) -> f64 {
 #[test]
 fn thread_blocks_in_read_once_per_message_with_a_thread_per_connection() {
     let r = rounds("thread", 500, 20);
-    assert_eq!(r.wait.calls, 0, "no wait calls: it blocks in read");
+    assert_eq!(r.wait.all.calls, 0, "no wait calls: it blocks in read");
     assert_eq!((r.calls("recvfrom"), r.calls("sendto")), (10_000, 10_000), "one read and one write per message");
     assert_eq!(r.syscalls_total, 20_000, "nothing else while serving: {:?}", r.syscalls);
     assert_eq!(r.peak_threads, 501, "a thread per connection, plus the accepting one");
@@ -66,7 +66,7 @@ fn thread_blocks_in_read_once_per_message_with_a_thread_per_connection() {
 #[test]
 fn process_blocks_in_read_once_per_message_with_a_process_per_connection() {
     let r = rounds("process", 500, 20);
-    assert_eq!(r.wait.calls, 0);
+    assert_eq!(r.wait.all.calls, 0);
     assert_eq!((r.calls("recvfrom"), r.calls("sendto")), (10_000, 10_000));
     assert_eq!(r.peak_processes, 501, "a process per connection, plus the accepting one");
     assert!(r.context_switches.voluntary >= 9_500, "{:?}", r.context_switches);
@@ -79,7 +79,7 @@ fn coroutine_runs_every_connection_on_one_os_thread_over_epoll() {
     assert!(r.wait.by_call.contains_key("epoll_wait"), "tokio waits in epoll: {:?}", r.wait.by_call);
     assert_eq!(r.calls("sendto"), 10_000);
     assert!((10_000..=20_000).contains(&r.calls("recvfrom")), "{:?}", r.syscalls);
-    assert!(per_call(r.wait.ready, r.wait.calls) > 1.0, "many ready sockets per wait");
+    assert!(per_call(r.wait.all.ready, r.wait.all.calls) > 1.0, "many ready sockets per wait");
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn coroutine_mt_spreads_tasks_over_worker_threads() {
     let r = rounds("coroutine-mt", 500, 20);
     assert!(r.peak_threads >= 2, "a worker per core: {}", r.peak_threads);
     assert_eq!(r.calls("sendto"), 10_000);
-    assert!(r.wait.calls > 0);
+    assert!(r.wait.all.calls > 0);
 }
 
 #[test]
@@ -95,24 +95,24 @@ fn select_hands_the_kernel_every_fd_on_every_call() {
     let r = rounds("select", 500, 20);
     assert_eq!((r.calls("recvfrom"), r.calls("sendto")), (10_000, 10_000));
     // nfds is the highest fd + 1: at least the 500 connections and the listener.
-    assert!(per_call(r.wait.fds_passed, r.wait.calls) >= 501.0, "{:?}", r.wait);
-    assert!(per_call(r.wait.ready, r.wait.calls) > 1.0, "{:?}", r.wait);
+    assert!(per_call(r.wait.all.fds_passed, r.wait.all.calls) >= 501.0, "{:?}", r.wait);
+    assert!(per_call(r.wait.all.ready, r.wait.all.calls) > 1.0, "{:?}", r.wait);
 }
 
 #[test]
 fn poll_hands_the_kernel_every_connection_on_every_call() {
     let r = rounds("poll", 500, 20);
     assert_eq!((r.calls("recvfrom"), r.calls("sendto")), (10_000, 10_000));
-    assert_eq!(r.wait.fds_passed, 501 * r.wait.calls, "listener + 500 connections in every call");
-    assert!(per_call(r.wait.ready, r.wait.calls) > 1.0, "{:?}", r.wait);
+    assert_eq!(r.wait.all.fds_passed, 501 * r.wait.all.calls, "listener + 500 connections in every call");
+    assert!(per_call(r.wait.all.ready, r.wait.all.calls) > 1.0, "{:?}", r.wait);
 }
 
 #[test]
 fn epoll_returns_many_ready_fds_per_call_from_a_registered_interest_list() {
     let r = rounds("epoll", 500, 20);
     assert_eq!((r.calls("recvfrom"), r.calls("sendto")), (10_000, 10_000));
-    assert_eq!(r.wait.fds_passed, 501 * r.wait.calls, "interest list: listener + 500 connections");
-    assert!(per_call(r.wait.ready, r.wait.calls) > 1.0, "{:?}", r.wait);
+    assert_eq!(r.wait.all.fds_passed, 501 * r.wait.all.calls, "interest list: listener + 500 connections");
+    assert!(per_call(r.wait.all.ready, r.wait.all.calls) > 1.0, "{:?}", r.wait);
     assert_eq!(r.calls("epoll_ctl"), 0, "registered once, outside the rounds");
 }
 
@@ -121,7 +121,7 @@ fn epoll_et_reads_until_eagain() {
     let r = rounds("epoll-et", 500, 20);
     assert_eq!(r.calls("recvfrom"), 20_000, "each message: one read with data, one that says EAGAIN");
     assert_eq!(r.calls("sendto"), 10_000);
-    assert_eq!(r.wait.fds_passed, 501 * r.wait.calls);
+    assert_eq!(r.wait.all.fds_passed, 501 * r.wait.all.calls);
 }
 
 #[test]
@@ -147,8 +147,8 @@ fn io_uring_multishot_submits_only_the_sends() {
     assert_eq!(multishot.data_calls(), 0, "no read/write syscalls: {:?}", multishot.syscalls);
     assert_eq!(multishot.syscalls_total, after, "io_uring_enter is the only syscall: {:?}", multishot.syscalls);
     // For io_uring_enter the probe's "fds passed" is what the call submitted.
-    assert_eq!(plain.wait.fds_passed, 1000, "io-uring: a send and a receive per message: {:?}", plain.wait);
-    assert_eq!(multishot.wait.fds_passed, 500, "multishot: the send alone: {:?}", multishot.wait);
+    assert_eq!(plain.wait.all.fds_passed, 1000, "io-uring: a send and a receive per message: {:?}", plain.wait);
+    assert_eq!(multishot.wait.all.fds_passed, 500, "multishot: the send alone: {:?}", multishot.wait);
     assert_eq!(multishot.peak_threads, 1);
 }
 
@@ -174,7 +174,7 @@ fn epoll_reuseport_runs_an_epoll_loop_per_cpu() {
     assert_eq!(r.calls("epoll_ctl"), 0, "registered once, outside the rounds");
     assert_eq!(r.peak_threads, cpus, "a thread per CPU");
     assert_eq!(r.peak_processes, 1);
-    assert!(per_call(r.wait.ready, r.wait.calls) > 1.0, "{:?}", r.wait);
+    assert!(per_call(r.wait.all.ready, r.wait.all.calls) > 1.0, "{:?}", r.wait);
 }
 
 /// The C10K scale: every model at 10,000 connections (select past FD_SETSIZE's 1024).
@@ -183,7 +183,7 @@ fn every_model_serves_ten_thousand_connections() {
     for model in lab_server::model_names() {
         let r = rounds(model, 10_000, 5);
         if model == "select" {
-            assert!(per_call(r.wait.fds_passed, r.wait.calls) > 10_000.0, "select past 1024: {:?}", r.wait);
+            assert!(per_call(r.wait.all.fds_passed, r.wait.all.calls) > 10_000.0, "select past 1024: {:?}", r.wait);
         }
         if model == "thread" {
             assert_eq!(r.peak_threads, 10_001);

@@ -170,7 +170,9 @@ pub fn sub_words<T: Words>(after: &T, before: &T) -> T {
 
 counters! {
     /// What one kind of wait call did, summed over calls.
+    /// A figure missing from a saved document (one older than the figure) reads as 0.
     #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema))]
+    #[cfg_attr(feature = "user", serde(default))]
     pub struct WaitStats {
         /// Calls that returned.
         pub calls: u64,

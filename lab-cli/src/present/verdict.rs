@@ -51,7 +51,7 @@ fn idle_note(idle: usize) -> String {
 fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
     let mut lines = Vec::new();
     let (blocking, multiplexing): (Vec<&ModelResult>, Vec<&ModelResult>) =
-        models.iter().partition(|m| m.run.wait.calls == 0);
+        models.iter().partition(|m| m.run.wait.all.calls == 0);
     let switches = |m: &ModelResult| median(m, "voluntary_cs_per_msg");
     let ready = |m: &ModelResult| median(m, "ready_per_wait_call");
     let handed = |m: &ModelResult| median(m, "fds_per_wait_call");

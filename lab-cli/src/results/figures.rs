@@ -18,7 +18,7 @@ fn per_message(r: &RunResult, n: u64) -> f64 {
 }
 
 fn per_wait_call(r: &RunResult, n: u64) -> f64 {
-    if r.wait.calls == 0 { 0.0 } else { n as f64 / r.wait.calls as f64 }
+    if r.wait.all.calls == 0 { 0.0 } else { n as f64 / r.wait.all.calls as f64 }
 }
 
 /// The columns of `iolab compare`, in order.
@@ -28,9 +28,9 @@ pub const COMPARE: &[Figure] = &[
     Figure { key: "latency_p99_us", header: "p99 µs", value: |r| r.latency_us.p99 },
     Figure { key: "syscalls_per_msg", header: "syscalls/msg", value: |r| per_message(r, r.syscalls_total) },
     Figure { key: "data_syscalls_per_msg", header: "read+write/msg", value: |r| per_message(r, r.data_calls()) },
-    Figure { key: "wait_calls_per_msg", header: "waits/msg", value: |r| per_message(r, r.wait.calls) },
-    Figure { key: "fds_per_wait_call", header: "fds in/wait", value: |r| per_wait_call(r, r.wait.fds_passed) },
-    Figure { key: "ready_per_wait_call", header: "ready/wait", value: |r| per_wait_call(r, r.wait.ready) },
+    Figure { key: "wait_calls_per_msg", header: "waits/msg", value: |r| per_message(r, r.wait.all.calls) },
+    Figure { key: "fds_per_wait_call", header: "fds in/wait", value: |r| per_wait_call(r, r.wait.all.fds_passed) },
+    Figure { key: "ready_per_wait_call", header: "ready/wait", value: |r| per_wait_call(r, r.wait.all.ready) },
     Figure {
         key: "voluntary_cs_per_msg",
         header: "vol cs/msg",

@@ -54,10 +54,10 @@ pub struct RunResult {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WaitTotals {
-    pub calls: u64,
-    pub fds_passed: u64,
-    pub ready: u64,
-    pub blocked_ns: u64,
+    /// Every wait call's figures, summed over the kinds of call (field by field, so a new
+    /// figure in `WaitStats` is summed here too).
+    #[serde(flatten)]
+    pub all: WaitCall,
     /// The same figures for each wait syscall the server used.
     pub by_call: BTreeMap<String, WaitCall>,
 }
@@ -74,10 +74,7 @@ impl From<&Delta> for WaitTotals {
             if w.calls == 0 {
                 continue;
             }
-            totals.calls += w.calls;
-            totals.fds_passed += w.fds_passed;
-            totals.ready += w.ready;
-            totals.blocked_ns += w.blocked_ns;
+            lab_common::add_words(&mut totals.all, &w);
             totals.by_call.insert(kind.syscall_name().to_owned(), w);
         }
         totals
