@@ -435,3 +435,23 @@ fn soak_interrupted_prints_what_finished_and_exits_130() {
     assert!(seen.contains("batches. First vs last"), "{seen}");
     lab.assert_nothing_left();
 }
+
+/// Under sudo the servers run as the invoking user, and so must the listener the lab hands them:
+/// the kernel adds a listener to a SO_REUSEPORT group only when all of them have one owner.
+#[test]
+fn under_sudo_epoll_reuseport_opens_its_listener_per_thread() {
+    let lab = serial();
+    let out = Command::new(IOLAB)
+        .args(["run", "--model", "epoll-reuseport", "-c", "20", "-m", "20", "--format", "json"])
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = &json(&out)["results"][0];
+    assert_eq!((run["messages_total"].as_u64(), run["errors"].as_u64()), (Some(400), Some(0)));
+    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+    assert_eq!(run["peak_threads"].as_u64(), Some(cpus), "a thread and a listener per CPU");
+    lab.assert_nothing_left();
+}

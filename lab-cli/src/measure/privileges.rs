@@ -39,3 +39,20 @@ pub fn give_away(path: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Runs `f` with the filesystem ids of the user behind sudo, on this thread only: what `f`
+/// creates is theirs. A socket takes its owner from them (`sk_uid`), and the kernel lets a
+/// process add a listener to a `SO_REUSEPORT` group only when every listener has the same
+/// owner: the listener the lab hands a server it runs as that user must be theirs too.
+pub fn as_invoking_user<T>(f: impl FnOnce() -> T) -> T {
+    let Some((uid, gid)) = invoking_user() else { return f() };
+    // SAFETY: setfsuid/setfsgid change this thread's filesystem ids and return the old ones.
+    let (old_gid, old_uid) = unsafe { (libc::setfsgid(gid), libc::setfsuid(uid)) };
+    let result = f();
+    // SAFETY: as above, restoring what they were.
+    unsafe {
+        libc::setfsuid(old_uid as u32);
+        libc::setfsgid(old_gid as u32);
+    }
+    result
+}

@@ -24,6 +24,7 @@ use socket2::{Domain, Socket, Type};
 use crate::{
     load::{LoadReport, Workload},
     measure::launch::LISTEN_FD,
+    measure::privileges,
     measure::probe::{Delta, Probe},
     measure::process::{Child, Spawn, Stdout},
     measure::settle::{NotIdle, settle},
@@ -211,9 +212,9 @@ impl Peak {
 /// A loopback listener with a backlog large enough for every connection to queue at once (no
 /// SYN is dropped and retried a second later while the generator connects), and its address.
 /// `SO_REUSEPORT` is on from the start, so a model may open more listeners on the same address
-/// (`epoll-reuseport`: one per thread).
+/// (`epoll-reuseport`: one per thread); the socket belongs to the user the servers run as.
 pub fn bind_loopback(connections: usize) -> Result<(OwnedFd, SocketAddr)> {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    let socket = privileges::as_invoking_user(|| Socket::new(Domain::IPV4, Type::STREAM, None))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
