@@ -19,8 +19,16 @@ use serde_json::Value;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const IOLAB: &str = env!("CARGO_BIN_EXE_iolab");
-const OUR_PROGRAMS: &[&str] =
-    &["count_syscall", "count_switch", "follow_fork", "forget_task", "wait_exit", "epoll_ctl_exit", "empty_sys_enter"];
+const OUR_PROGRAMS: &[&str] = &[
+    "count_syscall",
+    "count_switch",
+    "follow_fork",
+    "forget_task",
+    "wait_exit",
+    "wait_switch_in",
+    "epoll_ctl_exit",
+    "empty_sys_enter",
+];
 
 fn iolab(args: &[&str]) -> Output {
     Command::new(IOLAB).args(args).stdin(Stdio::null()).output().unwrap()

@@ -111,3 +111,22 @@ fn the_empty_program_attaches_alone_and_leaves_nothing_behind() {
     }
     assert_eq!(empty_ids(), [] as [u32; 0], "unloaded with its owner");
 }
+
+/// Inside a wait call the probe splits the time into on-CPU (the kernel's work of the call) and
+/// switched out. A poll that never waits (timeout 0) is all CPU; one that sleeps out its timeout
+/// is nearly all blocked, and it is the same call over the same fds.
+#[test]
+fn a_wait_call_is_split_into_cpu_and_blocked_time() {
+    let _one = serial();
+    let mut probe = probe();
+    let busy = selftest::check_poll(&mut probe, 100, 2000, 0).unwrap();
+    assert_eq!((busy.calls, busy.fds_passed, busy.ready, busy.errors), (2000, 200_000, 0, 0));
+    assert!(busy.cpu_ns > 0, "{busy:?}");
+    // Nothing to wait for: switched out only if preempted, which a 2-core CI runner does not do
+    // to a 2,000-call loop for more than a small part of its time.
+    assert!(busy.blocked_ns * 10 < busy.cpu_ns, "a poll with timeout 0 never sleeps: {busy:?}");
+    let asleep = selftest::check_poll(&mut probe, 10, 10, 20).unwrap();
+    assert_eq!((asleep.calls, asleep.fds_passed, asleep.ready), (10, 100, 0));
+    assert!(asleep.blocked_ns >= 10 * 19_000_000, "ten 20 ms timeouts slept out: {asleep:?}");
+    assert!(asleep.cpu_ns > 0 && asleep.cpu_ns * 20 < asleep.blocked_ns, "the sleep is not CPU: {asleep:?}");
+}

@@ -183,8 +183,12 @@ counters! {
         pub ready: u64,
         /// Calls that returned an error (EINTR, ...).
         pub errors: u64,
-        /// Nanoseconds between the call's entry and exit tracepoints.
+        /// Nanoseconds inside the calls with the thread switched out: asleep, or waiting for a CPU.
         pub blocked_ns: u64,
+        /// Nanoseconds inside the calls with the thread on a CPU: the kernel's work of the call
+        /// (copying the fds in, scanning them, copying the results out). Entry to exit, less
+        /// `blocked_ns`.
+        pub cpu_ns: u64,
     }
 }
 
@@ -257,6 +261,10 @@ pub const TASK_SLOTS: u32 = 65_536;
 #[derive(Clone, Copy, Debug)]
 pub struct PendingWait {
     pub entered_ns: u64,
+    /// Time switched out since the entry, and when the thread was last switched out (0 while it
+    /// runs): `blocked_ns` and, by difference, `cpu_ns` of [`WaitStats`].
+    pub off_cpu_ns: u64,
+    pub switched_out_ns: u64,
     pub fds_passed: u64,
     pub kind: u32,
     /// The thread in the wait call; 0 when the slot is free (thread 0 is never traced).

@@ -60,6 +60,9 @@ static EPOLL_SIZES: Array<InterestSize> = Array::with_max_entries(TASK_SLOTS, 0)
 static NEWTASK_PID_OFFSET: u32 = 0;
 #[unsafe(no_mangle)]
 static NEWTASK_FLAGS_OFFSET: u32 = 0;
+/// Offset of `next_pid` in the `sched:sched_switch` record, set the same way.
+#[unsafe(no_mangle)]
+static SWITCH_NEXT_PID_OFFSET: u32 = 0;
 
 /// Offset of `ret` in every `syscalls:sys_exit_*` record (stable since the format was added).
 const EXIT_RET_OFFSET: usize = 16;
@@ -180,10 +183,16 @@ fn syscall_arg(regs: *const pt_regs, n: usize) -> u64 {
 /// It fires on the CPU that switches, before the switch, so the current task is `prev`.
 #[raw_tracepoint(tracepoint = "sched_switch")]
 pub fn count_switch(ctx: RawTracePointContext) -> i32 {
-    let traced = current_task().is_some();
+    let current = current_task();
     forget_current_task();
-    if !traced {
+    let Some((_, tid)) = current else {
         return 0;
+    };
+    // A thread switched out inside a wait call: its off-CPU time starts (see `wait_switch_in`).
+    if let Some(slot) = pending_wait(tid)
+        && slot.tid == tid
+    {
+        slot.switched_out_ns = unsafe { bpf_ktime_get_ns() };
     }
     let preempt: u64 = ctx.arg(0);
     let prev_state: u64 = ctx.arg(3);
@@ -291,7 +300,8 @@ fn wait_enter(tgid: u32, tid: u32, kind: WaitKind, regs: *const pt_regs) {
         }
         return;
     }
-    *slot = PendingWait { entered_ns: unsafe { bpf_ktime_get_ns() }, fds_passed, kind: kind as u32, tid };
+    let entered_ns = unsafe { bpf_ktime_get_ns() };
+    *slot = PendingWait { entered_ns, off_cpu_ns: 0, switched_out_ns: 0, fds_passed, kind: kind as u32, tid };
 }
 
 /// Attached to `sys_exit_<call>` of every wait call. Only threads with a pending entry count.
@@ -313,11 +323,40 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     };
     stats.calls += 1;
     stats.fds_passed += pending.fds_passed;
-    stats.blocked_ns += now.saturating_sub(pending.entered_ns);
+    let inside = now.saturating_sub(pending.entered_ns);
+    let off_cpu = pending.off_cpu_ns.min(inside);
+    stats.blocked_ns += off_cpu;
+    stats.cpu_ns += inside - off_cpu;
     if ret >= 0 {
         stats.ready += ret as u64;
     } else {
         stats.errors += 1;
+    }
+    0
+}
+
+/// The other half of a wait call's off-CPU time: when a traced thread that `count_switch` saw
+/// leave a CPU inside a wait call comes back on one. The raw `sched_switch` program runs as the
+/// task that leaves and cannot name the one that arrives; this tracepoint's record can
+/// (`next_pid`). It runs on every context switch of the machine, like `count_switch`.
+#[tracepoint(category = "sched", name = "sched_switch")]
+pub fn wait_switch_in(ctx: TracePointContext) -> u32 {
+    // SAFETY: a plain u32 set by the loader before the program is loaded, from this kernel's
+    // format file for this tracepoint.
+    let next_at = unsafe { core::ptr::read_volatile(&SWITCH_NEXT_PID_OFFSET) };
+    let Ok(next) = (unsafe { ctx.read_at::<u32>(next_at as usize) }) else {
+        return 0;
+    };
+    if next == 0 || !is_traced(next) {
+        return 0;
+    }
+    if let Some(slot) = pending_wait(next)
+        && slot.tid == next
+        && slot.switched_out_ns != 0
+    {
+        let now = unsafe { bpf_ktime_get_ns() };
+        slot.off_cpu_ns += now.saturating_sub(slot.switched_out_ns);
+        slot.switched_out_ns = 0;
     }
     0
 }

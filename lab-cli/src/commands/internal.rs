@@ -15,6 +15,7 @@ pub enum Exercise {
     Io { n: u64, k: u64, j: u64 },
     Block { n: u64 },
     Epoll { k: usize },
+    Poll { k: usize, n: u64, timeout_ms: i32 },
 }
 
 #[derive(Args)]
@@ -28,6 +29,7 @@ pub fn exercise_command(exercise: Exercise) -> Result<ExitCode> {
         Exercise::Io { n, k, j } => exercise::io(n, k, j)?,
         Exercise::Block { n } => exercise::block(n)?,
         Exercise::Epoll { k } => exercise::epoll(k)?,
+        Exercise::Poll { k, n, timeout_ms } => exercise::poll(k, n, timeout_ms)?,
     }
     Ok(ExitCode::SUCCESS)
 }

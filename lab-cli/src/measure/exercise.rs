@@ -104,3 +104,26 @@ pub fn epoll(k: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// Opens `k` pipes and, after the stop, makes `n` poll calls over their read ends, each waiting
+/// `timeout_ms` for data that never comes (the write ends stay open and empty); then exits. With
+/// a timeout of 0 no call ever sleeps: all the time inside them is the kernel's work on the CPU.
+pub fn poll(k: usize, n: u64, timeout_ms: i32) -> Result<()> {
+    let mut ends = Vec::with_capacity(k);
+    let mut fds = Vec::with_capacity(k);
+    for _ in 0..k {
+        let mut pipe = [0; 2];
+        // SAFETY: pipe(2) fills two fds, kept open until we exit.
+        if unsafe { libc::pipe(pipe.as_mut_ptr()) } != 0 {
+            bail!("pipe failed: {}", std::io::Error::last_os_error());
+        }
+        fds.push(libc::pollfd { fd: pipe[0], events: libc::POLLIN, revents: 0 });
+        ends.push(pipe);
+    }
+    stop_self();
+    for _ in 0..n {
+        // SAFETY: `fds` holds k valid pollfd entries.
+        unsafe { libc::poll(fds.as_mut_ptr(), k as libc::nfds_t, timeout_ms) };
+    }
+    Ok(())
+}

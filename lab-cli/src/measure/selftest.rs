@@ -134,6 +134,19 @@ pub fn check_epoll(probe: &mut Probe, registered: u64) -> Result<EpollCheck> {
     })
 }
 
+/// `n` poll calls over `k` pipes that never become ready, each waiting `timeout_ms`: what the
+/// probe counted for them (calls, fds passed, on-CPU and blocked time).
+pub fn check_poll(probe: &mut Probe, k: usize, n: u64, timeout_ms: i32) -> Result<lab_common::WaitStats> {
+    let args = ["poll".to_owned(), k.to_string(), n.to_string(), timeout_ms.to_string()];
+    let mut traced = exercise(&args.each_ref().map(String::as_str)).start_traced(probe)?;
+    wait_stopped(traced.pid)?;
+    let before = probe.snapshot()?;
+    resume(&traced);
+    traced.wait_success()?;
+    let after = probe.snapshot()?;
+    Ok(Delta::between(&before, &after).0.wait[lab_common::WaitKind::Poll as usize])
+}
+
 fn unread_bytes(pipe: &impl std::os::fd::AsRawFd) -> i32 {
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int.

@@ -32,7 +32,9 @@ struct WaitRow {
     ready_per_call: String,
     #[tabled(rename = "errors")]
     errors: u64,
-    #[tabled(rename = "time inside (ms)")]
+    #[tabled(rename = "on-CPU µs / call")]
+    cpu_us_per_call: String,
+    #[tabled(rename = "blocked (ms)")]
     blocked_ms: String,
 }
 
@@ -102,6 +104,7 @@ fn run_table(r: &RunResult) -> String {
                 fds_per_call: ratio(w.fds_passed as f64, w.calls as f64),
                 ready_per_call: ratio(w.ready as f64, w.calls as f64),
                 errors: w.errors,
+                cpu_us_per_call: ratio(w.cpu_ns as f64 / 1e3, w.calls as f64),
                 blocked_ms: format!("{:.1}", w.blocked_ns as f64 / 1e6),
             })
             .collect();

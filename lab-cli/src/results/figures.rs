@@ -32,6 +32,9 @@ pub const COMPARE: &[Figure] = &[
     Figure { key: "fds_per_wait_call", header: "fds in/wait", value: |r| per_wait_call(r, r.wait.all.fds_passed) },
     Figure { key: "ready_per_wait_call", header: "ready/wait", value: |r| per_wait_call(r, r.wait.all.ready) },
     Figure {
+        key: "wait_cpu_us_per_call", header: "CPU µs/wait", value: |r| per_wait_call(r, r.wait.all.cpu_ns) / 1e3
+    },
+    Figure {
         key: "voluntary_cs_per_msg",
         header: "vol cs/msg",
         value: |r| per_message(r, r.context_switches.voluntary),

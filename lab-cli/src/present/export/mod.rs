@@ -77,6 +77,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "wait_calls_per_msg",
             "fds_per_wait_call",
             "ready_per_wait_call",
+            "wait_cpu_us_per_call",
         ],
     ),
     (
