@@ -25,7 +25,7 @@ const OUR_PROGRAMS: &[&str] = &[
     "follow_fork",
     "forget_task",
     "wait_exit",
-    "wait_switch_in",
+    "switch_in",
     "epoll_ctl_exit",
     "empty_sys_enter",
 ];

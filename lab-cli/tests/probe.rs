@@ -130,3 +130,15 @@ fn a_wait_call_is_split_into_cpu_and_blocked_time() {
     assert!(asleep.blocked_ns >= 10 * 19_000_000, "ten 20 ms timeouts slept out: {asleep:?}");
     assert!(asleep.cpu_ns > 0 && asleep.cpu_ns * 20 < asleep.blocked_ns, "the sleep is not CPU: {asleep:?}");
 }
+
+/// The tree's on-CPU time, counted slice by slice at each context switch, is the scheduler's own
+/// count (`/proc/PID/schedstat`) for a process that spins for 200 ms (less of it on a CPU when
+/// the machine is busy: the two counts must agree either way).
+#[test]
+fn on_cpu_time_matches_the_schedulers_own_count() {
+    let _one = serial();
+    let mut probe = probe();
+    let (counted, kernel) = selftest::check_cpu(&mut probe, 200).unwrap();
+    assert!(kernel >= 20_000_000, "it spun: the kernel counted {kernel} ns");
+    assert!(counted.abs_diff(kernel) * 100 <= kernel, "probe {counted} ns, kernel {kernel} ns: within 1 %");
+}

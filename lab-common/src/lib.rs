@@ -247,6 +247,9 @@ counters! {
         pub tasks: Tasks,
         /// What the probe could not follow (all 0 unless a map filled up).
         pub dropped: Dropped,
+        /// Nanoseconds the traced tree's threads spent on a CPU, each slice counted when its
+        /// thread is switched out (so a thread running at a snapshot is counted at its next switch).
+        pub on_cpu_ns: u64,
     }
 }
 
@@ -269,6 +272,16 @@ pub struct PendingWait {
     pub kind: u32,
     /// The thread in the wait call; 0 when the slot is free (thread 0 is never traced).
     pub tid: u32,
+}
+
+/// The traced thread running on one CPU since a switch, if one is (see lab-ebpf's `switch_in`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OnCpu {
+    /// The thread; 0 when the CPU runs an untraced one.
+    pub tid: u32,
+    pub _pad: u32,
+    pub since_ns: u64,
 }
 
 /// What the probe knows about the task running on one CPU, found out at its first syscall after
@@ -326,6 +339,7 @@ mod pod {
     unsafe impl aya::Pod for super::PendingWait {}
     unsafe impl aya::Pod for super::InterestSize {}
     unsafe impl aya::Pod for super::CurrentTask {}
+    unsafe impl aya::Pod for super::OnCpu {}
     unsafe impl aya::Pod for super::PendingEpollCtl {}
 }
 

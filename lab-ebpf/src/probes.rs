@@ -13,13 +13,18 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use lab_common::{
-    Counters, CurrentTask, InterestSize, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS, PendingEpollCtl,
+    Counters, CurrentTask, InterestSize, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS, OnCpu, PendingEpollCtl,
     PendingWait, ProcessFd, TASK_SLOTS, WaitKind, nr,
 };
 
 /// 1 at index `tid` for every traced thread. Sized to the kernel's `pid_max` by the loader.
 #[map]
 static TRACED_TASKS: Array<u8> = Array::with_max_entries(1, 0);
+
+/// Per CPU: the traced thread running there since a context switch, and since when (see
+/// [`switch_in`]).
+#[map]
+static ON_CPU: PerCpuArray<OnCpu> = PerCpuArray::with_max_entries(1, 0);
 
 /// Per CPU: is the task running there traced, and its ids (see [`current_task`]).
 #[map]
@@ -60,7 +65,9 @@ static EPOLL_SIZES: Array<InterestSize> = Array::with_max_entries(TASK_SLOTS, 0)
 static NEWTASK_PID_OFFSET: u32 = 0;
 #[unsafe(no_mangle)]
 static NEWTASK_FLAGS_OFFSET: u32 = 0;
-/// Offset of `next_pid` in the `sched:sched_switch` record, set the same way.
+/// Offsets of `prev_pid` and `next_pid` in the `sched:sched_switch` record, set the same way.
+#[unsafe(no_mangle)]
+static SWITCH_PREV_PID_OFFSET: u32 = 0;
 #[unsafe(no_mangle)]
 static SWITCH_NEXT_PID_OFFSET: u32 = 0;
 
@@ -188,7 +195,7 @@ pub fn count_switch(ctx: RawTracePointContext) -> i32 {
     let Some((_, tid)) = current else {
         return 0;
     };
-    // A thread switched out inside a wait call: its off-CPU time starts (see `wait_switch_in`).
+    // A thread switched out inside a wait call: its off-CPU time starts (see `switch_in`).
     if let Some(slot) = pending_wait(tid)
         && slot.tid == tid
     {
@@ -335,26 +342,46 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// The other half of a wait call's off-CPU time: when a traced thread that `count_switch` saw
-/// leave a CPU inside a wait call comes back on one. The raw `sched_switch` program runs as the
-/// task that leaves and cannot name the one that arrives; this tracepoint's record can
-/// (`next_pid`). It runs on every context switch of the machine, like `count_switch`.
+/// Every context switch, from the tracepoint whose record names both threads (`prev_pid`,
+/// `next_pid`, at offsets tracefs gives): the raw `sched_switch` program runs as the thread that
+/// leaves and cannot name the one that arrives. Two things need the arriving one:
+/// - the tree's on-CPU time: a slice of a traced thread is counted when it ends, from the moment
+///   the thread arrived ([`ON_CPU`], per CPU);
+/// - a wait call's off-CPU time: a traced thread that `count_switch` saw leave inside a wait call
+///   is back.
+///
+/// It runs on every context switch of the machine, like `count_switch`.
 #[tracepoint(category = "sched", name = "sched_switch")]
-pub fn wait_switch_in(ctx: TracePointContext) -> u32 {
-    // SAFETY: a plain u32 set by the loader before the program is loaded, from this kernel's
+pub fn switch_in(ctx: TracePointContext) -> u32 {
+    // SAFETY: plain u32s set by the loader before the program is loaded, from this kernel's
     // format file for this tracepoint.
-    let next_at = unsafe { core::ptr::read_volatile(&SWITCH_NEXT_PID_OFFSET) };
-    let Ok(next) = (unsafe { ctx.read_at::<u32>(next_at as usize) }) else {
+    let (prev_at, next_at) = unsafe {
+        (core::ptr::read_volatile(&SWITCH_PREV_PID_OFFSET), core::ptr::read_volatile(&SWITCH_NEXT_PID_OFFSET))
+    };
+    let (Ok(prev), Ok(next)) =
+        (unsafe { ctx.read_at::<u32>(prev_at as usize) }, unsafe { ctx.read_at::<u32>(next_at as usize) })
+    else {
         return 0;
     };
-    if next == 0 || !is_traced(next) {
+    let now = unsafe { bpf_ktime_get_ns() };
+    let next_traced = next != 0 && is_traced(next);
+    if let Some(slot) = ON_CPU.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
+        let slot = unsafe { &mut *slot };
+        if slot.tid != 0 && slot.tid == prev {
+            if let Some(c) = counters() {
+                c.on_cpu_ns += now.saturating_sub(slot.since_ns);
+            }
+        }
+        *slot = if next_traced { OnCpu { tid: next, _pad: 0, since_ns: now } } else { OnCpu::default() };
+    }
+    if !next_traced {
         return 0;
     }
     if let Some(slot) = pending_wait(next)
         && slot.tid == next
         && slot.switched_out_ns != 0
     {
-        let now = unsafe { bpf_ktime_get_ns() };
         slot.off_cpu_ns += now.saturating_sub(slot.switched_out_ns);
         slot.switched_out_ns = 0;
     }

@@ -16,6 +16,7 @@ pub enum Exercise {
     Block { n: u64 },
     Epoll { k: usize },
     Poll { k: usize, n: u64, timeout_ms: i32 },
+    Spin { ms: u64 },
 }
 
 #[derive(Args)]
@@ -30,6 +31,7 @@ pub fn exercise_command(exercise: Exercise) -> Result<ExitCode> {
         Exercise::Block { n } => exercise::block(n)?,
         Exercise::Epoll { k } => exercise::epoll(k)?,
         Exercise::Poll { k, n, timeout_ms } => exercise::poll(k, n, timeout_ms)?,
+        Exercise::Spin { ms } => exercise::spin(ms)?,
     }
     Ok(ExitCode::SUCCESS)
 }

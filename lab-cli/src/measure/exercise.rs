@@ -127,3 +127,15 @@ pub fn poll(k: usize, n: u64, timeout_ms: i32) -> Result<()> {
     }
     Ok(())
 }
+
+/// After the stop, keeps one CPU busy for `ms` milliseconds (no syscall: the clock is read through
+/// the vDSO), then stops again so the checker can read the kernel's own count, and exits.
+pub fn spin(ms: u64) -> Result<()> {
+    stop_self();
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_millis(ms) {
+        std::hint::spin_loop();
+    }
+    stop_self();
+    Ok(())
+}

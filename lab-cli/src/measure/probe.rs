@@ -16,7 +16,7 @@ use aya::{
     programs::{RawTracePoint, TracePoint, raw_trace_point::RawTracePointLink, trace_point::TracePointLink},
     util::nr_cpus,
 };
-use lab_common::{Counters, CurrentTask, WaitKind};
+use lab_common::{Counters, CurrentTask, OnCpu, WaitKind};
 
 use crate::measure::preflight;
 
@@ -39,14 +39,16 @@ struct Loaded {
     traced: Array<MapData, u8>,
     counters: PerCpuArray<MapData, Counters>,
     current: PerCpuArray<MapData, CurrentTask>,
+    on_cpu: PerCpuArray<MapData, OnCpu>,
 }
 
-/// Makes every CPU look up its current task afresh at its next syscall (lab-ebpf's
-/// `current_task` keeps the answer per CPU until the CPU switches tasks). Needed after a running
-/// task is marked, and after re-attaching, when switches went unseen.
-fn reset_current(current: &mut PerCpuArray<MapData, CurrentTask>) -> Result<()> {
-    let zeros = PerCpuValues::try_from(vec![CurrentTask::default(); nr_cpus().map_err(|(_, e)| e)?])?;
-    current.set(0, zeros, 0).context("resetting the per-CPU current task")
+/// Zeroes every CPU's copy of a per-CPU slot. For `CURRENT_TASK`: every CPU looks up its current
+/// task afresh at its next syscall (lab-ebpf's `current_task` keeps the answer until the CPU
+/// switches tasks), needed after a running task is marked and after re-attaching, when switches
+/// went unseen. For `ON_CPU`: a slice that began before the probe saw it is not counted.
+fn reset_per_cpu<T: aya::Pod + Default + Clone>(map: &mut PerCpuArray<MapData, T>, what: &str) -> Result<()> {
+    let zeros = PerCpuValues::try_from(vec![T::default(); nr_cpus().map_err(|(_, e)| e)?])?;
+    map.set(0, zeros, 0).with_context(|| format!("resetting the per-CPU {what}"))
 }
 
 impl Probe {
@@ -57,12 +59,14 @@ impl Probe {
         let pid_max: u32 = read_trimmed("/proc/sys/kernel/pid_max")?.parse()?;
         let newtask_pid = format_field_offset(&tracefs, "task/task_newtask", "pid")?;
         let newtask_flags = format_field_offset(&tracefs, "task/task_newtask", "clone_flags")?;
+        let switch_prev_pid = format_field_offset(&tracefs, "sched/sched_switch", "prev_pid")?;
         let switch_next_pid = format_field_offset(&tracefs, "sched/sched_switch", "next_pid")?;
 
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("TRACED_TASKS", pid_max)
             .override_global("NEWTASK_PID_OFFSET", &newtask_pid, true)
             .override_global("NEWTASK_FLAGS_OFFSET", &newtask_flags, true)
+            .override_global("SWITCH_PREV_PID_OFFSET", &switch_prev_pid, true)
             .override_global("SWITCH_NEXT_PID_OFFSET", &switch_next_pid, true)
             .load(PROBES)
             .context("loading the probes")?;
@@ -82,7 +86,9 @@ impl Probe {
         let traced = Array::try_from(take_map(&mut ebpf, "TRACED_TASKS")?)?;
         let counters = PerCpuArray::try_from(take_map(&mut ebpf, "COUNTERS")?)?;
         let current = PerCpuArray::try_from(take_map(&mut ebpf, "CURRENT_TASK")?)?;
-        let mut probe = Probe { loaded: Some(Loaded { ebpf, hooks, logger, traced, counters, current }), unavailable };
+        let on_cpu = PerCpuArray::try_from(take_map(&mut ebpf, "ON_CPU")?)?;
+        let mut probe =
+            Probe { loaded: Some(Loaded { ebpf, hooks, logger, traced, counters, current, on_cpu }), unavailable };
         probe.set_attached(true)?;
         Ok(probe)
     }
@@ -108,7 +114,10 @@ impl Probe {
             *link = Some(hook.attach(&mut loaded.ebpf)?);
             if hook.program == "count_switch" {
                 // From here on every switch is seen: forget what the CPUs knew before.
-                reset_current(&mut loaded.current)?;
+                reset_per_cpu(&mut loaded.current, "current task")?;
+            }
+            if hook.program == "switch_in" {
+                reset_per_cpu(&mut loaded.on_cpu, "on-CPU slice")?;
             }
         }
         Ok(())
@@ -119,7 +128,7 @@ impl Probe {
         let Some(loaded) = &mut self.loaded else { return Ok(()) };
         loaded.traced.set(tid, 1, 0).with_context(|| format!("marking task {tid} as traced"))?;
         // The task may be running right now, on a CPU that already looked it up.
-        reset_current(&mut loaded.current)
+        reset_per_cpu(&mut loaded.current, "current task")
     }
 
     /// Sum of every CPU's counters, as of now.
@@ -176,12 +185,12 @@ fn hooks(tracefs: &Path) -> Vec<Hook> {
         Hook { program, kind: HookKind::Tracepoint(category, name), exists }
     };
     let mut hooks = vec![
-        // count_switch first: it keeps count_syscall's per-CPU answer fresh (see `reset_current`).
+        // count_switch first: it keeps count_syscall's per-CPU answer fresh (see `reset_per_cpu`).
         raw("count_switch", "sched_switch"),
         raw("count_syscall", "sys_enter"),
         raw("forget_task", "sched_process_exit"),
         tracepoint("follow_fork", "task", "task_newtask".into()),
-        tracepoint("wait_switch_in", "sched", "sched_switch".into()),
+        tracepoint("switch_in", "sched", "sched_switch".into()),
     ];
     // Only exits: the entries are read by count_syscall (see lab-ebpf).
     for kind in WaitKind::ALL {

@@ -14,7 +14,7 @@ use std::{
     net::{Ipv4Addr, SocketAddr},
     os::fd::OwnedFd,
     sync::mpsc::RecvTimeoutError,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result, bail};
@@ -72,6 +72,8 @@ pub struct Measured {
     pub peak_threads: u64,
     /// Set when the server never went idle after the load (see `settle`).
     pub not_idle: Option<NotIdle>,
+    /// From the snapshot that opened the window to the one that closed it.
+    pub window_seconds: f64,
 }
 
 /// Steps 2–3 above for any traced server listening at `addr` whose tree is rooted at `root`
@@ -87,7 +89,7 @@ pub fn measure(
     spec: &RunSpec,
     alive: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Measured> {
-    let mut window = Window { before: None, after: None, peak: None };
+    let mut window = Window { before: None, after: None, peak: None, opened: None, closed: None };
     if !spec.rounds_only {
         window.open(probe, root)?; // before the generator starts: its first connect is counted
     }
@@ -104,6 +106,7 @@ pub fn measure(
             }
             Ok(line) if line == "sent" => {
                 window.after = Some(settle(probe, root)?);
+                window.closed = Some(Instant::now());
                 generator.write_line("")?;
             }
             Ok(line) => break Some(line),
@@ -132,8 +135,10 @@ pub fn measure(
         Some(after) => after,
         None => settle(probe, root)?,
     };
+    let closed = window.closed.unwrap_or_else(Instant::now);
+    let window_seconds = window.opened.map_or(0.0, |opened| (closed - opened).as_secs_f64());
     let delta = Delta::between(&before, &after);
-    Ok(Measured { delta, load, peak_processes: peak.processes, peak_threads: peak.threads, not_idle })
+    Ok(Measured { delta, load, peak_processes: peak.processes, peak_threads: peak.threads, not_idle, window_seconds })
 }
 
 /// The measurement window: the snapshot that opens it, the one that closes it, and the tree's
@@ -142,11 +147,15 @@ struct Window {
     before: Option<Counters>,
     after: Option<(Counters, Option<NotIdle>)>,
     peak: Option<Peak>,
+    /// When the two snapshots were taken.
+    opened: Option<Instant>,
+    closed: Option<Instant>,
 }
 
 impl Window {
     fn open(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
         let (before, _) = settle(probe, root)?;
+        self.opened = Some(Instant::now());
         self.peak = Some(Peak::at_start(root, &before));
         self.before = Some(before);
         Ok(())

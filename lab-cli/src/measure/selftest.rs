@@ -147,6 +147,30 @@ pub fn check_poll(probe: &mut Probe, k: usize, n: u64, timeout_ms: i32) -> Resul
     Ok(Delta::between(&before, &after).0.wait[lab_common::WaitKind::Poll as usize])
 }
 
+/// A process busy on a CPU for `ms` milliseconds: its on-CPU time as the probe counted it, and
+/// as the kernel's scheduler did (`/proc/PID/schedstat`, nanoseconds), over the same stretch.
+pub fn check_cpu(probe: &mut Probe, ms: u64) -> Result<(u64, u64)> {
+    let mut traced = exercise(&["spin", &ms.to_string()]).start_traced(probe)?;
+    let pid = traced.pid;
+    wait_stopped(pid)?;
+    let (kernel0, before) = (run_time_ns(pid)?, probe.snapshot()?);
+    resume(&traced);
+    // Running, then stopped again once it has spun: switched out, so its last slice is counted.
+    wait_until(pid, |s| s != 'T')?;
+    wait_stopped(pid)?;
+    let (kernel1, after) = (run_time_ns(pid)?, probe.snapshot()?);
+    resume(&traced);
+    traced.wait_success()?;
+    Ok((Delta::between(&before, &after).0.on_cpu_ns, kernel1 - kernel0))
+}
+
+/// The time a process has run on a CPU, in ns, by the scheduler's own count.
+fn run_time_ns(pid: u32) -> Result<u64> {
+    let stat =
+        Process::new(pid as i32).and_then(|p| p.schedstat()).with_context(|| format!("process {pid} is gone"))?;
+    Ok(stat.sum_exec_runtime)
+}
+
 fn unread_bytes(pipe: &impl std::os::fd::AsRawFd) -> i32 {
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int.

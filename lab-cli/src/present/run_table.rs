@@ -124,6 +124,17 @@ fn run_table(r: &RunResult) -> String {
         "Server CPU: {:.0} ms user, {:.0} ms sys; peak RSS {} KiB",
         r.server.user_ms, r.server.sys_ms, r.server.max_rss_kib
     );
+    let w = r.window;
+    if w.server_cpu_ns > 0 {
+        let _ = writeln!(
+            out,
+            "In the measured window ({:.2} s): {:.1} ms on a CPU, {} µs per message, {:.2} cores used",
+            w.seconds,
+            w.server_cpu_ns as f64 / 1e6,
+            ratio(w.server_cpu_ns as f64 / 1e3, msgs),
+            w.server_cpu_ns as f64 / 1e9 / w.seconds.max(1e-9)
+        );
+    }
     if let Some(busy) = r.not_idle {
         let _ = writeln!(out, "{}", not_idle(&r.model, busy));
     }

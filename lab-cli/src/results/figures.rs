@@ -54,7 +54,18 @@ pub const COMPARE: &[Figure] = &[
         header: "CPU µs/msg",
         value: |r| per_message(r, 1) * (r.server.user_ms + r.server.sys_ms) * 1e3,
     },
+    Figure {
+        key: "window_cpu_us_per_msg",
+        header: "window CPU µs/msg",
+        value: |r| per_message(r, r.window.server_cpu_ns) / 1e3,
+    },
+    Figure { key: "cores_used", header: "cores used", value: |r| cores_used(r) },
 ];
+
+/// The server's CPU time in the window over the window's length: 1.0 is one core busy all along.
+fn cores_used(r: &RunResult) -> f64 {
+    if r.window.seconds == 0.0 { 0.0 } else { r.window.server_cpu_ns as f64 / 1e9 / r.window.seconds }
+}
 
 pub fn figure(key: &str) -> Option<&'static Figure> {
     COMPARE.iter().find(|f| f.key == key)

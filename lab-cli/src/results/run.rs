@@ -46,6 +46,9 @@ pub struct RunResult {
     pub peak_threads: u64,
     /// Anything the probe could not count (all 0 unless a map filled up).
     pub probe_dropped: Dropped,
+    /// The measured window: how long it lasted and the server tree's CPU time inside it.
+    #[serde(default)]
+    pub window: Window,
     /// Set when the server never went idle after the load: the window holds what it did while
     /// the lab waited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,6 +63,15 @@ pub struct WaitTotals {
     pub all: WaitCall,
     /// The same figures for each wait syscall the server used.
     pub by_call: BTreeMap<String, WaitCall>,
+}
+
+/// The measured window, between the two snapshots (see `measure::run`).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Window {
+    pub seconds: f64,
+    /// On-CPU time of every thread of the server's tree inside the window, from the probe (each
+    /// slice from the thread's switch-in to its switch-out); 0 when untraced.
+    pub server_cpu_ns: u64,
 }
 
 /// One wait syscall's figures, summed over its calls: the probe's own counters.
@@ -93,8 +105,9 @@ pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
 impl RunResult {
     /// The figures of one measurement of the server `name`, whose tree used `usage`.
     pub fn from_measured(name: &str, measured: Measured, usage: Usage) -> RunResult {
-        let Measured { delta, load, peak_processes, peak_threads, not_idle } = measured;
-        RunResult { peak_processes, peak_threads, not_idle, ..RunResult::new(name, &delta, &load, usage) }
+        let Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds } = measured;
+        let window = Window { seconds: window_seconds, server_cpu_ns: delta.0.on_cpu_ns };
+        RunResult { peak_processes, peak_threads, not_idle, window, ..RunResult::new(name, &delta, &load, usage) }
     }
 
     fn new(model: &str, delta: &Delta, load: &LoadReport, server: Usage) -> RunResult {
@@ -117,6 +130,7 @@ impl RunResult {
             peak_threads: 0,
             probe_dropped: delta.0.dropped,
             not_idle: None,
+            window: Window::default(),
         }
     }
 

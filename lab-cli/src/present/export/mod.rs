@@ -84,7 +84,17 @@ const GROUPS: &[(&str, &[&str])] = &[
         "Context switches and tasks",
         &["voluntary_cs_per_msg", "involuntary_cs_per_msg", "peak_threads", "peak_processes"],
     ),
-    ("Server CPU and memory", &["server_cpu_us_per_msg", "server_user_ms", "server_sys_ms", "peak_rss_kib"]),
+    (
+        "Server CPU and memory",
+        &[
+            "window_cpu_us_per_msg",
+            "cores_used",
+            "server_cpu_us_per_msg",
+            "server_user_ms",
+            "server_sys_ms",
+            "peak_rss_kib",
+        ],
+    ),
 ];
 
 /// [`GROUPS`] as figures, with every figure of [`COMPARE`] in exactly one group.
