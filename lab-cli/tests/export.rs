@@ -91,7 +91,9 @@ fn csv_parses_back_with_a_row_per_model() {
     assert_eq!(thread[column("msgs_per_sec")].parse::<f64>().unwrap(), 41250.0);
     assert_eq!(thread[column("msgs_per_sec_min")].parse::<f64>().unwrap(), 38790.0);
     assert_eq!(thread[column("msgs_per_sec_max")].parse::<f64>().unwrap(), 46830.0);
-    assert_eq!(rows[2][column("fds_per_wait_call")].parse::<f64>().unwrap(), 101.0);
+    assert_eq!(rows[1][column("fds_passed_per_wait_call")].parse::<f64>().unwrap(), 101.0, "poll: every fd");
+    assert_eq!(rows[2][column("fds_passed_per_wait_call")].parse::<f64>().unwrap(), 0.0, "epoll: none handed in");
+    assert_eq!(rows[2][column("fds_watched_per_wait_call")].parse::<f64>().unwrap(), 101.0, "epoll: its list");
 }
 
 #[test]
@@ -319,7 +321,7 @@ fn sweep_svg_draws_four_panels_and_a_legend_entry_per_model() {
     for text in [
         "syscalls per message",
         "context switches per message",
-        "fds handed in per wait call",
+        "fds passed in per wait call",
         "server CPU µs per message",
     ] {
         assert_eq!(svg.matches(text).count(), 1, "panel title {text:?}");

@@ -176,9 +176,13 @@ counters! {
     pub struct WaitStats {
         /// Calls that returned.
         pub calls: u64,
-        /// Descriptors handed to the kernel: select's and poll's `nfds`, the epoll instance's
-        /// interest-list size at the call, io_uring_enter's `to_submit`.
+        /// What the call was handed, in that call: select's and poll's `nfds` (select scans fds
+        /// 0..nfds of its sets), 0 for epoll (its interest list was registered beforehand, with
+        /// epoll_ctl), io_uring_enter's `to_submit` (submissions, not fds).
         pub fds_passed: u64,
+        /// Descriptors the call watches: select's and poll's `nfds`, the size of the epoll
+        /// instance's interest list at the call; 0 for io_uring_enter.
+        pub fds_watched: u64,
         /// Sum of non-negative return values: ready fds (select, poll, epoll) or SQEs consumed (io_uring).
         pub ready: u64,
         /// Calls that returned an error (EINTR, ...).
@@ -269,6 +273,7 @@ pub struct PendingWait {
     pub off_cpu_ns: u64,
     pub switched_out_ns: u64,
     pub fds_passed: u64,
+    pub fds_watched: u64,
     pub kind: u32,
     /// The thread in the wait call; 0 when the slot is free (thread 0 is never traced).
     pub tid: u32,

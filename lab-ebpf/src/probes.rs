@@ -289,14 +289,15 @@ fn interest_size(tgid: u32) -> Option<&'static mut InterestSize> {
 /// Stashes what a wait call was handed, and when, until its `sys_exit` tracepoint.
 #[inline(always)]
 fn wait_enter(tgid: u32, tid: u32, kind: WaitKind, regs: *const pt_regs) {
-    let fds_passed = match kind {
-        WaitKind::Select | WaitKind::Pselect6 => syscall_arg(regs, 0), // nfds: the kernel scans 0..nfds
-        WaitKind::Poll | WaitKind::Ppoll => syscall_arg(regs, 1),      // nfds: entries in the pollfd array
-        WaitKind::IoUringEnter => syscall_arg(regs, 1),                // to_submit
+    let (fds_passed, fds_watched) = match kind {
+        WaitKind::Select | WaitKind::Pselect6 => (syscall_arg(regs, 0), syscall_arg(regs, 0)), // nfds: scans 0..nfds
+        WaitKind::Poll | WaitKind::Ppoll => (syscall_arg(regs, 1), syscall_arg(regs, 1)),      // nfds: pollfd entries
+        WaitKind::IoUringEnter => (syscall_arg(regs, 1), 0),                                   // to_submit
         WaitKind::EpollWait | WaitKind::EpollPwait | WaitKind::EpollPwait2 => match interest_size(tgid) {
-            // A plain read; a concurrent epoll_ctl can only make it off by one.
-            Some(size) if size.tgid == tgid => size.fds,
-            _ => 0,
+            // Nothing handed in; the interest list is watched. A plain read: a concurrent
+            // epoll_ctl can only make it off by one.
+            Some(size) if size.tgid == tgid => (0, size.fds),
+            _ => (0, 0),
         },
     };
     let Some(slot) = pending_wait(tid) else { return };
@@ -308,7 +309,8 @@ fn wait_enter(tgid: u32, tid: u32, kind: WaitKind, regs: *const pt_regs) {
         return;
     }
     let entered_ns = unsafe { bpf_ktime_get_ns() };
-    *slot = PendingWait { entered_ns, off_cpu_ns: 0, switched_out_ns: 0, fds_passed, kind: kind as u32, tid };
+    *slot =
+        PendingWait { entered_ns, off_cpu_ns: 0, switched_out_ns: 0, fds_passed, fds_watched, kind: kind as u32, tid };
 }
 
 /// Attached to `sys_exit_<call>` of every wait call. Only threads with a pending entry count.
@@ -330,6 +332,7 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     };
     stats.calls += 1;
     stats.fds_passed += pending.fds_passed;
+    stats.fds_watched += pending.fds_watched;
     let inside = now.saturating_sub(pending.entered_ns);
     let off_cpu = pending.off_cpu_ns.min(inside);
     stats.blocked_ns += off_cpu;

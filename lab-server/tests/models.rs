@@ -227,7 +227,7 @@ fn beyond_fd_setsize(model: &str) {
 
 /// With RLIMIT_NOFILE at 24, 40 clients connect and send at once. The server accepts until it
 /// runs out of fds and says so, once; then, as clients finish and their fds are freed, it takes
-/// the rest from the backlog. Every client gets its reply.
+/// the rest from the backlog. Every client gets its reply, whichever order they come in.
 fn out_of_fds(model: &str) {
     let mut server = ServerProcess::spawn_with_fd_limit(model, 24);
     let streams: Vec<TcpStream> = (0..40).map(|_| connect(server.addr)).collect();
@@ -245,12 +245,19 @@ fn out_of_fds(model: &str) {
             "lab-server: accept failed: Too many open files (os error 24); backing off (logged once)"
         );
     }
-    for (mut stream, request) in streams.into_iter().zip(&requests) {
-        let mut reply = vec![0; 64];
-        stream.read_exact(&mut reply).unwrap();
-        assert_eq!(reply, reply_to(request));
-        drop(stream); // Frees the server's fd for a client still waiting in the backlog.
-    }
+    // Each client reads its reply and leaves on its own thread: a client whose connection waits
+    // in one listener's backlog (epoll-reuseport has one per thread) must not wait for another
+    // client queued behind it on a different listener.
+    std::thread::scope(|scope| {
+        for (mut stream, request) in streams.into_iter().zip(&requests) {
+            scope.spawn(move || {
+                let mut reply = vec![0; 64];
+                stream.read_exact(&mut reply).unwrap();
+                assert_eq!(reply, reply_to(request));
+                drop(stream); // Frees the server's fd for a client still waiting in a backlog.
+            });
+        }
+    });
     round_trip(&mut connect(server.addr), b"still here");
     server.assert_running();
     assert_eq!(server.stop(), Vec::<String>::new()); // Logged once, and nothing else.

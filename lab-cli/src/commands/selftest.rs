@@ -32,7 +32,7 @@ fn table(r: &selftest::SelftestReport) -> String {
         "syscalls: expected {} reads and {} writes (process + child + thread), probe counted {} and {}: {}\n\
          context switches: {} blocking reads; voluntary: probe {}, /proc {}; involuntary: probe {}, /proc {}: {}\n\
          epoll interest list: 4 epoll_wait calls over {} registrations (add via a dup'd fd, del, close, failed add): \
-         fds passed expected {}, probe {}; ready expected 4, probe {}: {}\n",
+         fds watched expected {}, probe {}; ready expected 4, probe {}: {}\n",
         io.expected,
         io.expected,
         io.reads,
@@ -45,8 +45,8 @@ fn table(r: &selftest::SelftestReport) -> String {
         switches.proc_involuntary,
         verdict(r.switches_ok),
         epoll.registered,
-        epoll.expected_fds_passed,
-        epoll.fds_passed,
+        epoll.expected_fds_watched,
+        epoll.fds_watched,
         epoll.ready,
         verdict(r.epoll_ok),
     )

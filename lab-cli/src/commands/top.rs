@@ -77,6 +77,7 @@ pub struct WaitRate {
     pub call: String,
     pub per_sec: f64,
     pub fds_passed_per_call: f64,
+    pub fds_watched_per_call: f64,
     pub ready_per_call: f64,
 }
 
@@ -150,6 +151,7 @@ pub fn rates(before: &Counters, after: &Counters, interval: Duration, at: Durati
             call,
             per_sec: per_sec(w.calls),
             fds_passed_per_call: w.fds_passed as f64 / w.calls as f64,
+            fds_watched_per_call: w.fds_watched as f64 / w.calls as f64,
             ready_per_call: w.ready as f64 / w.calls as f64,
         })
         .collect();
@@ -187,10 +189,11 @@ pub fn table_text(r: &Rates) -> String {
     out += &format!("{pad}  {}\n", top.join(", "));
     for w in &r.wait_calls {
         out += &format!(
-            "{pad}  {}: {:.0} calls/s, {} fds passed and {} ready per call\n",
+            "{pad}  {}: {:.0} calls/s, {} fds passed, {} watched and {} ready per call\n",
             w.call,
             w.per_sec,
             ratio(w.fds_passed_per_call, 1.0),
+            ratio(w.fds_watched_per_call, 1.0),
             ratio(w.ready_per_call, 1.0)
         );
     }

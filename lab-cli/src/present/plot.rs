@@ -28,7 +28,10 @@ const PANELS: [Panel; 4] = [
         title: "context switches per message (voluntary + involuntary)",
         keys: &["voluntary_cs_per_msg", "involuntary_cs_per_msg"],
     },
-    Panel { title: "fds handed in per wait call (0: no wait calls)", keys: &["fds_per_wait_call"] },
+    Panel {
+        title: "fds passed in per wait call (epoll: 0, its list is registered once)",
+        keys: &["fds_passed_per_wait_call"],
+    },
     Panel { title: "server CPU µs per message", keys: &["server_cpu_us_per_msg"] },
 ];
 

@@ -28,6 +28,8 @@ struct WaitRow {
     calls: u64,
     #[tabled(rename = "fds passed / call")]
     fds_per_call: String,
+    #[tabled(rename = "fds watched / call")]
+    watched_per_call: String,
     #[tabled(rename = "ready / call")]
     ready_per_call: String,
     #[tabled(rename = "errors")]
@@ -102,6 +104,7 @@ fn run_table(r: &RunResult) -> String {
                 call: name.clone(),
                 calls: w.calls,
                 fds_per_call: ratio(w.fds_passed as f64, w.calls as f64),
+                watched_per_call: ratio(w.fds_watched as f64, w.calls as f64),
                 ready_per_call: ratio(w.ready as f64, w.calls as f64),
                 errors: w.errors,
                 cpu_us_per_call: ratio(w.cpu_ns as f64 / 1e3, w.calls as f64),

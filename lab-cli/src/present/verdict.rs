@@ -54,7 +54,8 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
         models.iter().partition(|m| m.run.wait.all.calls == 0);
     let switches = |m: &ModelResult| median(m, "voluntary_cs_per_msg");
     let ready = |m: &ModelResult| median(m, "ready_per_wait_call");
-    let handed = |m: &ModelResult| median(m, "fds_per_wait_call");
+    let handed = |m: &ModelResult| median(m, "fds_passed_per_wait_call");
+    let watched = |m: &ModelResult| median(m, "fds_watched_per_wait_call");
 
     // Claim 1: blocking servers pay one IO call and one context switch per ready connection.
     for m in &blocking {
@@ -138,7 +139,7 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
     {
         lines.push(format!(
             "epoll's interest list held {} fds, registered once rather than handed over on every call; each call reported only the ready ones ({}), so the idle connections cost it nothing per call.",
-            significant(handed(epoll)),
+            significant(watched(epoll)),
             significant(ready(epoll))
         ));
     }

@@ -29,7 +29,16 @@ pub const COMPARE: &[Figure] = &[
     Figure { key: "syscalls_per_msg", header: "syscalls/msg", value: |r| per_message(r, r.syscalls_total) },
     Figure { key: "data_syscalls_per_msg", header: "read+write/msg", value: |r| per_message(r, r.data_calls()) },
     Figure { key: "wait_calls_per_msg", header: "waits/msg", value: |r| per_message(r, r.wait.all.calls) },
-    Figure { key: "fds_per_wait_call", header: "fds in/wait", value: |r| per_wait_call(r, r.wait.all.fds_passed) },
+    Figure {
+        key: "fds_passed_per_wait_call",
+        header: "fds passed/wait",
+        value: |r| per_wait_call(r, r.wait.all.fds_passed),
+    },
+    Figure {
+        key: "fds_watched_per_wait_call",
+        header: "fds watched/wait",
+        value: |r| per_wait_call(r, r.wait.all.fds_watched),
+    },
     Figure { key: "ready_per_wait_call", header: "ready/wait", value: |r| per_wait_call(r, r.wait.all.ready) },
     Figure {
         key: "wait_cpu_us_per_call", header: "CPU µs/wait", value: |r| per_wait_call(r, r.wait.all.cpu_ns) / 1e3
