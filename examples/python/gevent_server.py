@@ -32,7 +32,7 @@ def main():
     port = int(sys.argv[1])
     server = StreamServer(("127.0.0.1", port), echo, backlog=10_000)  # capped at somaxconn
     server.init_socket()
-    print("listening on 127.0.0.1:%d" % port, flush=True)
+    print("listening on %s:%d" % server.socket.getsockname(), flush=True)
     server.serve_forever()
 
 

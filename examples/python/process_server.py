@@ -22,7 +22,7 @@ def main():
     listener.bind(("127.0.0.1", port))
     listener.listen(10_000)  # the kernel caps it at net.core.somaxconn
     signal.signal(signal.SIGCHLD, reap)
-    print("listening on 127.0.0.1:%d" % port, flush=True)
+    print("listening on %s:%d" % listener.getsockname(), flush=True)
     while True:
         conn, _ = listener.accept()
         if os.fork() == 0:  # the child serves this connection, then exits

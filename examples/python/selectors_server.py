@@ -27,7 +27,7 @@ def main():
     listener.listen(10_000)  # the kernel caps it at net.core.somaxconn
     listener.setblocking(False)
     selector.register(listener, selectors.EVENT_READ)
-    print("listening on 127.0.0.1:%d" % port, flush=True)
+    print("listening on %s:%d" % listener.getsockname(), flush=True)
     while True:
         for key, _ in selector.select():
             if key.fileobj is listener:

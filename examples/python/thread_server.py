@@ -19,7 +19,7 @@ def main():
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
     listener.listen(10_000)  # the kernel caps it at net.core.somaxconn
-    print("listening on 127.0.0.1:%d" % port, flush=True)
+    print("listening on %s:%d" % listener.getsockname(), flush=True)
     while True:
         conn, _ = listener.accept()
         threading.Thread(target=echo, args=(conn,), daemon=True).start()

@@ -1,7 +1,9 @@
-//! One measured run: a model under the probe, driven by the load generator.
+//! One measured run: a model (or any server given as a command) under the probe, driven by the
+//! load generator.
 //!
 //! The order matters for honest numbers:
-//! 1. bind the listener here, so the server is reachable the moment it starts;
+//! 1. bind the listener here, so the server is reachable the moment it starts (a `--server`
+//!    command binds its own, on a free port the lab picks, and is ready once it listens there);
 //! 2. start the model traced (see `launch`) and wait until it is idle (see `settle`): start-up
 //!    (the dynamic loader, the runtime) is over and it is blocked waiting for clients;
 //! 3. snapshot, run the load generator in a process of its own (never in the traced tree),
@@ -11,7 +13,7 @@
 //! Everything between the two snapshots is the cost of serving this load, nothing else.
 
 use std::{
-    net::{Ipv4Addr, SocketAddr},
+    net::{Ipv4Addr, SocketAddr, TcpListener},
     os::fd::OwnedFd,
     sync::mpsc::RecvTimeoutError,
     time::{Duration, Instant},
@@ -26,22 +28,29 @@ use crate::{
     measure::launch::LISTEN_FD,
     measure::privileges,
     measure::probe::{Delta, Probe},
-    measure::process::{Child, Spawn, Stdout},
+    measure::process::{self, Child, Spawn, Stderr, Stdout},
     measure::settle::{NotIdle, settle},
     measure::tree,
 };
 
-/// What to run: a model and the workload.
+/// What to run: a model or a command, and the workload.
 #[derive(Clone, Debug)]
 pub struct RunSpec {
+    /// The model, or the name of a `--server` command: what the results call it.
     pub model: String,
+    /// A `--server`'s command line, with [`PORT`] where the port goes; `None` for a model.
+    pub command: Option<Vec<String>>,
     pub workload: Workload,
     /// Count only the message rounds: connecting and closing happen outside the window.
     pub rounds_only: bool,
 }
 
-/// Step 1–2: a traced `iolab serve --model …` on a fresh loopback listener, ready for clients.
+/// Step 1–2: a traced `iolab serve --model …` on a fresh loopback listener (or the spec's
+/// command, see [`start_command`]), ready for clients.
 pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(Child, SocketAddr)> {
+    if let Some(command) = &spec.command {
+        return start_command(probe, &spec.model, command);
+    }
     if lab_server::model(&spec.model).is_none() {
         bail!("unknown model {:?} (valid: {})", spec.model, lab_server::model_names().join(", "));
     }
@@ -50,6 +59,64 @@ pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(Child, SocketAd
     drop(listener);
     server.wait_for_line("listening on", None)?;
     Ok((server, addr))
+}
+
+/// In a `--server` command, what the lab replaces with the port it picked.
+pub const PORT: &str = "{port}";
+
+/// How long a `--server` command may take to listen on its port.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `--server` command that never listened on its port: it could not be run, exited first, or
+/// took longer than [`READY_TIMEOUT`]. The reason quotes the command and ends with its last output.
+#[derive(Debug)]
+pub struct NotStarted {
+    pub name: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for NotStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "server {} did not start: {}", self.name, self.reason)
+    }
+}
+
+impl std::error::Error for NotStarted {}
+
+/// Step 1–2 for a `--server` NAME: its command with [`PORT`] replaced by a free loopback port,
+/// started traced like a model (through the gate, in a process group of its own, as the user
+/// behind sudo), ready once its tree listens on that port (see [`tree::wait_listening`]). It
+/// binds its own listener, so the lab only picks the port: bound and closed here, free when the
+/// server binds it a moment later.
+fn start_command(probe: &mut Probe, name: &str, command: &[String]) -> Result<(Child, SocketAddr)> {
+    let addr = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?;
+    let port = addr.port().to_string();
+    let argv: Vec<String> = command.iter().map(|arg| arg.replace(PORT, &port)).collect();
+    let shown = argv.join(" ");
+    let (program, args) = argv.split_first().context("an empty --server command")?;
+    let not_started = |reason: String| NotStarted { name: name.to_owned(), reason: format!("`{shown}`: {reason}") };
+    let Some(path) = process::which(program) else {
+        bail!(not_started(format!("cannot run '{program}': no such command")));
+    };
+    let spawn = Spawn::program(&path).named(format!("server {name}")).args(args);
+    let spawn = spawn.stdout(Stdout::Tail).stderr(Stderr::Tail).own_group().as_invoking_user();
+    let mut server = spawn.start_traced(probe)?;
+    let ready = tree::wait_listening(server.pid, Some(addr), PORT, READY_TIMEOUT, &mut || server.exited());
+    match ready {
+        Ok(addr) => Ok((server, addr)),
+        Err(err) if crate::interrupt::cause(&err).is_some() => Err(err),
+        Err(err) => {
+            let tail = server.tail();
+            let _ = server.stop();
+            let lines = tail.map(|t| t.lines(Duration::from_secs(1))).unwrap_or_default();
+            let lines: Vec<String> = lines.into_iter().filter(|l| !l.trim().is_empty()).collect();
+            let last = match lines.is_empty() {
+                true => "it printed nothing".to_owned(),
+                false => format!("its last output: {}", lines.join(" | ")),
+            };
+            bail!(not_started(format!("{err:#}; {last}")))
+        }
+    }
 }
 
 /// `iolab serve --model MODEL` on `listener` (at fd [`LISTEN_FD`]), as the user behind sudo, in
@@ -64,12 +131,14 @@ pub fn serve_model<'a>(model: &str, listener: &'a OwnedFd) -> Spawn<'a> {
 }
 
 /// What one load cost a traced server: the probe's counts between the two snapshots, the load
-/// generator's report, and the tree's peak size.
+/// generator's report, and the tree's peak size and memory.
 pub struct Measured {
     pub delta: Delta,
     pub load: LoadReport,
     pub peak_processes: u64,
     pub peak_threads: u64,
+    /// The tree's largest proportional set size in the window, in KiB (see [`Pss`]).
+    pub peak_pss_kib: u64,
     /// Set when the server never went idle after the load (see `settle`).
     pub not_idle: Option<NotIdle>,
     /// From the snapshot that opened the window to the one that closed it.
@@ -89,7 +158,7 @@ pub fn measure(
     spec: &RunSpec,
     alive: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Measured> {
-    let mut window = Window { before: None, after: None, peak: None, opened: None, closed: None };
+    let mut window = Window { before: None, after: None, peak: None, pss: Pss::default(), opened: None, closed: None };
     if !spec.rounds_only {
         window.open(probe, root)?; // before the generator starts: its first connect is counted
     }
@@ -101,18 +170,24 @@ pub fn measure(
         }
         match generator.lines()?.recv_timeout(SAMPLE_EVERY) {
             Ok(line) if line == "connected" => {
+                settle(probe, root)?;
+                window.pss.sample(root); // every connection is open: outside the window
                 window.open(probe, root)?;
                 generator.write_line("")?; // go on to the next phase
             }
             Ok(line) if line == "sent" => {
                 window.after = Some(settle(probe, root)?);
                 window.closed = Some(Instant::now());
+                window.pss.sample(root); // every connection is still open
                 generator.write_line("")?;
             }
             Ok(line) => break Some(line),
             Err(RecvTimeoutError::Timeout) => {
                 if let Some(peak) = window.peak.as_mut() {
                     peak.sample(&probe.snapshot()?);
+                    if !spec.rounds_only {
+                        window.pss.sample_if_due(root);
+                    }
                 }
             }
             Err(RecvTimeoutError::Disconnected) => break None,
@@ -138,15 +213,17 @@ pub fn measure(
     let closed = window.closed.unwrap_or_else(Instant::now);
     let window_seconds = window.opened.map_or(0.0, |opened| (closed - opened).as_secs_f64());
     let delta = Delta::between(&before, &after);
-    Ok(Measured { delta, load, peak_processes: peak.processes, peak_threads: peak.threads, not_idle, window_seconds })
+    let (peak_processes, peak_threads, peak_pss_kib) = (peak.processes, peak.threads, window.pss.peak_kib);
+    Ok(Measured { delta, load, peak_processes, peak_threads, peak_pss_kib, not_idle, window_seconds })
 }
 
 /// The measurement window: the snapshot that opens it, the one that closes it, and the tree's
-/// peak size in between.
+/// peak size and memory in between.
 struct Window {
     before: Option<Counters>,
     after: Option<(Counters, Option<NotIdle>)>,
     peak: Option<Peak>,
+    pss: Pss,
     /// When the two snapshots were taken.
     opened: Option<Instant>,
     closed: Option<Instant>,
@@ -215,6 +292,43 @@ impl Peak {
         );
         self.processes = self.processes.max(processes);
         self.threads = self.threads.max(threads);
+    }
+}
+
+/// The largest proportional set size (PSS) of the server tree, read from /proc while the load
+/// runs (see [`tree::pss_kib`]): memory the tree really holds, a page shared by N of its
+/// processes counted 1/N in each, so that a process per connection is not charged N times for
+/// the interpreter they share.
+///
+/// Reading it is not free: the kernel walks every mapping of every process, so a sample of a
+/// tree with a process per connection takes time in proportion to its processes (BENCHMARKS.md
+/// has the figure). With `rounds_only` the run says when every connection is open, and the
+/// samples are taken then, outside the window: before it opens (the server idle, then idle
+/// again) and after it closes. A free-running load is sampled inside the window, at most every
+/// [`PSS_EVERY`] and never sooner than 10× the time the last sample took, so sampling takes at
+/// most a tenth of one core from the server and the generator.
+#[derive(Default)]
+struct Pss {
+    peak_kib: u64,
+    /// When the next sample is due, after the last one.
+    next: Option<Instant>,
+}
+
+/// The shortest time between two PSS samples during a free-running load.
+pub const PSS_EVERY: Duration = Duration::from_millis(100);
+
+impl Pss {
+    fn sample(&mut self, root: u32) {
+        let start = Instant::now();
+        self.peak_kib = self.peak_kib.max(tree::pss_kib(root));
+        let took = start.elapsed();
+        self.next = Some(Instant::now() + PSS_EVERY.max(took * 10));
+    }
+
+    fn sample_if_due(&mut self, root: u32) {
+        if self.next.is_none_or(|next| Instant::now() >= next) {
+            self.sample(root);
+        }
     }
 }
 

@@ -44,6 +44,10 @@ pub struct RunResult {
     /// Most processes and threads (all tasks) the server tree had at once.
     pub peak_processes: u64,
     pub peak_threads: u64,
+    /// The server tree's largest proportional set size (PSS, summed over its processes) in the
+    /// window, in KiB; sampled, most reliably while every connection is open (see `measure::run`).
+    #[serde(default)]
+    pub peak_pss_kib: u64,
     /// Anything the probe could not count (all 0 unless a map filled up).
     pub probe_dropped: Dropped,
     /// The measured window: how long it lasted and the server tree's CPU time inside it.
@@ -105,9 +109,10 @@ pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
 impl RunResult {
     /// The figures of one measurement of the server `name`, whose tree used `usage`.
     pub fn from_measured(name: &str, measured: Measured, usage: Usage) -> RunResult {
-        let Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds } = measured;
+        let Measured { delta, load, peak_processes, peak_threads, peak_pss_kib, not_idle, window_seconds } = measured;
         let window = Window { seconds: window_seconds, server_cpu_ns: delta.0.on_cpu_ns };
-        RunResult { peak_processes, peak_threads, not_idle, window, ..RunResult::new(name, &delta, &load, usage) }
+        let new = RunResult::new(name, &delta, &load, usage);
+        RunResult { peak_processes, peak_threads, peak_pss_kib, not_idle, window, ..new }
     }
 
     fn new(model: &str, delta: &Delta, load: &LoadReport, server: Usage) -> RunResult {
@@ -128,6 +133,7 @@ impl RunResult {
             server,
             peak_processes: 0,
             peak_threads: 0,
+            peak_pss_kib: 0,
             probe_dropped: delta.0.dropped,
             not_idle: None,
             window: Window::default(),

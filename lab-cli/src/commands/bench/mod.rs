@@ -166,7 +166,7 @@ impl Plan {
     }
 
     fn spec(&self, model: &str) -> RunSpec {
-        RunSpec { model: model.to_owned(), workload: self.load(), rounds_only: false }
+        RunSpec { model: model.to_owned(), command: None, workload: self.load(), rounds_only: false }
     }
 }
 
