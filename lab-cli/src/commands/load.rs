@@ -31,6 +31,10 @@ pub struct LoadArgs {
     /// stdin (how the lab measures the message rounds alone).
     #[arg(long, hide = true)]
     pub pause_between_phases: bool,
+    /// Print `connected` once every connection is open and wait for a line on stdin, then run
+    /// freely (how the lab reads the server's memory with every connection open).
+    #[arg(long, hide = true, conflicts_with = "pause_between_phases")]
+    pub pause_when_connected: bool,
     /// Answer every line on stdin with `answered N`, the messages answered so far (how
     /// `iolab bench` reads the throughput of short phases inside one run).
     #[arg(long, hide = true, conflicts_with = "pause_between_phases")]
@@ -53,6 +57,7 @@ pub fn load_command(args: LoadArgs) -> Result<ExitCode> {
         timeout: Duration::from_secs(10),
         allow_remote: args.allow_remote,
         pause_between_phases: args.pause_between_phases,
+        pause_when_connected: args.pause_when_connected,
         answer_progress: args.answer_progress,
     };
     load::limits::make_room_for(spec.workload.all_connections()).map_err(|e| BadInput(format!("{e:#}")))?;

@@ -95,6 +95,9 @@ pub struct LoadSpec {
     /// `connected`) and once every message is answered, before any connection closes (after
     /// printing `sent`). `iolab prove` uses the pauses to measure the message rounds alone.
     pub pause_between_phases: bool,
+    /// Stop once all connections are open (after printing `connected`), and go on freely: how
+    /// the lab reads a free-running server's memory with every connection open.
+    pub pause_when_connected: bool,
     /// Answer every line on stdin with `answered N`: how many messages have been answered so
     /// far. `iolab bench` reads it to measure the throughput of short phases of one long run.
     pub answer_progress: bool,
@@ -115,6 +118,7 @@ impl LoadSpec {
             timeout: Duration::from_secs(10),
             allow_remote: false,
             pause_between_phases: false,
+            pause_when_connected: false,
             answer_progress: false,
         }
     }
@@ -164,7 +168,7 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
     }
     report.connections_open = busy.len();
     report.idle_open = idle.len();
-    if spec.pause_between_phases {
+    if spec.pause_between_phases || spec.pause_when_connected {
         pause("connected");
     }
 

@@ -29,7 +29,7 @@ use crate::{
     measure::privileges,
     measure::probe::{Delta, Probe},
     measure::process::{self, Child, Spawn, Stderr, Stdout},
-    measure::settle::{NotIdle, settle},
+    measure::settle::{NotIdle, QUIET, settle},
     measure::tree,
 };
 
@@ -150,7 +150,8 @@ pub struct Measured {
 ///
 /// With [`RunSpec::rounds_only`] the load generator pauses once every connection is open and
 /// again once every message is answered; the snapshots are taken in those pauses, so connecting
-/// and closing are left out of the window.
+/// and closing are left out of the window. Otherwise it pauses once, with every connection open,
+/// for the lab to read the tree's memory (see [`Pss`]).
 pub fn measure(
     probe: &mut Probe,
     root: u32,
@@ -158,21 +159,26 @@ pub fn measure(
     spec: &RunSpec,
     alive: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Measured> {
-    let mut window = Window { before: None, after: None, peak: None, pss: Pss::default(), opened: None, closed: None };
+    let mut window = Window::default();
     if !spec.rounds_only {
         window.open(probe, root)?; // before the generator starts: its first connect is counted
     }
-    let mut generator =
-        load_generator(addr, &spec.workload).args(spec.rounds_only.then_some("--pause-between-phases")).start()?;
+    let pause = if spec.rounds_only { "--pause-between-phases" } else { "--pause-when-connected" };
+    let mut generator = load_generator(addr, &spec.workload).arg(pause).start()?;
     let report = loop {
         if let Err(interrupted) = crate::interrupt::check() {
             return Err(interrupted.into());
         }
         match generator.lines()?.recv_timeout(SAMPLE_EVERY) {
             Ok(line) if line == "connected" => {
+                // Every connection is open: the tree's memory, read while the server is idle.
                 settle(probe, root)?;
-                window.pss.sample(root); // every connection is open: outside the window
-                window.open(probe, root)?;
+                let took = window.pss.sample(root);
+                match spec.rounds_only {
+                    true => window.open(probe, root)?,
+                    // Inside the window: the server was idle for at least QUIET and the sample.
+                    false => window.paused += QUIET + took,
+                }
                 generator.write_line("")?; // go on to the next phase
             }
             Ok(line) if line == "sent" => {
@@ -185,9 +191,6 @@ pub fn measure(
             Err(RecvTimeoutError::Timeout) => {
                 if let Some(peak) = window.peak.as_mut() {
                     peak.sample(&probe.snapshot()?);
-                    if !spec.rounds_only {
-                        window.pss.sample_if_due(root);
-                    }
                 }
             }
             Err(RecvTimeoutError::Disconnected) => break None,
@@ -211,7 +214,8 @@ pub fn measure(
         None => settle(probe, root)?,
     };
     let closed = window.closed.unwrap_or_else(Instant::now);
-    let window_seconds = window.opened.map_or(0.0, |opened| (closed - opened).as_secs_f64());
+    let window_seconds =
+        window.opened.map_or(0.0, |opened| (closed - opened).saturating_sub(window.paused).as_secs_f64());
     let delta = Delta::between(&before, &after);
     let (peak_processes, peak_threads, peak_pss_kib) = (peak.processes, peak.threads, window.pss.peak_kib);
     Ok(Measured { delta, load, peak_processes, peak_threads, peak_pss_kib, not_idle, window_seconds })
@@ -219,6 +223,7 @@ pub fn measure(
 
 /// The measurement window: the snapshot that opens it, the one that closes it, and the tree's
 /// peak size and memory in between.
+#[derive(Default)]
 struct Window {
     before: Option<Counters>,
     after: Option<(Counters, Option<NotIdle>)>,
@@ -227,6 +232,8 @@ struct Window {
     /// When the two snapshots were taken.
     opened: Option<Instant>,
     closed: Option<Instant>,
+    /// Time inside the window that the lab held the idle server for its own reading.
+    paused: Duration,
 }
 
 impl Window {
@@ -295,40 +302,28 @@ impl Peak {
     }
 }
 
-/// The largest proportional set size (PSS) of the server tree, read from /proc while the load
-/// runs (see [`tree::pss_kib`]): memory the tree really holds, a page shared by N of its
-/// processes counted 1/N in each, so that a process per connection is not charged N times for
-/// the interpreter they share.
+/// The largest proportional set size (PSS) of the server tree, read from /proc (see
+/// [`tree::pss_kib`]): memory the tree really holds, a page shared by N of its processes counted
+/// 1/N in each, so that a process per connection is not charged N times for the interpreter they
+/// share.
 ///
-/// Reading it is not free: the kernel walks every mapping of every process, so a sample of a
-/// tree with a process per connection takes time in proportion to its processes (BENCHMARKS.md
-/// has the figure). With `rounds_only` the run says when every connection is open, and the
-/// samples are taken then, outside the window: before it opens (the server idle, then idle
-/// again) and after it closes. A free-running load is sampled inside the window, at most every
-/// [`PSS_EVERY`] and never sooner than 10× the time the last sample took, so sampling takes at
-/// most a tenth of one core from the server and the generator.
+/// Reading it is not free: the kernel walks every mapping of every process, so a sample of a tree
+/// with a process per connection takes time in proportion to its processes (BENCHMARKS.md has the
+/// figure). So it is read only while the load generator pauses with every connection open and the
+/// server idle: once in a free-running run (`--pause-when-connected`; the pause is taken out of
+/// the window's length), and in a `rounds_only` run before the window opens and after it closes.
+/// Never while the server works: a sample would take CPU from it and from the generator.
 #[derive(Default)]
 struct Pss {
     peak_kib: u64,
-    /// When the next sample is due, after the last one.
-    next: Option<Instant>,
 }
 
-/// The shortest time between two PSS samples during a free-running load.
-pub const PSS_EVERY: Duration = Duration::from_millis(100);
-
 impl Pss {
-    fn sample(&mut self, root: u32) {
+    /// Reads the tree's PSS; returns how long that took.
+    fn sample(&mut self, root: u32) -> Duration {
         let start = Instant::now();
         self.peak_kib = self.peak_kib.max(tree::pss_kib(root));
-        let took = start.elapsed();
-        self.next = Some(Instant::now() + PSS_EVERY.max(took * 10));
-    }
-
-    fn sample_if_due(&mut self, root: u32) {
-        if self.next.is_none_or(|next| Instant::now() >= next) {
-            self.sample(root);
-        }
+        start.elapsed()
     }
 }
 

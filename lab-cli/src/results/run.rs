@@ -45,7 +45,7 @@ pub struct RunResult {
     pub peak_processes: u64,
     pub peak_threads: u64,
     /// The server tree's largest proportional set size (PSS, summed over its processes) in the
-    /// window, in KiB; sampled, most reliably while every connection is open (see `measure::run`).
+    /// window, in KiB, read while every connection was open and the server idle (see `measure::run`).
     #[serde(default)]
     pub peak_pss_kib: u64,
     /// Anything the probe could not count (all 0 unless a map filled up).
