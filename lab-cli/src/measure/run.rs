@@ -98,7 +98,7 @@ fn start_command(probe: &mut Probe, name: &str, command: &[String]) -> Result<(C
     let Some(path) = process::which(program) else {
         bail!(not_started(format!("cannot run '{program}': no such command")));
     };
-    let spawn = Spawn::program(&path).named(format!("server {name}")).args(args);
+    let spawn = Spawn::program(&path).named("the server").args(args);
     let spawn = spawn.stdout(Stdout::Tail).stderr(Stderr::Tail).own_group().as_invoking_user();
     let mut server = spawn.start_traced(probe)?;
     let ready = tree::wait_listening(server.pid, Some(addr), PORT, READY_TIMEOUT, &mut || server.exited());

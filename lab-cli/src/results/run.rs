@@ -100,7 +100,7 @@ impl From<&Delta> for WaitTotals {
 /// One run of `spec.model` on `spec.workload`, measured: start it traced, drive it, stop it.
 pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
     let (mut server, addr) = start_model(probe, spec)?;
-    let context = || format!("model {}", spec.model);
+    let context = || format!("{} {}", if spec.command.is_some() { "server" } else { "model" }, spec.model);
     let measured = measure(probe, server.pid, addr, spec, &mut || server.check_alive()).with_context(context)?;
     let usage = server.stop()?;
     Ok(RunResult::from_measured(&spec.model, measured, usage))
