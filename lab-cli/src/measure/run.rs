@@ -64,8 +64,10 @@ pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(Child, SocketAd
 /// In a `--server` command, what the lab replaces with the port it picked.
 pub const PORT: &str = "{port}";
 
-/// How long a `--server` command may take to listen on its port.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a `--server` command may take to listen on its port: generous, because an
+/// interpreter importing its libraries on a busy machine can take many seconds (the models have
+/// no limit at all: they say when they listen).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A `--server` command that never listened on its port: it could not be run, exited first, or
 /// took longer than [`READY_TIMEOUT`]. The reason quotes the command and ends with its last output.
