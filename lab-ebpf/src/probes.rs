@@ -13,8 +13,8 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use lab_common::{
-    Counters, CurrentTask, InterestSize, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS, OnCpu, PendingEpollCtl,
-    PendingWait, ProcessFd, TASK_SLOTS, WaitKind, nr,
+    Counters, CurrentTask, ERESTART_RESTARTBLOCK, InterestSize, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS,
+    OnCpu, PendingEpollCtl, PendingWait, ProcessFd, TASK_SLOTS, WaitKind, nr,
 };
 
 /// 1 at index `tid` for every traced thread. Sized to the kernel's `pid_max` by the loader.
@@ -161,6 +161,7 @@ pub fn count_syscall(ctx: RawTracePointContext) -> i32 {
     match nr as u32 {
         nr::EPOLL_CTL => epoll_ctl_enter(tid, regs),
         nr::CLOSE => close_enter(tgid, regs),
+        nr::RESTART_SYSCALL => wait_resumed(tid),
         n => {
             if let Some(kind) = WaitKind::from_syscall(n) {
                 wait_enter(tgid, tid, kind, regs);
@@ -313,7 +314,30 @@ fn wait_enter(tgid: u32, tid: u32, kind: WaitKind, regs: *const pt_regs) {
         PendingWait { entered_ns, off_cpu_ns: 0, switched_out_ns: 0, fds_passed, fds_watched, kind: kind as u32, tid };
 }
 
-/// Attached to `sys_exit_<call>` of every wait call. Only threads with a pending entry count.
+/// A thread resumes an interrupted call through `restart_syscall`: if that call is its pending
+/// wait call, time it again from here (its exit comes through `sys_exit_restart_syscall`).
+///
+/// The kernel does not say which call `restart_syscall` resumes; a pending wait call left
+/// waiting to be resumed is taken to be it. That is wrong only if a signal handler turned the
+/// interruption into EINTR and the thread's next resumed call is another one (a sleep), with no
+/// wait call in between.
+#[inline(always)]
+fn wait_resumed(tid: u32) {
+    if let Some(slot) = pending_wait(tid)
+        && slot.tid == tid
+        && slot.entered_ns == 0
+    {
+        slot.entered_ns = unsafe { bpf_ktime_get_ns() };
+        (slot.off_cpu_ns, slot.switched_out_ns) = (0, 0);
+    }
+}
+
+/// Attached to `sys_exit_<call>` of every wait call, and of `restart_syscall`. Only threads with
+/// a pending entry count.
+///
+/// A call interrupted with `ERESTART_RESTARTBLOCK` counts as a call that failed (as strace counts
+/// it), and its slot stays with the thread, to be timed again when `restart_syscall` resumes it
+/// (see [`wait_resumed`]): poll's resumed call, the one that returns the ready fds, is a poll.
 #[tracepoint]
 pub fn wait_exit(ctx: TracePointContext) -> u32 {
     let Some((_, tid)) = current_task() else { return 0 };
@@ -321,10 +345,18 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     if slot.tid != tid {
         return 0;
     }
-    slot.tid = 0;
-    let pending = *slot;
     // SAFETY: `ret` is a long at offset 16 in every sys_exit record.
     let ret = unsafe { ctx.read_at::<i64>(EXIT_RET_OFFSET) }.unwrap_or(-1);
+    let pending = *slot;
+    if pending.entered_ns == 0 {
+        slot.tid = 0; // an exit of a call whose (re)entry was not seen
+        return 0;
+    }
+    if ret == ERESTART_RESTARTBLOCK {
+        slot.entered_ns = 0;
+    } else {
+        slot.tid = 0;
+    }
     let now = unsafe { bpf_ktime_get_ns() };
     let Some(c) = counters() else { return 0 };
     let Some(stats) = c.wait.get_mut(pending.kind as usize) else {
