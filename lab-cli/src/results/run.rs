@@ -15,7 +15,7 @@ use crate::{
     load::{ErrorCounts, Latency, LoadReport, Workload},
     measure::launch::Usage,
     measure::probe::{Delta, Probe},
-    measure::run::{Measured, RunSpec, measure, start_model},
+    measure::run::{Burst, Measured, RunSpec, measure, start_model},
     measure::settle::NotIdle,
 };
 
@@ -53,6 +53,9 @@ pub struct RunResult {
     /// the lab waited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_idle: Option<NotIdle>,
+    /// `prove`: each round was queued whole while the server was held still (see `Burst`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<Burst>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -105,9 +108,16 @@ pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
 impl RunResult {
     /// The figures of one measurement of the server `name`, whose tree used `usage`.
     pub fn from_measured(name: &str, measured: Measured, usage: Usage) -> RunResult {
-        let Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds } = measured;
+        let Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds, burst } = measured;
         let window = Window { seconds: window_seconds, server_cpu_ns: delta.0.on_cpu_ns };
-        RunResult { peak_processes, peak_threads, not_idle, window, ..RunResult::new(name, &delta, &load, usage) }
+        RunResult {
+            peak_processes,
+            peak_threads,
+            not_idle,
+            window,
+            burst,
+            ..RunResult::new(name, &delta, &load, usage)
+        }
     }
 
     fn new(model: &str, delta: &Delta, load: &LoadReport, server: Usage) -> RunResult {
@@ -131,6 +141,7 @@ impl RunResult {
             probe_dropped: delta.0.dropped,
             not_idle: None,
             window: Window::default(),
+            burst: None,
         }
     }
 
