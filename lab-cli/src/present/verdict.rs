@@ -49,114 +49,197 @@ fn idle_note(idle: usize) -> String {
 }
 
 fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
-    let mut lines = Vec::new();
     let (blocking, multiplexing): (Vec<&ModelResult>, Vec<&ModelResult>) =
         models.iter().partition(|m| m.run.wait.all.calls == 0);
-    let switches = |m: &ModelResult| median(m, "voluntary_cs_per_msg");
-    let ready = |m: &ModelResult| median(m, "ready_per_wait_call");
-    let handed = |m: &ModelResult| median(m, "fds_passed_per_wait_call");
-    let watched = |m: &ModelResult| median(m, "fds_watched_per_wait_call");
+    let mut lines: Vec<String> = blocking.iter().map(|m| blocking_claim(m)).collect();
+    lines.extend(one_wait_for_many(&multiplexing));
+    lines.extend(io_per_message(&multiplexing));
+    lines.extend(multiplexing.iter().filter_map(|m| no_syscall_per_message(m)));
+    lines.extend(fewer_switches(&blocking, &multiplexing));
+    lines.extend(wait_call_cost(&multiplexing));
+    lines.extend(switching_cost(models));
+    lines.extend(cores(models));
+    lines
+}
 
-    // Claim 1: blocking servers pay one IO call and one context switch per ready connection.
-    for m in &blocking {
-        let r = &m.run;
-        let held = if switches(m) >= 0.5 { "holds" } else { "does not hold here" };
-        lines.push(format!(
-            "{}: {} reads, {} writes and {} voluntary context switches per message, no wait calls — the claim of one blocking IO and one switch per message {held}.",
-            r.model,
-            significant(per(r.read_calls(), r.messages_total)),
-            significant(per(r.write_calls(), r.messages_total)),
-            significant(switches(m))
-        ));
-    }
+fn switches(m: &ModelResult) -> f64 {
+    median(m, "voluntary_cs_per_msg")
+}
 
-    // Claim 2: multiplexing turns many IOs into one call. True of the wait...
-    let waiting: Vec<&ModelResult> = multiplexing.iter().copied().filter(|m| m.run.data_calls() > 0).collect();
-    if let Some(best) = waiting.iter().max_by(|a, b| ready(a).total_cmp(&ready(b))) {
-        lines.push(format!(
-            "One wait for many sockets: {} returned {} ready sockets per wait call, of {} connections; {}. How many are ready at once depends on the load: when every connection sends at the same moment (`iolab prove`) a wait finds most of them ready; with free-running clients, as many as sent since the last wait.",
-            best.run.model,
-            significant(ready(best)),
-            best.run.workload.connections,
-            waiting
-                .iter()
-                .filter(|m| m.run.model != best.run.model)
-                .map(|m| format!("{} {}", m.run.model, significant(ready(m))))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        // ... but not of the IO itself.
-        let data: Vec<String> = waiting
-            .iter()
-            .map(|m| format!("{} {}", m.run.model, significant(median(m, "data_syscalls_per_msg"))))
-            .collect();
-        lines.push(format!(
-            "But the IO stayed one call each way: read+write syscalls per message were {} — multiplexing batches the waiting, not the reads and writes.",
+fn ready(m: &ModelResult) -> f64 {
+    median(m, "ready_per_wait_call")
+}
+
+fn window_cpu(m: &ModelResult) -> f64 {
+    median(m, "window_cpu_us_per_msg")
+}
+
+fn cores_used(m: &ModelResult) -> f64 {
+    median(m, "cores_used")
+}
+
+/// A blocking model pays one IO call each way and one context switch per message: it holds
+/// when at least one voluntary switch in two messages was measured.
+fn blocking_claim(m: &ModelResult) -> String {
+    let r = &m.run;
+    let held = if switches(m) >= 0.5 { "holds" } else { "does not hold here" };
+    format!(
+        "{}: {} reads, {} writes and {} voluntary context switches per message, no wait calls — the claim of one blocking IO and one switch per message {held}.",
+        r.model,
+        significant(per(r.read_calls(), r.messages_total)),
+        significant(per(r.write_calls(), r.messages_total)),
+        significant(switches(m))
+    )
+}
+
+/// How many sockets one wait call found ready: in a burst every message was queued before the
+/// server could look, so the figure is the walkthrough's "10,000 IOs into 1 call" itself.
+fn one_wait_for_many(multiplexing: &[&ModelResult]) -> Option<String> {
+    let waiting: Vec<&&ModelResult> = multiplexing.iter().filter(|m| m.run.data_calls() > 0).collect();
+    let best = waiting.iter().max_by(|a, b| ready(a).total_cmp(&ready(b)))?;
+    let others = waiting
+        .iter()
+        .filter(|m| m.run.model != best.run.model)
+        .map(|m| format!("{} {}", m.run.model, significant(ready(m))))
+        .collect::<Vec<_>>();
+    let others = if others.is_empty() { String::new() } else { format!("; {}", others.join(", ")) };
+    let how = if best.run.burst.is_some() {
+        "Every round was queued whole before the server could look".to_owned()
+    } else {
+        "With free-running clients a wait finds as many as sent since the last one; `iolab prove` queues every message before the server looks".to_owned()
+    };
+    Some(format!(
+        "One wait for many sockets: {} found {} ready sockets per wait call, of {} connections{others}. {how}.",
+        best.run.model,
+        significant(ready(best)),
+        best.run.workload.connections,
+    ))
+}
+
+/// Multiplexing batches the waiting; the reads and writes are still syscalls of their own.
+fn io_per_message(multiplexing: &[&ModelResult]) -> Option<String> {
+    let data: Vec<String> = multiplexing
+        .iter()
+        .filter(|m| m.run.data_calls() > 0)
+        .map(|m| format!("{} {}", m.run.model, significant(median(m, "data_syscalls_per_msg"))))
+        .collect();
+    (!data.is_empty()).then(|| {
+        format!(
+            "The IO itself was not batched: read+write syscalls per message were {} — multiplexing saves the waiting, not the reads and writes.",
             data.join(", ")
-        ));
-    }
-    for m in multiplexing.iter().filter(|m| m.run.data_calls() == 0 && m.run.calls("io_uring_enter") > 0) {
-        lines.push(format!(
-            "{}: 0 read/write syscalls; {} io_uring_enter per message, each carrying {} submissions — the one model where many IOs really travel in one syscall.",
-            m.run.model,
-            significant(median(m, "syscalls_per_msg")),
-            significant(handed(m))
-        ));
-    }
+        )
+    })
+}
 
-    // Context switches: the other half of the claim.
-    if let (Some(b), Some(m)) = (
-        blocking.iter().max_by(|a, b| switches(a).total_cmp(&switches(b))),
-        multiplexing.iter().min_by(|a, b| switches(a).total_cmp(&switches(b))),
-    ) && switches(m) > 0.0
-    {
-        lines.push(format!(
+/// A model that moves the messages with no read/write syscall at all (io_uring).
+fn no_syscall_per_message(m: &ModelResult) -> Option<String> {
+    if m.run.data_calls() > 0 || m.run.calls("io_uring_enter") == 0 {
+        return None;
+    }
+    let cpu = if m.run.window.server_cpu_ns > 0 {
+        format!(
+            "; what it pays instead: {} µs of CPU per message, {} cores busy in the window",
+            significant(window_cpu(m)),
+            significant(cores_used(m))
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{}: 0 read/write syscalls and {} syscalls per message in all, io_uring_enter included{cpu}.",
+        m.run.model,
+        significant(median(m, "syscalls_per_msg")),
+    ))
+}
+
+/// The blocking model that switched most against the multiplexing one that switched least.
+fn fewer_switches(blocking: &[&ModelResult], multiplexing: &[&ModelResult]) -> Option<String> {
+    let b = blocking.iter().max_by(|a, b| switches(a).total_cmp(&switches(b)))?;
+    let m = multiplexing.iter().min_by(|a, b| switches(a).total_cmp(&switches(b)))?;
+    (switches(m) > 0.0).then(|| {
+        format!(
             "Context switches: {} {} per message against {} {}, {:.0}× fewer.",
             b.run.model,
             significant(switches(b)),
             m.run.model,
             significant(switches(m)),
             switches(b) / switches(m)
-        ));
-    }
+        )
+    })
+}
 
-    // The price of select and poll: every fd on every call.
-    let scans = |m: &&&ModelResult| {
-        m.run.wait.by_call.keys().any(|k| k.contains("select") || (k.ends_with("poll") && !k.starts_with("epoll")))
-    };
-    for m in multiplexing.iter().filter(scans) {
-        lines.push(format!(
-            "{} handed the kernel {} fds per call to learn of {} ready ones ({:.1}%): its cost per call grows with every open connection{}.",
-            m.run.model,
-            significant(handed(m)),
-            significant(ready(m)),
-            if handed(m) > 0.0 { 100.0 * ready(m) / handed(m) } else { 0.0 },
-            if m.run.workload.idle > 0 { format!(", the {} idle ones included", m.run.workload.idle) } else { String::new() }
-        ));
-    }
-    if let Some(epoll) = multiplexing.iter().find(|m| m.run.model == "epoll")
-        && epoll.run.workload.idle > 0
-    {
-        lines.push(format!(
-            "epoll's interest list held {} fds, registered once rather than handed over on every call; each call reported only the ready ones ({}), so the idle connections cost it nothing per call.",
-            significant(watched(epoll)),
-            significant(ready(epoll))
-        ));
-    }
+/// What one wait call cost in CPU, against the fds it was handed and the fds it watched.
+fn wait_call_cost(multiplexing: &[&ModelResult]) -> Option<String> {
+    let parts: Vec<String> = multiplexing
+        .iter()
+        .filter(|m| m.run.wait.all.cpu_ns > 0 && m.run.calls("io_uring_enter") == 0)
+        .map(|m| {
+            format!(
+                "{} {} µs ({} fds passed, {} watched)",
+                m.run.model,
+                significant(median(m, "wait_cpu_us_per_call")),
+                significant(median(m, "fds_passed_per_wait_call")),
+                significant(median(m, "fds_watched_per_wait_call"))
+            )
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "CPU inside one wait call: {}. select and poll are handed every fd on every call and scan them all; epoll is handed none (`iolab scan` shows each against the number of fds).",
+            parts.join(", ")
+        )
+    })
+}
 
-    // Server CPU per message, cheapest and dearest.
-    let cpu = |m: &&&ModelResult| median(m, "server_cpu_us_per_msg");
-    if let (Some(lo), Some(hi)) =
-        (models.iter().min_by(|a, b| cpu(a).total_cmp(&cpu(b))), models.iter().max_by(|a, b| cpu(a).total_cmp(&cpu(b))))
-        && lo.run.model != hi.run.model
-    {
-        lines.push(format!(
-            "Server CPU per message (its whole life, connecting included): {} {} µs cheapest, {} {} µs dearest.",
-            lo.run.model,
-            significant(cpu(&lo)),
-            hi.run.model,
-            significant(cpu(&hi))
-        ));
-    }
-    lines
+/// The price of a context switch per message, in CPU: the blocking models against epoll (or the
+/// cheapest multiplexing model), from the window's CPU time.
+fn switching_cost(models: &[&ModelResult]) -> Option<String> {
+    let measured: Vec<&&ModelResult> = models.iter().filter(|m| m.run.window.server_cpu_ns > 0).collect();
+    let (blocking, multiplexing): (Vec<&&ModelResult>, Vec<&&ModelResult>) =
+        measured.iter().partition(|m| m.run.wait.all.calls == 0);
+    // epoll is the walkthrough's answer; without it, the cheapest multiplexing model.
+    let cheapest = multiplexing
+        .iter()
+        .find(|m| m.run.model == "epoll")
+        .or_else(|| multiplexing.iter().min_by(|a, b| window_cpu(a).total_cmp(&window_cpu(b))))?;
+    let dear: Vec<String> = blocking
+        .iter()
+        .filter(|m| switches(m) >= 0.5)
+        .map(|m| {
+            format!(
+                "{} {} µs ({}×, {} switches per message)",
+                m.run.model,
+                significant(window_cpu(m)),
+                significant(window_cpu(m) / window_cpu(cheapest)),
+                significant(switches(m))
+            )
+        })
+        .collect();
+    (!dear.is_empty()).then(|| {
+        format!(
+            "Server CPU per message in the window: {} against {} {} µs with {} switches per message.",
+            dear.join(", "),
+            cheapest.run.model,
+            significant(window_cpu(cheapest)),
+            significant(switches(cheapest))
+        )
+    })
+}
+
+/// Which servers ran on one thread, and so on one core at most, against those that used more.
+fn cores(models: &[&ModelResult]) -> Option<String> {
+    let measured: Vec<&&ModelResult> = models.iter().filter(|m| m.run.window.server_cpu_ns > 0).collect();
+    let (single, multi): (Vec<&&ModelResult>, Vec<&&ModelResult>) =
+        measured.iter().partition(|m| m.run.peak_threads <= 1 && m.run.peak_processes <= 1);
+    let busiest = multi.iter().max_by(|a, b| cores_used(a).total_cmp(&cores_used(b)))?;
+    let most_single = single.iter().map(|m| cores_used(m)).fold(0.0, f64::max);
+    (!single.is_empty()).then(|| {
+        format!(
+            "One thread, one core at most: {} ran on a single thread (at most {} cores used in the window); {} used {}.",
+            single.iter().map(|m| m.run.model.as_str()).collect::<Vec<_>>().join(", "),
+            significant(most_single),
+            busiest.run.model,
+            significant(cores_used(busiest))
+        )
+    })
 }
