@@ -243,3 +243,75 @@ fn cores(models: &[&ModelResult]) -> Option<String> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::run::{RunResult, Window};
+
+    /// A model's result from its counts alone (no spread: each figure is computed from the run).
+    fn model(name: &str, messages: u64, syscalls: &[(&str, u64)], edit: impl FnOnce(&mut RunResult)) -> ModelResult {
+        let mut run = RunResult { model: name.into(), messages_total: messages, ..RunResult::default() };
+        run.workload.connections = 100;
+        for &(call, n) in syscalls {
+            run.syscalls.insert(call.into(), n);
+        }
+        edit(&mut run);
+        ModelResult { run, runs: 1, spread: Default::default() }
+    }
+
+    fn blocking(name: &str, voluntary: u64) -> ModelResult {
+        model(name, 1000, &[("read", 1000), ("write", 1000)], |r| r.context_switches.voluntary = voluntary)
+    }
+
+    #[test]
+    fn one_switch_per_message_holds_from_one_in_two() {
+        assert!(blocking_claim(&blocking("thread", 1000)).ends_with("one switch per message holds."));
+        assert!(blocking_claim(&blocking("thread", 500)).ends_with("holds."), "the boundary: 0.5 per message");
+        assert!(blocking_claim(&blocking("thread", 499)).ends_with("does not hold here."));
+    }
+
+    #[test]
+    fn the_io_sentence_quotes_every_model_as_its_table_does() {
+        let poll = model("poll", 1000, &[("recvfrom", 1000), ("sendto", 1000)], |r| r.wait.all.calls = 10);
+        let et = model("epoll-et", 1000, &[("recvfrom", 2000), ("sendto", 1000)], |r| r.wait.all.calls = 10);
+        let line = io_per_message(&[&poll, &et]).unwrap();
+        assert!(line.contains("poll 2.00, epoll-et 3.00"), "{line}");
+    }
+
+    #[test]
+    fn switching_cost_is_against_epoll_when_it_ran() {
+        let window = |cpu_ns: u64| Window { seconds: 1.0, server_cpu_ns: cpu_ns };
+        let thread = model("thread", 1000, &[], |r| {
+            r.context_switches.voluntary = 1000;
+            r.window = window(30_000_000);
+        });
+        let epoll = model("epoll", 1000, &[], |r| {
+            r.wait.all.calls = 10;
+            r.window = window(10_000_000);
+        });
+        let uring = model("io-uring", 1000, &[], |r| {
+            r.wait.all.calls = 10;
+            r.window = window(5_000_000);
+        });
+        let line = switching_cost(&[&thread, &uring, &epoll]).unwrap();
+        assert_eq!(
+            line,
+            "Server CPU per message in the window: thread 30.0 µs (3.00×, 1.00 switches per message) against epoll 10.0 µs with 0 switches per message."
+        );
+    }
+
+    #[test]
+    fn cores_name_the_single_threaded_models() {
+        let window = Window { seconds: 1.0, server_cpu_ns: 900_000_000 };
+        let epoll = model("epoll", 1000, &[], |r| (r.peak_threads, r.peak_processes, r.window) = (1, 1, window));
+        let wide = Window { seconds: 1.0, server_cpu_ns: 1_800_000_000 };
+        let reuseport =
+            model("epoll-reuseport", 1000, &[], |r| (r.peak_threads, r.peak_processes, r.window) = (2, 1, wide));
+        let line = cores(&[&epoll, &reuseport]).unwrap();
+        assert_eq!(
+            line,
+            "One thread, one core at most: epoll ran on a single thread (at most 0.900 cores used in the window); epoll-reuseport used 1.80."
+        );
+    }
+}
