@@ -112,6 +112,9 @@ pub struct Measured {
     pub window_seconds: f64,
     /// Set for [`Counted::Bursts`].
     pub burst: Option<Burst>,
+    /// Fds watched by each of the tree's epoll instances, largest first, when they watched the
+    /// most (see [`tree::epoll_interest_lists`]).
+    pub epoll_lists: Vec<u64>,
 }
 
 /// Steps 2–3 above for any traced server listening at `addr` whose tree is rooted at `root`
@@ -139,6 +142,7 @@ pub fn measure(
         .args((spec.counted != Counted::Everything).then_some("--pause-between-phases"))
         .args(holds.is_some().then_some("--burst"))
         .start()?;
+    let mut epoll_lists = EpollLists::default();
     let report = loop {
         if let Err(interrupted) = crate::interrupt::check() {
             return Err(interrupted.into());
@@ -146,6 +150,7 @@ pub fn measure(
         match generator.lines()?.recv_timeout(SAMPLE_EVERY) {
             Ok(line) if line == "connected" => {
                 window.open(probe, root)?;
+                epoll_lists.sample(root, true); // idle, every connection accepted
                 if let Some(holds) = holds.as_mut() {
                     holds.measure_empty_hold(probe, root)?;
                 }
@@ -171,6 +176,7 @@ pub fn measure(
                 if let Some(peak) = window.peak.as_mut() {
                     peak.sample(&probe.snapshot()?);
                 }
+                epoll_lists.sample(root, false);
             }
             Err(RecvTimeoutError::Disconnected) => break None,
         }
@@ -208,8 +214,34 @@ pub fn measure(
         not_idle,
         window_seconds,
         burst,
+        epoll_lists: epoll_lists.largest,
     })
 }
+
+/// The tree's epoll interest lists at their largest (see [`tree::epoll_interest_lists`]).
+#[derive(Default)]
+struct EpollLists {
+    largest: Vec<u64>,
+    sampled: Option<Instant>,
+}
+
+impl EpollLists {
+    /// Reads them again unless the last read was recent (`now` forces it); a tree of many
+    /// processes (a forking server) is not read while it runs: each has its own few fds.
+    fn sample(&mut self, root: u32, now: bool) {
+        if !now && (self.sampled.is_some_and(|at| at.elapsed() < EPOLL_SAMPLE_EVERY) || tree::size(root).0 > 64) {
+            return;
+        }
+        self.sampled = Some(Instant::now());
+        let lists = tree::epoll_interest_lists(root);
+        if lists.iter().sum::<u64>() > self.largest.iter().sum::<u64>() {
+            self.largest = lists;
+        }
+    }
+}
+
+/// Reading every epoll instance's fdinfo costs the lab a few ms at 10,000 connections.
+const EPOLL_SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// The measurement window: the snapshot that opens it, the one that closes it, and the tree's
 /// peak size in between. It lasts from the first snapshot to the server's last syscall before

@@ -59,6 +59,7 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
     lines.extend(wait_call_cost(&multiplexing));
     lines.extend(switching_cost(models));
     lines.extend(cores(models));
+    lines.extend(models.iter().filter_map(|m| epoll_spread(m)));
     lines
 }
 
@@ -240,6 +241,22 @@ fn cores(models: &[&ModelResult]) -> Option<String> {
             significant(most_single),
             busiest.run.model,
             significant(cores_used(busiest))
+        )
+    })
+}
+
+/// How the connections were spread over a server's epoll instances (one per thread in the
+/// per-core design), when it had several.
+fn epoll_spread(m: &ModelResult) -> Option<String> {
+    let lists = &m.run.epoll_lists;
+    (lists.len() > 1).then(|| {
+        let sizes: Vec<String> = lists.iter().map(u64::to_string).collect();
+        format!(
+            "{}: {} epoll instances watched {} fds — how the kernel spread the connections over its loops; {} cores used.",
+            m.run.model,
+            lists.len(),
+            sizes.join(", "),
+            significant(cores_used(m))
         )
     })
 }

@@ -56,6 +56,10 @@ pub struct RunResult {
     /// `prove`: each round was queued whole while the server was held still (see `Burst`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<Burst>,
+    /// Fds watched by each epoll instance of the server, largest first, when they watched the
+    /// most: how a server with a loop per thread had its connections spread (empty: no epoll).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epoll_lists: Vec<u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -108,7 +112,8 @@ pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
 impl RunResult {
     /// The figures of one measurement of the server `name`, whose tree used `usage`.
     pub fn from_measured(name: &str, measured: Measured, usage: Usage) -> RunResult {
-        let Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds, burst } = measured;
+        let Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds, burst, epoll_lists } =
+            measured;
         let window = Window { seconds: window_seconds, server_cpu_ns: delta.0.on_cpu_ns };
         RunResult {
             peak_processes,
@@ -116,6 +121,7 @@ impl RunResult {
             not_idle,
             window,
             burst,
+            epoll_lists,
             ..RunResult::new(name, &delta, &load, usage)
         }
     }
@@ -142,6 +148,7 @@ impl RunResult {
             not_idle: None,
             window: Window::default(),
             burst: None,
+            epoll_lists: Vec::new(),
         }
     }
 
