@@ -257,6 +257,14 @@ counters! {
     }
 }
 
+/// The most ready descriptors a single wait call returned, by [`WaitKind`], in lab-ebpf's
+/// `MAX_READY` map, one copy per CPU.
+///
+/// A maximum is not a counter: it cannot be summed over CPUs or differenced between snapshots, so
+/// it is not in [`Counters`]. User space takes the largest of the CPUs' copies, and zeroes them
+/// all when a measured window opens, so the maximum is over that window's calls.
+pub type MaxReady = [u64; WAIT_KINDS];
+
 /// Slots of the probe's per-thread and per-process arrays: an id `i` uses slot `i % TASK_SLOTS`
 /// and writes its id there as a tag. Below this `pid_max` (32,768 is the classic default) every id
 /// has a slot of its own; above it two traced ids may share one, which the probe notices by the

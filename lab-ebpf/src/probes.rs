@@ -13,8 +13,8 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use lab_common::{
-    Counters, CurrentTask, InterestSize, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS, OnCpu, PendingEpollCtl,
-    PendingWait, ProcessFd, TASK_SLOTS, WaitKind, nr,
+    Counters, CurrentTask, InterestSize, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS, MaxReady, OnCpu,
+    PendingEpollCtl, PendingWait, ProcessFd, TASK_SLOTS, WaitKind, nr,
 };
 
 /// 1 at index `tid` for every traced thread. Sized to the kernel's `pid_max` by the loader.
@@ -33,6 +33,11 @@ static CURRENT_TASK: PerCpuArray<CurrentTask> = PerCpuArray::with_max_entries(1,
 /// All counters, one copy per CPU (see `lab_common::Counters`).
 #[map]
 static COUNTERS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per CPU: the most ready descriptors one wait call returned, by kind (see
+/// `lab_common::MaxReady`); user space takes the max over CPUs and zeroes it when a window opens.
+#[map]
+static MAX_READY: PerCpuArray<MaxReady> = PerCpuArray::with_max_entries(1, 0);
 
 /// Wait calls in flight, in their thread's slot (`tid % TASK_SLOTS`): what was handed in, and
 /// when. An array, not a hash map keyed by tid: a wait call is on the hot path of every
@@ -339,6 +344,12 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     stats.cpu_ns += inside - off_cpu;
     if ret >= 0 {
         stats.ready += ret as u64;
+        // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
+        if let Some(max) = MAX_READY.get_ptr_mut(0).and_then(|m| unsafe { (*m).get_mut(pending.kind as usize) })
+            && (ret as u64) > *max
+        {
+            *max = ret as u64;
+        }
     } else {
         stats.errors += 1;
     }

@@ -18,7 +18,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use lab_common::Counters;
+use lab_common::{Counters, MaxReady};
 use socket2::{Domain, Socket, Type};
 
 use crate::{
@@ -74,6 +74,8 @@ pub struct Measured {
     pub not_idle: Option<NotIdle>,
     /// From the snapshot that opened the window to the one that closed it.
     pub window_seconds: f64,
+    /// The most ready fds one wait call returned in the window, by wait kind.
+    pub max_ready: MaxReady,
 }
 
 /// Steps 2–3 above for any traced server listening at `addr` whose tree is rooted at `root`
@@ -89,7 +91,7 @@ pub fn measure(
     spec: &RunSpec,
     alive: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Measured> {
-    let mut window = Window { before: None, after: None, peak: None, opened: None, closed: None };
+    let mut window = Window { before: None, after: None, peak: None, opened: None, closed: None, max_ready: None };
     if !spec.rounds_only {
         window.open(probe, root)?; // before the generator starts: its first connect is counted
     }
@@ -105,8 +107,7 @@ pub fn measure(
                 generator.write_line("")?; // go on to the next phase
             }
             Ok(line) if line == "sent" => {
-                window.after = Some(settle(probe, root)?);
-                window.closed = Some(Instant::now());
+                window.close(probe, root)?;
                 generator.write_line("")?;
             }
             Ok(line) => break Some(line),
@@ -128,17 +129,27 @@ pub fn measure(
     }
     let report = report.context("the load generator printed no report")?;
     let load: LoadReport = serde_json::from_str(&report).context("reading the load generator's report")?;
-    let (Some(before), Some(peak)) = (window.before, window.peak) else {
+    if window.before.is_none() {
         bail!("the load generator never opened its connections");
+    }
+    if window.after.is_none() {
+        window.close(probe, root)?;
+    }
+    let Window {
+        before: Some(before),
+        peak: Some(peak),
+        after: Some((after, not_idle)),
+        closed: Some(closed),
+        max_ready: Some(max_ready),
+        opened,
+    } = window
+    else {
+        bail!("the measured window was never closed");
     };
-    let (after, not_idle) = match window.after {
-        Some(after) => after,
-        None => settle(probe, root)?,
-    };
-    let closed = window.closed.unwrap_or_else(Instant::now);
-    let window_seconds = window.opened.map_or(0.0, |opened| (closed - opened).as_secs_f64());
+    let window_seconds = opened.map_or(0.0, |opened| (closed - opened).as_secs_f64());
     let delta = Delta::between(&before, &after);
-    Ok(Measured { delta, load, peak_processes: peak.processes, peak_threads: peak.threads, not_idle, window_seconds })
+    let (peak_processes, peak_threads) = (peak.processes, peak.threads);
+    Ok(Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds, max_ready })
 }
 
 /// The measurement window: the snapshot that opens it, the one that closes it, and the tree's
@@ -150,14 +161,24 @@ struct Window {
     /// When the two snapshots were taken.
     opened: Option<Instant>,
     closed: Option<Instant>,
+    /// Read when the window closes; the probe's maxima are zeroed when it opens.
+    max_ready: Option<MaxReady>,
 }
 
 impl Window {
     fn open(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
         let (before, _) = settle(probe, root)?;
+        probe.reset_max_ready()?; // the server is idle: no wait call returns meanwhile
         self.opened = Some(Instant::now());
         self.peak = Some(Peak::at_start(root, &before));
         self.before = Some(before);
+        Ok(())
+    }
+
+    fn close(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
+        self.after = Some(settle(probe, root)?);
+        self.closed = Some(Instant::now());
+        self.max_ready = Some(probe.max_ready()?);
         Ok(())
     }
 }

@@ -32,6 +32,8 @@ struct WaitRow {
     watched_per_call: String,
     #[tabled(rename = "ready / call")]
     ready_per_call: String,
+    #[tabled(rename = "max ready")]
+    max_ready: u64,
     #[tabled(rename = "errors")]
     errors: u64,
     #[tabled(rename = "on-CPU µs / call")]
@@ -106,6 +108,7 @@ fn run_table(r: &RunResult) -> String {
                 fds_per_call: ratio(w.fds_passed as f64, w.calls as f64),
                 watched_per_call: ratio(w.fds_watched as f64, w.calls as f64),
                 ready_per_call: ratio(w.ready as f64, w.calls as f64),
+                max_ready: w.max_ready,
                 errors: w.errors,
                 cpu_us_per_call: ratio(w.cpu_ns as f64 / 1e3, w.calls as f64),
                 blocked_ms: format!("{:.1}", w.blocked_ns as f64 / 1e6),
