@@ -152,6 +152,14 @@ fn run_table(r: &RunResult) -> String {
             d.tasks, d.waits, d.epoll_members
         );
     }
+    if d.select_fds > 0 {
+        let _ = writeln!(
+            out,
+            "warning: {} fds of select calls lay beyond the {} the probe reads, and count as set",
+            d.select_fds,
+            lab_common::MAX_SELECT_FDS
+        );
+    }
     out
 }
 
