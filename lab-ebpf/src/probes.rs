@@ -331,9 +331,9 @@ const CHUNK_WORDS: u64 = 8;
 /// first `nfds`: the fds it hands the kernel. select and pselect6 take `(nfds, readfds, writefds,
 /// exceptfds, …)`; each set is `ceil(nfds / 64)` words, bit `fd % 64` of word `fd / 64`, and the
 /// kernel reads exactly that many words and ignores the bits from `nfds` up. So does this: whole
-/// chunks of 8 words, then the last words one by one, never past the caller's last word.
+/// chunks of 8 words, then the last 1 to 8 words one by one, never past the caller's last word.
 ///
-/// Only select and pselect6 pay for this: three helper calls per 512 fds, and up to 21 for the
+/// Only select and pselect6 pay for this: three helper calls per 512 fds, and up to 24 for the
 /// last words. Nothing inside an iteration branches (a null or unreadable set reads as zeros,
 /// which the helper writes when a read faults), so the verifier walks each iteration once.
 /// Fds beyond [`MAX_SELECT_FDS`] are not read: they count as set, and in `dropped.select_fds`.
@@ -348,7 +348,9 @@ fn select_fds_set(regs: *const pt_regs) -> u64 {
         c.dropped.select_fds += nfds - read;
     }
     let words = read.div_ceil(64);
-    let chunks = words / CHUNK_WORDS;
+    // Whole chunks before the last word, which is always read alone (its bits from `read` up
+    // must not count): 1 to 8 words are left for the second loop.
+    let chunks = words.saturating_sub(1) / CHUNK_WORDS;
     let mut set = nfds - read;
     let mut union = [0u64; CHUNK_WORDS as usize];
     let mut chunk = [0u64; CHUNK_WORDS as usize];
@@ -368,7 +370,7 @@ fn select_fds_set(regs: *const pt_regs) -> u64 {
             set += u.count_ones() as u64;
         }
     }
-    for k in 0..CHUNK_WORDS - 1 {
+    for k in 0..CHUNK_WORDS {
         let word = chunks * CHUNK_WORDS + k;
         if word >= words {
             break;
