@@ -18,7 +18,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use lab_common::Counters;
+use lab_common::{Counters, MaxReady};
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Socket, Type};
 
@@ -112,6 +112,8 @@ pub struct Measured {
     pub window_seconds: f64,
     /// Set for [`Counted::Bursts`].
     pub burst: Option<Burst>,
+    /// The most ready fds one wait call returned in the window, by wait kind.
+    pub max_ready: MaxReady,
     /// Fds watched by each of the tree's epoll instances, largest first, when they watched the
     /// most (see [`tree::epoll_interest_lists`]).
     pub epoll_lists: Vec<u64>,
@@ -199,6 +201,7 @@ pub fn measure(
         None => settle(probe, root)?,
     };
     let not_idle = after.not_idle;
+    let max_ready = probe.max_ready()?; // zeroed when the window opened
     let (delta, window_seconds, burst) = match holds {
         Some(holds) => (holds.counted(), holds.seconds, Some(holds.figures)),
         None => {
@@ -215,6 +218,7 @@ pub fn measure(
         window_seconds,
         burst,
         epoll_lists: epoll_lists.largest,
+        max_ready,
     })
 }
 
@@ -257,6 +261,7 @@ struct Window {
 impl Window {
     fn open(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
         let before = settle(probe, root)?.counters;
+        probe.reset_max_ready()?; // the server is idle: no wait call returns meanwhile
         self.opened = Some(Instant::now());
         self.peak = Some(Peak::at_start(root, &before));
         self.before = Some(before);

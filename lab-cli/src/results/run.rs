@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use lab_common::{Dropped, Switches, WaitKind};
+use lab_common::{Dropped, MaxReady, Switches, WaitKind, WaitStats};
 use serde::{Deserialize, Serialize};
 
 use anyhow::{Context as _, Result};
@@ -65,7 +65,7 @@ pub struct RunResult {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WaitTotals {
     /// Every wait call's figures, summed over the kinds of call (field by field, so a new
-    /// figure in `WaitStats` is summed here too).
+    /// figure in `WaitStats` is summed here too); `max_ready` is the largest of the kinds'.
     #[serde(flatten)]
     pub all: WaitCall,
     /// The same figures for each wait syscall the server used.
@@ -81,20 +81,39 @@ pub struct Window {
     pub server_cpu_ns: u64,
 }
 
-/// One wait syscall's figures, summed over its calls: the probe's own counters.
-pub type WaitCall = lab_common::WaitStats;
+/// One wait syscall's figures: the probe's counters, summed over its calls, and the most ready
+/// fds one of them returned.
+// One flat object in JSON; it derefs to the counters, so `w.calls` reads like a field of its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WaitCall {
+    #[serde(flatten)]
+    pub stats: WaitStats,
+    /// The most ready descriptors a single call returned in the window (0 in a saved document
+    /// older than the figure).
+    #[serde(default)]
+    pub max_ready: u64,
+}
 
-impl From<&Delta> for WaitTotals {
-    /// The wait calls the server made, by syscall, and their sum.
-    fn from(delta: &Delta) -> WaitTotals {
+impl std::ops::Deref for WaitCall {
+    type Target = WaitStats;
+    fn deref(&self) -> &WaitStats {
+        &self.stats
+    }
+}
+
+impl WaitTotals {
+    /// The wait calls the server made, by syscall, and their sum; `max_ready` as the probe read
+    /// it when the window closed.
+    pub fn measured(delta: &Delta, max_ready: &MaxReady) -> WaitTotals {
         let mut totals = WaitTotals::default();
         for kind in WaitKind::ALL {
-            let w = delta.0.wait[kind as usize];
-            if w.calls == 0 {
+            let call = WaitCall { stats: delta.0.wait[kind as usize], max_ready: max_ready[kind as usize] };
+            if call.calls == 0 {
                 continue;
             }
-            lab_common::add_words(&mut totals.all, &w);
-            totals.by_call.insert(kind.syscall_name().to_owned(), w);
+            lab_common::add_words(&mut totals.all.stats, &call.stats);
+            totals.all.max_ready = totals.all.max_ready.max(call.max_ready);
+            totals.by_call.insert(kind.syscall_name().to_owned(), call);
         }
         totals
     }
@@ -112,8 +131,17 @@ pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
 impl RunResult {
     /// The figures of one measurement of the server `name`, whose tree used `usage`.
     pub fn from_measured(name: &str, measured: Measured, usage: Usage) -> RunResult {
-        let Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds, burst, epoll_lists } =
-            measured;
+        let Measured {
+            delta,
+            load,
+            peak_processes,
+            peak_threads,
+            not_idle,
+            window_seconds,
+            burst,
+            epoll_lists,
+            max_ready,
+        } = measured;
         let window = Window { seconds: window_seconds, server_cpu_ns: delta.0.on_cpu_ns };
         RunResult {
             peak_processes,
@@ -122,11 +150,11 @@ impl RunResult {
             window,
             burst,
             epoll_lists,
-            ..RunResult::new(name, &delta, &load, usage)
+            ..RunResult::new(name, &delta, &max_ready, &load, usage)
         }
     }
 
-    fn new(model: &str, delta: &Delta, load: &LoadReport, server: Usage) -> RunResult {
+    fn new(model: &str, delta: &Delta, max_ready: &MaxReady, load: &LoadReport, server: Usage) -> RunResult {
         let syscalls = delta.syscalls_by_name();
         RunResult {
             model: model.to_owned(),
@@ -137,7 +165,7 @@ impl RunResult {
             latency_us: load.latency_us.clone(),
             syscalls_total: syscalls.values().sum(),
             syscalls,
-            wait: WaitTotals::from(delta),
+            wait: WaitTotals::measured(delta, max_ready),
             context_switches: delta.0.switches,
             errors: load.errors.total(),
             error_kinds: load.errors.clone(),
