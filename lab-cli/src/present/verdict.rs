@@ -296,8 +296,8 @@ mod tests {
 
     #[test]
     fn the_io_sentence_quotes_every_model_as_its_table_does() {
-        let poll = model("poll", 1000, &[("recvfrom", 1000), ("sendto", 1000)], |r| r.wait.all.calls = 10);
-        let et = model("epoll-et", 1000, &[("recvfrom", 2000), ("sendto", 1000)], |r| r.wait.all.calls = 10);
+        let poll = model("poll", 1000, &[("recvfrom", 1000), ("sendto", 1000)], |r| r.wait.all.stats.calls = 10);
+        let et = model("epoll-et", 1000, &[("recvfrom", 2000), ("sendto", 1000)], |r| r.wait.all.stats.calls = 10);
         let line = io_per_message(&[&poll, &et]).unwrap();
         assert!(line.contains("poll 2.00, epoll-et 3.00"), "{line}");
     }
@@ -310,11 +310,11 @@ mod tests {
             r.window = window(30_000_000);
         });
         let epoll = model("epoll", 1000, &[], |r| {
-            r.wait.all.calls = 10;
+            r.wait.all.stats.calls = 10;
             r.window = window(10_000_000);
         });
         let uring = model("io-uring", 1000, &[], |r| {
-            r.wait.all.calls = 10;
+            r.wait.all.stats.calls = 10;
             r.window = window(5_000_000);
         });
         let line = switching_cost(&[&thread, &uring, &epoll]).unwrap();
