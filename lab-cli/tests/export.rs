@@ -94,6 +94,8 @@ fn csv_parses_back_with_a_row_per_model() {
     assert_eq!(rows[1][column("fds_passed_per_wait_call")].parse::<f64>().unwrap(), 101.0, "poll: every fd");
     assert_eq!(rows[2][column("fds_passed_per_wait_call")].parse::<f64>().unwrap(), 0.0, "epoll: none handed in");
     assert_eq!(rows[2][column("fds_watched_per_wait_call")].parse::<f64>().unwrap(), 101.0, "epoll: its list");
+    assert_eq!(rows[1][column("max_ready")].parse::<f64>().unwrap(), 100.0, "poll: the most one call returned");
+    assert_eq!(rows[0][column("max_ready")].parse::<f64>().unwrap(), 0.0, "thread: no wait calls");
 }
 
 #[test]

@@ -143,3 +143,53 @@ fn on_cpu_time_matches_the_schedulers_own_count() {
     assert!(kernel >= 20_000_000, "it spun: the kernel counted {kernel} ns");
     assert!(counted.abs_diff(kernel) * 100 <= kernel, "probe {counted} ns, kernel {kernel} ns: within 1 %");
 }
+
+/// poll over K sockets that are all readable, with timeout 0: every call returns K at once and
+/// never sleeps. The exercise runs at real-time priority, so nothing preempts it either (no
+/// involuntary switch): no time at all is spent switched out inside a call, and `blocked_ns` is
+/// exactly 0. The one voluntary switch is the stop that closes the window, outside any call.
+#[test]
+fn a_poll_over_k_ready_sockets_returns_k_each_call_and_never_blocks() {
+    let _one = serial();
+    let mut probe = probe();
+    let (k, n) = (37, 500);
+    let check = selftest::check_ready(&mut probe, "poll", k, n).unwrap();
+    let w = check.wait;
+    assert_eq!((w.calls, w.errors), (n, 0), "{check:?}");
+    assert_eq!((w.fds_passed, w.fds_watched), (n * k as u64, n * k as u64), "poll is handed its K fds: {check:?}");
+    assert_eq!(w.ready, n * k as u64, "{check:?}");
+    assert_eq!(check.max_ready, k as u64, "one call returned all K: {check:?}");
+    assert_eq!((check.switches.voluntary, check.switches.involuntary), (1, 0), "{check:?}");
+    assert_eq!(w.blocked_ns, 0, "never switched out inside a call: {check:?}");
+    assert!(w.cpu_ns > 0, "{check:?}");
+}
+
+/// select is handed the fds set in its sets, not `nfds`: K sockets (one at fd 990) in both the
+/// read and the write set, nfds 1000, and a bit at fd 1000 that the kernel ignores. Each call
+/// returns 2K (every socket readable and writable) and never blocks.
+#[test]
+fn a_select_over_k_fds_set_among_a_larger_nfds_is_handed_k() {
+    let _one = serial();
+    let mut probe = probe();
+    let (k, n) = (5, 400);
+    let check = selftest::check_ready(&mut probe, "select", k, n).unwrap();
+    let w = check.wait;
+    assert_eq!((w.calls, w.errors), (n, 0), "{check:?}");
+    assert_eq!((w.fds_passed, w.fds_watched), (n * k as u64, n * k as u64), "K set, not nfds 1000: {check:?}");
+    assert_eq!((w.ready, check.max_ready), (n * 2 * k as u64, 2 * k as u64), "{check:?}");
+    assert_eq!(w.blocked_ns, 0, "{check:?}");
+}
+
+/// epoll is handed nothing per call; it watches its K registrations, and returns all K.
+#[test]
+fn an_epoll_with_k_registered_is_handed_none_watches_k_and_returns_k() {
+    let _one = serial();
+    let mut probe = probe();
+    let (k, n) = (64, 300);
+    let check = selftest::check_ready(&mut probe, "epoll", k, n).unwrap();
+    let w = check.wait;
+    assert_eq!((w.calls, w.errors), (n, 0), "{check:?}");
+    assert_eq!((w.fds_passed, w.fds_watched), (0, n * k as u64), "{check:?}");
+    assert_eq!((w.ready, check.max_ready), (n * k as u64, k as u64), "{check:?}");
+    assert_eq!(w.blocked_ns, 0, "{check:?}");
+}

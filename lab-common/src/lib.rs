@@ -13,6 +13,12 @@
 /// [`Counters::syscall_out_of_range`]. x86_64's highest number is in the 460s.
 pub const MAX_SYSCALLS: usize = 512;
 
+/// How many descriptors of a select call's sets the probe reads (the bits set are its
+/// `fds_passed`). 20,480 is above this machine's `RLIMIT_NOFILE` hard limit (20,000), and the
+/// kernel scans no fd beyond the caller's fd table. Should a call's `nfds` exceed it, the fds
+/// beyond are counted as set (the most the kernel could scan) and in [`Dropped::select_fds`].
+pub const MAX_SELECT_FDS: u64 = 20_480;
+
 /// How many tasks (threads and processes) the probe can follow at once.
 /// 10,000 connections in the process- or thread-per-connection model need 10,001.
 pub const MAX_TRACED_TASKS: u32 = 65_536;
@@ -56,7 +62,14 @@ pub mod nr {
     pub const EPOLL_PWAIT: u32 = 281;
     pub const IO_URING_ENTER: u32 = 426;
     pub const EPOLL_PWAIT2: u32 = 441;
+    /// What a thread calls, without knowing it, to resume a call the kernel interrupted with
+    /// [`super::ERESTART_RESTARTBLOCK`] (poll and ppoll always are; select only with a timeout).
+    pub const RESTART_SYSCALL: u32 = 219;
 }
+
+/// The return value, seen only by tracers, of a call that a signal (or the freezer) interrupted
+/// and that the kernel will resume through `restart_syscall` (include/linux/errno.h).
+pub const ERESTART_RESTARTBLOCK: i64 = -516;
 
 impl WaitKind {
     pub const ALL: [WaitKind; WAIT_KINDS] = [
@@ -176,12 +189,13 @@ counters! {
     pub struct WaitStats {
         /// Calls that returned.
         pub calls: u64,
-        /// What the call was handed, in that call: select's and poll's `nfds` (select scans fds
-        /// 0..nfds of its sets), 0 for epoll (its interest list was registered beforehand, with
-        /// epoll_ctl), io_uring_enter's `to_submit` (submissions, not fds).
+        /// What the call was handed, in that call: for select, the fds set in its sets (read,
+        /// write and except, each fd once, read from the caller's memory at entry); poll's
+        /// `nfds`; 0 for epoll (its interest list was registered beforehand, with epoll_ctl);
+        /// io_uring_enter's `to_submit` (submissions, not fds).
         pub fds_passed: u64,
-        /// Descriptors the call watches: select's and poll's `nfds`, the size of the epoll
-        /// instance's interest list at the call; 0 for io_uring_enter.
+        /// Descriptors the call watches: the same as `fds_passed` for select and poll, the size
+        /// of the epoll instance's interest list at the call; 0 for io_uring_enter.
         pub fds_watched: u64,
         /// Sum of non-negative return values: ready fds (select, poll, epoll) or SQEs consumed (io_uring).
         pub ready: u64,
@@ -220,8 +234,9 @@ counters! {
 }
 
 counters! {
-    /// What the probe could not count.
+    /// What the probe could not count. A field missing from an older saved document reads as 0.
     #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema))]
+    #[cfg_attr(feature = "user", serde(default))]
     pub struct Dropped {
         /// New tasks that could not be followed (tid beyond the map, i.e. pid_max grew after load).
         pub tasks: u64,
@@ -229,6 +244,8 @@ counters! {
         pub waits: u64,
         /// epoll_ctl changes that could not be tracked (member or pending map full).
         pub epoll_members: u64,
+        /// Descriptors of select calls beyond [`MAX_SELECT_FDS`], not read: counted as set.
+        pub select_fds: u64,
     }
 }
 
@@ -257,6 +274,14 @@ counters! {
     }
 }
 
+/// The most ready descriptors a single wait call returned, by [`WaitKind`], in lab-ebpf's
+/// `MAX_READY` map, one copy per CPU.
+///
+/// A maximum is not a counter: it cannot be summed over CPUs or differenced between snapshots, so
+/// it is not in [`Counters`]. User space takes the largest of the CPUs' copies, and zeroes them
+/// all when a measured window opens, so the maximum is over that window's calls.
+pub type MaxReady = [u64; WAIT_KINDS];
+
 /// Slots of the probe's per-thread and per-process arrays: an id `i` uses slot `i % TASK_SLOTS`
 /// and writes its id there as a tag. Below this `pid_max` (32,768 is the classic default) every id
 /// has a slot of its own; above it two traced ids may share one, which the probe notices by the
@@ -267,6 +292,7 @@ pub const TASK_SLOTS: u32 = 65_536;
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PendingWait {
+    /// 0 while the call waits to be resumed by `restart_syscall` (see [`ERESTART_RESTARTBLOCK`]).
     pub entered_ns: u64,
     /// Time switched out since the entry, and when the thread was last switched out (0 while it
     /// runs): `blocked_ns` and, by difference, `cpu_ns` of [`WaitStats`].
@@ -373,6 +399,7 @@ mod tests {
         assert_eq!(nr::WRITE, Sysno::write as u32);
         assert_eq!(nr::CLOSE, Sysno::close as u32);
         assert_eq!(nr::EPOLL_CTL, Sysno::epoll_ctl as u32);
+        assert_eq!(nr::RESTART_SYSCALL, Sysno::restart_syscall as u32);
         for kind in WaitKind::ALL {
             let sysno: Sysno = kind.syscall_name().parse().unwrap();
             assert_eq!(WaitKind::from_syscall(sysno as u32), Some(kind));

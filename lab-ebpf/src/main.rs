@@ -15,7 +15,7 @@
 //! | `count_switch`   | raw tracepoint `sched_switch`            | voluntary / involuntary switches  |
 //! | `follow_fork`    | tracepoint `task:task_newtask`           | a traced task's child is traced   |
 //! | `forget_task`    | raw tracepoint `sched_process_exit`      | an exiting task is forgotten      |
-//! | `wait_exit`      | tracepoints `syscalls:sys_exit_<wait call>` | ready fds out, time inside     |
+//! | `wait_exit`      | tracepoints `syscalls:sys_exit_<wait call>` | ready fds out (sum, max), time inside |
 //! | `epoll_ctl_exit` | tracepoint `syscalls:sys_exit_epoll_ctl` | applies a successful ADD or DEL   |
 //! | `empty_sys_enter`| raw tracepoint `sys_enter`, by `iolab bench` only | nothing: the floor (below)  |
 //!

@@ -6,15 +6,18 @@ use core::ptr::addr_of;
 
 use aya_ebpf::{
     bindings::pt_regs,
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        generated::bpf_probe_read_user as bpf_probe_read_user_raw,
+    },
     macros::{map, raw_tracepoint, tracepoint},
     maps::{Array, HashMap, PerCpuArray},
     programs::{RawTracePointContext, TracePointContext},
 };
 use aya_log_ebpf::warn;
 use lab_common::{
-    Counters, CurrentTask, InterestSize, MAX_EPOLL_MEMBERS, MAX_SYSCALLS, MAX_TRACED_TASKS, OnCpu, PendingEpollCtl,
-    PendingWait, ProcessFd, TASK_SLOTS, WaitKind, nr,
+    Counters, CurrentTask, ERESTART_RESTARTBLOCK, InterestSize, MAX_EPOLL_MEMBERS, MAX_SELECT_FDS, MAX_SYSCALLS,
+    MAX_TRACED_TASKS, MaxReady, OnCpu, PendingEpollCtl, PendingWait, ProcessFd, TASK_SLOTS, WaitKind, nr,
 };
 
 /// 1 at index `tid` for every traced thread. Sized to the kernel's `pid_max` by the loader.
@@ -33,6 +36,11 @@ static CURRENT_TASK: PerCpuArray<CurrentTask> = PerCpuArray::with_max_entries(1,
 /// All counters, one copy per CPU (see `lab_common::Counters`).
 #[map]
 static COUNTERS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per CPU: the most ready descriptors one wait call returned, by kind (see
+/// `lab_common::MaxReady`); user space takes the max over CPUs and zeroes it when a window opens.
+#[map]
+static MAX_READY: PerCpuArray<MaxReady> = PerCpuArray::with_max_entries(1, 0);
 
 /// Wait calls in flight, in their thread's slot (`tid % TASK_SLOTS`): what was handed in, and
 /// when. An array, not a hash map keyed by tid: a wait call is on the hot path of every
@@ -161,6 +169,7 @@ pub fn count_syscall(ctx: RawTracePointContext) -> i32 {
     match nr as u32 {
         nr::EPOLL_CTL => epoll_ctl_enter(tid, regs),
         nr::CLOSE => close_enter(tgid, regs),
+        nr::RESTART_SYSCALL => wait_resumed(tid),
         n => {
             if let Some(kind) = WaitKind::from_syscall(n) {
                 wait_enter(tgid, tid, kind, regs);
@@ -290,9 +299,12 @@ fn interest_size(tgid: u32) -> Option<&'static mut InterestSize> {
 #[inline(always)]
 fn wait_enter(tgid: u32, tid: u32, kind: WaitKind, regs: *const pt_regs) {
     let (fds_passed, fds_watched) = match kind {
-        WaitKind::Select | WaitKind::Pselect6 => (syscall_arg(regs, 0), syscall_arg(regs, 0)), // nfds: scans 0..nfds
-        WaitKind::Poll | WaitKind::Ppoll => (syscall_arg(regs, 1), syscall_arg(regs, 1)),      // nfds: pollfd entries
-        WaitKind::IoUringEnter => (syscall_arg(regs, 1), 0),                                   // to_submit
+        WaitKind::Select | WaitKind::Pselect6 => {
+            let set = select_fds_set(regs);
+            (set, set)
+        }
+        WaitKind::Poll | WaitKind::Ppoll => (syscall_arg(regs, 1), syscall_arg(regs, 1)), // nfds: pollfd entries
+        WaitKind::IoUringEnter => (syscall_arg(regs, 1), 0),                              // to_submit
         WaitKind::EpollWait | WaitKind::EpollPwait | WaitKind::EpollPwait2 => match interest_size(tgid) {
             // Nothing handed in; the interest list is watched. A plain read: a concurrent
             // epoll_ctl can only make it off by one.
@@ -313,7 +325,109 @@ fn wait_enter(tgid: u32, tid: u32, kind: WaitKind, regs: *const pt_regs) {
         PendingWait { entered_ns, off_cpu_ns: 0, switched_out_ns: 0, fds_passed, fds_watched, kind: kind as u32, tid };
 }
 
-/// Attached to `sys_exit_<call>` of every wait call. Only threads with a pending entry count.
+/// Words of a select fd set read with one helper call (a 512-fd chunk).
+const CHUNK_WORDS: u64 = 8;
+
+/// The fds set in a select call's three sets (read, write, except; each fd once), among its
+/// first `nfds`: the fds it hands the kernel. select and pselect6 take `(nfds, readfds, writefds,
+/// exceptfds, …)`; each set is `ceil(nfds / 64)` words, bit `fd % 64` of word `fd / 64`, and the
+/// kernel reads exactly that many words and ignores the bits from `nfds` up. So does this: whole
+/// chunks of 8 words, then the last 1 to 8 words one by one, never past the caller's last word.
+///
+/// Only select and pselect6 pay for this: three helper calls per 512 fds, and up to 24 for the
+/// last words. Nothing inside an iteration branches (a null or unreadable set reads as zeros,
+/// which the helper writes when a read faults), so the verifier walks each iteration once.
+/// Fds beyond [`MAX_SELECT_FDS`] are not read: they count as set, and in `dropped.select_fds`.
+#[inline(always)]
+fn select_fds_set(regs: *const pt_regs) -> u64 {
+    let nfds = syscall_arg(regs, 0) & 0xffff_ffff; // an int
+    let sets = [syscall_arg(regs, 1), syscall_arg(regs, 2), syscall_arg(regs, 3)];
+    let read = nfds.min(MAX_SELECT_FDS);
+    if read < nfds
+        && let Some(c) = counters()
+    {
+        c.dropped.select_fds += nfds - read;
+    }
+    let words = read.div_ceil(64);
+    // Whole chunks before the last word, which is always read alone (its bits from `read` up
+    // must not count): 1 to 8 words are left for the second loop.
+    let chunks = words.saturating_sub(1) / CHUNK_WORDS;
+    let mut set = nfds - read;
+    let mut union = [0u64; CHUNK_WORDS as usize];
+    let mut chunk = [0u64; CHUNK_WORDS as usize];
+    for i in 0..MAX_SELECT_FDS / 64 / CHUNK_WORDS {
+        if i >= chunks {
+            break;
+        }
+        let at = i * CHUNK_WORDS * 8;
+        read_user(&mut union, sets[0] + at);
+        for &base in &sets[1..] {
+            read_user(&mut chunk, base + at);
+            for k in 0..CHUNK_WORDS as usize {
+                union[k] |= chunk[k];
+            }
+        }
+        for u in union {
+            set += u.count_ones() as u64;
+        }
+    }
+    for k in 0..CHUNK_WORDS {
+        let word = chunks * CHUNK_WORDS + k;
+        if word >= words {
+            break;
+        }
+        let mut union = 0u64;
+        for &base in &sets {
+            let mut w = 0u64;
+            read_user(&mut w, base + word * 8);
+            union |= w;
+        }
+        if word == words - 1 {
+            union &= u64::MAX >> (read.wrapping_neg() & 63); // the bits below `read` only
+        }
+        set += union.count_ones() as u64;
+    }
+    set
+}
+
+/// Reads `*into` from user memory at `at`; zeroes if it faults (a null set).
+#[inline(always)]
+fn read_user<T>(into: &mut T, at: u64) {
+    // SAFETY: the helper writes exactly size_of::<T>() bytes to `into`: the user bytes, or zeros
+    // if the read faults. T is u64 or an array of them here, for which any bits are valid.
+    unsafe {
+        bpf_probe_read_user_raw(
+            (into as *mut T).cast(),
+            core::mem::size_of::<T>() as u32,
+            at as *const core::ffi::c_void,
+        )
+    };
+}
+
+/// A thread resumes an interrupted call through `restart_syscall`: if that call is its pending
+/// wait call, time it again from here (its exit comes through `sys_exit_restart_syscall`).
+///
+/// The kernel does not say which call `restart_syscall` resumes; a pending wait call left
+/// waiting to be resumed is taken to be it. That is wrong only if a signal handler turned the
+/// interruption into EINTR and the thread's next resumed call is another one (a sleep), with no
+/// wait call in between.
+#[inline(always)]
+fn wait_resumed(tid: u32) {
+    if let Some(slot) = pending_wait(tid)
+        && slot.tid == tid
+        && slot.entered_ns == 0
+    {
+        slot.entered_ns = unsafe { bpf_ktime_get_ns() };
+        (slot.off_cpu_ns, slot.switched_out_ns) = (0, 0);
+    }
+}
+
+/// Attached to `sys_exit_<call>` of every wait call, and of `restart_syscall`. Only threads with
+/// a pending entry count.
+///
+/// A call interrupted with `ERESTART_RESTARTBLOCK` counts as a call that failed (as strace counts
+/// it), and its slot stays with the thread, to be timed again when `restart_syscall` resumes it
+/// (see [`wait_resumed`]): poll's resumed call, the one that returns the ready fds, is a poll.
 #[tracepoint]
 pub fn wait_exit(ctx: TracePointContext) -> u32 {
     let Some((_, tid)) = current_task() else { return 0 };
@@ -321,10 +435,18 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     if slot.tid != tid {
         return 0;
     }
-    slot.tid = 0;
-    let pending = *slot;
     // SAFETY: `ret` is a long at offset 16 in every sys_exit record.
     let ret = unsafe { ctx.read_at::<i64>(EXIT_RET_OFFSET) }.unwrap_or(-1);
+    let pending = *slot;
+    if pending.entered_ns == 0 {
+        slot.tid = 0; // an exit of a call whose (re)entry was not seen
+        return 0;
+    }
+    if ret == ERESTART_RESTARTBLOCK {
+        slot.entered_ns = 0;
+    } else {
+        slot.tid = 0;
+    }
     let now = unsafe { bpf_ktime_get_ns() };
     let Some(c) = counters() else { return 0 };
     let Some(stats) = c.wait.get_mut(pending.kind as usize) else {
@@ -339,6 +461,12 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     stats.cpu_ns += inside - off_cpu;
     if ret >= 0 {
         stats.ready += ret as u64;
+        // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
+        if let Some(max) = MAX_READY.get_ptr_mut(0).and_then(|m| unsafe { (*m).get_mut(pending.kind as usize) })
+            && (ret as u64) > *max
+        {
+            *max = ret as u64;
+        }
     } else {
         stats.errors += 1;
     }

@@ -22,7 +22,7 @@ use crate::{
     interrupt::{self, Interrupted},
     load::Workload,
     measure::probe::Probe,
-    measure::run::{NotStarted, RunSpec},
+    measure::run::{Counted, NotStarted, RunSpec},
     present::export,
     present::plot,
     present::progress::Progress,
@@ -71,7 +71,7 @@ impl Common {
             idle: self.idle as usize,
             lockstep: false,
         };
-        RunSpec { model: String::new(), command: None, workload, rounds_only: false }
+        RunSpec { model: String::new(), command: None, workload, counted: Counted::Everything }
     }
 }
 
@@ -272,7 +272,7 @@ pub fn prove_command(args: ProveArgs) -> Result<ExitCode> {
     prepare(c, args.connections)?;
     let mut doc = save::new_document("prove", c.runs as usize);
     let mut workload = c.spec(args.connections, args.rounds);
-    (workload.workload.lockstep, workload.rounds_only) = (true, true);
+    (workload.workload.lockstep, workload.counted) = (true, Counted::Bursts);
     let interrupted = measure_into(&mut doc, c, &[workload])?;
     finish(&mut doc, c, interrupted)
 }

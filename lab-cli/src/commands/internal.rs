@@ -17,6 +17,7 @@ pub enum Exercise {
     Epoll { k: usize },
     Poll { k: usize, n: u64, timeout_ms: i32 },
     Spin { ms: u64 },
+    Ready { call: String, k: usize, n: u64 },
 }
 
 #[derive(Args)]
@@ -32,6 +33,7 @@ pub fn exercise_command(exercise: Exercise) -> Result<ExitCode> {
         Exercise::Epoll { k } => exercise::epoll(k)?,
         Exercise::Poll { k, n, timeout_ms } => exercise::poll(k, n, timeout_ms)?,
         Exercise::Spin { ms } => exercise::spin(ms)?,
+        Exercise::Ready { call, k, n } => exercise::ready(&call, k, n)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -35,6 +35,11 @@ pub struct LoadArgs {
     /// freely (how the lab reads the server's memory with every connection open).
     #[arg(long, hide = true, conflicts_with = "pause_between_phases")]
     pub pause_when_connected: bool,
+    /// With --lockstep and --pause-between-phases: print `round` and wait for a line before each
+    /// round, and `queued BYTES` once the round is sent (how `iolab prove` holds the server still
+    /// while a round is queued).
+    #[arg(long, hide = true, requires_all = ["lockstep", "pause_between_phases"])]
+    pub burst: bool,
     /// Answer every line on stdin with `answered N`, the messages answered so far (how
     /// `iolab bench` reads the throughput of short phases inside one run).
     #[arg(long, hide = true, conflicts_with = "pause_between_phases")]
@@ -58,6 +63,7 @@ pub fn load_command(args: LoadArgs) -> Result<ExitCode> {
         allow_remote: args.allow_remote,
         pause_between_phases: args.pause_between_phases,
         pause_when_connected: args.pause_when_connected,
+        burst: args.burst,
         answer_progress: args.answer_progress,
     };
     load::limits::make_room_for(spec.workload.all_connections()).map_err(|e| BadInput(format!("{e:#}")))?;

@@ -144,7 +144,7 @@ pub fn rates(before: &Counters, after: &Counters, interval: Duration, at: Durati
     let total: u64 = by_name.iter().map(|(_, n)| n).sum();
     let top_syscalls =
         by_name.into_iter().take(syscalls).map(|(syscall, n)| Rate { syscall, per_sec: per_sec(n) }).collect();
-    let wait_calls = WaitTotals::from(&delta)
+    let wait_calls = WaitTotals::measured(&delta, &Default::default()) // rates only: no maxima
         .by_call
         .into_iter()
         .map(|(call, w)| WaitRate {

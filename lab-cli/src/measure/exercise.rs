@@ -139,3 +139,99 @@ pub fn spin(ms: u64) -> Result<()> {
     stop_self();
     Ok(())
 }
+
+/// The fd that [`ready`]'s select sets hold beyond the others, and the `nfds` it passes: the sets
+/// span 16 words, and a bit at `nfds` itself (set too) is one the kernel ignores.
+pub const SELECT_HIGH_FD: i32 = 990;
+pub const SELECT_NFDS: i32 = 1000;
+
+/// Opens `k` socket pairs with a byte waiting in each, so `k` sockets are readable, and after
+/// the stop makes `n` calls of `call` (poll, select or epoll_wait) over those `k`, with timeout 0:
+/// each returns at once with all `k` ready, never sleeping. Then it says `done` and stops again,
+/// so the checker reads the probe before the exit, and exits.
+///
+/// select's sets hold the `k` sockets (the last one dup'd to [`SELECT_HIGH_FD`]) in both the read
+/// and the write set, and a bit at `nfds` ([`SELECT_NFDS`]) in the read set: `k` fds are handed
+/// in, each call returns `2k` (readable and writable). epoll registers the `k`.
+///
+/// It runs at real-time priority (SCHED_FIFO) where it may, so that no task preempts its calls:
+/// then no time at all is spent switched out inside them.
+pub fn ready(call: &str, k: usize, n: u64) -> Result<()> {
+    if k < 2 {
+        bail!("the ready exercise needs at least 2 sockets");
+    }
+    let mut readable = Vec::with_capacity(k);
+    for _ in 0..k {
+        let mut pair = [0; 2];
+        // SAFETY: socketpair(2) fills two fds, kept open until we exit; a one-byte write.
+        unsafe {
+            if libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, pair.as_mut_ptr()) != 0 {
+                bail!("socketpair failed: {}", std::io::Error::last_os_error());
+            }
+            libc::write(pair[1], b"x".as_ptr().cast(), 1);
+        }
+        readable.push(pair[0]);
+    }
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: plain sched_setscheduler on ourselves; it may fail (no privilege), which is fine.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    match call {
+        "poll" => {
+            let mut fds: Vec<_> =
+                readable.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+            stop_self();
+            for _ in 0..n {
+                // SAFETY: `fds` holds k valid pollfd entries.
+                unsafe { libc::poll(fds.as_mut_ptr(), k as libc::nfds_t, 0) };
+            }
+        }
+        "select" => {
+            // SAFETY: dup2 onto a free fd number below the fd limit.
+            if unsafe { libc::dup2(readable[k - 1], SELECT_HIGH_FD) } != SELECT_HIGH_FD {
+                bail!("dup2 to fd {SELECT_HIGH_FD} failed: {}", std::io::Error::last_os_error());
+            }
+            readable[k - 1] = SELECT_HIGH_FD;
+            let words = (SELECT_NFDS as usize + 1).div_ceil(64);
+            let mut set = vec![0u64; words];
+            for &fd in &readable {
+                set[fd as usize / 64] |= 1 << (fd % 64);
+            }
+            let mut beyond = set.clone();
+            beyond[SELECT_NFDS as usize / 64] |= 1 << (SELECT_NFDS % 64);
+            stop_self();
+            for _ in 0..n {
+                let (mut read, mut write) = (beyond.clone(), set.clone());
+                let mut timeout = libc::timeval { tv_sec: 0, tv_usec: 0 };
+                // SAFETY: two sets of at least nfds bits; select writes back within them.
+                unsafe {
+                    libc::select(
+                        SELECT_NFDS,
+                        read.as_mut_ptr().cast(),
+                        write.as_mut_ptr().cast(),
+                        std::ptr::null_mut(),
+                        &mut timeout,
+                    )
+                };
+            }
+        }
+        "epoll" => {
+            // SAFETY: raw epoll calls on fds this function owns.
+            let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+            for (i, &fd) in readable.iter().enumerate() {
+                let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: i as u64 };
+                // SAFETY: as above.
+                unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) };
+            }
+            let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; k];
+            stop_self();
+            for _ in 0..n {
+                // SAFETY: room for k events.
+                unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), k as i32, 0) };
+            }
+        }
+        other => bail!("unknown wait call {other:?} (valid: poll, select, epoll)"),
+    }
+    println!("done"); // the checker waits for this line, then for the stop
+    stop_self();
+    Ok(())
+}

@@ -16,7 +16,7 @@ use aya::{
     programs::{RawTracePoint, TracePoint, raw_trace_point::RawTracePointLink, trace_point::TracePointLink},
     util::nr_cpus,
 };
-use lab_common::{Counters, CurrentTask, OnCpu, WaitKind};
+use lab_common::{Counters, CurrentTask, MaxReady, OnCpu, WaitKind};
 
 use crate::measure::preflight;
 
@@ -40,6 +40,7 @@ struct Loaded {
     counters: PerCpuArray<MapData, Counters>,
     current: PerCpuArray<MapData, CurrentTask>,
     on_cpu: PerCpuArray<MapData, OnCpu>,
+    max_ready: PerCpuArray<MapData, MaxReady>,
 }
 
 /// Zeroes every CPU's copy of a per-CPU slot. For `CURRENT_TASK`: every CPU looks up its current
@@ -87,8 +88,9 @@ impl Probe {
         let counters = PerCpuArray::try_from(take_map(&mut ebpf, "COUNTERS")?)?;
         let current = PerCpuArray::try_from(take_map(&mut ebpf, "CURRENT_TASK")?)?;
         let on_cpu = PerCpuArray::try_from(take_map(&mut ebpf, "ON_CPU")?)?;
-        let mut probe =
-            Probe { loaded: Some(Loaded { ebpf, hooks, logger, traced, counters, current, on_cpu }), unavailable };
+        let max_ready = PerCpuArray::try_from(take_map(&mut ebpf, "MAX_READY")?)?;
+        let loaded = Loaded { ebpf, hooks, logger, traced, counters, current, on_cpu, max_ready };
+        let mut probe = Probe { loaded: Some(loaded), unavailable };
         probe.set_attached(true)?;
         Ok(probe)
     }
@@ -144,6 +146,29 @@ impl Probe {
         }
         Ok(total)
     }
+
+    /// Forgets the most ready fds any wait call returned: from now on [`Probe::max_ready`] is the
+    /// maximum over the calls that return after this. Called when a measured window opens, with
+    /// the server idle: a call returning while the CPUs' copies are zeroed one by one could
+    /// otherwise be kept or lost.
+    pub fn reset_max_ready(&mut self) -> Result<()> {
+        let Some(loaded) = &mut self.loaded else { return Ok(()) };
+        reset_per_cpu(&mut loaded.max_ready, "most ready fds")
+    }
+
+    /// The most ready descriptors one wait call returned since [`Probe::reset_max_ready`], by
+    /// [`WaitKind`]: the largest of the CPUs' copies.
+    pub fn max_ready(&mut self) -> Result<MaxReady> {
+        let Some(loaded) = &mut self.loaded else { return Ok(MaxReady::default()) };
+        let per_cpu = loaded.max_ready.get(&0, 0).context("reading the most ready fds")?;
+        let mut max = MaxReady::default();
+        for cpu in per_cpu.iter() {
+            for (m, c) in max.iter_mut().zip(cpu) {
+                *m = (*m).max(*c);
+            }
+        }
+        Ok(max)
+    }
 }
 
 /// `empty_sys_enter` alone on `sys_enter`: a program that does nothing, on the hook every syscall
@@ -196,6 +221,8 @@ fn hooks(tracefs: &Path) -> Vec<Hook> {
     for kind in WaitKind::ALL {
         hooks.push(tracepoint("wait_exit", "syscalls", format!("sys_exit_{}", kind.syscall_name())));
     }
+    // An interrupted poll is resumed by restart_syscall, and returns there (see lab-ebpf).
+    hooks.push(tracepoint("wait_exit", "syscalls", "sys_exit_restart_syscall".into()));
     hooks.push(tracepoint("epoll_ctl_exit", "syscalls", "sys_exit_epoll_ctl".into()));
     hooks
 }

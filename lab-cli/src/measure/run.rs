@@ -20,16 +20,18 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use lab_common::Counters;
+use lab_common::{Counters, MaxReady};
+use serde::{Deserialize, Serialize};
 use socket2::{Domain, Socket, Type};
 
 use crate::{
     load::{LoadReport, Workload},
+    measure::freeze::Freezer,
     measure::launch::LISTEN_FD,
     measure::privileges,
     measure::probe::{Delta, Probe},
     measure::process::{self, Child, Spawn, Stderr, Stdout},
-    measure::settle::{NotIdle, QUIET, settle},
+    measure::settle::{Idle, NotIdle, QUIET, settle},
     measure::tree,
 };
 
@@ -41,8 +43,41 @@ pub struct RunSpec {
     /// A `--server`'s command line, with [`PORT`] where the port goes; `None` for a model.
     pub command: Option<Vec<String>>,
     pub workload: Workload,
-    /// Count only the message rounds: connecting and closing happen outside the window.
-    pub rounds_only: bool,
+    /// What the window counts.
+    pub counted: Counted,
+}
+
+/// What a run's window counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counted {
+    /// Everything, from the first connect to the last close.
+    Everything,
+    /// The message rounds only (lockstep): the load generator pauses once every connection is
+    /// open and again once every message is answered, and the snapshots are taken in the pauses.
+    Rounds,
+    /// The rounds, each queued whole before the server may look: the server's tree is frozen
+    /// while the generator sends a round and released once every byte is in its sockets, so one
+    /// wait call can find every connection ready. Only the time from release to idle is counted,
+    /// less what a hold costs by itself (see [`Burst`]).
+    Bursts,
+}
+
+/// What the holds of a burst run did, and what they cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Burst {
+    /// Rounds held and released.
+    pub rounds: u64,
+    /// Bytes the rounds sent, summed; each round was released only once the server's TCP had
+    /// acknowledged all of its bytes (`/proc/net/tcp`).
+    pub bytes_sent: u64,
+    /// Of those, the bytes in the server's sockets unread at the releases: all of them for a
+    /// server that reads with syscalls; fewer for io_uring, whose receives armed before the hold
+    /// are completed by the kernel while the server is frozen.
+    pub bytes_unread: u64,
+    /// Syscalls one hold adds by itself: the call each blocked thread was in is interrupted by
+    /// the freeze and entered again on release. Measured with an empty hold before the rounds;
+    /// `rounds` times this, syscall by syscall, is subtracted from the counts.
+    pub hold_syscalls: u64,
 }
 
 /// Step 1–2: a traced `iolab serve --model …` on a fresh loopback listener (or the spec's
@@ -143,17 +178,25 @@ pub struct Measured {
     pub peak_pss_kib: u64,
     /// Set when the server never went idle after the load (see `settle`).
     pub not_idle: Option<NotIdle>,
-    /// From the snapshot that opened the window to the one that closed it.
+    /// From the snapshot that opened the window to the one that closed it (a burst: the
+    /// rounds' windows, release to idle, summed).
     pub window_seconds: f64,
+    /// Set for [`Counted::Bursts`].
+    pub burst: Option<Burst>,
+    /// The most ready fds one wait call returned in the window, by wait kind.
+    pub max_ready: MaxReady,
+    /// Fds watched by each of the tree's epoll instances, largest first, when they watched the
+    /// most (see [`tree::epoll_interest_lists`]).
+    pub epoll_lists: Vec<u64>,
 }
 
 /// Steps 2–3 above for any traced server listening at `addr` whose tree is rooted at `root`
 /// (a model, or any command under `iolab trace`). `alive` fails if the server died.
 ///
-/// With [`RunSpec::rounds_only`] the load generator pauses once every connection is open and
-/// again once every message is answered; the snapshots are taken in those pauses, so connecting
-/// and closing are left out of the window. Otherwise it pauses once, with every connection open,
-/// for the lab to read the tree's memory (see [`Pss`]).
+/// What the window holds is [`RunSpec::counted`]'s choice; the load generator cues each step
+/// on its stdout (`connected`, `round`, `queued BYTES`, `sent`) and waits for a line where the lab
+/// must act first. When everything is counted it pauses once, with every connection open, for
+/// the lab to read the tree's memory (see [`Pss`]).
 pub fn measure(
     probe: &mut Probe,
     root: u32,
@@ -161,12 +204,22 @@ pub fn measure(
     spec: &RunSpec,
     alive: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Measured> {
-    let mut window = Window::default();
-    if !spec.rounds_only {
+    let mut window =
+        Window { before: None, after: None, peak: None, opened: None, pss: Pss::default(), paused: Duration::ZERO };
+    let mut holds = match spec.counted {
+        Counted::Bursts => Some(Holds::new(root)?),
+        _ => None,
+    };
+    if spec.counted == Counted::Everything {
         window.open(probe, root)?; // before the generator starts: its first connect is counted
     }
-    let pause = if spec.rounds_only { "--pause-between-phases" } else { "--pause-when-connected" };
-    let mut generator = load_generator(addr, &spec.workload).arg(pause).start()?;
+    let pause = match spec.counted {
+        Counted::Everything => "--pause-when-connected",
+        Counted::Rounds | Counted::Bursts => "--pause-between-phases",
+    };
+    let mut generator =
+        load_generator(addr, &spec.workload).arg(pause).args(holds.is_some().then_some("--burst")).start()?;
+    let mut epoll_lists = EpollLists::default();
     let report = loop {
         if let Err(interrupted) = crate::interrupt::check() {
             return Err(interrupted.into());
@@ -176,17 +229,33 @@ pub fn measure(
                 // Every connection is open: the tree's memory, read while the server is idle.
                 settle(probe, root)?;
                 let took = window.pss.sample(root);
-                match spec.rounds_only {
-                    true => window.open(probe, root)?,
+                if spec.counted == Counted::Everything {
                     // Inside the window: the server was idle for at least QUIET and the sample.
-                    false => window.paused += QUIET + took,
+                    window.paused += QUIET + took;
+                    generator.write_line("")?;
+                    continue;
+                }
+                window.open(probe, root)?;
+                epoll_lists.sample(root, true); // idle, every connection accepted
+                if let Some(holds) = holds.as_mut() {
+                    holds.measure_empty_hold(probe, root)?;
                 }
                 generator.write_line("")?; // go on to the next phase
             }
+            Ok(line) if line == "round" => {
+                holds.as_mut().context("the load generator paused for a burst nobody asked for")?.hold(probe, root)?;
+                generator.write_line("")?;
+            }
+            Ok(line) if line.starts_with("queued ") => {
+                let bytes = line["queued ".len()..].parse().context("reading the load generator's `queued` cue")?;
+                holds.as_mut().context("the load generator queued a burst nobody asked for")?.release(addr, bytes)?;
+            }
             Ok(line) if line == "sent" => {
-                window.after = Some(settle(probe, root)?);
-                window.closed = Some(Instant::now());
-                window.pss.sample(root); // every connection is still open
+                window.after = Some(match holds.as_mut() {
+                    Some(holds) => holds.close_round(probe, root)?,
+                    None => settle(probe, root)?,
+                });
+                window.pss.sample(root); // every connection is still open; the window is closed
                 generator.write_line("")?;
             }
             Ok(line) => break Some(line),
@@ -194,6 +263,7 @@ pub fn measure(
                 if let Some(peak) = window.peak.as_mut() {
                     peak.sample(&probe.snapshot()?);
                 }
+                epoll_lists.sample(root, false);
             }
             Err(RecvTimeoutError::Disconnected) => break None,
         }
@@ -211,42 +281,197 @@ pub fn measure(
     let (Some(before), Some(peak)) = (window.before, window.peak) else {
         bail!("the load generator never opened its connections");
     };
-    let (after, not_idle) = match window.after {
+    let after = match window.after {
         Some(after) => after,
         None => settle(probe, root)?,
     };
-    let closed = window.closed.unwrap_or_else(Instant::now);
-    let window_seconds =
-        window.opened.map_or(0.0, |opened| (closed - opened).saturating_sub(window.paused).as_secs_f64());
-    let delta = Delta::between(&before, &after);
-    let (peak_processes, peak_threads, peak_pss_kib) = (peak.processes, peak.threads, window.pss.peak_kib);
-    Ok(Measured { delta, load, peak_processes, peak_threads, peak_pss_kib, not_idle, window_seconds })
+    let not_idle = after.not_idle;
+    let max_ready = probe.max_ready()?; // zeroed when the window opened
+    let (delta, window_seconds, burst) = match holds {
+        Some(holds) => (holds.counted(), holds.seconds, Some(holds.figures)),
+        None => {
+            let seconds =
+                window.opened.map_or(0.0, |opened| (after.since - opened).saturating_sub(window.paused).as_secs_f64());
+            (Delta::between(&before, &after.counters), seconds, None)
+        }
+    };
+    Ok(Measured {
+        delta,
+        load,
+        peak_processes: peak.processes,
+        peak_threads: peak.threads,
+        peak_pss_kib: window.pss.peak_kib,
+        not_idle,
+        window_seconds,
+        burst,
+        epoll_lists: epoll_lists.largest,
+        max_ready,
+    })
 }
 
-/// The measurement window: the snapshot that opens it, the one that closes it, and the tree's
-/// peak size and memory in between.
+/// The tree's epoll interest lists at their largest (see [`tree::epoll_interest_lists`]).
 #[derive(Default)]
+struct EpollLists {
+    largest: Vec<u64>,
+    sampled: Option<Instant>,
+}
+
+impl EpollLists {
+    /// Reads them again unless the last read was recent (`now` forces it); a tree of many
+    /// processes (a forking server) is not read while it runs: each has its own few fds.
+    fn sample(&mut self, root: u32, now: bool) {
+        if !now && (self.sampled.is_some_and(|at| at.elapsed() < EPOLL_SAMPLE_EVERY) || tree::size(root).0 > 64) {
+            return;
+        }
+        self.sampled = Some(Instant::now());
+        let lists = tree::epoll_interest_lists(root);
+        if lists.iter().sum::<u64>() > self.largest.iter().sum::<u64>() {
+            self.largest = lists;
+        }
+    }
+}
+
+/// Reading every epoll instance's fdinfo costs the lab a few ms at 10,000 connections.
+const EPOLL_SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+/// The measurement window: the snapshot that opens it, the one that closes it, and the tree's
+/// peak size and memory in between. It lasts from the first snapshot to the server's last syscall before
+/// the second (the quiet time that shows it idle is not part of it).
 struct Window {
     before: Option<Counters>,
-    after: Option<(Counters, Option<NotIdle>)>,
+    after: Option<Idle>,
     peak: Option<Peak>,
-    pss: Pss,
-    /// When the two snapshots were taken.
+    /// When the first snapshot was taken.
     opened: Option<Instant>,
-    closed: Option<Instant>,
+    pss: Pss,
     /// Time inside the window that the lab held the idle server for its own reading.
     paused: Duration,
 }
 
 impl Window {
     fn open(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
-        let (before, _) = settle(probe, root)?;
+        let before = settle(probe, root)?.counters;
+        probe.reset_max_ready()?; // the server is idle: no wait call returns meanwhile
         self.opened = Some(Instant::now());
         self.peak = Some(Peak::at_start(root, &before));
         self.before = Some(before);
         Ok(())
     }
 }
+
+/// A burst run between the load generator's cues (see [`Counted::Bursts`]).
+struct Holds {
+    freezer: Freezer,
+    /// What an empty hold added: freezing the idle server and releasing it.
+    empty_hold: Option<Counters>,
+    /// The snapshot that opened the round in progress (taken frozen) and when it was released.
+    round_opened: Option<(Counters, Instant)>,
+    /// The rounds' counts and windows, summed.
+    summed: Counters,
+    seconds: f64,
+    figures: Burst,
+}
+
+impl Holds {
+    /// A cgroup of its own for the server's tree; a process the tree creates is born in it.
+    fn new(root: u32) -> Result<Holds> {
+        let freezer = Freezer::new()?;
+        for pid in tree::processes(root) {
+            freezer.adopt(pid)?;
+        }
+        Ok(Holds {
+            freezer,
+            empty_hold: None,
+            round_opened: None,
+            summed: Counters::ZERO,
+            seconds: 0.0,
+            figures: Burst::default(),
+        })
+    }
+
+    /// Freezes the idle server and releases it at once: what a hold costs with nothing queued.
+    fn measure_empty_hold(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
+        self.freezer.freeze()?;
+        let frozen = probe.snapshot()?;
+        self.freezer.thaw()?;
+        let idle = settle(probe, root)?.counters;
+        let cost = lab_common::sub_words(&idle, &frozen);
+        self.figures.hold_syscalls = cost.syscalls.iter().sum::<u64>() + cost.syscall_out_of_range;
+        self.empty_hold = Some(cost);
+        Ok(())
+    }
+
+    /// Before a round: the previous one ends once the server is idle, then the tree is frozen.
+    fn hold(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
+        self.close_round(probe, root)?;
+        self.freezer.freeze()?;
+        self.round_opened = Some((probe.snapshot()?, Instant::now()));
+        Ok(())
+    }
+
+    /// The round's `bytes` are sent: once the server's TCP has them all, release the tree.
+    fn release(&mut self, addr: SocketAddr, bytes: u64) -> Result<()> {
+        let unread = wait_until_delivered(addr)?;
+        self.figures.rounds += 1;
+        self.figures.bytes_sent += bytes;
+        self.figures.bytes_unread += unread;
+        if let Some((_, at)) = self.round_opened.as_mut() {
+            *at = Instant::now(); // the round's time starts at the release
+        }
+        self.freezer.thaw()
+    }
+
+    /// Waits until the server is idle and adds the round in progress, if any, to the sums.
+    fn close_round(&mut self, probe: &mut Probe, root: u32) -> Result<Idle> {
+        let idle = settle(probe, root)?;
+        if let Some((opened, at)) = self.round_opened.take() {
+            lab_common::add_words(&mut self.summed, &lab_common::sub_words(&idle.counters, &opened));
+            self.seconds += idle.since.saturating_duration_since(at).as_secs_f64();
+        }
+        Ok(idle)
+    }
+
+    /// The rounds' counts, less the syscalls the holds added.
+    fn counted(&self) -> Delta {
+        let mut counted = self.summed;
+        if let Some(cost) = &self.empty_hold {
+            for (count, per_hold) in counted.syscalls.iter_mut().zip(cost.syscalls) {
+                *count = count.saturating_sub(per_hold * self.figures.rounds);
+            }
+        }
+        Delta(counted)
+    }
+}
+
+/// Waits until the server's TCP has acknowledged every byte the clients sent to `addr` (no
+/// client socket has unacknowledged data), and returns how many of them the server's sockets
+/// hold unread. The two differ for io_uring: its receives, armed before the hold, are completed
+/// by the kernel in the frozen server's task work, which still runs.
+fn wait_until_delivered(addr: SocketAddr) -> Result<u64> {
+    let started = Instant::now();
+    loop {
+        let sockets = procfs::net::tcp().context("reading /proc/net/tcp")?;
+        let established = sockets.iter().filter(|s| s.state == procfs::net::TcpState::Established);
+        let (mut unacknowledged, mut unread) = (0, 0);
+        for socket in established {
+            if socket.remote_address == addr {
+                unacknowledged += u64::from(socket.tx_queue);
+            } else if socket.local_address == addr {
+                unread += u64::from(socket.rx_queue);
+            }
+        }
+        if unacknowledged == 0 {
+            return Ok(unread);
+        }
+        if started.elapsed() > QUEUE_LIMIT {
+            bail!("{unacknowledged} bytes of the round never reached the held server's sockets in {QUEUE_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// How long a round's bytes may take to reach the held server's sockets.
+const QUEUE_LIMIT: Duration = Duration::from_secs(10);
 
 /// `iolab load --format json` at `addr` with `workload`, run as the user behind sudo, with stdin
 /// and stdout piped for its cues and its report; never in the traced tree. Each caller adds its
@@ -312,8 +537,9 @@ impl Peak {
 /// Reading it is not free: the kernel walks every mapping of every process, so a sample of a tree
 /// with a process per connection takes time in proportion to its processes (BENCHMARKS.md has the
 /// figure). So it is read only while the load generator pauses with every connection open and the
-/// server idle: once in a free-running run (`--pause-when-connected`; the pause is taken out of
-/// the window's length), and in a `rounds_only` run before the window opens and after it closes.
+/// server idle: once when everything is counted (`--pause-when-connected`; the pause is taken out
+/// of the window's length), and for the rounds and bursts before the window opens and after it
+/// closes.
 /// Never while the server works: a sample would take CPU from it and from the generator.
 #[derive(Default)]
 struct Pss {

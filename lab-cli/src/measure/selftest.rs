@@ -150,6 +150,40 @@ pub fn check_poll(probe: &mut Probe, k: usize, n: u64, timeout_ms: i32) -> Resul
     Ok(Delta::between(&before, &after).0.wait[lab_common::WaitKind::Poll as usize])
 }
 
+/// What the probe saw of [`exercise::ready`](crate::measure::exercise::ready): its wait calls
+/// (every kind of them summed: glibc's `select` is the `pselect6` syscall), the most ready fds
+/// one returned, and the process's context switches, over the window from its first stop to
+/// its second.
+#[derive(Debug)]
+pub struct ReadyCheck {
+    pub wait: lab_common::WaitStats,
+    pub max_ready: u64,
+    pub switches: lab_common::Switches,
+}
+
+/// `n` calls of `call` (poll, select, epoll) with timeout 0 over `k` ready sockets.
+pub fn check_ready(probe: &mut Probe, call: &str, k: usize, n: u64) -> Result<ReadyCheck> {
+    let args = ["ready".to_owned(), call.to_owned(), k.to_string(), n.to_string()];
+    let mut traced = exercise(&args.each_ref().map(String::as_str)).start_traced(probe)?;
+    let pid = traced.pid;
+    wait_stopped(pid)?;
+    let before = probe.snapshot()?;
+    probe.reset_max_ready()?;
+    resume(&traced);
+    traced.wait_for_line("done", Some(Duration::from_secs(10)))?;
+    wait_stopped(pid)?;
+    let (after, max) = (probe.snapshot()?, probe.max_ready()?);
+    resume(&traced);
+    traced.wait_success()?;
+    let delta = Delta::between(&before, &after).0;
+    let mut check = ReadyCheck { wait: lab_common::WaitStats::ZERO, max_ready: 0, switches: delta.switches };
+    for kind in lab_common::WaitKind::ALL {
+        lab_common::add_words(&mut check.wait, &delta.wait[kind as usize]);
+        check.max_ready = check.max_ready.max(max[kind as usize]);
+    }
+    Ok(check)
+}
+
 /// A process busy on a CPU for `ms` milliseconds: its on-CPU time as the probe counted it, and
 /// as the kernel's scheduler did (`/proc/PID/schedstat`, nanoseconds), over the same stretch.
 pub fn check_cpu(probe: &mut Probe, ms: u64) -> Result<(u64, u64)> {

@@ -32,6 +32,8 @@ struct WaitRow {
     watched_per_call: String,
     #[tabled(rename = "ready / call")]
     ready_per_call: String,
+    #[tabled(rename = "max ready")]
+    max_ready: u64,
     #[tabled(rename = "errors")]
     errors: u64,
     #[tabled(rename = "on-CPU µs / call")]
@@ -106,6 +108,7 @@ fn run_table(r: &RunResult) -> String {
                 fds_per_call: ratio(w.fds_passed as f64, w.calls as f64),
                 watched_per_call: ratio(w.fds_watched as f64, w.calls as f64),
                 ready_per_call: ratio(w.ready as f64, w.calls as f64),
+                max_ready: w.max_ready,
                 errors: w.errors,
                 cpu_us_per_call: ratio(w.cpu_ns as f64 / 1e3, w.calls as f64),
                 blocked_ms: format!("{:.1}", w.blocked_ns as f64 / 1e6),
@@ -147,6 +150,14 @@ fn run_table(r: &RunResult) -> String {
             out,
             "warning: the probe could not follow {} tasks, {} wait calls, {} epoll registrations (map full)",
             d.tasks, d.waits, d.epoll_members
+        );
+    }
+    if d.select_fds > 0 {
+        let _ = writeln!(
+            out,
+            "warning: {} fds of select calls lay beyond the {} the probe reads, and count as set",
+            d.select_fds,
+            lab_common::MAX_SELECT_FDS
         );
     }
     out

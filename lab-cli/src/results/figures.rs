@@ -40,6 +40,7 @@ pub const COMPARE: &[Figure] = &[
         value: |r| per_wait_call(r, r.wait.all.fds_watched),
     },
     Figure { key: "ready_per_wait_call", header: "ready/wait", value: |r| per_wait_call(r, r.wait.all.ready) },
+    Figure { key: "max_ready", header: "max ready", value: |r| r.wait.all.max_ready as f64 },
     Figure {
         key: "wait_cpu_us_per_call", header: "CPU µs/wait", value: |r| per_wait_call(r, r.wait.all.cpu_ns) / 1e3
     },

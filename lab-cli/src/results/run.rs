@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use lab_common::{Dropped, Switches, WaitKind};
+use lab_common::{Dropped, MaxReady, Switches, WaitKind, WaitStats};
 use serde::{Deserialize, Serialize};
 
 use anyhow::{Context as _, Result};
@@ -15,7 +15,7 @@ use crate::{
     load::{ErrorCounts, Latency, LoadReport, Workload},
     measure::launch::Usage,
     measure::probe::{Delta, Probe},
-    measure::run::{Measured, RunSpec, measure, start_model},
+    measure::run::{Burst, Measured, RunSpec, measure, start_model},
     measure::settle::NotIdle,
 };
 
@@ -57,12 +57,19 @@ pub struct RunResult {
     /// the lab waited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_idle: Option<NotIdle>,
+    /// `prove`: each round was queued whole while the server was held still (see `Burst`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<Burst>,
+    /// Fds watched by each epoll instance of the server, largest first, when they watched the
+    /// most: how a server with a loop per thread had its connections spread (empty: no epoll).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epoll_lists: Vec<u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WaitTotals {
     /// Every wait call's figures, summed over the kinds of call (field by field, so a new
-    /// figure in `WaitStats` is summed here too).
+    /// figure in `WaitStats` is summed here too); `max_ready` is the largest of the kinds'.
     #[serde(flatten)]
     pub all: WaitCall,
     /// The same figures for each wait syscall the server used.
@@ -78,20 +85,39 @@ pub struct Window {
     pub server_cpu_ns: u64,
 }
 
-/// One wait syscall's figures, summed over its calls: the probe's own counters.
-pub type WaitCall = lab_common::WaitStats;
+/// One wait syscall's figures: the probe's counters, summed over its calls, and the most ready
+/// fds one of them returned.
+// One flat object in JSON; it derefs to the counters, so `w.calls` reads like a field of its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WaitCall {
+    #[serde(flatten)]
+    pub stats: WaitStats,
+    /// The most ready descriptors a single call returned in the window (0 in a saved document
+    /// older than the figure).
+    #[serde(default)]
+    pub max_ready: u64,
+}
 
-impl From<&Delta> for WaitTotals {
-    /// The wait calls the server made, by syscall, and their sum.
-    fn from(delta: &Delta) -> WaitTotals {
+impl std::ops::Deref for WaitCall {
+    type Target = WaitStats;
+    fn deref(&self) -> &WaitStats {
+        &self.stats
+    }
+}
+
+impl WaitTotals {
+    /// The wait calls the server made, by syscall, and their sum; `max_ready` as the probe read
+    /// it when the window closed.
+    pub fn measured(delta: &Delta, max_ready: &MaxReady) -> WaitTotals {
         let mut totals = WaitTotals::default();
         for kind in WaitKind::ALL {
-            let w = delta.0.wait[kind as usize];
-            if w.calls == 0 {
+            let call = WaitCall { stats: delta.0.wait[kind as usize], max_ready: max_ready[kind as usize] };
+            if call.calls == 0 {
                 continue;
             }
-            lab_common::add_words(&mut totals.all, &w);
-            totals.by_call.insert(kind.syscall_name().to_owned(), w);
+            lab_common::add_words(&mut totals.all.stats, &call.stats);
+            totals.all.max_ready = totals.all.max_ready.max(call.max_ready);
+            totals.by_call.insert(kind.syscall_name().to_owned(), call);
         }
         totals
     }
@@ -109,13 +135,32 @@ pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
 impl RunResult {
     /// The figures of one measurement of the server `name`, whose tree used `usage`.
     pub fn from_measured(name: &str, measured: Measured, usage: Usage) -> RunResult {
-        let Measured { delta, load, peak_processes, peak_threads, peak_pss_kib, not_idle, window_seconds } = measured;
+        let Measured {
+            delta,
+            load,
+            peak_processes,
+            peak_threads,
+            peak_pss_kib,
+            not_idle,
+            window_seconds,
+            burst,
+            epoll_lists,
+            max_ready,
+        } = measured;
         let window = Window { seconds: window_seconds, server_cpu_ns: delta.0.on_cpu_ns };
-        let new = RunResult::new(name, &delta, &load, usage);
-        RunResult { peak_processes, peak_threads, peak_pss_kib, not_idle, window, ..new }
+        RunResult {
+            peak_processes,
+            peak_threads,
+            peak_pss_kib,
+            not_idle,
+            window,
+            burst,
+            epoll_lists,
+            ..RunResult::new(name, &delta, &max_ready, &load, usage)
+        }
     }
 
-    fn new(model: &str, delta: &Delta, load: &LoadReport, server: Usage) -> RunResult {
+    fn new(model: &str, delta: &Delta, max_ready: &MaxReady, load: &LoadReport, server: Usage) -> RunResult {
         let syscalls = delta.syscalls_by_name();
         RunResult {
             model: model.to_owned(),
@@ -126,7 +171,7 @@ impl RunResult {
             latency_us: load.latency_us.clone(),
             syscalls_total: syscalls.values().sum(),
             syscalls,
-            wait: WaitTotals::from(delta),
+            wait: WaitTotals::measured(delta, max_ready),
             context_switches: delta.0.switches,
             errors: load.errors.total(),
             error_kinds: load.errors.clone(),
@@ -137,6 +182,8 @@ impl RunResult {
             probe_dropped: delta.0.dropped,
             not_idle: None,
             window: Window::default(),
+            burst: None,
+            epoll_lists: Vec::new(),
         }
     }
 

@@ -78,6 +78,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "fds_passed_per_wait_call",
             "fds_watched_per_wait_call",
             "ready_per_wait_call",
+            "max_ready",
             "wait_cpu_us_per_call",
         ],
     ),
