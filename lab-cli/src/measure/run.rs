@@ -31,7 +31,7 @@ use crate::{
     measure::privileges,
     measure::probe::{Delta, Probe},
     measure::process::{self, Child, Spawn, Stderr, Stdout},
-    measure::settle::{Idle, NotIdle, QUIET, settle},
+    measure::settle::{Idle, NotIdle, settle},
     measure::tree,
 };
 
@@ -227,11 +227,13 @@ pub fn measure(
         match generator.lines()?.recv_timeout(SAMPLE_EVERY) {
             Ok(line) if line == "connected" => {
                 // Every connection is open: the tree's memory, read while the server is idle.
-                settle(probe, root)?;
-                let took = window.pss.sample(root);
+                let idle = settle(probe, root)?;
+                window.pss.sample(root);
                 if spec.counted == Counted::Everything {
-                    // Inside the window: the server was idle for at least QUIET and the sample.
-                    window.paused += QUIET + took;
+                    // Inside the window: from the server's last syscall to the release it waited
+                    // for the lab, which reads its epoll lists too while it holds it.
+                    epoll_lists.sample(root, true);
+                    window.paused += idle.since.elapsed();
                     generator.write_line("")?;
                     continue;
                 }
@@ -547,11 +549,8 @@ struct Pss {
 }
 
 impl Pss {
-    /// Reads the tree's PSS; returns how long that took.
-    fn sample(&mut self, root: u32) -> Duration {
-        let start = Instant::now();
+    fn sample(&mut self, root: u32) {
         self.peak_kib = self.peak_kib.max(tree::pss_kib(root));
-        start.elapsed()
     }
 }
 
