@@ -21,11 +21,14 @@ use crate::{
         run::{Counted, RunSpec},
     },
     present::{
-        claims::{ClaimsReport, Evidence, ScanPoint, claims},
+        claims::{ClaimsReport, Evidence, PythonSelect, ScanPoint, claims},
         export::{Format, record},
         progress::Progress,
     },
-    results::{document::ModelResult, run::run_model},
+    results::{
+        document::{ModelResult, Unsupported},
+        run::run_model,
+    },
 };
 
 #[derive(Args, Debug)]
@@ -111,21 +114,24 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
     let limits = machine::limits(lab_server::models::THREAD_STACK_SIZE);
     let poll_beyond_limit = machine::poll_beyond_open_files_limit();
 
+    let python = PythonServers::find(plan.wide);
     let mut probe = Probe::load()?;
-    let progress = Progress::new(plan.steps(), args.quiet);
-    let mut run = |models: &[&str], workload: Workload, counted: Counted| -> Result<Vec<ModelResult>> {
-        let specs: Vec<RunSpec> =
-            models.iter().map(|m| RunSpec { model: (*m).to_owned(), command: None, workload, counted }).collect();
-        let (mut results, mut not_run) = (Vec::new(), Vec::new());
-        compare(&mut probe, &specs, 1, &mut results, &mut not_run, |step| {
-            if let Step::Starting { spec, index } = step {
-                let what = if index == 0 { "warm-up" } else { "run" };
-                progress.step(format!("{}, {} connections, {what}", spec.model, spec.workload.connections));
-            }
-            Ok(())
-        })?;
-        Ok(results)
-    };
+    let progress = Progress::new(plan.steps() + 2 * python.count(), args.quiet);
+    // Runs `specs` (their workload and window are those given), each once after a warm-up.
+    let mut run =
+        |specs: Vec<RunSpec>, workload: Workload, counted: Counted| -> Result<(Vec<ModelResult>, Vec<Unsupported>)> {
+            let specs: Vec<RunSpec> = specs.into_iter().map(|s| RunSpec { workload, counted, ..s }).collect();
+            let (mut results, mut not_run) = (Vec::new(), Vec::new());
+            compare(&mut probe, &specs, 1, &mut results, &mut not_run, |step| {
+                if let Step::Starting { spec, index } = step {
+                    let what = if index == 0 { "warm-up" } else { "run" };
+                    progress.step(format!("{}, {} connections, {what}", spec.model, spec.workload.connections));
+                }
+                Ok(())
+            })?;
+            Ok((results, not_run))
+        };
+    let models = |names: &[&str]| -> Vec<RunSpec> { names.iter().map(|m| RunSpec::model(m)).collect() };
     let free = |connections: u64, messages: u64| Workload {
         connections: connections as usize,
         messages_per_connection: messages as usize,
@@ -133,15 +139,32 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
         idle: 0,
         lockstep: false,
     };
-    let compared = run(COMPARED, free(plan.connections, plan.messages), Counted::Everything)?;
+    let mut specs = models(COMPARED);
+    specs.extend(python.servers.iter().cloned());
+    let (compared, python_not_run) = run(specs, free(plan.connections, plan.messages), Counted::Everything)?;
     let large = match plan.large {
-        Some(n) => run(&["thread", "coroutine"], free(n, 5), Counted::Everything)?,
+        Some(n) => run(models(&["thread", "coroutine"]), free(n, 5), Counted::Everything)?.0,
         None => Vec::new(),
     };
     let burst_load = Workload { lockstep: true, ..free(plan.connections, 3) };
-    let burst = run(BURST, burst_load, Counted::Bursts)?;
+    let burst = run(models(BURST), burst_load, Counted::Bursts)?.0;
     // A burst, so that every call watches every connection at once.
-    let wide = run(&["select"], Workload { lockstep: true, ..free(plan.wide, 3) }, Counted::Bursts)?;
+    let wide_load = Workload { lockstep: true, ..free(plan.wide, 3) };
+    let wide = run(models(&["select"]), wide_load, Counted::Bursts)?.0;
+    // Expected to fail: a server that dies mid-run is an error of the run, and here the finding.
+    let python_wide = match &python.select {
+        Some(spec) => match run(vec![spec.clone()], wide_load, Counted::Bursts) {
+            Ok((served, refused)) => Ok((served, refused.into_iter().next().map(|r| r.reason))),
+            Err(err) if crate::interrupt::cause(&err).is_some() => return Err(err),
+            Err(err) => Err(format!("{err:#}")),
+        },
+        None => Ok((Vec::new(), None)),
+    };
+    let python_select = match &python_wide {
+        Ok((served, _)) if !served.is_empty() => PythonSelect::Served(&served[0]),
+        Ok((_, Some(refused))) | Err(refused) => PythonSelect::Refused(refused.clone()),
+        Ok(_) => PythonSelect::NotRun(python.missing.clone().unwrap_or_default()),
+    };
     let mut scan = Vec::new();
     for model in SCANNED {
         for fds in plan.scan_fds {
@@ -154,13 +177,23 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
     let c = plan.connections;
     let evidence = Evidence {
         compare: &compared,
-        compare_command: format!("iolab compare -c {c} -m {} --models {}", plan.messages, COMPARED.join(",")),
+        compare_command: format!(
+            "iolab compare -c {c} -m {} --models {}{}",
+            plan.messages,
+            COMPARED.join(","),
+            python.servers.iter().map(server_flag).collect::<String>()
+        ),
         large: &large,
         burst: &burst,
         burst_command: format!("iolab prove -c {c} --rounds 3 --models {}", BURST.join(",")),
         select_wide: wide.first(),
-        python_select: Err("Python's selectors server is not part of this build".into()),
-        select_command: format!("iolab prove -c {} --rounds 3 --models select", plan.wide),
+        python_select,
+        python_not_run: &python_not_run,
+        select_command: format!(
+            "iolab prove -c {} --rounds 3 --models select{}",
+            plan.wide,
+            python.select.iter().map(server_flag).collect::<String>()
+        ),
         poll_beyond_limit,
         scan: &scan,
         scan_command: format!(
@@ -184,6 +217,65 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The walkthrough's own servers (`examples/python`), found beside this build's source, run
+/// with the virtualenv's Python (`cargo xtask python` puts gevent there) or else `python3`.
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/python");
+const VENV_PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/python/bin/python");
+
+struct PythonServers {
+    /// py-process, py-thread, py-selectors, and py-gevent where gevent imports.
+    servers: Vec<RunSpec>,
+    /// The selectors server on `select.SelectSelector`.
+    select: Option<RunSpec>,
+    /// Why some or all of them cannot run here.
+    missing: Option<String>,
+}
+
+impl PythonServers {
+    fn find(wide: u64) -> PythonServers {
+        let venv = std::path::Path::new(VENV_PYTHON);
+        let python = if venv.exists() { Some(venv.to_path_buf()) } else { which::which("python3").ok() };
+        let Some(python) = python.filter(|_| std::path::Path::new(EXAMPLES).is_dir()) else {
+            let missing = format!("no python3, or no {EXAMPLES}");
+            return PythonServers { servers: Vec::new(), select: None, missing: Some(missing) };
+        };
+        let server = |name: &str, file: &str, extra: &[&str]| {
+            let mut argv = vec![python.display().to_string(), format!("{EXAMPLES}/{file}"), "{port}".to_owned()];
+            argv.extend(extra.iter().map(|s| (*s).to_owned()));
+            RunSpec::command(name, argv)
+        };
+        let mut servers = vec![
+            server("py-process", "process_server.py", &[]),
+            server("py-thread", "thread_server.py", &[]),
+            server("py-selectors", "selectors_server.py", &[]),
+        ];
+        let gevent = std::process::Command::new(&python)
+            .args(["-c", "import gevent"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let missing = if gevent {
+            servers.push(server("py-gevent", "gevent_server.py", &[]));
+            None
+        } else {
+            Some(format!("gevent does not import in {} (`cargo xtask python` installs it)", python.display()))
+        };
+        let select = Some(server(&format!("py-select-{wide}"), "selectors_server.py", &["select"]));
+        PythonServers { servers, select, missing }
+    }
+
+    fn count(&self) -> u64 {
+        (self.servers.len() + usize::from(self.select.is_some())) as u64
+    }
+}
+
+/// ` --server 'NAME=CMD'` as a user would type it from the project's folder.
+fn server_flag(spec: &RunSpec) -> String {
+    let argv = spec.command.as_deref().unwrap_or_default().join(" ");
+    let argv = argv.replace(VENV_PYTHON, ".tools/python/bin/python").replace(EXAMPLES, "examples/python");
+    format!(" --server '{}={argv}'", spec.model)
+}
+
 /// One wait call's CPU at `fds` fds, one of them active: one busy connection and `fds - 1` idle.
 fn scan_point(probe: &mut Probe, model: &str, fds: u64, calls: u64) -> Result<ScanPoint> {
     let workload = Workload {
@@ -193,7 +285,7 @@ fn scan_point(probe: &mut Probe, model: &str, fds: u64, calls: u64) -> Result<Sc
         idle: fds as usize - 1,
         lockstep: false,
     };
-    let spec = RunSpec { model: model.to_owned(), command: None, workload, counted: Counted::Rounds };
+    let spec = RunSpec { workload, counted: Counted::Rounds, ..RunSpec::model(model) };
     let r = run_model(probe, &spec)?;
     let per_wait = if r.wait.all.calls == 0 { 0.0 } else { r.wait.all.cpu_ns as f64 / r.wait.all.calls as f64 };
     Ok(ScanPoint { model: model.to_owned(), fds, cpu_ns_per_wait: per_wait })

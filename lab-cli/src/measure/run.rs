@@ -47,6 +47,18 @@ pub struct RunSpec {
     pub counted: Counted,
 }
 
+impl RunSpec {
+    /// Model `name`, everything counted; the caller sets the workload.
+    pub fn model(name: &str) -> RunSpec {
+        RunSpec { model: name.to_owned(), command: None, workload: Workload::default(), counted: Counted::Everything }
+    }
+
+    /// The server started by `argv` (with [`PORT`] in it), called `name` in the results.
+    pub fn command(name: &str, argv: Vec<String>) -> RunSpec {
+        RunSpec { command: Some(argv), ..RunSpec::model(name) }
+    }
+}
+
 /// What a run's window counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counted {

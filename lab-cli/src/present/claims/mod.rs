@@ -15,7 +15,10 @@ use tabled::{
 };
 
 pub use crate::measure::machine::MachineLimits;
-use crate::{present::numbers::significant, results::document::ModelResult};
+use crate::{
+    present::numbers::significant,
+    results::document::{ModelResult, Unsupported},
+};
 
 /// What the experiments measured, for the rules to judge.
 pub struct Evidence<'a> {
@@ -29,7 +32,9 @@ pub struct Evidence<'a> {
     pub burst_command: String,
     /// The select model past fd 1024, and Python's select-based server there.
     pub select_wide: Option<&'a ModelResult>,
-    pub python_select: Result<&'a ModelResult, String>,
+    pub python_select: PythonSelect<'a>,
+    /// Python servers of the comparison that did not run, and why.
+    pub python_not_run: &'a [Unsupported],
     pub select_command: String,
     /// The errno of a poll over RLIMIT_NOFILE + 1 entries (`None`: it succeeded).
     pub poll_beyond_limit: Option<i32>,
@@ -38,6 +43,16 @@ pub struct Evidence<'a> {
     pub scan_command: String,
     pub limits: MachineLimits,
     pub syscall_ns: f64,
+}
+
+/// Python's `select.SelectSelector` server past fd 1024.
+pub enum PythonSelect<'a> {
+    /// It served (and its errors say how well).
+    Served(&'a ModelResult),
+    /// It died or never started: its last words.
+    Refused(String),
+    /// It could not be run here: why.
+    NotRun(String),
 }
 
 /// One point of a scan: a model's CPU per wait call at a number of fds.

@@ -1,6 +1,6 @@
 //! One function per claim: the figures it rests on, and the rule that gives its verdict.
 
-use super::{Claim, Evidence, Verdict};
+use super::{Claim, Evidence, PythonSelect, Verdict};
 use crate::{present::numbers::significant, results::document::ModelResult, results::figures};
 
 /// A figure of a result as its table shows it (median over runs).
@@ -28,6 +28,28 @@ fn row(id: &str, claim: &str, command: &str, measured: String, verdict: Verdict,
     Claim { id: id.into(), claim: claim.into(), command: command.into(), measured, verdict, because: because.into() }
 }
 
+/// The line of a server's last output that says what went wrong (a Python exception's last line).
+fn last_words(reason: &str) -> &str {
+    reason.rsplit(" | ").next().unwrap_or(reason).trim()
+}
+
+/// A Python server's figure: its name, how to read the figure, and the unit.
+type PythonFigure<'a> = (&'a str, fn(&ModelResult) -> f64, &'a str);
+
+/// The walkthrough's own (Python) servers' figures, `; Python: py-gevent 244 KiB, …`, or why
+/// they did not run; nothing when none was asked for.
+fn python(e: &Evidence, figures: &[PythonFigure]) -> String {
+    let mut parts = Vec::new();
+    for (name, value, unit) in figures {
+        match (find(e.compare, name), e.python_not_run.iter().find(|n| n.model == *name)) {
+            (Some(m), _) => parts.push(format!("{name} {} {unit}", significant(value(m)))),
+            (None, Some(not_run)) => parts.push(format!("{name} did not run ({})", last_words(&not_run.reason))),
+            (None, None) => {}
+        }
+    }
+    if parts.is_empty() { String::new() } else { format!("; Python: {}", parts.join(", ")) }
+}
+
 fn missing(id: &str, claim: &str, command: &str, what: &str) -> Claim {
     row(id, claim, command, format!("{what} did not run"), Verdict::NotTested, "a run it needs is missing")
 }
@@ -46,6 +68,7 @@ pub fn process_memory(e: &Evidence) -> Claim {
         significant(ratio),
         e.limits.max_tasks()
     );
+    let measured = measured + &python(e, &[("py-process", pss, "KiB"), ("py-selectors", pss, "KiB")]);
     row("1", claim, &e.compare_command, measured, Verdict::of_ratio(ratio), "10× epoll's memory per connection holds")
 }
 
@@ -99,6 +122,19 @@ pub fn coroutines(e: &Evidence) -> Claim {
         co.run.peak_threads,
         significant(figure(co, "cores_used"))
     );
+    let rate = |m: &ModelResult| figure(m, "msgs_per_sec");
+    let cores = |m: &ModelResult| figure(m, "cores_used");
+    let measured = measured
+        + &python(
+            e,
+            &[
+                ("py-gevent", pss, "KiB"),
+                ("py-thread", pss, "KiB"),
+                ("py-gevent", rate, "msg/s"),
+                ("py-thread", rate, "msg/s"),
+                ("py-gevent", cores, "cores"),
+            ],
+        );
     let because = "fewest KiB per connection; at least as fast as threads at one size; one thread, ≤ 1.05 cores";
     row("3", claim, &e.compare_command, measured, Verdict::of_parts(&[fewest, faster, one_core]), because)
 }
@@ -132,17 +168,14 @@ pub fn select_limit(e: &Evidence) -> Claim {
         return missing("5a", claim, &e.select_command, "select past 1024 fds");
     };
     let kernel = select.run.errors == 0 && figure(select, "fds_watched_per_wait_call") > 1024.0;
-    let python = match &e.python_select {
-        Ok(p) => format!(
-            "Python's SelectSelector at {} connections: {} of {} messages answered, {} errors",
-            p.run.workload.connections,
-            p.run.messages_total,
-            p.run.workload.connections * p.run.workload.messages_per_connection,
-            p.run.errors
+    let (python, python_refused) = match &e.python_select {
+        PythonSelect::Served(p) => (
+            format!("Python's SelectSelector at {} connections: {} errors", p.run.workload.connections, p.run.errors),
+            p.run.errors > 0,
         ),
-        Err(why) => format!("Python's SelectSelector not run: {why}"),
+        PythonSelect::Refused(why) => (format!("Python's SelectSelector refused: {}", last_words(why)), true),
+        PythonSelect::NotRun(why) => (format!("Python's SelectSelector not run: {why}"), false),
     };
-    let python_refused = e.python_select.as_ref().is_ok_and(|p| p.run.errors > 0);
     let measured = format!(
         "the select model served {} connections ({} fds watched per call, {} errors); {python}",
         select.run.workload.connections,
