@@ -15,11 +15,16 @@ use iolab::{
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn rounds(model: &str, connections: usize, rounds: usize) -> RunResult {
+    rounds_with(model, connections, rounds, false)
+}
+
+/// [`rounds`], with every syscall timed if `timing` (`--timing`).
+fn rounds_with(model: &str, connections: usize, rounds: usize, timing: bool) -> RunResult {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
     let fds_before = open_fds();
     let result = {
-        let mut probe = Probe::load().expect("loading the probes (tests run as root)");
+        let mut probe = Probe::load_with(timing).expect("loading the probes (tests run as root)");
         let workload =
             Workload { connections, messages_per_connection: rounds, payload_bytes: 64, idle: 0, lockstep: true };
         let spec = RunSpec { model: model.into(), workload, rounds_only: true };
@@ -126,6 +131,24 @@ fn epoll_et_reads_until_eagain() {
     assert_eq!(r.calls("sendto"), 10_000);
     assert_eq!(r.wait.all.fds_watched, 501 * r.wait.all.calls);
     assert_eq!(r.wait.all.fds_passed, 0);
+}
+
+/// `--timing` counts each syscall's errors as it returns. epoll-et reads until EAGAIN: every read
+/// in the rounds returns one message or EAGAIN (EOF comes at close, outside them), so its errors
+/// are exactly its reads less the messages — one per message, fewer only when a client's next
+/// message arrived before the read that would have said EAGAIN. Nothing else fails.
+#[test]
+fn epoll_et_eagain_reads_are_errors_under_timing() {
+    let r = rounds_with("epoll-et", 200, 20, true);
+    let times = r.syscall_times.as_ref().expect("--timing gives syscall times");
+    let (recv, send) = (times["recvfrom"], times["sendto"]);
+    assert_eq!(recv.calls - recv.errors, 4_000, "one read with data per message: {recv:?}");
+    assert!(recv.errors > 3_900, "about one EAGAIN per message: {recv:?}");
+    assert_eq!((send.calls, send.errors), (4_000, 0), "{send:?}");
+    assert_eq!((recv.calls, send.calls), (r.calls("recvfrom"), r.calls("sendto")), "timed = counted");
+    assert_eq!(recv.histogram.iter().sum::<u64>(), recv.calls, "every call in one bucket");
+    assert!(recv.cpu_ns > 0 && send.cpu_ns > 0);
+    assert!(rounds("epoll-et", 20, 5).syscall_times.is_none(), "without --timing: none");
 }
 
 #[test]

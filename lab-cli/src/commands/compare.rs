@@ -47,6 +47,8 @@ pub struct Common {
     #[arg(long)]
     pub allow_errors: bool,
     #[command(flatten)]
+    pub timing: crate::commands::args::TimingArg,
+    #[command(flatten)]
     pub output: Output,
 }
 
@@ -153,11 +155,12 @@ fn measure_into(
     workloads: &[RunSpec],
     runs: usize,
     output: &Output,
+    timing: bool,
 ) -> Result<Option<Interrupted>> {
     let (models, unsupported) = crate::commands::args::unsupported(models);
     doc.unsupported = unsupported;
     let models = models.as_slice();
-    let mut probe = Probe::load()?;
+    let mut probe = Probe::load_with(timing)?;
     let steps = (workloads.len() * models.len() * (runs + 1)) as u64;
     let progress = Progress::new(steps, output.quiet);
     let mut outcome = Ok(());
@@ -231,7 +234,7 @@ pub fn compare_command(args: CompareArgs) -> Result<ExitCode> {
     prepare(&c.output, args.connections, c.idle)?;
     let mut doc = save::new_document("compare", c.runs as usize);
     let workload = c.spec(args.connections, args.messages_per_connection);
-    let interrupted = measure_into(&mut doc, &c.models, &[workload], c.runs as usize, &c.output)?;
+    let interrupted = measure_into(&mut doc, &c.models, &[workload], c.runs as usize, &c.output, c.timing.timing)?;
     finish(&mut doc, &c.output, interrupted, c.allow_errors)
 }
 
@@ -241,7 +244,7 @@ pub fn prove_command(args: ProveArgs) -> Result<ExitCode> {
     let mut doc = save::new_document("prove", c.runs as usize);
     let mut workload = c.spec(args.connections, args.rounds);
     (workload.workload.lockstep, workload.rounds_only) = (true, true);
-    let interrupted = measure_into(&mut doc, &c.models, &[workload], c.runs as usize, &c.output)?;
+    let interrupted = measure_into(&mut doc, &c.models, &[workload], c.runs as usize, &c.output, c.timing.timing)?;
     finish(&mut doc, &c.output, interrupted, c.allow_errors)
 }
 
@@ -252,7 +255,7 @@ pub fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
     export::open_output(Some(&args.plot.to_string_lossy())).map_err(|e| BadInput(format!("--plot: {e:#}")))?;
     let mut doc = save::new_document("sweep", c.runs as usize);
     let workloads: Vec<RunSpec> = args.connections.iter().map(|&n| c.spec(n, args.messages_per_connection)).collect();
-    let interrupted = measure_into(&mut doc, &c.models, &workloads, c.runs as usize, &c.output)?;
+    let interrupted = measure_into(&mut doc, &c.models, &workloads, c.runs as usize, &c.output, c.timing.timing)?;
     // The table first: a plot that cannot be written must not cost the measured results.
     let code = finish(&mut doc, &c.output, interrupted, c.allow_errors)?;
     plot::sweep_svg(&doc.results, &args.plot)

@@ -18,14 +18,14 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use lab_common::{Counters, MaxReady};
+use lab_common::{Counters, MaxReady, SyscallTime};
 use socket2::{Domain, Socket, Type};
 
 use crate::{
     load::{LoadReport, Workload},
     measure::launch::LISTEN_FD,
     measure::privileges,
-    measure::probe::{Delta, Probe},
+    measure::probe::{Delta, Probe, syscall_times_between},
     measure::process::{Child, Spawn, Stdout},
     measure::settle::{NotIdle, settle},
     measure::tree,
@@ -76,6 +76,8 @@ pub struct Measured {
     pub window_seconds: f64,
     /// The most ready fds one wait call returned in the window, by wait kind.
     pub max_ready: MaxReady,
+    /// With `--timing`: each syscall's calls, errors and on-CPU time in the window, by name.
+    pub syscall_times: Option<std::collections::BTreeMap<String, SyscallTime>>,
 }
 
 /// Steps 2–3 above for any traced server listening at `addr` whose tree is rooted at `root`
@@ -91,7 +93,16 @@ pub fn measure(
     spec: &RunSpec,
     alive: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Measured> {
-    let mut window = Window { before: None, after: None, peak: None, opened: None, closed: None, max_ready: None };
+    let mut window = Window {
+        before: None,
+        after: None,
+        peak: None,
+        opened: None,
+        closed: None,
+        max_ready: None,
+        times_before: None,
+        times_after: None,
+    };
     if !spec.rounds_only {
         window.open(probe, root)?; // before the generator starts: its first connect is counted
     }
@@ -142,6 +153,8 @@ pub fn measure(
         closed: Some(closed),
         max_ready: Some(max_ready),
         opened,
+        times_before,
+        times_after,
     } = window
     else {
         bail!("the measured window was never closed");
@@ -149,7 +162,8 @@ pub fn measure(
     let window_seconds = opened.map_or(0.0, |opened| (closed - opened).as_secs_f64());
     let delta = Delta::between(&before, &after);
     let (peak_processes, peak_threads) = (peak.processes, peak.threads);
-    Ok(Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds, max_ready })
+    let syscall_times = times_before.zip(times_after).map(|(b, a)| syscall_times_between(&b, &a));
+    Ok(Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds, max_ready, syscall_times })
 }
 
 /// The measurement window: the snapshot that opens it, the one that closes it, and the tree's
@@ -163,12 +177,16 @@ struct Window {
     closed: Option<Instant>,
     /// Read when the window closes; the probe's maxima are zeroed when it opens.
     max_ready: Option<MaxReady>,
+    /// With `--timing`, read when it opens and when it closes.
+    times_before: Option<Vec<SyscallTime>>,
+    times_after: Option<Vec<SyscallTime>>,
 }
 
 impl Window {
     fn open(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
         let (before, _) = settle(probe, root)?;
         probe.reset_max_ready()?; // the server is idle: no wait call returns meanwhile
+        self.times_before = probe.syscall_times()?;
         self.opened = Some(Instant::now());
         self.peak = Some(Peak::at_start(root, &before));
         self.before = Some(before);
@@ -179,6 +197,7 @@ impl Window {
         self.after = Some(settle(probe, root)?);
         self.closed = Some(Instant::now());
         self.max_ready = Some(probe.max_ready()?);
+        self.times_after = probe.syscall_times()?;
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use lab_common::{Dropped, MaxReady, Switches, WaitKind, WaitStats};
+use lab_common::{Dropped, MaxReady, Switches, SyscallTime, WaitKind, WaitStats};
 use serde::{Deserialize, Serialize};
 
 use anyhow::{Context as _, Result};
@@ -49,6 +49,10 @@ pub struct RunResult {
     /// The measured window: how long it lasted and the server tree's CPU time inside it.
     #[serde(default)]
     pub window: Window,
+    /// With `--timing`: every syscall the server tree made in the window, by name: calls, errors
+    /// and on-CPU time, exact per call (not sampled), with a log2 histogram of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscall_times: Option<BTreeMap<String, SyscallTime>>,
     /// Set when the server never went idle after the load: the window holds what it did while
     /// the lab waited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,10 +128,11 @@ pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
 impl RunResult {
     /// The figures of one measurement of the server `name`, whose tree used `usage`.
     pub fn from_measured(name: &str, measured: Measured, usage: Usage) -> RunResult {
-        let Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds, max_ready } = measured;
+        let Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds, max_ready, syscall_times } =
+            measured;
         let window = Window { seconds: window_seconds, server_cpu_ns: delta.0.on_cpu_ns };
         let new = RunResult::new(name, &delta, &max_ready, &load, usage);
-        RunResult { peak_processes, peak_threads, not_idle, window, ..new }
+        RunResult { peak_processes, peak_threads, not_idle, window, syscall_times, ..new }
     }
 
     fn new(model: &str, delta: &Delta, max_ready: &MaxReady, load: &LoadReport, server: Usage) -> RunResult {
@@ -151,6 +156,7 @@ impl RunResult {
             probe_dropped: delta.0.dropped,
             not_idle: None,
             window: Window::default(),
+            syscall_times: None,
         }
     }
 
