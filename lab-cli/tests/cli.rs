@@ -28,7 +28,6 @@ const OUR_PROGRAMS: &[&str] = &[
     "switch_in",
     "epoll_ctl_exit",
     "empty_sys_enter",
-    "time_enter",
     "time_exit",
 ];
 

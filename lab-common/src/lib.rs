@@ -331,7 +331,7 @@ pub const fn histogram_bucket(ns: u64) -> usize {
 
 counters! {
     /// One syscall's calls under `--timing`, from each call's entry to its exit (lab-ebpf's
-    /// `time_enter` and `time_exit`). Kept per syscall number in their own per-CPU map, not in
+    /// `count_syscall` and `time_exit`). Kept per syscall number in their own per-CPU map, not in
     /// [`Counters`], which would grow by 140 KiB past what one per-CPU map value may hold (32 KiB).
     #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema))]
     pub struct SyscallTime {

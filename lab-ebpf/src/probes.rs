@@ -60,8 +60,8 @@ static PENDING_SYSCALLS: Array<PendingSyscall> = Array::with_max_entries(TASK_SL
 static SYSCALL_TIMES: PerCpuArray<SyscallTime> = PerCpuArray::with_max_entries(MAX_SYSCALLS as u32, 0);
 
 /// Non-zero when the probe was loaded for `--timing` (set by the loader; read-only, so the
-/// verifier drops the code it guards when it is 0: without `--timing` the switch hooks run the
-/// same instructions as before the feature).
+/// verifier drops the code it guards when it is 0: without `--timing`, `count_syscall` and the
+/// switch hooks run the same instructions as before the feature).
 #[unsafe(no_mangle)]
 static TIMING: u32 = 0;
 
@@ -180,6 +180,9 @@ pub fn count_syscall(ctx: RawTracePointContext) -> i32 {
         } else {
             c.syscall_out_of_range += 1;
         }
+    }
+    if timing() {
+        time_enter(tid, nr);
     }
     let regs: *const pt_regs = ctx.arg(0);
     match nr as u32 {
@@ -547,23 +550,20 @@ pub fn switch_in(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// Under `--timing` only (attached beside `count_syscall`): every syscall of a traced thread
-/// opens its slot in [`PENDING_SYSCALLS`], for `time_exit`.
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn time_enter(ctx: RawTracePointContext) -> i32 {
-    let Some((_, tid)) = current_task() else { return 0 };
-    let Some(slot) = pending_syscall(tid) else { return 0 };
+/// Under `--timing` (from `count_syscall`): every syscall of a traced thread opens its slot in
+/// [`PENDING_SYSCALLS`], for `time_exit`.
+#[inline(always)]
+fn time_enter(tid: u32, nr: u64) {
+    let Some(slot) = pending_syscall(tid) else { return };
     if slot.tid != 0 && slot.tid != tid {
         // Another traced thread whose id shares this slot is in a syscall (pid_max > TASK_SLOTS).
         if let Some(c) = counters() {
             c.dropped.timed_calls += 1;
         }
-        return 0;
+        return;
     }
-    let nr: u64 = ctx.arg(1);
     let time = InCall { entered_ns: unsafe { bpf_ktime_get_ns() }, off_cpu_ns: 0, switched_out_ns: 0 };
     *slot = PendingSyscall { time, nr: nr as u32, tid };
-    0
 }
 
 /// Under `--timing` only: `TP_PROTO(struct pt_regs *regs, long ret)`. A traced thread's syscall

@@ -58,8 +58,8 @@ impl WorkloadArgs {
 #[derive(Args, Clone, Copy, Debug)]
 pub struct TimingArg {
     /// Also time every syscall of the server: calls, errors, on-CPU time and a log2 histogram
-    /// of it per syscall (like `strace -c`, but on-CPU, exact, without ptrace). Adds programs on
-    /// sys_enter and sys_exit, which cost every syscall of the machine more (BENCHMARKS.md).
+    /// of it per syscall (like `strace -c`, but on-CPU, exact, without ptrace). Adds a program
+    /// on sys_exit, which costs every syscall of the machine more (BENCHMARKS.md).
     #[arg(long)]
     pub timing: bool,
 }

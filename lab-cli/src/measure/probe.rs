@@ -60,9 +60,10 @@ impl Probe {
         Probe::load_with(false)
     }
 
-    /// [`Probe::load`], and with `timing` (`--timing`) also the programs that time every
-    /// syscall on `sys_enter` and `sys_exit` (see [`Probe::syscall_times`]). Without it they are
-    /// neither attached nor verified, and the other programs skip the code that serves them.
+    /// [`Probe::load`], and with `timing` (`--timing`) every syscall timed (see
+    /// [`Probe::syscall_times`]): a program on `sys_exit` is attached too, and `count_syscall`
+    /// notes each entry. Without it that program is neither verified nor attached, and the
+    /// verifier drops the code that serves it from the others (it is behind a read-only flag).
     pub fn load_with(timing: bool) -> Result<Probe> {
         preflight::check_privileges()?;
         let tracefs = preflight::ensure_tracefs()?;
@@ -269,7 +270,6 @@ fn hooks(tracefs: &Path, timing: bool) -> Vec<Hook> {
     }
     hooks.push(tracepoint("epoll_ctl_exit", "syscalls", "sys_exit_epoll_ctl".into()));
     if timing {
-        hooks.push(raw("time_enter", "sys_enter"));
         hooks.push(raw("time_exit", "sys_exit"));
     }
     hooks
