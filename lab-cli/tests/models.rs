@@ -8,7 +8,11 @@
 use std::{path::Path, sync::Mutex};
 
 use iolab::{
-    load::Workload, measure::launch, measure::probe::Probe, measure::run::RunSpec, results::run::RunResult,
+    load::Workload,
+    measure::launch,
+    measure::probe::Probe,
+    measure::run::{Counted, RunSpec},
+    results::run::RunResult,
     results::run::run_model,
 };
 
@@ -27,7 +31,7 @@ fn rounds_with(model: &str, connections: usize, rounds: usize, timing: bool) -> 
         let mut probe = Probe::load_with(timing).expect("loading the probes (tests run as root)");
         let workload =
             Workload { connections, messages_per_connection: rounds, payload_bytes: 64, idle: 0, lockstep: true };
-        let spec = RunSpec { model: model.into(), workload, rounds_only: true };
+        let spec = RunSpec { model: model.into(), workload, counted: Counted::Bursts };
         run_model(&mut probe, &spec).unwrap_or_else(|e| panic!("{model}: {e:#}"))
     };
     assert_eq!(result.errors, 0, "{model}: {:?}", result.error_kinds);

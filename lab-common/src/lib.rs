@@ -62,7 +62,14 @@ pub mod nr {
     pub const EPOLL_PWAIT: u32 = 281;
     pub const IO_URING_ENTER: u32 = 426;
     pub const EPOLL_PWAIT2: u32 = 441;
+    /// What a thread calls, without knowing it, to resume a call the kernel interrupted with
+    /// [`super::ERESTART_RESTARTBLOCK`] (poll and ppoll always are; select only with a timeout).
+    pub const RESTART_SYSCALL: u32 = 219;
 }
+
+/// The return value, seen only by tracers, of a call that a signal (or the freezer) interrupted
+/// and that the kernel will resume through `restart_syscall` (include/linux/errno.h).
+pub const ERESTART_RESTARTBLOCK: i64 = -516;
 
 impl WaitKind {
     pub const ALL: [WaitKind; WAIT_KINDS] = [
@@ -299,7 +306,8 @@ pub struct InCall {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PendingWait {
-    /// `blocked_ns` (switched out) and `cpu_ns` of [`WaitStats`].
+    /// `blocked_ns` (switched out) and `cpu_ns` of [`WaitStats`]; `time.entered_ns` is 0 while
+    /// the call waits to be resumed by `restart_syscall` (see [`ERESTART_RESTARTBLOCK`]).
     pub time: InCall,
     pub fds_passed: u64,
     pub fds_watched: u64,
@@ -443,6 +451,7 @@ mod tests {
         assert_eq!(nr::WRITE, Sysno::write as u32);
         assert_eq!(nr::CLOSE, Sysno::close as u32);
         assert_eq!(nr::EPOLL_CTL, Sysno::epoll_ctl as u32);
+        assert_eq!(nr::RESTART_SYSCALL, Sysno::restart_syscall as u32);
         for kind in WaitKind::ALL {
             let sysno: Sysno = kind.syscall_name().parse().unwrap();
             assert_eq!(WaitKind::from_syscall(sysno as u32), Some(kind));

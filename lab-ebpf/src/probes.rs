@@ -16,9 +16,9 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use lab_common::{
-    Counters, CurrentTask, InCall, InterestSize, MAX_EPOLL_MEMBERS, MAX_SELECT_FDS, MAX_SYSCALLS, MAX_TRACED_TASKS,
-    MaxReady, OnCpu, PendingEpollCtl, PendingSyscall, PendingWait, ProcessFd, SyscallTime, TASK_SLOTS, WaitKind,
-    histogram_bucket, nr,
+    Counters, CurrentTask, ERESTART_RESTARTBLOCK, InCall, InterestSize, MAX_EPOLL_MEMBERS, MAX_SELECT_FDS,
+    MAX_SYSCALLS, MAX_TRACED_TASKS, MaxReady, OnCpu, PendingEpollCtl, PendingSyscall, PendingWait, ProcessFd,
+    SyscallTime, TASK_SLOTS, WaitKind, histogram_bucket, nr,
 };
 
 /// 1 at index `tid` for every traced thread. Sized to the kernel's `pid_max` by the loader.
@@ -188,6 +188,7 @@ pub fn count_syscall(ctx: RawTracePointContext) -> i32 {
     match nr as u32 {
         nr::EPOLL_CTL => epoll_ctl_enter(tid, regs),
         nr::CLOSE => close_enter(tgid, regs),
+        nr::RESTART_SYSCALL => wait_resumed(tid),
         n => {
             if let Some(kind) = WaitKind::from_syscall(n) {
                 wait_enter(tgid, tid, kind, regs);
@@ -463,7 +464,29 @@ fn read_user<T>(into: &mut T, at: u64) {
     };
 }
 
-/// Attached to `sys_exit_<call>` of every wait call. Only threads with a pending entry count.
+/// A thread resumes an interrupted call through `restart_syscall`: if that call is its pending
+/// wait call, time it again from here (its exit comes through `sys_exit_restart_syscall`).
+///
+/// The kernel does not say which call `restart_syscall` resumes; a pending wait call left
+/// waiting to be resumed is taken to be it. That is wrong only if a signal handler turned the
+/// interruption into EINTR and the thread's next resumed call is another one (a sleep), with no
+/// wait call in between.
+#[inline(always)]
+fn wait_resumed(tid: u32) {
+    if let Some(slot) = pending_wait(tid)
+        && slot.tid == tid
+        && slot.time.entered_ns == 0
+    {
+        slot.time = InCall { entered_ns: unsafe { bpf_ktime_get_ns() }, off_cpu_ns: 0, switched_out_ns: 0 };
+    }
+}
+
+/// Attached to `sys_exit_<call>` of every wait call, and of `restart_syscall`. Only threads with
+/// a pending entry count.
+///
+/// A call interrupted with `ERESTART_RESTARTBLOCK` counts as a call that failed (as strace counts
+/// it), and its slot stays with the thread, to be timed again when `restart_syscall` resumes it
+/// (see [`wait_resumed`]): poll's resumed call, the one that returns the ready fds, is a poll.
 #[tracepoint]
 pub fn wait_exit(ctx: TracePointContext) -> u32 {
     let Some((_, tid)) = current_task() else { return 0 };
@@ -471,10 +494,18 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     if slot.tid != tid {
         return 0;
     }
-    slot.tid = 0;
-    let pending = *slot;
     // SAFETY: `ret` is a long at offset 16 in every sys_exit record.
     let ret = unsafe { ctx.read_at::<i64>(EXIT_RET_OFFSET) }.unwrap_or(-1);
+    let pending = *slot;
+    if pending.time.entered_ns == 0 {
+        slot.tid = 0; // an exit of a call whose (re)entry was not seen
+        return 0;
+    }
+    if ret == ERESTART_RESTARTBLOCK {
+        slot.time.entered_ns = 0;
+    } else {
+        slot.tid = 0;
+    }
     let now = unsafe { bpf_ktime_get_ns() };
     let Some(c) = counters() else { return 0 };
     let Some(stats) = c.wait.get_mut(pending.kind as usize) else {

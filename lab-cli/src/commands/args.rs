@@ -8,7 +8,7 @@ use clap::Args;
 use crate::{
     error::BadInput,
     load::Workload,
-    measure::run::RunSpec,
+    measure::run::{Counted, RunSpec},
     present::export::{self, Format},
     results::{document::Document, save},
 };
@@ -50,7 +50,7 @@ impl WorkloadArgs {
 
     /// One run of `model` on this workload, the whole run counted.
     pub fn spec(&self, model: &str) -> RunSpec {
-        RunSpec { model: model.to_owned(), workload: self.workload(), rounds_only: false }
+        RunSpec { model: model.to_owned(), workload: self.workload(), counted: Counted::Everything }
     }
 }
 

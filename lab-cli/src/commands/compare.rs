@@ -16,7 +16,7 @@ use crate::{
     interrupt::{self, Interrupted},
     load::Workload,
     measure::probe::Probe,
-    measure::run::RunSpec,
+    measure::run::{Counted, RunSpec},
     present::export,
     present::plot,
     present::progress::Progress,
@@ -62,7 +62,7 @@ impl Common {
             idle: self.idle as usize,
             lockstep: false,
         };
-        RunSpec { model: String::new(), workload, rounds_only: false }
+        RunSpec { model: String::new(), workload, counted: Counted::Everything }
     }
 }
 
@@ -243,7 +243,7 @@ pub fn prove_command(args: ProveArgs) -> Result<ExitCode> {
     prepare(&c.output, args.connections, c.idle)?;
     let mut doc = save::new_document("prove", c.runs as usize);
     let mut workload = c.spec(args.connections, args.rounds);
-    (workload.workload.lockstep, workload.rounds_only) = (true, true);
+    (workload.workload.lockstep, workload.counted) = (true, Counted::Bursts);
     let interrupted = measure_into(&mut doc, &c.models, &[workload], c.runs as usize, &c.output, c.timing.timing)?;
     finish(&mut doc, &c.output, interrupted, c.allow_errors)
 }

@@ -31,6 +31,11 @@ pub struct LoadArgs {
     /// stdin (how the lab measures the message rounds alone).
     #[arg(long, hide = true)]
     pub pause_between_phases: bool,
+    /// With --lockstep and --pause-between-phases: print `round` and wait for a line before each
+    /// round, and `queued BYTES` once the round is sent (how `iolab prove` holds the server still
+    /// while a round is queued).
+    #[arg(long, hide = true, requires_all = ["lockstep", "pause_between_phases"])]
+    pub burst: bool,
     /// Answer every line on stdin with `answered N`, the messages answered so far (how
     /// `iolab bench` reads the throughput of short phases inside one run).
     #[arg(long, hide = true, conflicts_with = "pause_between_phases")]
@@ -53,6 +58,7 @@ pub fn load_command(args: LoadArgs) -> Result<ExitCode> {
         timeout: Duration::from_secs(10),
         allow_remote: args.allow_remote,
         pause_between_phases: args.pause_between_phases,
+        burst: args.burst,
         answer_progress: args.answer_progress,
     };
     load::limits::make_room_for(spec.workload.all_connections()).map_err(|e| BadInput(format!("{e:#}")))?;

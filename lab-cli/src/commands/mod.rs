@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod claims;
 pub mod compare;
 pub mod internal;
 pub mod load;
@@ -44,6 +45,8 @@ pub enum Command {
     Prove(compare::ProveArgs),
     /// The same workload at several connection counts: a table and an SVG plot.
     Sweep(compare::SweepArgs),
+    /// Test each claim of the walkthrough with an experiment: a verdict per claim, from the figures.
+    Claims(claims::ClaimsArgs),
     /// Re-render saved results (`--save`, `--format json`) in any format, side by side.
     Report(report::ReportArgs),
     /// Endurance: one traced server, the same load again and again; throughput, fds and RSS over time.
@@ -98,6 +101,7 @@ pub fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Compare(args) => compare::compare_command(args),
         Command::Prove(args) => compare::prove_command(args),
         Command::Sweep(args) => compare::sweep_command(args),
+        Command::Claims(args) => claims::claims_command(args),
         Command::Report(args) => report::report_command(args),
         Command::Soak(args) => soak::soak_command(args),
         Command::Serve(args) => serve::serve_command(args),

@@ -117,7 +117,7 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
     }
     // The whole run is the window (connecting and closing included): strace cannot be told to
     // count only part of it, so `--validate` needs the probe to count all of it too.
-    let spec = RunSpec { rounds_only: false, ..args.workload.spec("") };
+    let spec = args.workload.spec("");
     let w = spec.workload;
     load::limits::make_room_for(w.all_connections())
         .map_err(|e| BadInput(format!("--connections {} --idle {}: {e:#}", w.connections, w.idle)))?;

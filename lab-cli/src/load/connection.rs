@@ -57,6 +57,10 @@ pub(crate) struct Shared {
     /// Once every message is answered, before any connection closes: say `sent` and wait for a
     /// line on stdin (see `super::pause`).
     pub pause_when_sent: bool,
+    /// Lockstep, with the lab holding the server still while each round is sent: before a round,
+    /// say `round` and wait for a line on stdin; once every message of the round is handed to the
+    /// kernel, say `queued BYTES` and go on (see `measure::run`).
+    pub burst: bool,
     /// Messages answered so far, by all connections (see `LoadSpec::answer_progress`).
     pub answered: AtomicU64,
 }
@@ -145,6 +149,9 @@ struct Driver<'a> {
     /// Lockstep: the message every connection is on, and how many have yet to answer it.
     round: usize,
     round_left: usize,
+    /// Burst: connections still sending this round's message, and the bytes the round sends.
+    round_unsent: usize,
+    round_bytes: usize,
 }
 
 impl<'a> Driver<'a> {
@@ -161,22 +168,32 @@ impl<'a> Driver<'a> {
             .build(SQ_ENTRIES)
             .or_else(|_| IoUring::builder().setup_cqsize(cq).build(SQ_ENTRIES))?;
         let latencies = Histogram::new_with_bounds(1, 3_600_000_000_000, 3).map_err(io::Error::other)?;
-        Ok(Driver { shared, ring, in_flight: 0, completed: Vec::new(), latencies, round: 0, round_left: 0 })
+        Ok(Driver {
+            shared,
+            ring,
+            in_flight: 0,
+            completed: Vec::new(),
+            latencies,
+            round: 0,
+            round_left: 0,
+            round_unsent: 0,
+            round_bytes: 0,
+        })
     }
 
     fn run(&mut self, conns: &mut [Conn]) -> io::Result<()> {
+        if self.shared.burst && self.shared.messages > 0 {
+            super::pause("round");
+        }
         let started = Instant::now();
-        let mut running = 0;
         for (index, conn) in conns.iter_mut().enumerate() {
             conn.outcome.started = Some(started);
             if self.shared.messages > 0 {
                 self.start_message(index, conn)?;
-                running += 1;
             } else {
                 self.finished(index, conn)?;
             }
         }
-        self.round_left = running;
         self.until_nothing_in_flight(conns)?;
         if self.shared.pause_when_sent {
             super::pause("sent");
@@ -238,6 +255,13 @@ impl<'a> Driver<'a> {
     }
 
     fn start_message(&mut self, index: usize, conn: &mut Conn) -> io::Result<()> {
+        if self.shared.lockstep {
+            self.round_left += 1;
+        }
+        if self.shared.burst {
+            self.round_unsent += 1;
+            self.round_bytes += self.shared.payload.message(conn.id, conn.k).0.len();
+        }
         (conn.sent, conn.got) = (0, 0);
         conn.sent_at = Instant::now();
         conn.deadline = Some(conn.sent_at + self.shared.timeout);
@@ -287,6 +311,8 @@ impl<'a> Driver<'a> {
             conn.sent += n;
             if conn.sent < message.len() {
                 self.send(index, conn)?; // the kernel took part: send the rest
+            } else {
+                self.round_sent();
             }
         } else {
             if n == 0 {
@@ -363,13 +389,28 @@ impl<'a> Driver<'a> {
         if self.round >= self.shared.messages {
             return Ok(());
         }
+        if self.shared.burst {
+            super::pause("round");
+        }
         for (index, conn) in conns.iter_mut().enumerate() {
             if !conn.failed {
                 self.start_message(index, conn)?;
-                self.round_left += 1;
             }
         }
         Ok(())
+    }
+
+    /// Burst: one more connection has handed its whole message to the kernel; after the last,
+    /// say how many bytes the round sent.
+    fn round_sent(&mut self) {
+        if !self.shared.burst {
+            return;
+        }
+        self.round_unsent -= 1;
+        if self.round_unsent == 0 {
+            super::say(&format!("queued {}", self.round_bytes));
+            self.round_bytes = 0;
+        }
     }
 
     /// Stops a connection at its first error: counted, its socket shut down so that what it has
@@ -377,6 +418,9 @@ impl<'a> Driver<'a> {
     fn fail(&mut self, conn: &mut Conn, failure: Failure) -> io::Result<()> {
         conn.outcome.errors.count(failure);
         conn.failed = true;
+        if conn.sending && !conn.closing {
+            self.round_sent(); // it will send no more of this round
+        }
         if conn.deadline.take().is_some() && self.shared.lockstep && !conn.closing {
             self.round_left -= 1; // it will not answer this round
         }

@@ -95,6 +95,9 @@ pub struct LoadSpec {
     /// `connected`) and once every message is answered, before any connection closes (after
     /// printing `sent`). `iolab prove` uses the pauses to measure the message rounds alone.
     pub pause_between_phases: bool,
+    /// Lockstep, with the lab holding the server still while each round is sent: say `round` and
+    /// wait before each round, say `queued BYTES` once the round is handed to the kernel.
+    pub burst: bool,
     /// Answer every line on stdin with `answered N`: how many messages have been answered so
     /// far. `iolab bench` reads it to measure the throughput of short phases of one long run.
     pub answer_progress: bool,
@@ -115,6 +118,7 @@ impl LoadSpec {
             timeout: Duration::from_secs(10),
             allow_remote: false,
             pause_between_phases: false,
+            burst: false,
             answer_progress: false,
         }
     }
@@ -128,6 +132,9 @@ impl LoadSpec {
         }
         if self.timeout.is_zero() {
             bail!("the timeout must be longer than zero");
+        }
+        if self.burst && !(self.workload.lockstep && self.pause_between_phases) {
+            bail!("a burst needs lockstep rounds and the pauses between phases");
         }
         if self.workload.all_connections() == 0 {
             bail!("nothing to do: no busy and no idle connections");
@@ -176,6 +183,7 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
         timeout: spec.timeout,
         lockstep: w.lockstep,
         pause_when_sent: spec.pause_between_phases,
+        burst: spec.burst,
         answered: AtomicU64::new(0),
     });
     if spec.answer_progress {
@@ -216,11 +224,17 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
 /// Says `phase` on stdout and blocks until a line (or EOF) arrives on stdin. Blocking the
 /// runtime is intended: every connection is parked at a barrier meanwhile.
 pub(crate) fn pause(phase: &str) {
-    use std::io::{BufRead as _, Write as _};
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{phase}");
-    let _ = stdout.flush();
+    use std::io::BufRead as _;
+    say(phase);
     let _ = std::io::stdin().lock().read_line(&mut String::new());
+}
+
+/// Says `line` on stdout at once (the lab reads it as a cue).
+pub(crate) fn say(line: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
 }
 
 /// A thread that answers every line on stdin with `answered N`, until stdin closes.

@@ -11,12 +11,16 @@
 //! - [`attach`] puts the probe on a running server's tree.
 //! - [`tree`] reads a process tree from /proc (tasks, listening sockets, CPU time).
 //! - [`run`] is one measured run: snapshots around the load generator's work, each taken when
-//!   the server is idle ([`settle`]).
+//!   the server is idle ([`settle`]); for a burst, [`freeze`] holds the server's tree still
+//!   while a round of messages is queued.
+//! - [`machine`] reads the limits on processes, threads and fds, and times one syscall.
 //! - [`selftest`] proves the probe exact against [`exercise`]'s workloads of known counts;
 //!   [`validate`] checks a run's counts against strace and perf.
 pub mod attach;
 pub mod exercise;
+pub mod freeze;
 pub mod launch;
+pub mod machine;
 pub mod preflight;
 pub mod privileges;
 pub mod probe;

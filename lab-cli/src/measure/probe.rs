@@ -268,6 +268,8 @@ fn hooks(tracefs: &Path, timing: bool) -> Vec<Hook> {
     for kind in WaitKind::ALL {
         hooks.push(tracepoint("wait_exit", "syscalls", format!("sys_exit_{}", kind.syscall_name())));
     }
+    // An interrupted poll is resumed by restart_syscall, and returns there (see lab-ebpf).
+    hooks.push(tracepoint("wait_exit", "syscalls", "sys_exit_restart_syscall".into()));
     hooks.push(tracepoint("epoll_ctl_exit", "syscalls", "sys_exit_epoll_ctl".into()));
     if timing {
         hooks.push(raw("time_exit", "sys_exit"));

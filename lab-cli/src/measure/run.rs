@@ -19,15 +19,17 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 use lab_common::{Counters, MaxReady, SyscallTime};
+use serde::{Deserialize, Serialize};
 use socket2::{Domain, Socket, Type};
 
 use crate::{
     load::{LoadReport, Workload},
+    measure::freeze::Freezer,
     measure::launch::LISTEN_FD,
     measure::privileges,
     measure::probe::{Delta, Probe, syscall_times_between},
     measure::process::{Child, Spawn, Stdout},
-    measure::settle::{NotIdle, settle},
+    measure::settle::{Idle, NotIdle, settle},
     measure::tree,
 };
 
@@ -36,8 +38,41 @@ use crate::{
 pub struct RunSpec {
     pub model: String,
     pub workload: Workload,
-    /// Count only the message rounds: connecting and closing happen outside the window.
-    pub rounds_only: bool,
+    /// What the window counts.
+    pub counted: Counted,
+}
+
+/// What a run's window counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counted {
+    /// Everything, from the first connect to the last close.
+    Everything,
+    /// The message rounds only (lockstep): the load generator pauses once every connection is
+    /// open and again once every message is answered, and the snapshots are taken in the pauses.
+    Rounds,
+    /// The rounds, each queued whole before the server may look: the server's tree is frozen
+    /// while the generator sends a round and released once every byte is in its sockets, so one
+    /// wait call can find every connection ready. Only the time from release to idle is counted,
+    /// less what a hold costs by itself (see [`Burst`]).
+    Bursts,
+}
+
+/// What the holds of a burst run did, and what they cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Burst {
+    /// Rounds held and released.
+    pub rounds: u64,
+    /// Bytes the rounds sent, summed; each round was released only once the server's TCP had
+    /// acknowledged all of its bytes (`/proc/net/tcp`).
+    pub bytes_sent: u64,
+    /// Of those, the bytes in the server's sockets unread at the releases: all of them for a
+    /// server that reads with syscalls; fewer for io_uring, whose receives armed before the hold
+    /// are completed by the kernel while the server is frozen.
+    pub bytes_unread: u64,
+    /// Syscalls one hold adds by itself: the call each blocked thread was in is interrupted by
+    /// the freeze and entered again on release. Measured with an empty hold before the rounds;
+    /// `rounds` times this, syscall by syscall, is subtracted from the counts.
+    pub hold_syscalls: u64,
 }
 
 /// Step 1–2: a traced `iolab serve --model …` on a fresh loopback listener, ready for clients.
@@ -72,20 +107,27 @@ pub struct Measured {
     pub peak_threads: u64,
     /// Set when the server never went idle after the load (see `settle`).
     pub not_idle: Option<NotIdle>,
-    /// From the snapshot that opened the window to the one that closed it.
+    /// From the snapshot that opened the window to the one that closed it (a burst: the
+    /// rounds' windows, release to idle, summed).
     pub window_seconds: f64,
+    /// Set for [`Counted::Bursts`].
+    pub burst: Option<Burst>,
     /// The most ready fds one wait call returned in the window, by wait kind.
     pub max_ready: MaxReady,
-    /// With `--timing`: each syscall's calls, errors and on-CPU time in the window, by name.
+    /// Fds watched by each of the tree's epoll instances, largest first, when they watched the
+    /// most (see [`tree::epoll_interest_lists`]).
+    pub epoll_lists: Vec<u64>,
+    /// With `--timing`: each syscall's calls, errors and on-CPU time in the window, by name (a
+    /// burst's: from the first round's opening to the last one's close, holds included).
     pub syscall_times: Option<std::collections::BTreeMap<String, SyscallTime>>,
 }
 
 /// Steps 2–3 above for any traced server listening at `addr` whose tree is rooted at `root`
 /// (a model, or any command under `iolab trace`). `alive` fails if the server died.
 ///
-/// With [`RunSpec::rounds_only`] the load generator pauses once every connection is open and
-/// again once every message is answered; the snapshots are taken in those pauses, so connecting
-/// and closing are left out of the window.
+/// What the window holds is [`RunSpec::counted`]'s choice; the load generator cues each step
+/// on its stdout (`connected`, `round`, `queued BYTES`, `sent`) and waits for a line where the lab
+/// must act first.
 pub fn measure(
     probe: &mut Probe,
     root: u32,
@@ -93,21 +135,19 @@ pub fn measure(
     spec: &RunSpec,
     alive: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Measured> {
-    let mut window = Window {
-        before: None,
-        after: None,
-        peak: None,
-        opened: None,
-        closed: None,
-        max_ready: None,
-        times_before: None,
-        times_after: None,
+    let mut window = Window { before: None, after: None, peak: None, opened: None, times: None };
+    let mut holds = match spec.counted {
+        Counted::Bursts => Some(Holds::new(root)?),
+        _ => None,
     };
-    if !spec.rounds_only {
+    if spec.counted == Counted::Everything {
         window.open(probe, root)?; // before the generator starts: its first connect is counted
     }
-    let mut generator =
-        load_generator(addr, &spec.workload).args(spec.rounds_only.then_some("--pause-between-phases")).start()?;
+    let mut generator = load_generator(addr, &spec.workload)
+        .args((spec.counted != Counted::Everything).then_some("--pause-between-phases"))
+        .args(holds.is_some().then_some("--burst"))
+        .start()?;
+    let mut epoll_lists = EpollLists::default();
     let report = loop {
         if let Err(interrupted) = crate::interrupt::check() {
             return Err(interrupted.into());
@@ -115,10 +155,26 @@ pub fn measure(
         match generator.lines()?.recv_timeout(SAMPLE_EVERY) {
             Ok(line) if line == "connected" => {
                 window.open(probe, root)?;
+                epoll_lists.sample(root, true); // idle, every connection accepted
+                if let Some(holds) = holds.as_mut() {
+                    holds.measure_empty_hold(probe, root)?;
+                }
                 generator.write_line("")?; // go on to the next phase
             }
+            Ok(line) if line == "round" => {
+                holds.as_mut().context("the load generator paused for a burst nobody asked for")?.hold(probe, root)?;
+                generator.write_line("")?;
+            }
+            Ok(line) if line.starts_with("queued ") => {
+                let bytes = line["queued ".len()..].parse().context("reading the load generator's `queued` cue")?;
+                holds.as_mut().context("the load generator queued a burst nobody asked for")?.release(addr, bytes)?;
+            }
             Ok(line) if line == "sent" => {
-                window.close(probe, root)?;
+                window.after = Some(match holds.as_mut() {
+                    Some(holds) => holds.close_round(probe, root)?,
+                    None => settle(probe, root)?,
+                });
+                window.close_times(probe)?;
                 generator.write_line("")?;
             }
             Ok(line) => break Some(line),
@@ -126,6 +182,7 @@ pub fn measure(
                 if let Some(peak) = window.peak.as_mut() {
                     peak.sample(&probe.snapshot()?);
                 }
+                epoll_lists.sample(root, false);
             }
             Err(RecvTimeoutError::Disconnected) => break None,
         }
@@ -140,67 +197,212 @@ pub fn measure(
     }
     let report = report.context("the load generator printed no report")?;
     let load: LoadReport = serde_json::from_str(&report).context("reading the load generator's report")?;
-    if window.before.is_none() {
+    let (Some(before), Some(peak)) = (window.before, window.peak.take()) else {
         bail!("the load generator never opened its connections");
-    }
-    if window.after.is_none() {
-        window.close(probe, root)?;
-    }
-    let Window {
-        before: Some(before),
-        peak: Some(peak),
-        after: Some((after, not_idle)),
-        closed: Some(closed),
-        max_ready: Some(max_ready),
-        opened,
-        times_before,
-        times_after,
-    } = window
-    else {
-        bail!("the measured window was never closed");
     };
-    let window_seconds = opened.map_or(0.0, |opened| (closed - opened).as_secs_f64());
-    let delta = Delta::between(&before, &after);
-    let (peak_processes, peak_threads) = (peak.processes, peak.threads);
-    let syscall_times = times_before.zip(times_after).map(|(b, a)| syscall_times_between(&b, &a));
-    Ok(Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds, max_ready, syscall_times })
+    let after = match window.after {
+        Some(after) => after,
+        None => {
+            let after = settle(probe, root)?;
+            window.close_times(probe)?;
+            after
+        }
+    };
+    let syscall_times = window.times.and_then(|(before, after)| Some(syscall_times_between(&before, &after?)));
+    let not_idle = after.not_idle;
+    let max_ready = probe.max_ready()?; // zeroed when the window opened
+    let (delta, window_seconds, burst) = match holds {
+        Some(holds) => (holds.counted(), holds.seconds, Some(holds.figures)),
+        None => {
+            let seconds = window.opened.map_or(0.0, |opened| (after.since - opened).as_secs_f64());
+            (Delta::between(&before, &after.counters), seconds, None)
+        }
+    };
+    Ok(Measured {
+        delta,
+        load,
+        peak_processes: peak.processes,
+        peak_threads: peak.threads,
+        not_idle,
+        window_seconds,
+        burst,
+        epoll_lists: epoll_lists.largest,
+        syscall_times,
+        max_ready,
+    })
 }
 
+/// The tree's epoll interest lists at their largest (see [`tree::epoll_interest_lists`]).
+#[derive(Default)]
+struct EpollLists {
+    largest: Vec<u64>,
+    sampled: Option<Instant>,
+}
+
+impl EpollLists {
+    /// Reads them again unless the last read was recent (`now` forces it); a tree of many
+    /// processes (a forking server) is not read while it runs: each has its own few fds.
+    fn sample(&mut self, root: u32, now: bool) {
+        if !now && (self.sampled.is_some_and(|at| at.elapsed() < EPOLL_SAMPLE_EVERY) || tree::size(root).0 > 64) {
+            return;
+        }
+        self.sampled = Some(Instant::now());
+        let lists = tree::epoll_interest_lists(root);
+        if lists.iter().sum::<u64>() > self.largest.iter().sum::<u64>() {
+            self.largest = lists;
+        }
+    }
+}
+
+/// Reading every epoll instance's fdinfo costs the lab a few ms at 10,000 connections.
+const EPOLL_SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
 /// The measurement window: the snapshot that opens it, the one that closes it, and the tree's
-/// peak size in between.
+/// peak size in between. It lasts from the first snapshot to the server's last syscall before
+/// the second (the quiet time that shows it idle is not part of it).
 struct Window {
     before: Option<Counters>,
-    after: Option<(Counters, Option<NotIdle>)>,
+    after: Option<Idle>,
     peak: Option<Peak>,
-    /// When the two snapshots were taken.
+    /// When the first snapshot was taken.
     opened: Option<Instant>,
-    closed: Option<Instant>,
-    /// Read when the window closes; the probe's maxima are zeroed when it opens.
-    max_ready: Option<MaxReady>,
-    /// With `--timing`, read when it opens and when it closes.
-    times_before: Option<Vec<SyscallTime>>,
-    times_after: Option<Vec<SyscallTime>>,
+    /// With `--timing`: the syscall times when the window opened, and when it closed.
+    times: Option<(Vec<SyscallTime>, Option<Vec<SyscallTime>>)>,
 }
 
 impl Window {
     fn open(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
-        let (before, _) = settle(probe, root)?;
+        let before = settle(probe, root)?.counters;
         probe.reset_max_ready()?; // the server is idle: no wait call returns meanwhile
-        self.times_before = probe.syscall_times()?;
         self.opened = Some(Instant::now());
+        self.times = probe.syscall_times()?.map(|times| (times, None));
         self.peak = Some(Peak::at_start(root, &before));
         self.before = Some(before);
         Ok(())
     }
 
-    fn close(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
-        self.after = Some(settle(probe, root)?);
-        self.closed = Some(Instant::now());
-        self.max_ready = Some(probe.max_ready()?);
-        self.times_after = probe.syscall_times()?;
+    /// With `--timing`, reads the syscall times that close the window.
+    fn close_times(&mut self, probe: &mut Probe) -> Result<()> {
+        if let Some((_, after)) = self.times.as_mut() {
+            *after = probe.syscall_times()?;
+        }
         Ok(())
     }
 }
+
+/// A burst run between the load generator's cues (see [`Counted::Bursts`]).
+struct Holds {
+    freezer: Freezer,
+    /// What an empty hold added: freezing the idle server and releasing it.
+    empty_hold: Option<Counters>,
+    /// The snapshot that opened the round in progress (taken frozen) and when it was released.
+    round_opened: Option<(Counters, Instant)>,
+    /// The rounds' counts and windows, summed.
+    summed: Counters,
+    seconds: f64,
+    figures: Burst,
+}
+
+impl Holds {
+    /// A cgroup of its own for the server's tree; a process the tree creates is born in it.
+    fn new(root: u32) -> Result<Holds> {
+        let freezer = Freezer::new()?;
+        for pid in tree::processes(root) {
+            freezer.adopt(pid)?;
+        }
+        Ok(Holds {
+            freezer,
+            empty_hold: None,
+            round_opened: None,
+            summed: Counters::ZERO,
+            seconds: 0.0,
+            figures: Burst::default(),
+        })
+    }
+
+    /// Freezes the idle server and releases it at once: what a hold costs with nothing queued.
+    fn measure_empty_hold(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
+        self.freezer.freeze()?;
+        let frozen = probe.snapshot()?;
+        self.freezer.thaw()?;
+        let idle = settle(probe, root)?.counters;
+        let cost = lab_common::sub_words(&idle, &frozen);
+        self.figures.hold_syscalls = cost.syscalls.iter().sum::<u64>() + cost.syscall_out_of_range;
+        self.empty_hold = Some(cost);
+        Ok(())
+    }
+
+    /// Before a round: the previous one ends once the server is idle, then the tree is frozen.
+    fn hold(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
+        self.close_round(probe, root)?;
+        self.freezer.freeze()?;
+        self.round_opened = Some((probe.snapshot()?, Instant::now()));
+        Ok(())
+    }
+
+    /// The round's `bytes` are sent: once the server's TCP has them all, release the tree.
+    fn release(&mut self, addr: SocketAddr, bytes: u64) -> Result<()> {
+        let unread = wait_until_delivered(addr)?;
+        self.figures.rounds += 1;
+        self.figures.bytes_sent += bytes;
+        self.figures.bytes_unread += unread;
+        if let Some((_, at)) = self.round_opened.as_mut() {
+            *at = Instant::now(); // the round's time starts at the release
+        }
+        self.freezer.thaw()
+    }
+
+    /// Waits until the server is idle and adds the round in progress, if any, to the sums.
+    fn close_round(&mut self, probe: &mut Probe, root: u32) -> Result<Idle> {
+        let idle = settle(probe, root)?;
+        if let Some((opened, at)) = self.round_opened.take() {
+            lab_common::add_words(&mut self.summed, &lab_common::sub_words(&idle.counters, &opened));
+            self.seconds += idle.since.saturating_duration_since(at).as_secs_f64();
+        }
+        Ok(idle)
+    }
+
+    /// The rounds' counts, less the syscalls the holds added.
+    fn counted(&self) -> Delta {
+        let mut counted = self.summed;
+        if let Some(cost) = &self.empty_hold {
+            for (count, per_hold) in counted.syscalls.iter_mut().zip(cost.syscalls) {
+                *count = count.saturating_sub(per_hold * self.figures.rounds);
+            }
+        }
+        Delta(counted)
+    }
+}
+
+/// Waits until the server's TCP has acknowledged every byte the clients sent to `addr` (no
+/// client socket has unacknowledged data), and returns how many of them the server's sockets
+/// hold unread. The two differ for io_uring: its receives, armed before the hold, are completed
+/// by the kernel in the frozen server's task work, which still runs.
+fn wait_until_delivered(addr: SocketAddr) -> Result<u64> {
+    let started = Instant::now();
+    loop {
+        let sockets = procfs::net::tcp().context("reading /proc/net/tcp")?;
+        let established = sockets.iter().filter(|s| s.state == procfs::net::TcpState::Established);
+        let (mut unacknowledged, mut unread) = (0, 0);
+        for socket in established {
+            if socket.remote_address == addr {
+                unacknowledged += u64::from(socket.tx_queue);
+            } else if socket.local_address == addr {
+                unread += u64::from(socket.rx_queue);
+            }
+        }
+        if unacknowledged == 0 {
+            return Ok(unread);
+        }
+        if started.elapsed() > QUEUE_LIMIT {
+            bail!("{unacknowledged} bytes of the round never reached the held server's sockets in {QUEUE_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// How long a round's bytes may take to reach the held server's sockets.
+const QUEUE_LIMIT: Duration = Duration::from_secs(10);
 
 /// `iolab load --format json` at `addr` with `workload`, run as the user behind sudo, with stdin
 /// and stdout piped for its cues and its report; never in the traced tree. Each caller adds its

@@ -34,12 +34,23 @@ pub struct NotIdle {
     pub syscalls: u64,
 }
 
+/// What [`settle`] found.
+pub struct Idle {
+    /// The counters once the tree was idle.
+    pub counters: Counters,
+    /// Set when it never was.
+    pub not_idle: Option<NotIdle>,
+    /// When its syscall counts last moved (to [`POLL`]; the start of the wait if they never
+    /// did): where a window that ends with this wait really ends, without the quiet time.
+    pub since: Instant,
+}
+
 /// The counters once the tree at `root` is idle, and whether it ever was.
-pub fn settle(probe: &mut Probe, root: u32) -> Result<(Counters, Option<NotIdle>)> {
+pub fn settle(probe: &mut Probe, root: u32) -> Result<Idle> {
     let start = Instant::now();
     let first = probe.snapshot()?;
     let mut last = first;
-    let mut still_since = Instant::now();
+    let mut still_since = start;
     loop {
         interrupt::check()?;
         std::thread::sleep(POLL);
@@ -47,11 +58,12 @@ pub fn settle(probe: &mut Probe, root: u32) -> Result<(Counters, Option<NotIdle>
         if now.syscalls != last.syscalls {
             (still_since, last) = (Instant::now(), now);
         } else if still_since.elapsed() >= QUIET && !runnable(root) {
-            return Ok((now, None));
+            return Ok(Idle { counters: now, not_idle: None, since: still_since });
         }
         if start.elapsed() >= LIMIT {
             let syscalls = total(&now) - total(&first);
-            return Ok((now, Some(NotIdle { waited_seconds: start.elapsed().as_secs_f64(), syscalls })));
+            let not_idle = NotIdle { waited_seconds: start.elapsed().as_secs_f64(), syscalls };
+            return Ok(Idle { counters: now, not_idle: Some(not_idle), since: still_since });
         }
     }
 }

@@ -42,6 +42,30 @@ pub fn processes(root: u32) -> Vec<u32> {
     tree
 }
 
+/// How many fds each epoll instance of the tree watches (its interest list, from the `tfd:`
+/// lines of its fdinfo), largest first: how a server with an epoll loop per thread had its
+/// connections spread. An instance open under several fds (mio's dup) is counted once: its fds
+/// show the same registrations.
+pub fn epoll_interest_lists(root: u32) -> Vec<u64> {
+    let mut instances = HashSet::new();
+    for pid in processes(root) {
+        let Ok(fds) = Process::new(pid as i32).and_then(|p| p.fd()) else { continue };
+        for fd in fds.flatten() {
+            if !matches!(&fd.target, FDTarget::AnonInode(name) if name == "[eventpoll]") {
+                continue;
+            }
+            if let Ok(info) = fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.fd)) {
+                let watched: String = info.lines().filter(|l| l.starts_with("tfd:")).collect::<Vec<_>>().join("\n");
+                instances.insert(watched);
+            }
+        }
+    }
+    let mut sizes: Vec<u64> =
+        instances.iter().map(|w| if w.is_empty() { 0 } else { w.lines().count() as u64 }).collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    sizes
+}
+
 /// How many processes and threads the tree has.
 pub fn size(root: u32) -> (u64, u64) {
     let processes = self::processes(root);

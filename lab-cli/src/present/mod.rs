@@ -6,8 +6,10 @@
 //! - [`validation`]: strace's and perf's counts beside the probe's (`trace --validate`).
 //! - [`plot`]: the sweep's SVG.
 //! - [`verdict`]: sentences computed from the numbers.
+//! - [`claims`]: the walkthrough's claims, each with the verdict its figures give.
 //! - [`progress`]: the progress line on stderr.
 //! - [`numbers`]: how every number is written.
+pub mod claims;
 pub mod export;
 pub mod numbers;
 pub mod plot;

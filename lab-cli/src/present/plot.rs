@@ -32,7 +32,7 @@ const PANELS: [Panel; 4] = [
         title: "fds passed in per wait call (epoll: 0, its list is registered once)",
         keys: &["fds_passed_per_wait_call"],
     },
-    Panel { title: "server CPU µs per message", keys: &["server_cpu_us_per_msg"] },
+    Panel { title: "server CPU µs per message (in the measured window)", keys: &["window_cpu_us_per_msg"] },
 ];
 
 /// Okabe–Ito colours (told apart by colour-blind readers too), then purple and grey, so that the

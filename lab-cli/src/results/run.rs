@@ -15,7 +15,7 @@ use crate::{
     load::{ErrorCounts, Latency, LoadReport, Workload},
     measure::launch::Usage,
     measure::probe::{Delta, Probe},
-    measure::run::{Measured, RunSpec, measure, start_model},
+    measure::run::{Burst, Measured, RunSpec, measure, start_model},
     measure::settle::NotIdle,
 };
 
@@ -57,6 +57,13 @@ pub struct RunResult {
     /// the lab waited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_idle: Option<NotIdle>,
+    /// `prove`: each round was queued whole while the server was held still (see `Burst`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<Burst>,
+    /// Fds watched by each epoll instance of the server, largest first, when they watched the
+    /// most: how a server with a loop per thread had its connections spread (empty: no epoll).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epoll_lists: Vec<u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -128,11 +135,29 @@ pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
 impl RunResult {
     /// The figures of one measurement of the server `name`, whose tree used `usage`.
     pub fn from_measured(name: &str, measured: Measured, usage: Usage) -> RunResult {
-        let Measured { delta, load, peak_processes, peak_threads, not_idle, window_seconds, max_ready, syscall_times } =
-            measured;
+        let Measured {
+            delta,
+            load,
+            peak_processes,
+            peak_threads,
+            not_idle,
+            window_seconds,
+            burst,
+            epoll_lists,
+            max_ready,
+            syscall_times,
+        } = measured;
         let window = Window { seconds: window_seconds, server_cpu_ns: delta.0.on_cpu_ns };
-        let new = RunResult::new(name, &delta, &max_ready, &load, usage);
-        RunResult { peak_processes, peak_threads, not_idle, window, syscall_times, ..new }
+        RunResult {
+            peak_processes,
+            peak_threads,
+            not_idle,
+            window,
+            burst,
+            epoll_lists,
+            syscall_times,
+            ..RunResult::new(name, &delta, &max_ready, &load, usage)
+        }
     }
 
     fn new(model: &str, delta: &Delta, max_ready: &MaxReady, load: &LoadReport, server: Usage) -> RunResult {
@@ -156,6 +181,8 @@ impl RunResult {
             probe_dropped: delta.0.dropped,
             not_idle: None,
             window: Window::default(),
+            burst: None,
+            epoll_lists: Vec::new(),
             syscall_times: None,
         }
     }

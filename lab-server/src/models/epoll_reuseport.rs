@@ -31,8 +31,8 @@
 //! thread `socket`, two `setsockopt`, `bind`, `listen` and the thread's creation.
 //!
 //! **How the kernel spread the connections:** each thread counts what it accepted
-//! ([`accepted_per_thread`]); a run under the probe can see the same split as each thread's
-//! `accept4` calls (the probe counts by process tree today, not by thread).
+//! ([`accepted_per_thread`], read by the tests); the lab sees the same split from outside, in
+//! each thread's epoll interest list (`epoll_lists` in its results, from the epoll fds' fdinfo).
 //!
 //! **In production** nginx (`reuseport`), HAProxy (`nbthread`, a listener per thread), Envoy
 //! and most per-core Rust servers (one current-thread runtime per core) work this way.

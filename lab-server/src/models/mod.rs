@@ -24,6 +24,8 @@ mod select;
 mod thread;
 
 pub use epoll_reuseport::accepted_per_thread;
+/// The stack each thread of the `thread` model gets.
+pub use thread::STACK_SIZE as THREAD_STACK_SIZE;
 
 pub const ALL: &[Model] = &[
     process::MODEL,

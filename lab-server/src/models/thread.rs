@@ -40,7 +40,7 @@ pub const MODEL: Model = Model {
 };
 
 /// Stack size of a connection's thread: room for its 16 KiB buffer and a few calls.
-const STACK_SIZE: usize = 64 * 1024;
+pub const STACK_SIZE: usize = 64 * 1024;
 
 fn serve(listener: TcpListener) -> io::Result<()> {
     listener.set_nonblocking(false)?;

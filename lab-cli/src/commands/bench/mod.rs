@@ -35,7 +35,7 @@ use serde::Serialize;
 
 use crate::{
     commands::args::parse_models,
-    measure::run::RunSpec,
+    measure::run::{Counted, RunSpec},
     present::{
         export::{Format, record},
         progress::Progress,
@@ -166,7 +166,7 @@ impl Plan {
     }
 
     fn spec(&self, model: &str) -> RunSpec {
-        RunSpec { model: model.to_owned(), workload: self.load(), rounds_only: false }
+        RunSpec { model: model.to_owned(), workload: self.load(), counted: Counted::Everything }
     }
 }
 
