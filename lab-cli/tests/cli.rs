@@ -245,6 +245,14 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_status_2() {
         (&["run", "--model", "epoll", "--export-csv", "/nonexistent/dir/out.csv"], "--export-csv"),
         (&["run", "--model", "epoll", "--save", "/proc/no/such"], "--save"),
         (&["sweep", "-c", "5", "--plot", "/nonexistent/dir/plot.svg"], "--plot"),
+        // --server NAME='CMD … {port}': each mistake named, with an example of the right form.
+        (&["compare", "--server", "python3 x.py {port}"], "is not NAME='CMD … {port}' (e.g. --server py="),
+        (&["compare", "--server", "epoll=python3 x.py {port}"], "'epoll' is the name of a model"),
+        (&["prove", "--server", "py=python3 x.py"], "has no {port}: put {port} where its port goes"),
+        (&["sweep", "--server", "py='python3 x.py {port}"], "its quotes do not close"),
+        (&["compare", "--server", "py=no-such-program-here {port}"], "cannot run 'no-such-program-here'"),
+        (&["compare", "--models", "none"], "nothing to run: --models none needs at least one --server"),
+        (&["compare", "--server", "a=python3 x.py {port}", "--server", "a=python3 y.py {port}"], "two servers"),
     ];
     for (args, flag) in cases {
         let out = iolab(args);
@@ -267,6 +275,62 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_status_2() {
     let out = iolab(&["report", not_a_result.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("is not an iolab result"));
+    lab.assert_nothing_left();
+}
+
+/// The Python interpreter itself (a version manager's `python3` may be a shell script).
+fn python() -> String {
+    let out = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/python");
+/// The virtualenv with gevent that `cargo xtask python` makes (`cargo xtask test` makes it first).
+const GEVENT_PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/python/bin/python");
+
+#[test]
+fn every_python_example_serves_the_protocol_as_a_server_row() {
+    let lab = serial();
+    let python = python();
+    let server = |name: &str, python: &str, file: &str| format!("{name}={python} {EXAMPLES}/{file} {{port}}");
+    let servers = [
+        server("py-process", &python, "process_server.py"),
+        server("py-thread", &python, "thread_server.py"),
+        server("py-gevent", GEVENT_PYTHON, "gevent_server.py"),
+        server("py-selectors", &python, "selectors_server.py"),
+    ];
+    // 3,000-byte messages: more than one recv(1024), so a server that assumed one read per
+    // message would fail the reply check.
+    let mut args = vec!["compare", "--models", "epoll", "-c", "10", "-m", "20", "-b", "3000", "--runs", "1"];
+    args.extend(["--format", "json", "--quiet"]);
+    for s in &servers {
+        args.extend(["--server", s.as_str()]);
+    }
+    let out = iolab(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc = json(&out);
+    let rows: Vec<&str> = doc["results"].as_array().unwrap().iter().map(|r| r["model"].as_str().unwrap()).collect();
+    assert_eq!(rows, ["epoll", "py-process", "py-thread", "py-gevent", "py-selectors"], "models first, then servers");
+    for r in doc["results"].as_array().unwrap() {
+        assert_eq!((r["errors"].as_u64(), r["messages_total"].as_u64()), (Some(0), Some(200)), "{}", r["model"]);
+        assert!(r["peak_pss_kib"].as_u64() > Some(0), "{}", r["model"]);
+        assert!(r["spread"]["pss_kib_per_conn"]["median"].as_f64() > Some(0.0), "{}", r["model"]);
+    }
+    lab.assert_nothing_left();
+}
+
+#[test]
+fn a_server_that_never_listens_is_named_and_the_others_still_run() {
+    let lab = serial();
+    let python = python();
+    let exits = format!("quits={python} -c 'import sys; sys.exit(\"no port for me: \" + sys.argv[1])' {{port}}");
+    let out = iolab(&["compare", "--models", "poll", "--server", &exits, "-c", "5", "-m", "5", "--runs", "1", "-q"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("server quits did not start:") && err.contains("before listening on 127.0.0.1:"), "{err}");
+    assert!(err.contains("its last output: no port for me: "), "its own words: {err}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("│ poll") && table.contains("note: quits: not run: "), "{table}");
     lab.assert_nothing_left();
 }
 

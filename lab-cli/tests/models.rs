@@ -19,11 +19,12 @@ use iolab::{
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn rounds(model: &str, connections: usize, rounds: usize) -> RunResult {
-    rounds_with(model, connections, rounds, false)
+    rounds_of(model, None, connections, rounds, false)
 }
 
-/// [`rounds`], with every syscall timed if `timing` (`--timing`).
-fn rounds_with(model: &str, connections: usize, rounds: usize, timing: bool) -> RunResult {
+/// [`rounds`] of a model, or with `command` of a `--server` of that name; every syscall timed if
+/// `timing` (`--timing`).
+fn rounds_of(model: &str, command: Option<Vec<String>>, connections: usize, rounds: usize, timing: bool) -> RunResult {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
     let fds_before = open_fds();
@@ -31,7 +32,7 @@ fn rounds_with(model: &str, connections: usize, rounds: usize, timing: bool) -> 
         let mut probe = Probe::load_with(timing).expect("loading the probes (tests run as root)");
         let workload =
             Workload { connections, messages_per_connection: rounds, payload_bytes: 64, idle: 0, lockstep: true };
-        let spec = RunSpec { model: model.into(), workload, counted: Counted::Bursts };
+        let spec = RunSpec { model: model.into(), command, workload, counted: Counted::Bursts };
         run_model(&mut probe, &spec).unwrap_or_else(|e| panic!("{model}: {e:#}"))
     };
     assert_eq!(result.errors, 0, "{model}: {:?}", result.error_kinds);
@@ -70,6 +71,50 @@ fn thread_blocks_in_read_once_per_message_with_a_thread_per_connection() {
     assert_eq!(r.peak_threads, 501, "a thread per connection, plus the accepting one");
     assert_eq!(r.peak_processes, 1);
     assert!(r.context_switches.voluntary >= 9_500, "a blocking read per message: {:?}", r.context_switches);
+}
+
+/// The Python interpreter itself (a version manager's `python3` may be a shell script).
+fn python() -> String {
+    let out = std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output();
+    String::from_utf8(out.expect("python3").stdout).unwrap().trim().to_owned()
+}
+
+/// `--server NAME='python3 examples/python/FILE {port}'` as the spec carries it.
+fn python_example(file: &str) -> Option<Vec<String>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/python/");
+    Some(vec![python(), format!("{path}{file}"), "{port}".into()])
+}
+
+#[test]
+fn a_server_command_is_counted_exactly_as_the_model_of_its_design() {
+    // CPython's sock.recv is one recvfrom and sendall one sendto: the same two calls per message
+    // as the Rust thread model, and the same thread per connection.
+    let model = rounds("thread", 200, 10);
+    let python = rounds_of("py-thread", python_example("thread_server.py"), 200, 10, false);
+    assert_eq!(python.model, "py-thread");
+    for r in [&model, &python] {
+        assert_eq!((r.calls("recvfrom"), r.calls("sendto")), (2_000, 2_000), "{}: {:?}", r.model, r.syscalls);
+        assert_eq!(r.wait.all.calls, 0, "{}: blocking reads", r.model);
+        assert_eq!((r.peak_threads, r.peak_processes), (201, 1), "{}: a thread per connection", r.model);
+    }
+    // The selectors server: the same two calls per message, and epoll_wait instead of a thread each.
+    let selectors = rounds_of("py-selectors", python_example("selectors_server.py"), 200, 10, false);
+    assert_eq!((selectors.calls("recvfrom"), selectors.calls("sendto")), (2_000, 2_000), "{:?}", selectors.syscalls);
+    assert_eq!(selectors.wait.all.calls, selectors.calls("epoll_wait"), "{:?}", selectors.wait.by_call);
+    assert!(selectors.wait.all.calls > 0 && selectors.wait.all.fds_passed == 0, "{:?}", selectors.wait.all);
+    assert_eq!(selectors.calls("epoll_ctl"), 0, "registered once, when it connected (outside the rounds)");
+    assert_eq!((selectors.peak_threads, selectors.peak_processes), (1, 1));
+    // Its memory: a process per connection holds far more than a thread per connection.
+    let process = rounds_of("py-process", python_example("process_server.py"), 200, 10, false);
+    assert_eq!((process.calls("recvfrom"), process.calls("sendto")), (2_000, 2_000), "{:?}", process.syscalls);
+    assert_eq!(process.peak_processes, 201, "a process per connection");
+    assert!(python.peak_pss_kib > 0, "the thread server's PSS was sampled");
+    assert!(
+        process.peak_pss_kib > 5 * python.peak_pss_kib,
+        "200 Python processes hold more than 200 threads: {} KiB against {} KiB",
+        process.peak_pss_kib,
+        python.peak_pss_kib
+    );
 }
 
 #[test]
@@ -143,7 +188,7 @@ fn epoll_et_reads_until_eagain() {
 /// message arrived before the read that would have said EAGAIN. Nothing else fails.
 #[test]
 fn epoll_et_eagain_reads_are_errors_under_timing() {
-    let r = rounds_with("epoll-et", 200, 20, true);
+    let r = rounds_of("epoll-et", None, 200, 20, true);
     let times = r.syscall_times.as_ref().expect("--timing gives syscall times");
     let (recv, send) = (times["recvfrom"], times["sendto"]);
     assert_eq!(recv.calls - recv.errors, 4_000, "one read with data per message: {recv:?}");

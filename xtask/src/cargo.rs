@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cmd, root, say, setup};
+use crate::{cmd, python, root, say, setup};
 
 /// A cargo command run at the workspace root, with the tools' folder in front of PATH.
 fn cargo(root: &Path, tools: &setup::Tools) -> Result<Command> {
@@ -70,6 +70,10 @@ pub fn test(root: &Path, lint: bool, args: &[OsString]) -> Result<()> {
         gates(root, &tools)?;
     } else {
         say!("style gates skipped (--no-lint)");
+    }
+    // The gevent example's tests need it; without it they fail and say so, the others run.
+    if let Err(err) = python::ensure_gevent(root) {
+        say!("gevent: cannot set it up: {err:#}; the gevent server's tests will fail");
     }
     let mut test = cargo(root, &tools)?;
     if let Some(sudo) = sudo {

@@ -8,12 +8,13 @@
 //! One module per concern, each using only modules named after it (no cycles): `vm` runs iolab
 //! on other kernels in virtual machines and `bench` runs iolab's benchmark, both through `cargo`,
 //! which runs cargo (build, test, lint) with the tools on PATH; `setup` finds or installs those
-//! tools; `root` gets root privileges; `cmd` prints and runs commands, and names the cargo to run.
+//! tools; `python` makes the virtualenv with gevent that the Python examples need; `root` gets root privileges; `cmd` prints and runs commands, and names the cargo to run.
 //! Adding a subcommand means adding a variant to [`Task`] and a line to [`main`].
 
 mod bench;
 mod cargo;
 mod cmd;
+mod python;
 mod root;
 mod setup;
 mod vm;
@@ -77,6 +78,9 @@ enum Task {
     /// Setup, then the style gates alone: `cargo fmt --all --check`, then
     /// `cargo clippy --all-targets -- -D warnings` on the default members.
     Lint,
+    /// Make `.tools/python`, a virtualenv with gevent for `examples/python/gevent_server.py`
+    /// (`test` does it first).
+    Python,
     /// Boot other Linux kernels in QEMU and run iolab's tests in them, e.g. `cargo xtask vm --all`.
     Vm(vm::VmArgs),
 }
@@ -103,6 +107,7 @@ fn run(task: Task) -> anyhow::Result<()> {
         Task::Bench { args } => bench::bench(&root, args),
         Task::Test { no_lint, args } => cargo::test(&root, !no_lint, &args),
         Task::Lint => cargo::lint(&root),
+        Task::Python => python::ensure_gevent(&root),
         Task::Vm(args) => vm::vm(&root, args),
     }
 }

@@ -8,7 +8,7 @@ use clap::Args;
 use crate::{
     error::BadInput,
     load::Workload,
-    measure::run::{Counted, RunSpec},
+    measure::run::{Counted, PORT, RunSpec},
     present::export::{self, Format},
     results::{document::Document, save},
 };
@@ -50,7 +50,7 @@ impl WorkloadArgs {
 
     /// One run of `model` on this workload, the whole run counted.
     pub fn spec(&self, model: &str) -> RunSpec {
-        RunSpec { model: model.to_owned(), workload: self.workload(), counted: Counted::Everything }
+        RunSpec { model: model.to_owned(), command: None, workload: self.workload(), counted: Counted::Everything }
     }
 }
 
@@ -153,12 +153,15 @@ fn write_to(path: Option<&str>, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--models all` or a comma-separated list, checked against the model names. A model named in a
-/// list must run on this kernel; `all` keeps every model, and the commands report those this
-/// kernel cannot run (see [`unsupported`]).
+/// `--models all`, `none` or a comma-separated list, checked against the model names. A model
+/// named in a list must run on this kernel; `all` keeps every model, and the commands report
+/// those this kernel cannot run (see [`unsupported`]). `none` is for `--server` commands alone.
 pub fn parse_models(list: &str) -> Result<Vec<String>, String> {
     if list == "all" {
         return Ok(lab_server::model_names().into_iter().map(String::from).collect());
+    }
+    if list == "none" {
+        return Ok(Vec::new());
     }
     list.split(',')
         .map(|name| match lab_server::model(name.trim()) {
@@ -166,9 +169,53 @@ pub fn parse_models(list: &str) -> Result<Vec<String>, String> {
                 None => Ok(m.name.to_owned()),
                 Some(reason) => Err(format!("model '{}' is unsupported on this kernel: {reason}", m.name)),
             },
-            None => Err(format!("unknown model '{name}' (valid: all, {})", lab_server::model_names().join(", "))),
+            None => Err(format!("unknown model '{name}' (valid: all, none, {})", lab_server::model_names().join(", "))),
         })
         .collect()
+}
+
+/// `--server NAME='CMD … {port}'`: a server of the user's, run and measured as a model is, in a
+/// row named NAME. The command is split as a shell would split it (quotes, no expansion) and
+/// run without a shell; `{port}` ([`PORT`]) is replaced by the loopback port the lab picks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerArg {
+    pub name: String,
+    pub command: Vec<String>,
+}
+
+impl ServerArg {
+    /// One run of it on `spec`'s workload.
+    pub fn spec(&self, spec: &RunSpec) -> RunSpec {
+        RunSpec { model: self.name.clone(), command: Some(self.command.clone()), ..spec.clone() }
+    }
+}
+
+/// Parses and checks `--server NAME='CMD … {port}'`: a NAME that is no model's, a command
+/// that contains `{port}` and whose program exists.
+pub fn parse_server(text: &str) -> Result<ServerArg, String> {
+    let example = "e.g. --server py='python3 server.py {port}'";
+    let Some((name, command)) = text.split_once('=') else {
+        return Err(format!("'{text}' is not NAME='CMD … {PORT}' ({example})"));
+    };
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        return Err(format!("'{name}' is not a name: use letters, digits, '.', '_' and '-' ({example})"));
+    }
+    if lab_server::model(name).is_some() || name == "all" || name == "none" {
+        return Err(format!("'{name}' is the name of a model: call the server something else ({example})"));
+    }
+    let Some(command) = shlex::split(command).filter(|words| !words.is_empty()) else {
+        return Err(format!("the command of '{name}' is empty or its quotes do not close ({example})"));
+    };
+    if !command.iter().any(|word| word.contains(PORT)) {
+        return Err(format!(
+            "the command of '{name}' has no {PORT}: put {PORT} where its port goes, the lab picks a free one ({example})"
+        ));
+    }
+    if crate::measure::process::which(&command[0]).is_none() {
+        return Err(format!("the command of '{name}': cannot run '{}': no such program", command[0]));
+    }
+    Ok(ServerArg { name: name.to_owned(), command })
 }
 
 /// Splits `models` into those this kernel runs and, for the others, why not.
@@ -177,7 +224,10 @@ pub fn unsupported(models: &[String]) -> (Vec<String>, Vec<crate::results::docum
     let mut skipped = Vec::new();
     for name in models {
         match lab_server::model(name).and_then(|m| m.unsupported()) {
-            Some(reason) => skipped.push(crate::results::document::Unsupported { model: name.clone(), reason }),
+            Some(reason) => skipped.push(crate::results::document::Unsupported {
+                model: name.clone(),
+                reason: format!("unsupported on this kernel: {reason}"),
+            }),
             None => runnable.push(name.clone()),
         }
     }

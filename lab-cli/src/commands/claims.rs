@@ -114,10 +114,10 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
     let mut probe = Probe::load()?;
     let progress = Progress::new(plan.steps(), args.quiet);
     let mut run = |models: &[&str], workload: Workload, counted: Counted| -> Result<Vec<ModelResult>> {
-        let models: Vec<String> = models.iter().map(|m| (*m).to_owned()).collect();
-        let spec = RunSpec { model: String::new(), workload, counted };
-        let mut results = Vec::new();
-        compare(&mut probe, &models, &spec, 1, &mut results, |step| {
+        let specs: Vec<RunSpec> =
+            models.iter().map(|m| RunSpec { model: (*m).to_owned(), command: None, workload, counted }).collect();
+        let (mut results, mut not_run) = (Vec::new(), Vec::new());
+        compare(&mut probe, &specs, 1, &mut results, &mut not_run, |step| {
             if let Step::Starting { spec, index } = step {
                 let what = if index == 0 { "warm-up" } else { "run" };
                 progress.step(format!("{}, {} connections, {what}", spec.model, spec.workload.connections));
@@ -193,7 +193,7 @@ fn scan_point(probe: &mut Probe, model: &str, fds: u64, calls: u64) -> Result<Sc
         idle: fds as usize - 1,
         lockstep: false,
     };
-    let spec = RunSpec { model: model.to_owned(), workload, counted: Counted::Rounds };
+    let spec = RunSpec { model: model.to_owned(), command: None, workload, counted: Counted::Rounds };
     let r = run_model(probe, &spec)?;
     let per_wait = if r.wait.all.calls == 0 { 0.0 } else { r.wait.all.cpu_ns as f64 / r.wait.all.calls as f64 };
     Ok(ScanPoint { model: model.to_owned(), fds, cpu_ns_per_wait: per_wait })

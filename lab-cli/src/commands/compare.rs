@@ -4,6 +4,11 @@
 //! accept queue), then `runs` measured runs; the statistics module keeps the median run and the
 //! range of every figure. Models run one after another under the same loaded probe, so each
 //! run's window contains one server and nothing else.
+//!
+//! A server of the user's (`--server NAME='CMD … {port}'`) is one more row, after the models,
+//! run exactly as a model is: started traced per run, measured, stopped. The one difference: one
+//! that does not start (it exits, or never listens on its port) is noted as not run, with its
+//! last output, and the others are still measured; the exit status is then 1.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -11,17 +16,18 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::{
-    commands::args::{Output, parse_models},
+    bad_input,
+    commands::args::{Output, ServerArg, parse_models, parse_server},
     error::BadInput,
     interrupt::{self, Interrupted},
     load::Workload,
     measure::probe::Probe,
-    measure::run::{Counted, RunSpec},
+    measure::run::{Counted, NotStarted, RunSpec},
     present::export,
     present::plot,
     present::progress::Progress,
     present::verdict,
-    results::document::{Document, ModelResult},
+    results::document::{Document, ModelResult, Unsupported},
     results::run::RunResult,
     results::run::run_model,
     results::save,
@@ -31,9 +37,14 @@ use crate::{
 /// results. Each command adds its own workload flags.
 #[derive(Args, Debug)]
 pub struct Common {
-    /// Models: `all` or a comma-separated list.
+    /// Models: `all`, a comma-separated list, or `none` (with --server: only those servers).
     #[arg(long, default_value = "all", value_parser = parse_models)]
     pub models: std::vec::Vec<String>,
+    /// A server of yours beside the models, as a row named NAME (repeatable): `{port}` in CMD
+    /// becomes a free loopback port; it is started traced, measured and stopped per run, as a
+    /// model is. E.g. --server py='python3 examples/python/thread_server.py {port}'.
+    #[arg(long = "server", value_name = "NAME='CMD … {port}'", value_parser = parse_server)]
+    pub servers: Vec<ServerArg>,
     /// Payload bytes per message (1 to 16 MiB).
     #[arg(short = 'b', long = "bytes", value_name = "BYTES", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=crate::commands::args::MAX_PAYLOAD))]
     pub payload_bytes: u64,
@@ -62,8 +73,14 @@ impl Common {
             idle: self.idle as usize,
             lockstep: false,
         };
-        RunSpec { model: String::new(), workload, counted: Counted::Everything }
+        RunSpec { model: String::new(), command: None, workload, counted: Counted::Everything }
     }
+}
+
+/// The runs of one workload: each model, then each server.
+fn specs(models: &[String], servers: &[ServerArg], workload: &RunSpec) -> Vec<RunSpec> {
+    let models = models.iter().map(|model| RunSpec { model: model.clone(), ..workload.clone() });
+    models.chain(servers.iter().map(|server| server.spec(workload))).collect()
 }
 
 #[derive(Args, Debug)]
@@ -114,33 +131,40 @@ pub enum Step<'a> {
     Finished { spec: &'a RunSpec, index: usize, result: &'a RunResult },
 }
 
-/// Runs every model on `workload` (its `model` field is ignored) and appends a summary of each to
-/// `results` as soon as it is complete. After an error (Ctrl-C included) `results` holds what was
-/// finished, plus the current model's measured runs if there were any.
+/// Runs every spec (a model or a `--server`) and appends a summary of each to `results` as soon
+/// as it is complete. A server that does not start on its warm-up run goes to `not_run` instead,
+/// and the others go on. After an error (Ctrl-C included) `results` holds what was finished,
+/// plus the current spec's measured runs if there were any.
 pub fn compare(
     probe: &mut Probe,
-    models: &[String],
-    workload: &RunSpec,
+    specs: &[RunSpec],
     runs: usize,
     results: &mut Vec<ModelResult>,
+    not_run: &mut Vec<Unsupported>,
     mut on_step: impl FnMut(Step<'_>) -> Result<()>,
 ) -> Result<()> {
-    for model in models {
-        let spec = RunSpec { model: model.clone(), ..workload.clone() };
+    for spec in specs {
+        if not_run.iter().any(|n| n.model == spec.model) {
+            continue; // a server that did not start at an earlier sweep point
+        }
         let mut measured = Vec::with_capacity(runs);
         let outcome = (|| -> Result<()> {
-            on_step(Step::Starting { spec: &spec, index: 0 })?;
-            run_model(probe, &spec)?; // warm-up, not kept
+            on_step(Step::Starting { spec, index: 0 })?;
+            run_model(probe, spec)?; // warm-up, not kept
             for index in 1..=runs {
-                on_step(Step::Starting { spec: &spec, index })?;
-                let result = run_model(probe, &spec)?;
-                on_step(Step::Finished { spec: &spec, index, result: &result })?;
+                on_step(Step::Starting { spec, index })?;
+                let result = run_model(probe, spec)?;
+                on_step(Step::Finished { spec, index, result: &result })?;
                 measured.push(result);
             }
             Ok(())
         })();
         if !measured.is_empty() {
             results.push(crate::results::document::model_result(measured));
+        } else if let Some(failed) = outcome.as_ref().err().and_then(|e| e.downcast_ref::<NotStarted>()) {
+            eprintln!("iolab: {failed}");
+            not_run.push(Unsupported { model: failed.name.clone(), reason: failed.reason.clone() });
+            continue;
         }
         outcome?;
     }
@@ -149,24 +173,18 @@ pub fn compare(
 
 /// Runs `workloads` in order (one per sweep point, or just one) and fills `doc`. An interruption
 /// is not an error here: `doc` is marked incomplete and keeps what was measured.
-fn measure_into(
-    doc: &mut Document,
-    models: &[String],
-    workloads: &[RunSpec],
-    runs: usize,
-    output: &Output,
-    timing: bool,
-) -> Result<Option<Interrupted>> {
-    let (models, unsupported) = crate::commands::args::unsupported(models);
+fn measure_into(doc: &mut Document, common: &Common, workloads: &[RunSpec]) -> Result<Option<Interrupted>> {
+    let (output, runs) = (&common.output, common.runs as usize);
+    let (models, unsupported) = crate::commands::args::unsupported(&common.models);
     doc.unsupported = unsupported;
-    let models = models.as_slice();
-    let mut probe = Probe::load_with(timing)?;
-    let steps = (workloads.len() * models.len() * (runs + 1)) as u64;
+    let mut probe = Probe::load_with(common.timing.timing)?;
+    let steps = (workloads.len() * (models.len() + common.servers.len()) * (runs + 1)) as u64;
     let progress = Progress::new(steps, output.quiet);
     let mut outcome = Ok(());
     for workload in workloads {
         let stamp = doc.clone();
-        outcome = compare(&mut probe, models, workload, runs, &mut doc.results, |step| {
+        let specs = specs(&models, &common.servers, workload);
+        outcome = compare(&mut probe, &specs, runs, &mut doc.results, &mut doc.unsupported, |step| {
             match step {
                 Step::Starting { spec, index } => progress.step(describe(spec, index, runs)),
                 Step::Finished { spec: _, index, result } => {
@@ -199,31 +217,44 @@ fn describe(spec: &RunSpec, index: usize, runs: usize) -> String {
     format!("{}, {} connections, {run}", spec.model, spec.workload.connections)
 }
 
-/// Writes the document and decides the exit status: 128+signal if interrupted, 1 if any run saw
-/// load-generator errors (unless allowed), else 0.
-fn finish(
-    doc: &mut Document,
-    output: &Output,
-    interrupted: Option<Interrupted>,
-    allow_errors: bool,
-) -> Result<ExitCode> {
+/// Writes the document and decides the exit status: 128+signal if interrupted, 1 if a
+/// `--server` did not start or any run saw load-generator errors (unless allowed), else 0.
+fn finish(doc: &mut Document, common: &Common, interrupted: Option<Interrupted>) -> Result<ExitCode> {
     doc.verdict = verdict::verdict(&doc.results);
-    output.write(doc)?;
+    common.output.write(doc)?;
     if let Some(interrupted) = interrupted {
         eprintln!("iolab: {interrupted}: the results above are incomplete");
         return Ok(ExitCode::from(interrupted.exit_code()));
     }
+    let not_started = common.servers.iter().filter(|s| doc.unsupported.iter().any(|u| u.model == s.name)).count();
+    if not_started > 0 {
+        eprintln!("iolab: {not_started} of the --server commands did not start (see above)");
+        return Ok(ExitCode::FAILURE);
+    }
     let errors: u64 = doc.results.iter().map(|m| m.run.errors).sum();
-    if errors > 0 && !allow_errors {
+    if errors > 0 && !common.allow_errors {
         eprintln!("iolab: the load generator saw {errors} errors (--allow-errors to accept)");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Checks that cannot wait: the output file and save folder, and room for the connections.
-fn prepare(output: &Output, connections: u64, idle: u64) -> Result<()> {
-    output.check()?;
+/// Checks that cannot wait: something to run, the output file and save folder, and room for
+/// the connections.
+fn prepare(common: &Common, connections: u64) -> Result<()> {
+    if common.models.is_empty() && common.servers.is_empty() {
+        bad_input!("nothing to run: --models none needs at least one --server NAME='CMD … {{port}}'");
+    }
+    for (i, server) in common.servers.iter().enumerate() {
+        if common.servers[..i].iter().any(|earlier| earlier.name == server.name) {
+            bad_input!(
+                "invalid value for '--server': two servers are called '{}': give each its own name",
+                server.name
+            );
+        }
+    }
+    common.output.check()?;
+    let idle = common.idle;
     crate::load::limits::make_room_for((connections + idle) as usize)
         .map_err(|e| BadInput(format!("--connections {connections} --idle {idle}: {e:#}")))?;
     Ok(())
@@ -231,33 +262,33 @@ fn prepare(output: &Output, connections: u64, idle: u64) -> Result<()> {
 
 pub fn compare_command(args: CompareArgs) -> Result<ExitCode> {
     let c = &args.common;
-    prepare(&c.output, args.connections, c.idle)?;
+    prepare(c, args.connections)?;
     let mut doc = save::new_document("compare", c.runs as usize);
     let workload = c.spec(args.connections, args.messages_per_connection);
-    let interrupted = measure_into(&mut doc, &c.models, &[workload], c.runs as usize, &c.output, c.timing.timing)?;
-    finish(&mut doc, &c.output, interrupted, c.allow_errors)
+    let interrupted = measure_into(&mut doc, c, &[workload])?;
+    finish(&mut doc, c, interrupted)
 }
 
 pub fn prove_command(args: ProveArgs) -> Result<ExitCode> {
     let c = &args.common;
-    prepare(&c.output, args.connections, c.idle)?;
+    prepare(c, args.connections)?;
     let mut doc = save::new_document("prove", c.runs as usize);
     let mut workload = c.spec(args.connections, args.rounds);
     (workload.workload.lockstep, workload.counted) = (true, Counted::Bursts);
-    let interrupted = measure_into(&mut doc, &c.models, &[workload], c.runs as usize, &c.output, c.timing.timing)?;
-    finish(&mut doc, &c.output, interrupted, c.allow_errors)
+    let interrupted = measure_into(&mut doc, c, &[workload])?;
+    finish(&mut doc, c, interrupted)
 }
 
 pub fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
     let c = &args.common;
     let most = args.connections.iter().max().copied().unwrap_or(1);
-    prepare(&c.output, most, c.idle)?;
+    prepare(c, most)?;
     export::open_output(Some(&args.plot.to_string_lossy())).map_err(|e| BadInput(format!("--plot: {e:#}")))?;
     let mut doc = save::new_document("sweep", c.runs as usize);
     let workloads: Vec<RunSpec> = args.connections.iter().map(|&n| c.spec(n, args.messages_per_connection)).collect();
-    let interrupted = measure_into(&mut doc, &c.models, &workloads, c.runs as usize, &c.output, c.timing.timing)?;
+    let interrupted = measure_into(&mut doc, c, &workloads)?;
     // The table first: a plot that cannot be written must not cost the measured results.
-    let code = finish(&mut doc, &c.output, interrupted, c.allow_errors)?;
+    let code = finish(&mut doc, c, interrupted)?;
     plot::sweep_svg(&doc.results, &args.plot)
         .with_context(|| format!("writing the plot to {}", args.plot.display()))?;
     crate::measure::privileges::give_away(&args.plot)?;

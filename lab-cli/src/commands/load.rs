@@ -31,6 +31,10 @@ pub struct LoadArgs {
     /// stdin (how the lab measures the message rounds alone).
     #[arg(long, hide = true)]
     pub pause_between_phases: bool,
+    /// Print `connected` once every connection is open and wait for a line on stdin, then run
+    /// freely (how the lab reads the server's memory with every connection open).
+    #[arg(long, hide = true, conflicts_with = "pause_between_phases")]
+    pub pause_when_connected: bool,
     /// With --lockstep and --pause-between-phases: print `round` and wait for a line before each
     /// round, and `queued BYTES` once the round is sent (how `iolab prove` holds the server still
     /// while a round is queued).
@@ -58,6 +62,7 @@ pub fn load_command(args: LoadArgs) -> Result<ExitCode> {
         timeout: Duration::from_secs(10),
         allow_remote: args.allow_remote,
         pause_between_phases: args.pause_between_phases,
+        pause_when_connected: args.pause_when_connected,
         burst: args.burst,
         answer_progress: args.answer_progress,
     };

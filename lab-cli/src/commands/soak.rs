@@ -61,7 +61,7 @@ pub fn soak_command(args: SoakArgs) -> Result<ExitCode> {
         idle: 0,
         lockstep: false,
     };
-    let spec = RunSpec { model: args.model.clone(), workload, counted: Counted::Everything };
+    let spec = RunSpec { model: args.model.clone(), command: None, workload, counted: Counted::Everything };
     crate::load::limits::make_room_for(workload.connections)
         .map_err(|e| BadInput(format!("--connections {}: {e:#}", workload.connections)))?;
     let mut probe = Probe::load()?;

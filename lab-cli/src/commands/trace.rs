@@ -23,10 +23,10 @@
 //! `--validate` adds a second run of the same load under strace (see `validate`).
 
 use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::ExitCode,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -42,7 +42,7 @@ use crate::{
     measure::probe::Probe,
     measure::process::{self, Child, Spawn, Stderr, Stdout},
     measure::run::{self, RunSpec},
-    measure::tree,
+    measure::tree::{self, wait_listening},
     measure::validate::{self, Validation},
     present::export::Format,
     results::run::RunResult,
@@ -182,7 +182,7 @@ fn measure_started(probe: &mut Probe, server: &mut Child, args: &TraceArgs, spec
     let root = server.pid;
     let want = args.addr.filter(|a| a.port() != 0);
     let timeout = Duration::from_secs_f64(args.ready_timeout);
-    let addr = wait_listening(root, want, timeout, &mut || server.exited())?;
+    let addr = wait_listening(root, want, "--addr", timeout, &mut || server.exited())?;
     let mut alive = || match server.exited()? {
         Some(status) => bail!("it exited ({status}) during the run"),
         None => Ok(()),
@@ -202,7 +202,7 @@ fn trace_running(pid: u32, args: &TraceArgs, mut spec: RunSpec) -> Result<Traced
     let timeout = Duration::from_secs_f64(args.ready_timeout);
     // Not our child: its exit status is its parent's to read.
     let gone = |pid| (!tree::is_alive(pid)).then(|| "status unknown".to_owned());
-    let addr = wait_listening(pid, want, timeout, &mut || Ok(gone(pid)))
+    let addr = wait_listening(pid, want, "--addr", timeout, &mut || Ok(gone(pid)))
         .with_context(|| format!("process {pid} ({})", spec.model))?;
     let mut alive = || match gone(pid) {
         Some(_) => bail!("process {pid} exited during the run (the probes are detached)"),
@@ -238,78 +238,6 @@ fn measure_tree(
     Ok(Traced { run, validation })
 }
 
-/// How long a server must listen elsewhere (and not on `--addr`) before that is an error: it
-/// may open another port first (an admin port, say) and the asked one a moment later.
-const ELSEWHERE_GRACE: Duration = Duration::from_secs(1);
-/// Without `--addr`: how long the set of listening addresses must stay the same before the
-/// lab picks one.
-const STABLE: Duration = Duration::from_millis(200);
-
-/// Waits until the tree at `root` listens where the load can reach it; returns that address.
-/// `exited` says how the server ended, if it did.
-fn wait_listening(
-    root: u32,
-    want: Option<SocketAddr>,
-    timeout: Duration,
-    exited: &mut dyn FnMut() -> Result<Option<String>>,
-) -> Result<SocketAddr> {
-    let start = Instant::now();
-    let (mut seen, mut seen_since) = (Vec::new(), Instant::now());
-    loop {
-        interrupt::check()?;
-        let where_ = want.map_or("any TCP port".to_owned(), |a| a.to_string());
-        if let Some(status) = exited()? {
-            bail!("it exited ({status}) before listening on {where_}");
-        }
-        let listening = tree::listening(root);
-        if listening != seen {
-            (seen, seen_since) = (listening.clone(), Instant::now());
-        }
-        let stable_for = seen_since.elapsed();
-        match want {
-            Some(addr) if listening.iter().any(|&l| tree::accepts(l, addr)) => return Ok(addr),
-            Some(addr) if !listening.is_empty() && stable_for >= ELSEWHERE_GRACE => {
-                bail!("it listens on {}, not on {addr} (--addr)", list(&listening))
-            }
-            None if !listening.is_empty() && stable_for >= STABLE => return pick(&listening),
-            _ => {}
-        }
-        if start.elapsed() >= timeout {
-            let also =
-                if listening.is_empty() { String::new() } else { format!(" (it listens on {})", list(&listening)) };
-            bail!("it did not listen on {where_} within {:.1} s{also}", timeout.as_secs_f64());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Without `--addr`: the one port the server listens on, as a loopback address.
-fn pick(listening: &[SocketAddr]) -> Result<SocketAddr> {
-    let mut reachable: Vec<SocketAddr> = listening.iter().filter_map(|&l| loopback_for(l)).collect();
-    reachable.sort_by_key(|a| (a.port(), a.is_ipv6()));
-    reachable.dedup_by_key(|a| a.port());
-    match reachable.as_slice() {
-        [one] => Ok(*one),
-        [] => bail!("it listens on {} only; the load generator drives loopback addresses only", list(listening)),
-        _ => bail!("it listens on {}: choose one with --addr", list(listening)),
-    }
-}
-
-/// The loopback address that reaches a listening socket, if one does.
-fn loopback_for(listener: SocketAddr) -> Option<SocketAddr> {
-    let ip: IpAddr = match listener.ip() {
-        ip if ip.is_loopback() => ip,
-        IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
-        IpAddr::V6(ip) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, listener.port()))
-}
-
-fn list(addrs: &[SocketAddr]) -> String {
-    addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
-}
-
 /// The program to run: a path as given, or the first match on PATH, as a shell would.
 fn find_program(name: &str) -> Result<PathBuf> {
     if name.contains('/') {
@@ -339,25 +267,6 @@ fn display_name(command: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn addr(s: &str) -> SocketAddr {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn a_wildcard_listener_is_reached_through_loopback() {
-        assert_eq!(pick(&[addr("0.0.0.0:8080")]).unwrap(), addr("127.0.0.1:8080"));
-        assert_eq!(pick(&[addr("[::]:8080")]).unwrap(), addr("[::1]:8080"));
-        assert_eq!(pick(&[addr("0.0.0.0:80"), addr("[::]:80")]).unwrap(), addr("127.0.0.1:80"));
-    }
-
-    #[test]
-    fn several_ports_or_a_remote_address_need_the_user() {
-        let err = pick(&[addr("127.0.0.1:80"), addr("127.0.0.1:81")]).unwrap_err().to_string();
-        assert_eq!(err, "it listens on 127.0.0.1:80, 127.0.0.1:81: choose one with --addr");
-        let err = pick(&[addr("10.1.2.3:80")]).unwrap_err().to_string();
-        assert_eq!(err, "it listens on 10.1.2.3:80 only; the load generator drives loopback addresses only");
-    }
 
     #[test]
     fn display_name_drops_directories() {

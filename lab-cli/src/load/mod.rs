@@ -95,6 +95,9 @@ pub struct LoadSpec {
     /// `connected`) and once every message is answered, before any connection closes (after
     /// printing `sent`). `iolab prove` uses the pauses to measure the message rounds alone.
     pub pause_between_phases: bool,
+    /// Stop once all connections are open (after printing `connected`), and go on freely: how
+    /// the lab reads a free-running server's memory with every connection open.
+    pub pause_when_connected: bool,
     /// Lockstep, with the lab holding the server still while each round is sent: say `round` and
     /// wait before each round, say `queued BYTES` once the round is handed to the kernel.
     pub burst: bool,
@@ -118,6 +121,7 @@ impl LoadSpec {
             timeout: Duration::from_secs(10),
             allow_remote: false,
             pause_between_phases: false,
+            pause_when_connected: false,
             burst: false,
             answer_progress: false,
         }
@@ -171,7 +175,7 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
     }
     report.connections_open = busy.len();
     report.idle_open = idle.len();
-    if spec.pause_between_phases {
+    if spec.pause_between_phases || spec.pause_when_connected {
         pause("connected");
     }
 

@@ -493,7 +493,7 @@ impl Child {
     /// Whether it is still running; an error names how it ended if not.
     pub fn check_alive(&mut self) -> Result<()> {
         if let Some(exit) = self.try_wait()? {
-            bail!("{} died during the run ({})", self.what, exit.describe());
+            bail!("{} died during the run ({}){}", self.what, exit.describe(), self.last_words());
         }
         Ok(())
     }

@@ -1,7 +1,9 @@
-//! One measured run: a model under the probe, driven by the load generator.
+//! One measured run: a model (or any server given as a command) under the probe, driven by the
+//! load generator.
 //!
 //! The order matters for honest numbers:
-//! 1. bind the listener here, so the server is reachable the moment it starts;
+//! 1. bind the listener here, so the server is reachable the moment it starts (a `--server`
+//!    command binds its own, on a free port the lab picks, and is ready once it listens there);
 //! 2. start the model traced (see `launch`) and wait until it is idle (see `settle`): start-up
 //!    (the dynamic loader, the runtime) is over and it is blocked waiting for clients;
 //! 3. snapshot, run the load generator in a process of its own (never in the traced tree),
@@ -11,7 +13,7 @@
 //! Everything between the two snapshots is the cost of serving this load, nothing else.
 
 use std::{
-    net::{Ipv4Addr, SocketAddr},
+    net::{Ipv4Addr, SocketAddr, TcpListener},
     os::fd::OwnedFd,
     sync::mpsc::RecvTimeoutError,
     time::{Duration, Instant},
@@ -28,15 +30,18 @@ use crate::{
     measure::launch::LISTEN_FD,
     measure::privileges,
     measure::probe::{Delta, Probe, syscall_times_between},
-    measure::process::{Child, Spawn, Stdout},
+    measure::process::{self, Child, Spawn, Stderr, Stdout},
     measure::settle::{Idle, NotIdle, settle},
     measure::tree,
 };
 
-/// What to run: a model and the workload.
+/// What to run: a model or a command, and the workload.
 #[derive(Clone, Debug)]
 pub struct RunSpec {
+    /// The model, or the name of a `--server` command: what the results call it.
     pub model: String,
+    /// A `--server`'s command line, with [`PORT`] where the port goes; `None` for a model.
+    pub command: Option<Vec<String>>,
     pub workload: Workload,
     /// What the window counts.
     pub counted: Counted,
@@ -75,8 +80,12 @@ pub struct Burst {
     pub hold_syscalls: u64,
 }
 
-/// Step 1–2: a traced `iolab serve --model …` on a fresh loopback listener, ready for clients.
+/// Step 1–2: a traced `iolab serve --model …` on a fresh loopback listener (or the spec's
+/// command, see [`start_command`]), ready for clients.
 pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(Child, SocketAddr)> {
+    if let Some(command) = &spec.command {
+        return start_command(probe, &spec.model, command);
+    }
     if lab_server::model(&spec.model).is_none() {
         bail!("unknown model {:?} (valid: {})", spec.model, lab_server::model_names().join(", "));
     }
@@ -85,6 +94,66 @@ pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(Child, SocketAd
     drop(listener);
     server.wait_for_line("listening on", None)?;
     Ok((server, addr))
+}
+
+/// In a `--server` command, what the lab replaces with the port it picked.
+pub const PORT: &str = "{port}";
+
+/// How long a `--server` command may take to listen on its port: generous, because an
+/// interpreter importing its libraries on a busy machine can take many seconds (the models have
+/// no limit at all: they say when they listen).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A `--server` command that never listened on its port: it could not be run, exited first, or
+/// took longer than [`READY_TIMEOUT`]. The reason quotes the command and ends with its last output.
+#[derive(Debug)]
+pub struct NotStarted {
+    pub name: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for NotStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "server {} did not start: {}", self.name, self.reason)
+    }
+}
+
+impl std::error::Error for NotStarted {}
+
+/// Step 1–2 for a `--server` NAME: its command with [`PORT`] replaced by a free loopback port,
+/// started traced like a model (through the gate, in a process group of its own, as the user
+/// behind sudo), ready once its tree listens on that port (see [`tree::wait_listening`]). It
+/// binds its own listener, so the lab only picks the port: bound and closed here, free when the
+/// server binds it a moment later.
+fn start_command(probe: &mut Probe, name: &str, command: &[String]) -> Result<(Child, SocketAddr)> {
+    let addr = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?;
+    let port = addr.port().to_string();
+    let argv: Vec<String> = command.iter().map(|arg| arg.replace(PORT, &port)).collect();
+    let shown = argv.join(" ");
+    let (program, args) = argv.split_first().context("an empty --server command")?;
+    let not_started = |reason: String| NotStarted { name: name.to_owned(), reason: format!("`{shown}`: {reason}") };
+    let Some(path) = process::which(program) else {
+        bail!(not_started(format!("cannot run '{program}': no such command")));
+    };
+    let spawn = Spawn::program(&path).named("the server").args(args);
+    let spawn = spawn.stdout(Stdout::Tail).stderr(Stderr::Tail).own_group().as_invoking_user();
+    let mut server = spawn.start_traced(probe)?;
+    let ready = tree::wait_listening(server.pid, Some(addr), PORT, READY_TIMEOUT, &mut || server.exited());
+    match ready {
+        Ok(addr) => Ok((server, addr)),
+        Err(err) if crate::interrupt::cause(&err).is_some() => Err(err),
+        Err(err) => {
+            let tail = server.tail();
+            let _ = server.stop();
+            let lines = tail.map(|t| t.lines(Duration::from_secs(1))).unwrap_or_default();
+            let lines: Vec<String> = lines.into_iter().filter(|l| !l.trim().is_empty()).collect();
+            let last = match lines.is_empty() {
+                true => "it printed nothing".to_owned(),
+                false => format!("its last output: {}", lines.join(" | ")),
+            };
+            bail!(not_started(format!("{err:#}; {last}")))
+        }
+    }
 }
 
 /// `iolab serve --model MODEL` on `listener` (at fd [`LISTEN_FD`]), as the user behind sudo, in
@@ -99,12 +168,14 @@ pub fn serve_model<'a>(model: &str, listener: &'a OwnedFd) -> Spawn<'a> {
 }
 
 /// What one load cost a traced server: the probe's counts between the two snapshots, the load
-/// generator's report, and the tree's peak size.
+/// generator's report, and the tree's peak size and memory.
 pub struct Measured {
     pub delta: Delta,
     pub load: LoadReport,
     pub peak_processes: u64,
     pub peak_threads: u64,
+    /// The tree's largest proportional set size in the window, in KiB (see [`Pss`]).
+    pub peak_pss_kib: u64,
     /// Set when the server never went idle after the load (see `settle`).
     pub not_idle: Option<NotIdle>,
     /// From the snapshot that opened the window to the one that closed it (a burst: the
@@ -127,7 +198,8 @@ pub struct Measured {
 ///
 /// What the window holds is [`RunSpec::counted`]'s choice; the load generator cues each step
 /// on its stdout (`connected`, `round`, `queued BYTES`, `sent`) and waits for a line where the lab
-/// must act first.
+/// must act first. When everything is counted it pauses once, with every connection open, for
+/// the lab to read the tree's memory (see [`Pss`]).
 pub fn measure(
     probe: &mut Probe,
     root: u32,
@@ -135,7 +207,15 @@ pub fn measure(
     spec: &RunSpec,
     alive: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Measured> {
-    let mut window = Window { before: None, after: None, peak: None, opened: None, times: None };
+    let mut window = Window {
+        before: None,
+        after: None,
+        peak: None,
+        opened: None,
+        pss: Pss::default(),
+        paused: Duration::ZERO,
+        times: None,
+    };
     let mut holds = match spec.counted {
         Counted::Bursts => Some(Holds::new(root)?),
         _ => None,
@@ -143,10 +223,12 @@ pub fn measure(
     if spec.counted == Counted::Everything {
         window.open(probe, root)?; // before the generator starts: its first connect is counted
     }
-    let mut generator = load_generator(addr, &spec.workload)
-        .args((spec.counted != Counted::Everything).then_some("--pause-between-phases"))
-        .args(holds.is_some().then_some("--burst"))
-        .start()?;
+    let pause = match spec.counted {
+        Counted::Everything => "--pause-when-connected",
+        Counted::Rounds | Counted::Bursts => "--pause-between-phases",
+    };
+    let mut generator =
+        load_generator(addr, &spec.workload).arg(pause).args(holds.is_some().then_some("--burst")).start()?;
     let mut epoll_lists = EpollLists::default();
     let report = loop {
         if let Err(interrupted) = crate::interrupt::check() {
@@ -154,6 +236,17 @@ pub fn measure(
         }
         match generator.lines()?.recv_timeout(SAMPLE_EVERY) {
             Ok(line) if line == "connected" => {
+                // Every connection is open: the tree's memory, read while the server is idle.
+                let idle = settle(probe, root)?;
+                window.pss.sample(root);
+                if spec.counted == Counted::Everything {
+                    // Inside the window: from the server's last syscall to the release it waited
+                    // for the lab, which reads its epoll lists too while it holds it.
+                    epoll_lists.sample(root, true);
+                    window.paused += idle.since.elapsed();
+                    generator.write_line("")?;
+                    continue;
+                }
                 window.open(probe, root)?;
                 epoll_lists.sample(root, true); // idle, every connection accepted
                 if let Some(holds) = holds.as_mut() {
@@ -175,6 +268,7 @@ pub fn measure(
                     None => settle(probe, root)?,
                 });
                 window.close_times(probe)?;
+                window.pss.sample(root); // every connection is still open; the window is closed
                 generator.write_line("")?;
             }
             Ok(line) => break Some(line),
@@ -214,7 +308,8 @@ pub fn measure(
     let (delta, window_seconds, burst) = match holds {
         Some(holds) => (holds.counted(), holds.seconds, Some(holds.figures)),
         None => {
-            let seconds = window.opened.map_or(0.0, |opened| (after.since - opened).as_secs_f64());
+            let seconds =
+                window.opened.map_or(0.0, |opened| (after.since - opened).saturating_sub(window.paused).as_secs_f64());
             (Delta::between(&before, &after.counters), seconds, None)
         }
     };
@@ -223,6 +318,7 @@ pub fn measure(
         load,
         peak_processes: peak.processes,
         peak_threads: peak.threads,
+        peak_pss_kib: window.pss.peak_kib,
         not_idle,
         window_seconds,
         burst,
@@ -258,7 +354,7 @@ impl EpollLists {
 const EPOLL_SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// The measurement window: the snapshot that opens it, the one that closes it, and the tree's
-/// peak size in between. It lasts from the first snapshot to the server's last syscall before
+/// peak size and memory in between. It lasts from the first snapshot to the server's last syscall before
 /// the second (the quiet time that shows it idle is not part of it).
 struct Window {
     before: Option<Counters>,
@@ -266,6 +362,9 @@ struct Window {
     peak: Option<Peak>,
     /// When the first snapshot was taken.
     opened: Option<Instant>,
+    pss: Pss,
+    /// Time inside the window that the lab held the idle server for its own reading.
+    paused: Duration,
     /// With `--timing`: the syscall times when the window opened, and when it closed.
     times: Option<(Vec<SyscallTime>, Option<Vec<SyscallTime>>)>,
 }
@@ -457,6 +556,29 @@ impl Peak {
         );
         self.processes = self.processes.max(processes);
         self.threads = self.threads.max(threads);
+    }
+}
+
+/// The largest proportional set size (PSS) of the server tree, read from /proc (see
+/// [`tree::pss_kib`]): memory the tree really holds, a page shared by N of its processes counted
+/// 1/N in each, so that a process per connection is not charged N times for the interpreter they
+/// share.
+///
+/// Reading it is not free: the kernel walks every mapping of every process, so a sample of a tree
+/// with a process per connection takes time in proportion to its processes (BENCHMARKS.md has the
+/// figure). So it is read only while the load generator pauses with every connection open and the
+/// server idle: once when everything is counted (`--pause-when-connected`; the pause is taken out
+/// of the window's length), and for the rounds and bursts before the window opens and after it
+/// closes.
+/// Never while the server works: a sample would take CPU from it and from the generator.
+#[derive(Default)]
+struct Pss {
+    peak_kib: u64,
+}
+
+impl Pss {
+    fn sample(&mut self, root: u32) {
+        self.peak_kib = self.peak_kib.max(tree::pss_kib(root));
     }
 }
 

@@ -4,8 +4,9 @@
 //! The probe counts the tree from inside the kernel; these are the facts the lab needs from
 //! outside it, for servers it did not start the usual way (`iolab trace`):
 //! - which tasks to mark when attaching to a running server;
-//! - when a server is ready: a LISTEN socket whose inode is one of the tree's fds. This needs no
-//!   test connection, which the probe would count as part of the server's work;
+//! - when a server is ready ([`wait_listening`]): a LISTEN socket whose inode is one of the
+//!   tree's fds. This needs no test connection, which the probe would count as part of the
+//!   server's work;
 //! - CPU time when the server is not our child, so wait4 cannot tell;
 //! - what each thread is blocked in, which `validate` needs to line strace's window up with the
 //!   probe's.
@@ -16,8 +17,11 @@
 use std::{
     collections::{HashMap, HashSet},
     fs,
-    net::{IpAddr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    time::{Duration, Instant},
 };
+
+use anyhow::{Result, bail};
 
 use procfs::{
     net::TcpState,
@@ -165,6 +169,18 @@ pub fn peak_rss_kib(root: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The proportional set size of the tree, in KiB: the `Pss` line of each process's
+/// /proc/PID/smaps_rollup, summed. A page that N processes share counts 1/N in each, so the sum
+/// is what the tree holds, shared pages once. The kernel walks every mapping to answer: about as
+/// slow as the tree is big (see `run::Pss`).
+pub fn pss_kib(root: u32) -> u64 {
+    let pss_bytes = |pid: u32| {
+        let rollup = Process::new(pid as i32).and_then(|p| p.smaps_rollup()).ok()?;
+        rollup.memory_map_rollup.iter().next()?.extension.map.get("Pss").copied()
+    };
+    processes(root).into_iter().filter_map(pss_bytes).sum::<u64>() / 1024
+}
+
 /// The tracer of a thread (`TracerPid` in /proc/TID/status), 0 if none.
 pub fn tracer(tid: u32) -> Option<u32> {
     let status = Process::new(tid as i32).and_then(|p| p.status()).ok()?;
@@ -176,4 +192,103 @@ pub fn tracer(tid: u32) -> Option<u32> {
 pub fn in_syscall(tid: u32) -> Option<u64> {
     let text = fs::read_to_string(format!("/proc/{tid}/syscall")).ok()?;
     text.split_whitespace().next()?.parse().ok()
+}
+
+/// How long a server must listen elsewhere (and not on `--addr`) before that is an error: it
+/// may open another port first (an admin port, say) and the asked one a moment later.
+const ELSEWHERE_GRACE: Duration = Duration::from_secs(1);
+/// Without `--addr`: how long the set of listening addresses must stay the same before the
+/// lab picks one.
+const STABLE: Duration = Duration::from_millis(200);
+
+/// Waits until the tree at `root` listens where the load can reach it; returns that address.
+/// `want` is the address it must listen on, if one was given, and `given_by` how it was given
+/// (`--addr`), for the error when it listens elsewhere. `exited` says how the server ended, if
+/// it did.
+pub fn wait_listening(
+    root: u32,
+    want: Option<SocketAddr>,
+    given_by: &str,
+    timeout: Duration,
+    exited: &mut dyn FnMut() -> Result<Option<String>>,
+) -> Result<SocketAddr> {
+    let start = Instant::now();
+    let (mut seen, mut seen_since) = (Vec::new(), Instant::now());
+    loop {
+        crate::interrupt::check()?;
+        let where_ = want.map_or("any TCP port".to_owned(), |a| a.to_string());
+        if let Some(status) = exited()? {
+            bail!("it exited ({status}) before listening on {where_}");
+        }
+        let listening = listening(root);
+        if listening != seen {
+            (seen, seen_since) = (listening.clone(), Instant::now());
+        }
+        let stable_for = seen_since.elapsed();
+        match want {
+            Some(addr) if listening.iter().any(|&l| accepts(l, addr)) => return Ok(addr),
+            Some(addr) if !listening.is_empty() && stable_for >= ELSEWHERE_GRACE => {
+                bail!("it listens on {}, not on {addr} ({given_by})", list(&listening))
+            }
+            None if !listening.is_empty() && stable_for >= STABLE => return pick(&listening),
+            _ => {}
+        }
+        if start.elapsed() >= timeout {
+            let also =
+                if listening.is_empty() { String::new() } else { format!(" (it listens on {})", list(&listening)) };
+            bail!("it did not listen on {where_} within {:.1} s{also}", timeout.as_secs_f64());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Without `--addr`: the one port the server listens on, as a loopback address.
+fn pick(listening: &[SocketAddr]) -> Result<SocketAddr> {
+    let mut reachable: Vec<SocketAddr> = listening.iter().filter_map(|&l| loopback_for(l)).collect();
+    reachable.sort_by_key(|a| (a.port(), a.is_ipv6()));
+    reachable.dedup_by_key(|a| a.port());
+    match reachable.as_slice() {
+        [one] => Ok(*one),
+        [] => bail!("it listens on {} only; the load generator drives loopback addresses only", list(listening)),
+        _ => bail!("it listens on {}: choose one with --addr", list(listening)),
+    }
+}
+
+/// The loopback address that reaches a listening socket, if one does.
+fn loopback_for(listener: SocketAddr) -> Option<SocketAddr> {
+    let ip: IpAddr = match listener.ip() {
+        ip if ip.is_loopback() => ip,
+        IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, listener.port()))
+}
+
+fn list(addrs: &[SocketAddr]) -> String {
+    addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_wildcard_listener_is_reached_through_loopback() {
+        assert_eq!(pick(&[addr("0.0.0.0:8080")]).unwrap(), addr("127.0.0.1:8080"));
+        assert_eq!(pick(&[addr("[::]:8080")]).unwrap(), addr("[::1]:8080"));
+        assert_eq!(pick(&[addr("0.0.0.0:80"), addr("[::]:80")]).unwrap(), addr("127.0.0.1:80"));
+    }
+
+    #[test]
+    fn several_ports_or_a_remote_address_need_the_user() {
+        let err = pick(&[addr("127.0.0.1:80"), addr("127.0.0.1:81")]).unwrap_err().to_string();
+        assert_eq!(err, "it listens on 127.0.0.1:80, 127.0.0.1:81: choose one with --addr");
+        let err = pick(&[addr("10.1.2.3:80")]).unwrap_err().to_string();
+        assert_eq!(err, "it listens on 10.1.2.3:80 only; the load generator drives loopback addresses only");
+    }
 }

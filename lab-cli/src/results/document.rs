@@ -38,7 +38,8 @@ pub struct Document {
     pub results: Vec<ModelResult>,
     /// Conclusions computed from `results` (see `verdict`).
     pub verdict: Vec<String>,
-    /// Models asked for (`--models all`) that this kernel cannot run, and why.
+    /// Models asked for (`--models all`) that this kernel cannot run, and `--server` commands
+    /// that did not start, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsupported: Vec<Unsupported>,
     /// `iolab trace --validate`: the same load counted again by strace (and perf).
@@ -54,11 +55,13 @@ impl Document {
     }
 }
 
-/// A model this kernel cannot run (see `lab_server::Model::unsupported`).
+/// A model this kernel cannot run (see `lab_server::Model::unsupported`), or a `--server`
+/// command that did not start (`measure::run::NotStarted`): not in the results, and why.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Unsupported {
     pub model: String,
-    /// The feature it needs and what failed when the lab tried it.
+    /// For a model, the feature it needs and what failed when the lab tried it; for a server,
+    /// its command, what went wrong and its last output.
     pub reason: String,
 }
 

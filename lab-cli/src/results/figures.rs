@@ -60,6 +60,11 @@ pub const COMPARE: &[Figure] = &[
     Figure { key: "server_sys_ms", header: "sys ms", value: |r| r.server.sys_ms },
     Figure { key: "peak_rss_kib", header: "peak RSS KiB", value: |r| r.server.max_rss_kib as f64 },
     Figure {
+        key: "pss_kib_per_conn",
+        header: "PSS KiB/conn",
+        value: |r| r.peak_pss_kib as f64 / r.workload.all_connections().max(1) as f64,
+    },
+    Figure {
         key: "server_cpu_us_per_msg",
         header: "CPU µs/msg",
         value: |r| per_message(r, 1) * (r.server.user_ms + r.server.sys_ms) * 1e3,

@@ -44,6 +44,10 @@ pub struct RunResult {
     /// Most processes and threads (all tasks) the server tree had at once.
     pub peak_processes: u64,
     pub peak_threads: u64,
+    /// The server tree's largest proportional set size (PSS, summed over its processes) in the
+    /// window, in KiB, read while every connection was open and the server idle (see `measure::run`).
+    #[serde(default)]
+    pub peak_pss_kib: u64,
     /// Anything the probe could not count (all 0 unless a map filled up).
     pub probe_dropped: Dropped,
     /// The measured window: how long it lasted and the server tree's CPU time inside it.
@@ -126,7 +130,7 @@ impl WaitTotals {
 /// One run of `spec.model` on `spec.workload`, measured: start it traced, drive it, stop it.
 pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
     let (mut server, addr) = start_model(probe, spec)?;
-    let context = || format!("model {}", spec.model);
+    let context = || format!("{} {}", if spec.command.is_some() { "server" } else { "model" }, spec.model);
     let measured = measure(probe, server.pid, addr, spec, &mut || server.check_alive()).with_context(context)?;
     let usage = server.stop()?;
     Ok(RunResult::from_measured(&spec.model, measured, usage))
@@ -140,6 +144,7 @@ impl RunResult {
             load,
             peak_processes,
             peak_threads,
+            peak_pss_kib,
             not_idle,
             window_seconds,
             burst,
@@ -151,6 +156,7 @@ impl RunResult {
         RunResult {
             peak_processes,
             peak_threads,
+            peak_pss_kib,
             not_idle,
             window,
             burst,
@@ -178,6 +184,7 @@ impl RunResult {
             server,
             peak_processes: 0,
             peak_threads: 0,
+            peak_pss_kib: 0,
             probe_dropped: delta.0.dropped,
             not_idle: None,
             window: Window::default(),

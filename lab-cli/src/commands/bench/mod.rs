@@ -166,7 +166,7 @@ impl Plan {
     }
 
     fn spec(&self, model: &str) -> RunSpec {
-        RunSpec { model: model.to_owned(), workload: self.load(), counted: Counted::Everything }
+        RunSpec { model: model.to_owned(), command: None, workload: self.load(), counted: Counted::Everything }
     }
 }
 

@@ -95,6 +95,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "server_user_ms",
             "server_sys_ms",
             "peak_rss_kib",
+            "pss_kib_per_conn",
         ],
     ),
 ];
@@ -146,7 +147,7 @@ fn warnings(doc: &Document) -> Vec<String> {
         lines.push("warning: interrupted: these are the runs finished before the interruption".to_owned());
     }
     for skipped in &doc.unsupported {
-        lines.push(format!("note: {}: unsupported on this kernel: {}", skipped.model, skipped.reason));
+        lines.push(format!("note: {}: not run: {}", skipped.model, skipped.reason));
     }
     for result in &doc.results {
         let r = &result.run;
