@@ -28,6 +28,7 @@ const OUR_PROGRAMS: &[&str] = &[
     "switch_in",
     "epoll_ctl_exit",
     "empty_sys_enter",
+    "time_exit",
 ];
 
 fn iolab(args: &[&str]) -> Output {
@@ -93,6 +94,28 @@ impl Serial {
         }
         assert_eq!(left(), Vec::<u32>::new(), "BPF programs left loaded");
     }
+}
+
+/// `--timing`: every syscall of the window timed as it returns, in JSON by name; the programs
+/// that time them go with the run. Without it the document has no `syscall_times`.
+#[test]
+fn run_with_timing_times_every_syscall_the_probe_counts() {
+    let lab = serial();
+    let out = iolab(&["run", "--model", "epoll", "-c", "20", "-m", "30", "--timing", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = &json(&out)["results"][0];
+    let times = r["syscall_times"].as_object().expect("syscall_times with --timing");
+    for name in ["recvfrom", "sendto", "accept4"] {
+        let t = &times[name];
+        assert_eq!(t["calls"], r["syscalls"][name], "{name}: timed at exit = counted at entry");
+        let histogram: u64 = t["histogram"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).sum();
+        assert_eq!(Some(histogram), t["calls"].as_u64(), "{name}: each call in one bucket");
+        assert!(t["cpu_ns"].as_u64().unwrap() > 0, "{name}");
+    }
+    assert_eq!((times["sendto"]["calls"].as_u64(), times["sendto"]["errors"].as_u64()), (Some(600), Some(0)));
+    let out = iolab(&["run", "--model", "epoll", "-c", "2", "-m", "2", "--format", "json"]);
+    assert!(json(&out)["results"][0].get("syscall_times").is_none(), "only with --timing");
+    lab.assert_nothing_left();
 }
 
 #[test]
@@ -216,6 +239,7 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_status_2() {
         (&["trace", "python3", "x.py"], "goes after `--`: iolab trace -- CMD ARGS"),
         // Checked before the probe loads or anything starts.
         (&["trace", "--interval", "1s", "--", "python3", "x.py"], "give its '--pid'"),
+        (&["trace", "-p", "1", "--interval", "1s", "--timing"], "'--timing'"),
         (&["soak", "-M", "bogus"], "--model"),
         (&["soak", "-c", "30000"], "--connections 30000"),
         (&["run", "--model", "epoll", "--export-csv", "/nonexistent/dir/out.csv"], "--export-csv"),

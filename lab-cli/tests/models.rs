@@ -19,16 +19,17 @@ use iolab::{
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn rounds(model: &str, connections: usize, rounds: usize) -> RunResult {
-    rounds_of(model, None, connections, rounds)
+    rounds_of(model, None, connections, rounds, false)
 }
 
-/// [`rounds`] of a model, or with `command` of a `--server` of that name.
-fn rounds_of(model: &str, command: Option<Vec<String>>, connections: usize, rounds: usize) -> RunResult {
+/// [`rounds`] of a model, or with `command` of a `--server` of that name; every syscall timed if
+/// `timing` (`--timing`).
+fn rounds_of(model: &str, command: Option<Vec<String>>, connections: usize, rounds: usize, timing: bool) -> RunResult {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
     let fds_before = open_fds();
     let result = {
-        let mut probe = Probe::load().expect("loading the probes (tests run as root)");
+        let mut probe = Probe::load_with(timing).expect("loading the probes (tests run as root)");
         let workload =
             Workload { connections, messages_per_connection: rounds, payload_bytes: 64, idle: 0, lockstep: true };
         let spec = RunSpec { model: model.into(), command, workload, counted: Counted::Bursts };
@@ -89,7 +90,7 @@ fn a_server_command_is_counted_exactly_as_the_model_of_its_design() {
     // CPython's sock.recv is one recvfrom and sendall one sendto: the same two calls per message
     // as the Rust thread model, and the same thread per connection.
     let model = rounds("thread", 200, 10);
-    let python = rounds_of("py-thread", python_example("thread_server.py"), 200, 10);
+    let python = rounds_of("py-thread", python_example("thread_server.py"), 200, 10, false);
     assert_eq!(python.model, "py-thread");
     for r in [&model, &python] {
         assert_eq!((r.calls("recvfrom"), r.calls("sendto")), (2_000, 2_000), "{}: {:?}", r.model, r.syscalls);
@@ -97,14 +98,14 @@ fn a_server_command_is_counted_exactly_as_the_model_of_its_design() {
         assert_eq!((r.peak_threads, r.peak_processes), (201, 1), "{}: a thread per connection", r.model);
     }
     // The selectors server: the same two calls per message, and epoll_wait instead of a thread each.
-    let selectors = rounds_of("py-selectors", python_example("selectors_server.py"), 200, 10);
+    let selectors = rounds_of("py-selectors", python_example("selectors_server.py"), 200, 10, false);
     assert_eq!((selectors.calls("recvfrom"), selectors.calls("sendto")), (2_000, 2_000), "{:?}", selectors.syscalls);
     assert_eq!(selectors.wait.all.calls, selectors.calls("epoll_wait"), "{:?}", selectors.wait.by_call);
     assert!(selectors.wait.all.calls > 0 && selectors.wait.all.fds_passed == 0, "{:?}", selectors.wait.all);
     assert_eq!(selectors.calls("epoll_ctl"), 0, "registered once, when it connected (outside the rounds)");
     assert_eq!((selectors.peak_threads, selectors.peak_processes), (1, 1));
     // Its memory: a process per connection holds far more than a thread per connection.
-    let process = rounds_of("py-process", python_example("process_server.py"), 200, 10);
+    let process = rounds_of("py-process", python_example("process_server.py"), 200, 10, false);
     assert_eq!((process.calls("recvfrom"), process.calls("sendto")), (2_000, 2_000), "{:?}", process.syscalls);
     assert_eq!(process.peak_processes, 201, "a process per connection");
     assert!(python.peak_pss_kib > 0, "the thread server's PSS was sampled");
@@ -179,6 +180,24 @@ fn epoll_et_reads_until_eagain() {
     assert_eq!(r.calls("sendto"), 10_000);
     assert_eq!(r.wait.all.fds_watched, 501 * r.wait.all.calls);
     assert_eq!(r.wait.all.fds_passed, 0);
+}
+
+/// `--timing` counts each syscall's errors as it returns. epoll-et reads until EAGAIN: every read
+/// in the rounds returns one message or EAGAIN (EOF comes at close, outside them), so its errors
+/// are exactly its reads less the messages — one per message, fewer only when a client's next
+/// message arrived before the read that would have said EAGAIN. Nothing else fails.
+#[test]
+fn epoll_et_eagain_reads_are_errors_under_timing() {
+    let r = rounds_of("epoll-et", None, 200, 20, true);
+    let times = r.syscall_times.as_ref().expect("--timing gives syscall times");
+    let (recv, send) = (times["recvfrom"], times["sendto"]);
+    assert_eq!(recv.calls - recv.errors, 4_000, "one read with data per message: {recv:?}");
+    assert!(recv.errors > 3_900, "about one EAGAIN per message: {recv:?}");
+    assert_eq!((send.calls, send.errors), (4_000, 0), "{send:?}");
+    assert_eq!((recv.calls, send.calls), (r.calls("recvfrom"), r.calls("sendto")), "timed = counted");
+    assert_eq!(recv.histogram.iter().sum::<u64>(), recv.calls, "every call in one bucket");
+    assert!(recv.cpu_ns > 0 && send.cpu_ns > 0);
+    assert!(rounds("epoll-et", 20, 5).syscall_times.is_none(), "without --timing: none");
 }
 
 #[test]

@@ -193,3 +193,31 @@ fn an_epoll_with_k_registered_is_handed_none_watches_k_and_returns_k() {
     assert_eq!((w.ready, check.max_ready), (n * k as u64, k as u64), "{check:?}");
     assert_eq!(w.blocked_ns, 0, "{check:?}");
 }
+
+/// Without `--timing` nothing of it is loaded, and the verifier drops the code that serves it
+/// from `count_syscall`, `count_switch` and `switch_in` (it is behind a read-only flag): those
+/// programs are shorter as the kernel runs them than with `--timing`.
+#[test]
+fn without_timing_its_program_is_not_loaded_and_its_code_is_dropped() {
+    let _one = serial();
+    launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
+    let sizes = |timing: bool| {
+        let before: Vec<u32> = aya::programs::loaded_programs().filter_map(Result::ok).map(|p| p.id()).collect();
+        let probe = Probe::load_with(timing).unwrap();
+        let ours: Vec<(String, u32)> = aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .filter(|p| !before.contains(&p.id()))
+            .map(|p| (p.name_as_str().unwrap_or_default().to_owned(), p.size_translated().unwrap_or(0)))
+            .collect();
+        drop(probe);
+        ours
+    };
+    let (off, on) = (sizes(false), sizes(true));
+    let size = |programs: &[(String, u32)], name: &str| programs.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
+    assert_eq!(size(&off, "time_exit"), None, "{off:?}");
+    assert!(size(&on, "time_exit").is_some(), "{on:?}");
+    for name in ["count_syscall", "count_switch", "switch_in"] {
+        let (off, on) = (size(&off, name).unwrap(), size(&on, name).unwrap());
+        assert!(off < on, "{name}: {off} bytes without --timing, {on} with");
+    }
+}

@@ -246,6 +246,8 @@ counters! {
         pub epoll_members: u64,
         /// Descriptors of select calls beyond [`MAX_SELECT_FDS`], not read: counted as set.
         pub select_fds: u64,
+        /// Syscalls not timed under `--timing` (another traced thread held their slot).
+        pub timed_calls: u64,
     }
 }
 
@@ -288,21 +290,69 @@ pub type MaxReady = [u64; WAIT_KINDS];
 /// tag and counts as dropped.
 pub const TASK_SLOTS: u32 = 65_536;
 
+/// The time of a syscall between its entry and exit: when it entered, and how long its thread
+/// has been switched out since. Entry to exit less `off_cpu_ns` is its on-CPU time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InCall {
+    pub entered_ns: u64,
+    /// Time switched out since the entry, and when the thread was last switched out (0 while it
+    /// runs).
+    pub off_cpu_ns: u64,
+    pub switched_out_ns: u64,
+}
+
 /// A wait call between its entry and exit, in the slot of its thread.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PendingWait {
-    /// 0 while the call waits to be resumed by `restart_syscall` (see [`ERESTART_RESTARTBLOCK`]).
-    pub entered_ns: u64,
-    /// Time switched out since the entry, and when the thread was last switched out (0 while it
-    /// runs): `blocked_ns` and, by difference, `cpu_ns` of [`WaitStats`].
-    pub off_cpu_ns: u64,
-    pub switched_out_ns: u64,
+    /// `blocked_ns` (switched out) and `cpu_ns` of [`WaitStats`]; `time.entered_ns` is 0 while
+    /// the call waits to be resumed by `restart_syscall` (see [`ERESTART_RESTARTBLOCK`]).
+    pub time: InCall,
     pub fds_passed: u64,
     pub fds_watched: u64,
     pub kind: u32,
     /// The thread in the wait call; 0 when the slot is free (thread 0 is never traced).
     pub tid: u32,
+}
+
+/// Any syscall between its entry and exit under `--timing`, in the slot of its thread.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PendingSyscall {
+    pub time: InCall,
+    pub nr: u32,
+    /// The thread in the syscall; 0 when the slot is free.
+    pub tid: u32,
+}
+
+/// Buckets of [`SyscallTime::histogram`]: the last holds every call of 2^30 ns (~1.07 s) or more.
+pub const HISTOGRAM_BUCKETS: usize = 32;
+
+/// Which bucket of [`SyscallTime::histogram`] `ns` falls in: 0 for 0 ns, else `i` with
+/// `2^(i-1) <= ns < 2^i`, up to the last.
+#[inline(always)]
+pub const fn histogram_bucket(ns: u64) -> usize {
+    let bits = (64 - ns.leading_zeros()) as usize;
+    if bits < HISTOGRAM_BUCKETS { bits } else { HISTOGRAM_BUCKETS - 1 }
+}
+
+counters! {
+    /// One syscall's calls under `--timing`, from each call's entry to its exit (lab-ebpf's
+    /// `count_syscall` and `time_exit`). Kept per syscall number in their own per-CPU map, not in
+    /// [`Counters`], which would grow by 140 KiB past what one per-CPU map value may hold (32 KiB).
+    #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema))]
+    pub struct SyscallTime {
+        /// Calls that returned.
+        pub calls: u64,
+        /// Calls that returned an error (a negative value: EAGAIN, EINTR…).
+        pub errors: u64,
+        /// Nanoseconds on a CPU inside the calls: entry to exit, less the time switched out.
+        pub cpu_ns: u64,
+        /// Calls by their on-CPU time, in powers of two: entry 0 counts calls of 0 ns, entry
+        /// `i` calls of `2^(i-1)` to `2^i - 1` ns; the last entry also every longer call.
+        pub histogram: [u64; HISTOGRAM_BUCKETS],
+    }
 }
 
 /// The traced thread running on one CPU since a switch, if one is (see lab-ebpf's `switch_in`).
@@ -368,6 +418,8 @@ mod pod {
     unsafe impl aya::Pod for super::Counters {}
     unsafe impl aya::Pod for super::ProcessFd {}
     unsafe impl aya::Pod for super::PendingWait {}
+    unsafe impl aya::Pod for super::PendingSyscall {}
+    unsafe impl aya::Pod for super::SyscallTime {}
     unsafe impl aya::Pod for super::InterestSize {}
     unsafe impl aya::Pod for super::CurrentTask {}
     unsafe impl aya::Pod for super::OnCpu {}
@@ -405,5 +457,11 @@ mod tests {
             assert_eq!(WaitKind::from_syscall(sysno as u32), Some(kind));
         }
         assert!((Sysno::last() as usize) < MAX_SYSCALLS);
+    }
+
+    #[test]
+    fn histogram_buckets_are_powers_of_two() {
+        let buckets = [0, 1, 2, 3, 4, 1023, 1024, 1 << 29, (1 << 30) - 1, 1 << 30, u64::MAX].map(histogram_bucket);
+        assert_eq!(buckets, [0, 1, 2, 2, 3, 10, 11, 30, 30, 31, 31]);
     }
 }

@@ -17,6 +17,7 @@
 //! | `forget_task`    | raw tracepoint `sched_process_exit`      | an exiting task is forgotten      |
 //! | `wait_exit`      | tracepoints `syscalls:sys_exit_<wait call>` | ready fds out (sum, max), time inside |
 //! | `epoll_ctl_exit` | tracepoint `syscalls:sys_exit_epoll_ctl` | applies a successful ADD or DEL   |
+//! | `time_exit`      | raw tracepoint `sys_exit`, with `--timing` only  | a syscall's on-CPU time, error, histogram (`count_syscall` notes its entry) |
 //! | `empty_sys_enter`| raw tracepoint `sys_enter`, by `iolab bench` only | nothing: the floor (below)  |
 //!
 //! Every tracepoint on syscall entry or exit costs every syscall of the machine something, not

@@ -16,8 +16,9 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use lab_common::{
-    Counters, CurrentTask, ERESTART_RESTARTBLOCK, InterestSize, MAX_EPOLL_MEMBERS, MAX_SELECT_FDS, MAX_SYSCALLS,
-    MAX_TRACED_TASKS, MaxReady, OnCpu, PendingEpollCtl, PendingWait, ProcessFd, TASK_SLOTS, WaitKind, nr,
+    Counters, CurrentTask, ERESTART_RESTARTBLOCK, InCall, InterestSize, MAX_EPOLL_MEMBERS, MAX_SELECT_FDS,
+    MAX_SYSCALLS, MAX_TRACED_TASKS, MaxReady, OnCpu, PendingEpollCtl, PendingSyscall, PendingWait, ProcessFd,
+    SyscallTime, TASK_SLOTS, WaitKind, histogram_bucket, nr,
 };
 
 /// 1 at index `tid` for every traced thread. Sized to the kernel's `pid_max` by the loader.
@@ -48,6 +49,21 @@ static MAX_READY: PerCpuArray<MaxReady> = PerCpuArray::with_max_entries(1, 0);
 /// to insert and again to delete.
 #[map]
 static PENDING_WAITS: Array<PendingWait> = Array::with_max_entries(TASK_SLOTS, 0);
+
+/// Under `--timing`: every syscall in flight, in its thread's slot (`tid % TASK_SLOTS`), as
+/// [`PENDING_WAITS`] holds the wait calls.
+#[map]
+static PENDING_SYSCALLS: Array<PendingSyscall> = Array::with_max_entries(TASK_SLOTS, 0);
+
+/// Under `--timing`: calls, errors and on-CPU time by syscall number, one copy per CPU.
+#[map]
+static SYSCALL_TIMES: PerCpuArray<SyscallTime> = PerCpuArray::with_max_entries(MAX_SYSCALLS as u32, 0);
+
+/// Non-zero when the probe was loaded for `--timing` (set by the loader; read-only, so the
+/// verifier drops the code it guards when it is 0: without `--timing`, `count_syscall` and the
+/// switch hooks run the same instructions as before the feature).
+#[unsafe(no_mangle)]
+static TIMING: u32 = 0;
 
 /// epoll_ctl calls in flight, by thread id: applied on success only.
 #[map]
@@ -165,6 +181,9 @@ pub fn count_syscall(ctx: RawTracePointContext) -> i32 {
             c.syscall_out_of_range += 1;
         }
     }
+    if timing() {
+        time_enter(tid, nr);
+    }
     let regs: *const pt_regs = ctx.arg(0);
     match nr as u32 {
         nr::EPOLL_CTL => epoll_ctl_enter(tid, regs),
@@ -208,7 +227,13 @@ pub fn count_switch(ctx: RawTracePointContext) -> i32 {
     if let Some(slot) = pending_wait(tid)
         && slot.tid == tid
     {
-        slot.switched_out_ns = unsafe { bpf_ktime_get_ns() };
+        slot.time.switched_out_ns = unsafe { bpf_ktime_get_ns() };
+    }
+    if timing()
+        && let Some(slot) = pending_syscall(tid)
+        && slot.tid == tid
+    {
+        slot.time.switched_out_ns = unsafe { bpf_ktime_get_ns() };
     }
     let preempt: u64 = ctx.arg(0);
     let prev_state: u64 = ctx.arg(3);
@@ -264,6 +289,12 @@ pub fn forget_task(_ctx: RawTracePointContext) -> i32 {
         {
             pending.tid = 0;
         }
+        if timing()
+            && let Some(pending) = pending_syscall(tid)
+            && pending.tid == tid
+        {
+            pending.tid = 0;
+        }
         let _ = PENDING_EPOLL_CTLS.remove(tid);
         if let Some(c) = counters() {
             c.tasks.exited += 1;
@@ -286,6 +317,36 @@ pub fn forget_task(_ctx: RawTracePointContext) -> i32 {
 fn pending_wait(tid: u32) -> Option<&'static mut PendingWait> {
     // SAFETY: a live array value; only its own thread writes a slot it has tagged.
     PENDING_WAITS.get_ptr_mut(tid % TASK_SLOTS).map(|p| unsafe { &mut *p })
+}
+
+/// The slot of thread `tid` in [`PENDING_SYSCALLS`].
+#[inline(always)]
+fn pending_syscall(tid: u32) -> Option<&'static mut PendingSyscall> {
+    // SAFETY: a live array value; only its own thread writes a slot it has tagged.
+    PENDING_SYSCALLS.get_ptr_mut(tid % TASK_SLOTS).map(|p| unsafe { &mut *p })
+}
+
+#[inline(always)]
+fn timing() -> bool {
+    // SAFETY: a plain u32 set by the loader before the program is loaded.
+    unsafe { core::ptr::read_volatile(&TIMING) != 0 }
+}
+
+/// A call's time from its entry to `now`, split: (on a CPU, switched out).
+#[inline(always)]
+fn split_time(call: &InCall, now: u64) -> (u64, u64) {
+    let inside = now.saturating_sub(call.entered_ns);
+    let off_cpu = call.off_cpu_ns.min(inside);
+    (inside - off_cpu, off_cpu)
+}
+
+/// The thread of a call is back on a CPU at `now`: the time it was away is off-CPU time.
+#[inline(always)]
+fn switched_in(call: &mut InCall, now: u64) {
+    if call.switched_out_ns != 0 {
+        call.off_cpu_ns += now.saturating_sub(call.switched_out_ns);
+        call.switched_out_ns = 0;
+    }
 }
 
 /// The slot of process `tgid` in [`EPOLL_SIZES`].
@@ -320,9 +381,8 @@ fn wait_enter(tgid: u32, tid: u32, kind: WaitKind, regs: *const pt_regs) {
         }
         return;
     }
-    let entered_ns = unsafe { bpf_ktime_get_ns() };
-    *slot =
-        PendingWait { entered_ns, off_cpu_ns: 0, switched_out_ns: 0, fds_passed, fds_watched, kind: kind as u32, tid };
+    let time = InCall { entered_ns: unsafe { bpf_ktime_get_ns() }, off_cpu_ns: 0, switched_out_ns: 0 };
+    *slot = PendingWait { time, fds_passed, fds_watched, kind: kind as u32, tid };
 }
 
 /// Words of a select fd set read with one helper call (a 512-fd chunk).
@@ -415,10 +475,9 @@ fn read_user<T>(into: &mut T, at: u64) {
 fn wait_resumed(tid: u32) {
     if let Some(slot) = pending_wait(tid)
         && slot.tid == tid
-        && slot.entered_ns == 0
+        && slot.time.entered_ns == 0
     {
-        slot.entered_ns = unsafe { bpf_ktime_get_ns() };
-        (slot.off_cpu_ns, slot.switched_out_ns) = (0, 0);
+        slot.time = InCall { entered_ns: unsafe { bpf_ktime_get_ns() }, off_cpu_ns: 0, switched_out_ns: 0 };
     }
 }
 
@@ -438,12 +497,12 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     // SAFETY: `ret` is a long at offset 16 in every sys_exit record.
     let ret = unsafe { ctx.read_at::<i64>(EXIT_RET_OFFSET) }.unwrap_or(-1);
     let pending = *slot;
-    if pending.entered_ns == 0 {
+    if pending.time.entered_ns == 0 {
         slot.tid = 0; // an exit of a call whose (re)entry was not seen
         return 0;
     }
     if ret == ERESTART_RESTARTBLOCK {
-        slot.entered_ns = 0;
+        slot.time.entered_ns = 0;
     } else {
         slot.tid = 0;
     }
@@ -455,10 +514,9 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     stats.calls += 1;
     stats.fds_passed += pending.fds_passed;
     stats.fds_watched += pending.fds_watched;
-    let inside = now.saturating_sub(pending.entered_ns);
-    let off_cpu = pending.off_cpu_ns.min(inside);
+    let (on_cpu, off_cpu) = split_time(&pending.time, now);
     stats.blocked_ns += off_cpu;
-    stats.cpu_ns += inside - off_cpu;
+    stats.cpu_ns += on_cpu;
     if ret >= 0 {
         stats.ready += ret as u64;
         // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
@@ -511,10 +569,64 @@ pub fn switch_in(ctx: TracePointContext) -> u32 {
     }
     if let Some(slot) = pending_wait(next)
         && slot.tid == next
-        && slot.switched_out_ns != 0
     {
-        slot.off_cpu_ns += now.saturating_sub(slot.switched_out_ns);
-        slot.switched_out_ns = 0;
+        switched_in(&mut slot.time, now);
+    }
+    if timing()
+        && let Some(slot) = pending_syscall(next)
+        && slot.tid == next
+    {
+        switched_in(&mut slot.time, now);
+    }
+    0
+}
+
+/// Under `--timing` (from `count_syscall`): every syscall of a traced thread opens its slot in
+/// [`PENDING_SYSCALLS`], for `time_exit`.
+#[inline(always)]
+fn time_enter(tid: u32, nr: u64) {
+    let Some(slot) = pending_syscall(tid) else { return };
+    if slot.tid != 0 && slot.tid != tid {
+        // Another traced thread whose id shares this slot is in a syscall (pid_max > TASK_SLOTS).
+        if let Some(c) = counters() {
+            c.dropped.timed_calls += 1;
+        }
+        return;
+    }
+    let time = InCall { entered_ns: unsafe { bpf_ktime_get_ns() }, off_cpu_ns: 0, switched_out_ns: 0 };
+    *slot = PendingSyscall { time, nr: nr as u32, tid };
+}
+
+/// Under `--timing` only: `TP_PROTO(struct pt_regs *regs, long ret)`. A traced thread's syscall
+/// returns: its call, error if `ret` is negative, on-CPU time and histogram bucket are counted.
+/// A syscall that never returns (exit, a successful execve's old image) leaves its slot to the
+/// thread's next entry.
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn time_exit(ctx: RawTracePointContext) -> i32 {
+    let Some((_, tid)) = current_task() else { return 0 };
+    let Some(slot) = pending_syscall(tid) else { return 0 };
+    if slot.tid != tid {
+        return 0;
+    }
+    slot.tid = 0;
+    let now = unsafe { bpf_ktime_get_ns() };
+    let (on_cpu, _) = split_time(&slot.time, now);
+    let ret: i64 = ctx.arg(1);
+    // SAFETY: this CPU's copy; programs on one CPU do not preempt each other.
+    let Some(t) = SYSCALL_TIMES.get_ptr_mut(slot.nr).map(|p| unsafe { &mut *p }) else {
+        return 0;
+    };
+    t.calls += 1;
+    if ret < 0 {
+        t.errors += 1;
+    }
+    t.cpu_ns += on_cpu;
+    // Through the stack, so the bounds check stays for the verifier: LLVM knows the bucket is
+    // below 32 and would drop it, and the verifier does not follow leading_zeros.
+    let bucket = histogram_bucket(on_cpu);
+    // SAFETY: a read of a local.
+    if let Some(count) = t.histogram.get_mut(unsafe { core::ptr::read_volatile(&bucket) }) {
+        *count += 1;
     }
     0
 }

@@ -54,6 +54,16 @@ impl WorkloadArgs {
     }
 }
 
+/// `--timing`, on the commands that measure a server (`run`, `compare`, `prove`, `sweep`, `trace`).
+#[derive(Args, Clone, Copy, Debug)]
+pub struct TimingArg {
+    /// Also time every syscall of the server: calls, errors, on-CPU time and a log2 histogram
+    /// of it per syscall (like `strace -c`, but on-CPU, exact, without ptrace). Adds a program
+    /// on sys_exit, which costs every syscall of the machine more (BENCHMARKS.md).
+    #[arg(long)]
+    pub timing: bool,
+}
+
 /// Where the results go. Every path is created before the first run, so a bad one fails at
 /// once; after the runs, one that can no longer be written costs only itself (see [`Output::write`]).
 #[derive(Args, Clone, Debug)]

@@ -58,6 +58,8 @@ pub struct Common {
     #[arg(long)]
     pub allow_errors: bool,
     #[command(flatten)]
+    pub timing: crate::commands::args::TimingArg,
+    #[command(flatten)]
     pub output: Output,
 }
 
@@ -175,7 +177,7 @@ fn measure_into(doc: &mut Document, common: &Common, workloads: &[RunSpec]) -> R
     let (output, runs) = (&common.output, common.runs as usize);
     let (models, unsupported) = crate::commands::args::unsupported(&common.models);
     doc.unsupported = unsupported;
-    let mut probe = Probe::load()?;
+    let mut probe = Probe::load_with(common.timing.timing)?;
     let steps = (workloads.len() * (models.len() + common.servers.len()) * (runs + 1)) as u64;
     let progress = Progress::new(steps, output.quiet);
     let mut outcome = Ok(());

@@ -26,6 +26,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
     #[command(flatten)]
+    pub timing: crate::commands::args::TimingArg,
+    #[command(flatten)]
     pub output: Output,
 }
 
@@ -36,7 +38,7 @@ pub fn run_command(args: RunArgs) -> Result<ExitCode> {
     let w = spec.workload;
     load::limits::make_room_for(w.all_connections())
         .map_err(|e| BadInput(format!("--connections {} --idle {}: {e:#}", w.connections, w.idle)))?;
-    let mut probe = if args.no_trace { Probe::disabled() } else { Probe::load()? };
+    let mut probe = if args.no_trace { Probe::disabled() } else { Probe::load_with(args.timing.timing)? };
     let result = run_model(&mut probe, &spec)?;
     let mut doc = save::new_document("run", 1);
     doc.results.push(model_result(vec![result.clone()]));

@@ -60,6 +60,8 @@ pub struct TraceArgs {
     pub pid: Option<u32>,
     #[command(flatten)]
     pub workload: WorkloadArgs,
+    #[command(flatten)]
+    pub timing: crate::commands::args::TimingArg,
     /// How the results are shown: tables, or JSON, CSV or Markdown for programs and notes.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -100,6 +102,9 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
     }
     if args.interval.is_some() && args.pid.is_none() {
         bad_input!("'--interval' shows the live rates of a running server: give its '--pid' (or drop '--interval')");
+    }
+    if args.interval.is_some() && args.timing.timing {
+        bad_input!("'--timing' times the syscalls of one measured window: drop '--interval' (or '--timing')");
     }
     if let (Some(pid), Some(interval)) = (args.pid, args.interval) {
         if matches!(args.format, Format::Csv | Format::Markdown) {
@@ -151,7 +156,7 @@ fn trace_started(args: &TraceArgs, mut spec: RunSpec) -> Result<Traced> {
     let (program, rest) = args.command.split_first().context("no command given")?;
     let program = find_program(program)?;
     spec.model = display_name(&args.command);
-    let mut probe = Probe::load()?;
+    let mut probe = Probe::load_with(args.timing.timing)?;
     let spawn = Spawn::program(&program).named("the server").args(rest).stdout(Stdout::Tail).stderr(Stderr::Tail);
     let mut server = spawn.own_group().as_invoking_user().start_traced(&mut probe)?;
     let tail = server.tail();
@@ -191,7 +196,7 @@ fn trace_running(pid: u32, args: &TraceArgs, mut spec: RunSpec) -> Result<Traced
         bad_input!("invalid value '{pid}' for '--pid': no such process");
     }
     spec.model = tree::name(pid);
-    let mut probe = Probe::load()?;
+    let mut probe = Probe::load_with(args.timing.timing)?;
     attach(&mut probe, pid)?;
     let want = args.addr.filter(|a| a.port() != 0);
     let timeout = Duration::from_secs_f64(args.ready_timeout);

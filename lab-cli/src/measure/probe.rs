@@ -16,7 +16,7 @@ use aya::{
     programs::{RawTracePoint, TracePoint, raw_trace_point::RawTracePointLink, trace_point::TracePointLink},
     util::nr_cpus,
 };
-use lab_common::{Counters, CurrentTask, MaxReady, OnCpu, WaitKind};
+use lab_common::{Counters, CurrentTask, MAX_SYSCALLS, MaxReady, OnCpu, SyscallTime, WaitKind};
 
 use crate::measure::preflight;
 
@@ -41,6 +41,8 @@ struct Loaded {
     current: PerCpuArray<MapData, CurrentTask>,
     on_cpu: PerCpuArray<MapData, OnCpu>,
     max_ready: PerCpuArray<MapData, MaxReady>,
+    /// With `--timing` only.
+    syscall_times: Option<PerCpuArray<MapData, SyscallTime>>,
 }
 
 /// Zeroes every CPU's copy of a per-CPU slot. For `CURRENT_TASK`: every CPU looks up its current
@@ -55,6 +57,14 @@ fn reset_per_cpu<T: aya::Pod + Default + Clone>(map: &mut PerCpuArray<MapData, T
 impl Probe {
     /// Checks privileges and tracefs, loads every program and attaches it.
     pub fn load() -> Result<Probe> {
+        Probe::load_with(false)
+    }
+
+    /// [`Probe::load`], and with `timing` (`--timing`) every syscall timed (see
+    /// [`Probe::syscall_times`]): a program on `sys_exit` is attached too, and `count_syscall`
+    /// notes each entry. Without it that program is neither verified nor attached, and the
+    /// verifier drops the code that serves it from the others (it is behind a read-only flag).
+    pub fn load_with(timing: bool) -> Result<Probe> {
         preflight::check_privileges()?;
         let tracefs = preflight::ensure_tracefs()?;
         let pid_max: u32 = read_trimmed("/proc/sys/kernel/pid_max")?.parse()?;
@@ -69,11 +79,12 @@ impl Probe {
             .override_global("NEWTASK_FLAGS_OFFSET", &newtask_flags, true)
             .override_global("SWITCH_PREV_PID_OFFSET", &switch_prev_pid, true)
             .override_global("SWITCH_NEXT_PID_OFFSET", &switch_next_pid, true)
+            .override_global("TIMING", &u32::from(timing), true)
             .load(PROBES)
             .context("loading the probes")?;
         let logger = aya_log::EbpfLogger::init(&mut ebpf).ok();
 
-        let hooks = hooks(&tracefs);
+        let hooks = hooks(&tracefs, timing);
         let unavailable = hooks.iter().filter(|h| !h.exists).map(|h| h.to_string()).collect();
         let mut verified = std::collections::HashSet::new();
         for hook in &hooks {
@@ -89,7 +100,9 @@ impl Probe {
         let current = PerCpuArray::try_from(take_map(&mut ebpf, "CURRENT_TASK")?)?;
         let on_cpu = PerCpuArray::try_from(take_map(&mut ebpf, "ON_CPU")?)?;
         let max_ready = PerCpuArray::try_from(take_map(&mut ebpf, "MAX_READY")?)?;
-        let loaded = Loaded { ebpf, hooks, logger, traced, counters, current, on_cpu, max_ready };
+        let syscall_times =
+            if timing { Some(PerCpuArray::try_from(take_map(&mut ebpf, "SYSCALL_TIMES")?)?) } else { None };
+        let loaded = Loaded { ebpf, hooks, logger, traced, counters, current, on_cpu, max_ready, syscall_times };
         let mut probe = Probe { loaded: Some(loaded), unavailable };
         probe.set_attached(true)?;
         Ok(probe)
@@ -169,6 +182,40 @@ impl Probe {
         }
         Ok(max)
     }
+
+    /// With `--timing`: every syscall's calls, errors and on-CPU time so far, by number (each
+    /// summed over the CPUs; one `bpf()` call per syscall number). None without it.
+    pub fn syscall_times(&mut self) -> Result<Option<Vec<SyscallTime>>> {
+        let Some(times) = self.loaded.as_mut().and_then(|l| l.syscall_times.as_mut()) else { return Ok(None) };
+        let mut all = vec![SyscallTime::ZERO; MAX_SYSCALLS];
+        for (nr, total) in all.iter_mut().enumerate() {
+            let per_cpu = times.get(&(nr as u32), 0).context("reading the syscall times")?;
+            for cpu in per_cpu.iter() {
+                lab_common::add_words(total, cpu);
+            }
+        }
+        Ok(Some(all))
+    }
+}
+
+/// Syscall `nr`'s name (the `syscalls` crate names them).
+pub fn syscall_name(nr: usize) -> String {
+    syscalls::Sysno::new(nr).map_or_else(|| format!("syscall_{nr}"), |s| s.name().to_owned())
+}
+
+/// The syscalls timed between two readings of [`Probe::syscall_times`], by name: those called.
+pub fn syscall_times_between(
+    before: &[SyscallTime],
+    after: &[SyscallTime],
+) -> std::collections::BTreeMap<String, SyscallTime> {
+    let mut named = std::collections::BTreeMap::new();
+    for (nr, (b, a)) in before.iter().zip(after).enumerate() {
+        let delta = lab_common::sub_words(a, b);
+        if delta.calls > 0 {
+            named.insert(syscall_name(nr), delta);
+        }
+    }
+    named
 }
 
 /// `empty_sys_enter` alone on `sys_enter`: a program that does nothing, on the hook every syscall
@@ -202,7 +249,7 @@ impl EmptyProbe {
 }
 
 /// Where each program attaches.
-fn hooks(tracefs: &Path) -> Vec<Hook> {
+fn hooks(tracefs: &Path, timing: bool) -> Vec<Hook> {
     let raw = |program, name| Hook { program, kind: HookKind::Raw(name), exists: true };
     let tracepoint = |program, category: &'static str, name: String| {
         // Per-syscall tracepoints vary by kernel (epoll_pwait2 came in 5.11); the others do not.
@@ -224,6 +271,9 @@ fn hooks(tracefs: &Path) -> Vec<Hook> {
     // An interrupted poll is resumed by restart_syscall, and returns there (see lab-ebpf).
     hooks.push(tracepoint("wait_exit", "syscalls", "sys_exit_restart_syscall".into()));
     hooks.push(tracepoint("epoll_ctl_exit", "syscalls", "sys_exit_epoll_ctl".into()));
+    if timing {
+        hooks.push(raw("time_exit", "sys_exit"));
+    }
     hooks
 }
 
@@ -347,8 +397,7 @@ impl Delta {
         let mut named = std::collections::BTreeMap::new();
         for (nr, &count) in self.0.syscalls.iter().enumerate() {
             if count > 0 {
-                let name = syscalls::Sysno::new(nr).map_or_else(|| format!("syscall_{nr}"), |s| s.name().to_owned());
-                named.insert(name, count);
+                named.insert(syscall_name(nr), count);
             }
         }
         if self.0.syscall_out_of_range > 0 {

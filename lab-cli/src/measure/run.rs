@@ -20,7 +20,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use lab_common::{Counters, MaxReady};
+use lab_common::{Counters, MaxReady, SyscallTime};
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Socket, Type};
 
@@ -29,7 +29,7 @@ use crate::{
     measure::freeze::Freezer,
     measure::launch::LISTEN_FD,
     measure::privileges,
-    measure::probe::{Delta, Probe},
+    measure::probe::{Delta, Probe, syscall_times_between},
     measure::process::{self, Child, Spawn, Stderr, Stdout},
     measure::settle::{Idle, NotIdle, settle},
     measure::tree,
@@ -200,6 +200,9 @@ pub struct Measured {
     /// Fds watched by each of the tree's epoll instances, largest first, when they watched the
     /// most (see [`tree::epoll_interest_lists`]).
     pub epoll_lists: Vec<u64>,
+    /// With `--timing`: each syscall's calls, errors and on-CPU time in the window, by name (a
+    /// burst's: from the first round's opening to the last one's close, holds included).
+    pub syscall_times: Option<std::collections::BTreeMap<String, SyscallTime>>,
 }
 
 /// Steps 2–3 above for any traced server listening at `addr` whose tree is rooted at `root`
@@ -216,8 +219,15 @@ pub fn measure(
     spec: &RunSpec,
     alive: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Measured> {
-    let mut window =
-        Window { before: None, after: None, peak: None, opened: None, pss: Pss::default(), paused: Duration::ZERO };
+    let mut window = Window {
+        before: None,
+        after: None,
+        peak: None,
+        opened: None,
+        pss: Pss::default(),
+        paused: Duration::ZERO,
+        times: None,
+    };
     let mut holds = match spec.counted {
         Counted::Bursts => Some(Holds::new(root)?),
         _ => None,
@@ -269,6 +279,7 @@ pub fn measure(
                     Some(holds) => holds.close_round(probe, root)?,
                     None => settle(probe, root)?,
                 });
+                window.close_times(probe)?;
                 window.pss.sample(root); // every connection is still open; the window is closed
                 generator.write_line("")?;
             }
@@ -292,13 +303,18 @@ pub fn measure(
     }
     let report = report.context("the load generator printed no report")?;
     let load: LoadReport = serde_json::from_str(&report).context("reading the load generator's report")?;
-    let (Some(before), Some(peak)) = (window.before, window.peak) else {
+    let (Some(before), Some(peak)) = (window.before, window.peak.take()) else {
         bail!("the load generator never opened its connections");
     };
     let after = match window.after {
         Some(after) => after,
-        None => settle(probe, root)?,
+        None => {
+            let after = settle(probe, root)?;
+            window.close_times(probe)?;
+            after
+        }
     };
+    let syscall_times = window.times.and_then(|(before, after)| Some(syscall_times_between(&before, &after?)));
     let not_idle = after.not_idle;
     let max_ready = probe.max_ready()?; // zeroed when the window opened
     let (delta, window_seconds, burst) = match holds {
@@ -319,6 +335,7 @@ pub fn measure(
         window_seconds,
         burst,
         epoll_lists: epoll_lists.largest,
+        syscall_times,
         max_ready,
     })
 }
@@ -360,6 +377,8 @@ struct Window {
     pss: Pss,
     /// Time inside the window that the lab held the idle server for its own reading.
     paused: Duration,
+    /// With `--timing`: the syscall times when the window opened, and when it closed.
+    times: Option<(Vec<SyscallTime>, Option<Vec<SyscallTime>>)>,
 }
 
 impl Window {
@@ -367,8 +386,17 @@ impl Window {
         let before = settle(probe, root)?.counters;
         probe.reset_max_ready()?; // the server is idle: no wait call returns meanwhile
         self.opened = Some(Instant::now());
+        self.times = probe.syscall_times()?.map(|times| (times, None));
         self.peak = Some(Peak::at_start(root, &before));
         self.before = Some(before);
+        Ok(())
+    }
+
+    /// With `--timing`, reads the syscall times that close the window.
+    fn close_times(&mut self, probe: &mut Probe) -> Result<()> {
+        if let Some((_, after)) = self.times.as_mut() {
+            *after = probe.syscall_times()?;
+        }
         Ok(())
     }
 }

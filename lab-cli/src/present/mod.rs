@@ -2,6 +2,7 @@
 //!
 //! - [`export`]: the [`document`](crate::results::document) as a table, JSON, CSV or Markdown.
 //! - [`run_table`]: one run in detail (syscalls by name, wait calls, switches).
+//! - [`timing_table`]: `--timing`'s per-syscall on-CPU time, errors and histograms.
 //! - [`validation`]: strace's and perf's counts beside the probe's (`trace --validate`).
 //! - [`plot`]: the sweep's SVG.
 //! - [`verdict`]: sentences computed from the numbers.
@@ -14,5 +15,6 @@ pub mod numbers;
 pub mod plot;
 pub mod progress;
 pub mod run_table;
+pub mod timing_table;
 pub mod validation;
 pub mod verdict;

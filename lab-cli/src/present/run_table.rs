@@ -141,6 +141,9 @@ fn run_table(r: &RunResult) -> String {
             w.server_cpu_ns as f64 / 1e9 / w.seconds.max(1e-9)
         );
     }
+    if let Some(times) = &r.syscall_times {
+        out += &crate::present::timing_table::render(times);
+    }
     if let Some(busy) = r.not_idle {
         let _ = writeln!(out, "{}", not_idle(&r.model, busy));
     }

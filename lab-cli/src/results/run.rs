@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use lab_common::{Dropped, MaxReady, Switches, WaitKind, WaitStats};
+use lab_common::{Dropped, MaxReady, Switches, SyscallTime, WaitKind, WaitStats};
 use serde::{Deserialize, Serialize};
 
 use anyhow::{Context as _, Result};
@@ -53,6 +53,10 @@ pub struct RunResult {
     /// The measured window: how long it lasted and the server tree's CPU time inside it.
     #[serde(default)]
     pub window: Window,
+    /// With `--timing`: every syscall the server tree made in the window, by name: calls, errors
+    /// and on-CPU time, exact per call (not sampled), with a log2 histogram of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscall_times: Option<BTreeMap<String, SyscallTime>>,
     /// Set when the server never went idle after the load: the window holds what it did while
     /// the lab waited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,6 +150,7 @@ impl RunResult {
             burst,
             epoll_lists,
             max_ready,
+            syscall_times,
         } = measured;
         let window = Window { seconds: window_seconds, server_cpu_ns: delta.0.on_cpu_ns };
         RunResult {
@@ -156,6 +161,7 @@ impl RunResult {
             window,
             burst,
             epoll_lists,
+            syscall_times,
             ..RunResult::new(name, &delta, &max_ready, &load, usage)
         }
     }
@@ -184,6 +190,7 @@ impl RunResult {
             window: Window::default(),
             burst: None,
             epoll_lists: Vec::new(),
+            syscall_times: None,
         }
     }
 

@@ -153,16 +153,22 @@ pub struct SyscallCost {
     pub miss_ns: Summary,
     /// ns per getppid with the thread traced.
     pub hit_ns: Summary,
+    /// The same two with the probe loaded for `--timing` (its programs on `sys_exit` too).
+    pub timed_miss_ns: Summary,
+    pub timed_hit_ns: Summary,
     /// What the empty program and the probe add per syscall (median of the rounds' differences).
     pub empty_cost_ns: Summary,
     pub miss_cost_ns: Summary,
     pub hit_cost_ns: Summary,
+    pub timed_miss_cost_ns: Summary,
+    pub timed_hit_cost_ns: Summary,
 }
 
 /// `rounds` rounds of: no probe, the empty program alone, then the probe loaded with the thread
-/// untraced and traced (in alternating order).
+/// untraced and traced (in alternating order), then the same loaded for `--timing`.
 pub fn syscall_cost(calls: u64, rounds: usize) -> Result<SyscallCost> {
     let (mut none, mut empty, mut miss, mut hit) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut timed_miss, mut timed_hit) = (Vec::new(), Vec::new());
     let mut empty_probe = EmptyProbe::load()?;
     getppid_loop(calls / 10, None)?; // warm-up: page in, settle the CPU clock
     for round in 0..rounds {
@@ -171,12 +177,14 @@ pub fn syscall_cost(calls: u64, rounds: usize) -> Result<SyscallCost> {
         empty_probe.set_attached(true)?;
         empty.push(getppid_loop(calls, None)?);
         empty_probe.set_attached(false)?;
-        let mut probe = Probe::load()?;
-        for traced in order(2, round) {
-            if traced == 0 {
-                miss.push(getppid_loop(calls, Some((&mut probe, false)))?);
-            } else {
-                hit.push(getppid_loop(calls, Some((&mut probe, true)))?);
+        for (timing, miss, hit) in [(false, &mut miss, &mut hit), (true, &mut timed_miss, &mut timed_hit)] {
+            let mut probe = Probe::load_with(timing)?;
+            for traced in order(2, round) {
+                if traced == 0 {
+                    miss.push(getppid_loop(calls, Some((&mut probe, false)))?);
+                } else {
+                    hit.push(getppid_loop(calls, Some((&mut probe, true)))?);
+                }
             }
         }
     }
@@ -189,6 +197,10 @@ pub fn syscall_cost(calls: u64, rounds: usize) -> Result<SyscallCost> {
         empty_cost_ns: differences(&empty, &none),
         miss_cost_ns: differences(&miss, &none),
         hit_cost_ns: differences(&hit, &none),
+        timed_miss_ns: summarize(&timed_miss),
+        timed_hit_ns: summarize(&timed_hit),
+        timed_miss_cost_ns: differences(&timed_miss, &none),
+        timed_hit_cost_ns: differences(&timed_hit, &none),
     })
 }
 

@@ -180,6 +180,12 @@ fn syscall_section(s: &probe_cost::SyscallCost) -> String {
         vec!["an empty sys_enter program only (the floor)".into(), spread(&s.empty_ns, 1), spread(&s.empty_cost_ns, 1)],
         vec!["probe loaded, thread not traced (miss)".into(), spread(&s.miss_ns, 1), spread(&s.miss_cost_ns, 1)],
         vec!["probe loaded, thread traced (hit)".into(), spread(&s.hit_ns, 1), spread(&s.hit_cost_ns, 1)],
+        vec![
+            "probe with --timing, thread not traced".into(),
+            spread(&s.timed_miss_ns, 1),
+            spread(&s.timed_miss_cost_ns, 1),
+        ],
+        vec!["probe with --timing, thread traced".into(), spread(&s.timed_hit_ns, 1), spread(&s.timed_hit_cost_ns, 1)],
     ];
     table(&format!("1. Probe cost per syscall, isolated: {} getppid calls per measurement", s.calls), rows)
 }

@@ -26,6 +26,10 @@ pub(super) fn render(doc: &Document) -> String {
         table.with(Style::rounded()).modify(Columns::new(2..), Alignment::right());
         let _ = write!(out, "\n{title}\n{table}\n");
     }
+    for m in doc.results.iter().filter(|m| m.run.syscall_times.is_some()) {
+        let _ = write!(out, "\n{} (the median run; histograms in --format json or `iolab run --timing`):", m.run.model);
+        out += &crate::present::timing_table::table(m.run.syscall_times.as_ref().unwrap_or(&Default::default()));
+    }
     let warnings = warnings(doc);
     if !warnings.is_empty() {
         out.push('\n');
