@@ -3,7 +3,8 @@
 //! - [`export`]: the [`document`](crate::results::document) as a table, JSON, CSV or Markdown.
 //! - [`run_table`]: one run in detail (syscalls by name, wait calls, switches).
 //! - [`validation`]: strace's and perf's counts beside the probe's (`trace --validate`).
-//! - [`plot`]: the sweep's SVG.
+//! - [`plot`]: the SVGs of sweep and scan.
+//! - [`scan`]: `iolab scan` in every format.
 //! - [`verdict`]: sentences computed from the numbers.
 //! - [`claims`]: the walkthrough's claims, each with the verdict its figures give.
 //! - [`progress`]: the progress line on stderr.
@@ -14,5 +15,6 @@ pub mod numbers;
 pub mod plot;
 pub mod progress;
 pub mod run_table;
+pub mod scan;
 pub mod validation;
 pub mod verdict;
