@@ -2,7 +2,7 @@
 //! output it writes, and bad input.
 //!
 //! Runs the real binary as root with the real probes, one test at a time; each checks afterwards
-//! that no process it started is left.
+//! that no process it started is left and no probe it loaded.
 
 use std::{
     fs,
@@ -27,12 +27,30 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Holds the test lock and makes this process the reaper of anything iolab leaves behind.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
+const OUR_PROGRAMS: &[&str] =
+    &["count_syscall", "count_switch", "follow_fork", "forget_task", "wait_exit", "switch_in", "epoll_ctl_exit"];
+
+/// Ids of loaded BPF programs with our programs' names (the kernel keeps 15 characters of a name).
+fn our_bpf_programs() -> Vec<u32> {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|p| p.name_as_str().is_some_and(|name| OUR_PROGRAMS.iter().any(|ours| ours.starts_with(name))))
+        .map(|p| p.id())
+        .collect()
+}
+
+/// Holds the test lock, makes this process the reaper of anything iolab leaves behind, and
+/// remembers which of our programs someone else had loaded before.
+struct Lab {
+    _guard: std::sync::MutexGuard<'static, ()>,
+    programs_before: Vec<u32>,
+}
+
+fn serial() -> Lab {
     let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: plain prctl(2).
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    guard
+    Lab { _guard: guard, programs_before: our_bpf_programs() }
 }
 
 /// Living processes whose parent is this test process (a subreaper: iolab's orphans land here).
@@ -47,12 +65,22 @@ fn our_descendants() -> Vec<i32> {
         .collect()
 }
 
-fn assert_nothing_left() {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !our_descendants().is_empty() && Instant::now() < deadline {
-        sleep(Duration::from_millis(50));
+impl Lab {
+    /// No process iolab started is left, and no probe it loaded.
+    fn assert_nothing_left(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !our_descendants().is_empty() && Instant::now() < deadline {
+            sleep(Duration::from_millis(50));
+        }
+        assert_eq!(our_descendants(), Vec::<i32>::new(), "processes left running");
+        // The kernel frees a program shortly after its last fd closes (after an RCU grace period).
+        let left =
+            || -> Vec<u32> { our_bpf_programs().into_iter().filter(|id| !self.programs_before.contains(id)).collect() };
+        while !left().is_empty() && Instant::now() < deadline {
+            sleep(Duration::from_millis(50));
+        }
+        assert_eq!(left(), Vec::<u32>::new(), "BPF programs left loaded");
     }
-    assert_eq!(our_descendants(), Vec::<i32>::new(), "processes left running");
 }
 
 const CALLS: u64 = 200;
@@ -66,7 +94,7 @@ const CALLS: u64 = 200;
 /// call, registered once with epoll.
 #[test]
 fn a_small_scan_counts_one_ready_fd_per_wait_call_over_n_plus_the_listener() {
-    let _lab = serial();
+    let lab = serial();
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     let (json, csv, md, svg) = (path("scan.json"), path("scan.csv"), path("scan.md"), path("scan.svg"));
@@ -131,13 +159,13 @@ fn a_small_scan_counts_one_ready_fd_per_wait_call_over_n_plus_the_listener() {
     assert!(md.contains("One wait call at 100 fds over one at 10: poll "), "the shape sentence: {md}");
     let svg = fs::read_to_string(&svg).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("poll: on-CPU µs") && svg.contains("epoll: µs per operation"));
-    assert_nothing_left();
+    lab.assert_nothing_left();
 }
 
 /// Bad input is one line naming the flag and the fix, exit status 2, before anything starts.
 #[test]
 fn bad_scan_input_is_one_line_naming_the_fix_and_exit_status_2() {
-    let _lab = serial();
+    let lab = serial();
     let cases: &[(&[&str], &str)] = &[
         (&["scan", "--fds", "0"], "--fds"),
         (&["scan", "--fds", "10,x"], "--fds"),
@@ -173,7 +201,42 @@ fn bad_scan_input_is_one_line_naming_the_fix_and_exit_status_2() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("iolab: --fds 5000: ") && err.contains("ulimit -n"), "{err}");
-    assert_nothing_left();
+    lab.assert_nothing_left();
+}
+
+/// Ctrl-C between points: the finished points are printed, marked incomplete, and saved; nothing
+/// is left running; exit 130.
+#[test]
+fn an_interrupted_scan_keeps_the_points_it_finished() {
+    let lab = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (out_file, save) = (dir.path().join("out.json"), dir.path().join("runs"));
+    let child = Command::new(IOLAB)
+        .args(["scan", "--fds", "10", "--calls", "30000", "--models", "poll,epoll", "-q", "--format", "json"])
+        .args(["--output", out_file.to_str().unwrap(), "--save", save.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0) // as a shell runs it: Ctrl-C goes to the whole group, load generator too
+        .spawn()
+        .unwrap();
+    // poll's point is saved as soon as it is measured (1 busy connection, 9 idle); epoll's
+    // warm-up and point, 60,000 messages more, are still to come.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !save.join("scan-poll-c1-i9-1.json").exists() {
+        assert!(Instant::now() < deadline, "no point finished");
+        sleep(Duration::from_millis(20));
+    }
+    // SAFETY: plain kill(2) on our child's process group, as the terminal does on Ctrl-C.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("incomplete"), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&fs::read(&out_file).unwrap()).unwrap();
+    assert_eq!(doc["incomplete"], true);
+    let rows = doc["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "only poll's point finished: {doc}");
+    assert_eq!((rows[0]["model"].as_str(), rows[0]["wait_calls"].as_u64()), (Some("poll"), Some(30_000)));
+    lab.assert_nothing_left();
 }
 
 trait NofileLimit {
