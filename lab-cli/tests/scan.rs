@@ -105,6 +105,8 @@ fn a_small_scan_counts_one_ready_fd_per_wait_call_over_n_plus_the_listener() {
         "100,10",
         "--calls",
         &calls,
+        "--runs",
+        "2",
         "--models",
         "poll,epoll",
         "--format",
@@ -122,7 +124,8 @@ fn a_small_scan_counts_one_ready_fd_per_wait_call_over_n_plus_the_listener() {
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!((doc["command"].as_str(), doc["schema_version"].as_u64()), (Some("scan"), Some(2)));
-    assert_eq!((doc["calls"].as_u64(), doc["incomplete"].as_bool()), (Some(CALLS), Some(false)));
+    assert_eq!((doc["calls"].as_u64(), doc["runs_per_point"].as_u64()), (Some(CALLS), Some(2)));
+    assert_eq!(doc["incomplete"], false);
     let rows = doc["rows"].as_array().unwrap();
     let points: Vec<(&str, u64)> =
         rows.iter().map(|r| (r["model"].as_str().unwrap(), r["fds"].as_u64().unwrap())).collect();
@@ -132,7 +135,8 @@ fn a_small_scan_counts_one_ready_fd_per_wait_call_over_n_plus_the_listener() {
         let at = format!("{model} at {n} fds: {r}");
         let u = |key: &str| r[key].as_u64().unwrap_or_else(|| panic!("{key} missing, {at}"));
         let f = |key: &str| r[key].as_f64().unwrap_or_else(|| panic!("{key} missing, {at}"));
-        assert_eq!((u("messages"), u("errors")), (CALLS, 0), "{at}");
+        assert_eq!((u("messages"), u("errors"), u("runs")), (CALLS, 0, 2), "{at}");
+        assert!(f("cpu_ns_per_wait_min") <= f("cpu_ns_per_wait") && f("cpu_ns_per_wait") <= f("cpu_ns_per_wait_max"));
         assert_eq!(u("wait_calls"), CALLS, "one wait call ended per message, {at}");
         assert_eq!(u("ready"), CALLS, "each found exactly one socket ready, {at}");
         assert_eq!(f("ready_per_wait"), 1.0, "{at}");
@@ -177,6 +181,7 @@ fn bad_scan_input_is_one_line_naming_the_fix_and_exit_status_2() {
         (&["scan", "--models", "poll,nope"], "unknown model 'nope'"),
         (&["scan", "--models", "poll,epoll,poll"], "'poll' is named twice"),
         (&["scan", "--calls", "0"], "--calls"),
+        (&["scan", "--runs", "0"], "--runs"),
         (&["scan", "--output", "/nonexistent/dir/out.json"], "--output"),
         (&["scan", "--export-csv", "/nonexistent/dir/out.csv"], "--export-csv"),
         (&["scan", "--plot", "/nonexistent/dir/scan.svg"], "--plot"),
@@ -212,7 +217,20 @@ fn an_interrupted_scan_keeps_the_points_it_finished() {
     let dir = tempfile::tempdir().unwrap();
     let (out_file, save) = (dir.path().join("out.json"), dir.path().join("runs"));
     let child = Command::new(IOLAB)
-        .args(["scan", "--fds", "10", "--calls", "30000", "--models", "poll,epoll", "-q", "--format", "json"])
+        .args([
+            "scan",
+            "--fds",
+            "10",
+            "--calls",
+            "30000",
+            "--runs",
+            "1",
+            "--models",
+            "poll,epoll",
+            "-q",
+            "--format",
+            "json",
+        ])
         .args(["--output", out_file.to_str().unwrap(), "--save", save.to_str().unwrap()])
         .stdin(Stdio::null())
         .stderr(Stdio::piped())

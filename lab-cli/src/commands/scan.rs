@@ -1,8 +1,8 @@
 //! `iolab scan`: the cost of one wait call against the number of fds it watches — the classic
 //! select/poll/epoll experiment.
 //!
-//! Each point is a `compare`-style measured run with one busy connection and N−1 idle ones: the
-//! busy one plays ping-pong, so each wait call finds one fd ready, and the load generator pauses
+//! Each point is `--runs` measured runs (the median kept, as `compare` does) with one busy
+//! connection and N−1 idle ones: the busy one plays ping-pong, so each wait call finds one fd ready, and the load generator pauses
 //! with every connection open and again once the last reply is in, so the window holds the
 //! messages alone (the same pauses as `prove`). Models run one after another under one loaded
 //! probe, each after one warm-up run at its smallest N that is not kept. Everything that can be
@@ -48,6 +48,9 @@ pub struct ScanArgs {
     /// Messages the busy connection sends at each point: one wait call each.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub calls: u64,
+    /// Measured runs at each point; the row is the median one, with the range of its cost.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub runs: u64,
     /// Also draw the scan as an SVG here (log–log, one line per model).
     #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
@@ -102,17 +105,18 @@ fn prepare(args: &mut ScanArgs) -> Result<()> {
 
 pub fn scan_command(mut args: ScanArgs) -> Result<ExitCode> {
     prepare(&mut args)?;
-    let stamp = save::new_document("scan", 1);
-    let mut runs: Vec<RunResult> = Vec::new();
-    let outcome = measure(&args, &mut runs, |result| match &args.output.save {
-        Some(dir) => save::save_run(dir, &stamp, result, 1).map(drop),
+    let stamp = save::new_document("scan", args.runs as usize);
+    let mut points: Vec<Vec<RunResult>> = Vec::new();
+    let outcome = measure(&args, &mut points, |result, number| match &args.output.save {
+        Some(dir) => save::save_run(dir, &stamp, result, number).map(drop),
         None => Ok(()),
     });
     let interrupted = match outcome {
         Ok(()) => None,
         Err(err) => Some(interrupt::cause(&err).ok_or(err)?),
     };
-    let report = ScanReport::new(runs.iter().map(ScanRow::from_run).collect(), args.calls, interrupted.is_some());
+    let rows = points.iter().filter(|runs| !runs.is_empty()).map(|runs| ScanRow::from_runs(runs)).collect();
+    let report = ScanReport::new(rows, args.calls, args.runs, interrupted.is_some());
     // The table first: a plot that cannot be written must not cost the measured results.
     args.output.write_rendered(|format| scan::render(&report, format))?;
     if let Some(path) = args.plot.as_ref().filter(|_| !report.rows.is_empty()) {
@@ -132,20 +136,29 @@ pub fn scan_command(mut args: ScanArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every model at every N, into `runs` as each finishes (`on_run` sees each too); a model's
-/// warm-up run at its smallest N comes first and is not kept.
-fn measure(args: &ScanArgs, runs: &mut Vec<RunResult>, mut on_run: impl FnMut(&RunResult) -> Result<()>) -> Result<()> {
+/// Every model at every N, `--runs` times, into `points` (one list of runs per point) as each run
+/// finishes; `on_run` sees each with its number (from 1). A model's warm-up run at its smallest N
+/// comes first and is not kept. After an error (Ctrl-C included) `points` holds what finished.
+fn measure(
+    args: &ScanArgs,
+    points: &mut Vec<Vec<RunResult>>,
+    mut on_run: impl FnMut(&RunResult, usize) -> Result<()>,
+) -> Result<()> {
     let mut probe = Probe::load()?;
-    let progress = Progress::new((args.models.len() * (args.fds.len() + 1)) as u64, args.output.quiet);
+    let steps = args.models.len() * (args.fds.len() * args.runs as usize + 1);
+    let progress = Progress::new(steps as u64, args.output.quiet);
     let outcome = (|| -> Result<()> {
         for model in &args.models {
             progress.step(format!("{model}, {} fds, warm-up", args.fds[0]));
             run_model(&mut probe, &spec(model, args.fds[0], args.calls))?;
             for &fds in &args.fds {
-                progress.step(format!("{model}, {fds} fds"));
-                let result = run_model(&mut probe, &spec(model, fds, args.calls))?;
-                on_run(&result)?;
-                runs.push(result);
+                points.push(Vec::new());
+                for number in 1..=args.runs as usize {
+                    progress.step(format!("{model}, {fds} fds, run {number}/{}", args.runs));
+                    let result = run_model(&mut probe, &spec(model, fds, args.calls))?;
+                    on_run(&result, number)?;
+                    points.last_mut().expect("pushed above").push(result);
+                }
             }
         }
         Ok(())

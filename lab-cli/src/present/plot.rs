@@ -1,7 +1,9 @@
-//! The sweep plot: how each model's cost per message grows with the number of connections.
+//! The sweep plot: how each model's cost per message grows with the number of connections; and
+//! the scan plot (`scan_svg`): what one wait call costs against the fds it watches.
 //!
-//! Four panels, each a per-message (or per-call) cost against connections on a log axis, one line
-//! per model, so "grows with connections" and "stays flat" are visible at a glance. plotters
+//! The sweep has four panels, each a per-message (or per-call) cost against connections on a log
+//! axis, one line per model, so "grows with connections" and "stays flat" are visible at a
+//! glance; the scan one panel with both axes logarithmic, as its costs span four decades. plotters
 //! writes SVG: text stays text (the viewer's fonts draw it), so no font file or font library is
 //! needed here. Each point is the median over the runs.
 

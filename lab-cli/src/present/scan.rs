@@ -19,6 +19,7 @@ use crate::{
     present::export::{Format, record},
     present::numbers::compact,
     results::scan::{ScanReport, ScanRow},
+    results::stats::{Summary, wide_spread},
 };
 
 /// `report` in `format`, ending with a newline.
@@ -45,8 +46,9 @@ fn text(report: &ScanReport, markdown: bool) -> String {
     let m = &report.machine;
     let p = &report.published;
     let mut out = format!(
-        "iolab scan: one busy connection of N, {} messages each; kernel {}, {} CPUs; {}\n",
-        report.calls, m.kernel, m.cpus, report.created
+        "iolab scan: one busy connection of N, {} messages per run, median of {} runs per point (min–max in \
+         brackets); kernel {}, {} CPUs; {}\n",
+        report.calls, report.runs_per_point, m.kernel, m.cpus, report.created
     );
     let mut table = grid(report).build();
     if markdown {
@@ -102,7 +104,7 @@ fn grid(report: &ScanReport) -> Builder {
             r.model.clone(),
             r.fds.to_string(),
             r.wait_calls.to_string(),
-            compact(r.cpu_ns_per_wait / 1e3),
+            cost(r),
             compact(r.ratio_to_smallest),
             compact(r.ns_per_watched_fd),
             compact(r.fds_passed_per_wait),
@@ -113,6 +115,13 @@ fn grid(report: &ScanReport) -> Builder {
         ]);
     }
     builder
+}
+
+/// The cost of one call in µs, with its range over the runs when they differ at the digits shown.
+fn cost(r: &ScanRow) -> String {
+    let (median, min, max) =
+        (compact(r.cpu_ns_per_wait / 1e3), compact(r.cpu_ns_per_wait_min / 1e3), compact(r.cpu_ns_per_wait_max / 1e3));
+    if min == max { median } else { format!("{median} ({min}–{max})") }
 }
 
 /// A ratio from the fewest fds to the most at or above which a call's cost "grows with N"; at or
@@ -190,8 +199,8 @@ pub fn shape(report: &ScanReport) -> Option<String> {
     Some(sentence)
 }
 
-/// Lines under the table: an interrupted scan, load errors, a point where a call did not find
-/// exactly one fd ready.
+/// Lines under the table: an interrupted scan, load errors, runs that disagree by more than 10%,
+/// a point where a call did not find exactly one fd ready.
 fn warnings(report: &ScanReport) -> Vec<String> {
     let mut lines = Vec::new();
     if report.incomplete {
@@ -202,6 +211,17 @@ fn warnings(report: &ScanReport) -> Vec<String> {
             lines.push(format!(
                 "warning: {} at {} fds: {} load errors; its figures are not comparable",
                 r.model, r.fds, r.errors
+            ));
+        }
+        let spread = Summary { median: r.cpu_ns_per_wait, min: r.cpu_ns_per_wait_min, max: r.cpu_ns_per_wait_max };
+        if wide_spread(&spread) {
+            lines.push(format!(
+                "warning: {} at {} fds: one call cost {}–{} µs over {} runs; smaller differences are noise",
+                r.model,
+                r.fds,
+                compact(spread.min / 1e3),
+                compact(spread.max / 1e3),
+                r.runs
             ));
         }
         if r.wait_calls != r.ready {

@@ -1,10 +1,11 @@
 //! `iolab scan`: what one wait call costs against the number of fds it watches, as data.
 //!
-//! Each point is one measured run with N connections open, one busy and N−1 idle: the busy one
-//! plays ping-pong, so every wait call finds exactly one fd ready, and the window holds the
+//! Each point is a few measured runs with N connections open, one busy and N−1 idle: the busy
+//! one plays ping-pong, so every wait call finds exactly one fd ready, and the window holds the
 //! messages alone (connecting and closing are outside it). A [`ScanRow`] keeps the probe's sums
-//! over that run's wait calls and derives the per-call figures from them when it is made, so the
-//! table, JSON and CSV carry the same numbers and cannot disagree with the sums beside them.
+//! over the wait calls of the point's median run and derives the per-call figures from them when
+//! it is made, so the table, JSON and CSV carry the same numbers and cannot disagree with the
+//! sums beside them.
 //!
 //! [`PUBLISHED`] is the classic measurement of the same experiment, kept here as data with its
 //! source so that every output quotes it from one place.
@@ -13,7 +14,8 @@ use serde::Serialize;
 
 use crate::results::{document::Machine, run::RunResult};
 
-/// One model at one number of fds: the sums the probe counted, and what they make per call.
+/// One model at one number of fds: the sums the probe counted in the median run (by the cost of a
+/// call), what they make per call, and the range of that cost over the runs.
 #[derive(Clone, Debug, Serialize)]
 pub struct ScanRow {
     pub model: String,
@@ -37,6 +39,11 @@ pub struct ScanRow {
     pub errors: u64,
     /// `cpu_ns / wait_calls`: the cost of one call.
     pub cpu_ns_per_wait: f64,
+    /// Measured runs at this point; the figures are those of the median one.
+    pub runs: u64,
+    /// The cheapest and dearest `cpu_ns_per_wait` over the runs.
+    pub cpu_ns_per_wait_min: f64,
+    pub cpu_ns_per_wait_max: f64,
     /// `cpu_ns_per_wait` over the same model's at its smallest `fds`.
     pub ratio_to_smallest: f64,
     /// `cpu_ns / fds_watched`: what each watched descriptor cost a call.
@@ -52,9 +59,21 @@ fn per(n: u64, d: u64) -> f64 {
     if d == 0 { 0.0 } else { n as f64 / d as f64 }
 }
 
+fn cpu_ns_per_wait(r: &RunResult) -> f64 {
+    per(r.wait.all.cpu_ns, r.wait.all.calls)
+}
+
 impl ScanRow {
-    /// The row of one run; `ratio_to_smallest` is filled in by [`ScanReport::new`].
-    pub fn from_run(r: &RunResult) -> ScanRow {
+    /// The row of one point's runs: the median run by the cost of a call (the lower of the two
+    /// middle ones for an even count, so it is always a real run), and the range over all.
+    /// `ratio_to_smallest` is filled in by [`ScanReport::new`].
+    ///
+    /// # Panics
+    /// If `runs` is empty: a point with no finished run has no row.
+    pub fn from_runs(runs: &[RunResult]) -> ScanRow {
+        let mut sorted: Vec<&RunResult> = runs.iter().collect();
+        sorted.sort_by(|a, b| cpu_ns_per_wait(a).total_cmp(&cpu_ns_per_wait(b)));
+        let r = sorted[(sorted.len() - 1) / 2];
         let w = &r.wait.all;
         ScanRow {
             model: r.model.clone(),
@@ -67,7 +86,10 @@ impl ScanRow {
             fds_watched: w.fds_watched,
             ready: w.ready,
             errors: r.errors,
-            cpu_ns_per_wait: per(w.cpu_ns, w.calls),
+            cpu_ns_per_wait: cpu_ns_per_wait(r),
+            runs: runs.len() as u64,
+            cpu_ns_per_wait_min: cpu_ns_per_wait(sorted[0]),
+            cpu_ns_per_wait_max: cpu_ns_per_wait(sorted[sorted.len() - 1]),
             ratio_to_smallest: 0.0,
             ns_per_watched_fd: per(w.cpu_ns, w.fds_watched),
             fds_passed_per_wait: per(w.fds_passed, w.calls),
@@ -83,8 +105,10 @@ pub struct ScanReport {
     /// When it was made (UTC, RFC 3339).
     pub created: String,
     pub machine: Machine,
-    /// Messages (so wait calls) asked for at each point.
+    /// Messages (so wait calls) asked for in each run.
     pub calls: u64,
+    /// Measured runs asked for at each point (after one warm-up run per model).
+    pub runs_per_point: u64,
     /// True when interrupted: the rows are the points finished until then.
     pub incomplete: bool,
     pub rows: Vec<ScanRow>,
@@ -94,7 +118,7 @@ pub struct ScanReport {
 impl ScanReport {
     /// The report of `rows` (in the order measured), each ratio taken to the same model's row
     /// with the fewest fds.
-    pub fn new(mut rows: Vec<ScanRow>, calls: u64, incomplete: bool) -> ScanReport {
+    pub fn new(mut rows: Vec<ScanRow>, calls: u64, runs_per_point: u64, incomplete: bool) -> ScanReport {
         let smallest: Vec<(String, f64)> = rows
             .iter()
             .map(|row| {
@@ -109,15 +133,11 @@ impl ScanReport {
             created: crate::results::save::now_rfc3339(),
             machine: crate::results::save::this_machine(),
             calls,
+            runs_per_point,
             incomplete,
             rows,
             published: PUBLISHED,
         }
-    }
-
-    /// The row of `model` at `fds`, if measured.
-    pub fn row(&self, model: &str, fds: u64) -> Option<&ScanRow> {
-        self.rows.iter().find(|r| r.model == model && r.fds == fds)
     }
 
     /// The models in the order first measured.
