@@ -176,7 +176,8 @@ fn bad_scan_input_is_one_line_naming_the_fix_and_exit_status_2() {
         (&["scan", "--fds", "10,100,10"], "--fds: 10 is named twice; name each number once"),
         (
             &["scan", "--models", "thread"],
-            "'thread' does not wait for its sockets in one select, poll or epoll loop; scan takes select, poll, epoll, epoll-et, coroutine",
+            "'thread' does not wait for its sockets in one select, poll or epoll loop; \
+             scan takes select, poll, epoll, epoll-et, coroutine",
         ),
         (&["scan", "--models", "poll,nope"], "unknown model 'nope'"),
         (&["scan", "--models", "poll,epoll,poll"], "'poll' is named twice"),

@@ -2,12 +2,12 @@
 //! select/poll/epoll experiment.
 //!
 //! Each point is `--runs` measured runs (the median kept, as `compare` does) with one busy
-//! connection and N−1 idle ones: the busy one plays ping-pong, so each wait call finds one fd ready, and the load generator pauses
-//! with every connection open and again once the last reply is in, so the window holds the
-//! messages alone (the same pauses as `prove`). Models run one after another under one loaded
-//! probe, each after one warm-up run at its smallest N that is not kept. Everything that can be
-//! wrong with the command line — the lists, the outputs, the descriptors N needs — is checked
-//! before the probe loads.
+//! connection and N−1 idle ones: the busy one plays ping-pong, so each wait call finds one fd
+//! ready, and the load generator pauses with every connection open and again once the last reply is
+//! in, so the window holds the messages alone (the same pauses as `prove`). Models run one after
+//! another under one loaded probe, each after one warm-up run at its smallest N that is not kept.
+//! Everything that can be wrong with the command line — the lists, the outputs, the descriptors N
+//! needs — is checked before the probe loads.
 
 use std::{path::PathBuf, process::ExitCode};
 

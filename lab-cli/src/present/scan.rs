@@ -193,7 +193,8 @@ pub fn shape(report: &ScanReport) -> Option<String> {
         sentence += if disagree.is_empty() { "." } else { ";" };
     }
     if !disagree.is_empty() {
-        sentence += &format!(" it disagrees: {}.", disagree.join("; "));
+        let lead = if shape.is_empty() { " The shape disagrees" } else { " it disagrees" };
+        sentence += &format!("{lead}: {}.", disagree.join("; "));
     }
     sentence += &format!(" (At least {GROWS}× counts as growing with N, at most {FLAT}× as flat.)");
     Some(sentence)
@@ -232,4 +233,64 @@ fn warnings(report: &ScanReport) -> Vec<String> {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row of `model` at `fds` whose 1,000 calls took `ns_per_call` each.
+    fn row(model: &str, fds: u64, ns_per_call: u64) -> ScanRow {
+        let run = crate::results::run::RunResult {
+            model: model.to_owned(),
+            workload: crate::load::Workload { connections: 1, idle: fds as usize - 1, ..Default::default() },
+            messages_total: 1_000,
+            wait: crate::results::run::WaitTotals {
+                all: lab_common::WaitStats {
+                    calls: 1_000,
+                    ready: 1_000,
+                    cpu_ns: 1_000 * ns_per_call,
+                    fds_watched: 1_000 * (fds + 1),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        ScanRow::from_runs(&[run])
+    }
+
+    #[test]
+    fn the_shape_sentence_compares_the_ratios_over_the_widest_shared_range() {
+        let rows = vec![
+            row("poll", 10, 4_000),
+            row("poll", 20, 5_000), // not on the slide: left out of the comparison
+            row("poll", 10_000, 6_000_000),
+            row("epoll", 10, 2_000),
+            row("epoll", 10_000, 2_400),
+        ];
+        let report = ScanReport::new(rows, 1_000, 1, false);
+        assert_eq!(report.rows[2].ratio_to_smallest, 1500.0);
+        assert_eq!(report.rows[4].ratio_to_smallest, 1.2);
+        assert_eq!(
+            shape(&report).unwrap(),
+            "One wait call at 10.0k fds over one at 10: poll 1500× (published 1562×), epoll 1.20× (published 1.49×). \
+             The shape agrees: poll grows with N, epoll stays flat, here as in the slide. \
+             (At least 10× counts as growing with N, at most 2× as flat.)"
+        );
+    }
+
+    #[test]
+    fn a_shape_that_differs_from_the_slide_is_said() {
+        let rows = vec![row("select", 100, 8_000), row("select", 1_000, 16_000)];
+        let report = ScanReport::new(rows, 1_000, 1, false);
+        assert_eq!(
+            shape(&report).unwrap(),
+            "One wait call at 1000 fds over one at 100: select 2× (published 21.3×). \
+             The shape disagrees: select stays flat here but grows with N in the slide. \
+             (At least 10× counts as growing with N, at most 2× as flat.)"
+        );
+        let one_point = ScanReport::new(vec![row("select", 100, 8_000)], 1_000, 1, false);
+        assert_eq!(shape(&one_point), None, "one N is no shape");
+    }
 }
