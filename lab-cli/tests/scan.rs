@@ -2,7 +2,8 @@
 //! output it writes, and bad input.
 //!
 //! Runs the real binary as root with the real probes, one test at a time; each checks afterwards
-//! that no process it started is left and no probe it loaded.
+//! that no process it started is left and no probe it loaded. (Run alone, as CI does: another
+//! iolab loading probes at the same time would look like a leak.)
 
 use std::{
     fs,
