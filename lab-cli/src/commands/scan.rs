@@ -20,7 +20,10 @@ use crate::{
     error::BadInput,
     interrupt,
     load::Workload,
-    measure::{probe::Probe, run::RunSpec},
+    measure::{
+        probe::Probe,
+        run::{Counted, RunSpec},
+    },
     present::{export, plot, progress::Progress, scan},
     results::{
         run::{RunResult, run_model},
@@ -85,7 +88,7 @@ fn spec(model: &str, fds: u64, calls: u64) -> RunSpec {
         idle: fds as usize - 1,
         lockstep: false,
     };
-    RunSpec { model: model.to_owned(), workload, rounds_only: true }
+    RunSpec { model: model.to_owned(), workload, counted: Counted::Rounds }
 }
 
 /// The checks that cannot wait: each N once, room for the largest, every output writable.

@@ -246,12 +246,15 @@ mod tests {
             workload: crate::load::Workload { connections: 1, idle: fds as usize - 1, ..Default::default() },
             messages_total: 1_000,
             wait: crate::results::run::WaitTotals {
-                all: lab_common::WaitStats {
-                    calls: 1_000,
-                    ready: 1_000,
-                    cpu_ns: 1_000 * ns_per_call,
-                    fds_watched: 1_000 * (fds + 1),
-                    ..Default::default()
+                all: crate::results::run::WaitCall {
+                    stats: lab_common::WaitStats {
+                        calls: 1_000,
+                        ready: 1_000,
+                        cpu_ns: 1_000 * ns_per_call,
+                        fds_watched: 1_000 * (fds + 1),
+                        ..Default::default()
+                    },
+                    max_ready: 1,
                 },
                 ..Default::default()
             },
