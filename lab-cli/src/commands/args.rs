@@ -119,6 +119,22 @@ impl Output {
     /// the --save summary. A write that fails is said on stderr and the others still happen;
     /// the error at the end counts the failures.
     pub fn write(&self, doc: &Document) -> anyhow::Result<()> {
+        let summary = self.save.as_ref().map(|dir| dir.join(format!("{}.json", doc.command)));
+        self.write_each(|format| Ok(export::render(doc, format)), summary)
+    }
+
+    /// Writes what `render` makes in each format asked for, as [`Output::write`] does, for a
+    /// command whose results are not a [`Document`] (`iolab scan`); `--save` is the command's.
+    pub fn write_rendered(&self, render: impl Fn(Format) -> anyhow::Result<String>) -> anyhow::Result<()> {
+        self.write_each(render, None)
+    }
+
+    /// Stdout or --output, every export, then `json_copy` (if any) in JSON.
+    fn write_each(
+        &self,
+        render: impl Fn(Format) -> anyhow::Result<String>,
+        json_copy: Option<PathBuf>,
+    ) -> anyhow::Result<()> {
         let mut failed = 0;
         let mut report = |what: &str, result: anyhow::Result<()>| {
             if let Err(err) = result {
@@ -126,16 +142,13 @@ impl Output {
                 failed += 1;
             }
         };
-        let text = export::render(doc, self.format);
-        report("the results", write_to(self.output.as_deref(), &text));
-        for (path, format) in self.exports() {
-            report(&path.display().to_string(), write_to(Some(&path.to_string_lossy()), &export::render(doc, format)));
-        }
-        if let Some(dir) = &self.save {
-            let path = dir.join(format!("{}.json", doc.command));
+        report("the results", render(self.format).and_then(|text| write_to(self.output.as_deref(), &text)));
+        let mut files: Vec<(&PathBuf, Format)> = self.exports();
+        files.extend(json_copy.as_ref().map(|path| (path, Format::Json)));
+        for (path, format) in files {
             report(
                 &path.display().to_string(),
-                write_to(Some(&path.to_string_lossy()), &export::render(doc, Format::Json)),
+                render(format).and_then(|text| write_to(Some(&path.to_string_lossy()), &text)),
             );
         }
         match failed {

@@ -21,13 +21,14 @@ use crate::{
         run::{Counted, RunSpec},
     },
     present::{
-        claims::{ClaimsReport, Evidence, PythonSelect, ScanPoint, claims},
+        claims::{ClaimsReport, Evidence, PythonSelect, claims},
         export::{Format, record},
         progress::Progress,
     },
     results::{
         document::{ModelResult, Unsupported},
         run::run_model,
+        scan::ScanRow,
     },
 };
 
@@ -276,17 +277,8 @@ fn server_flag(spec: &RunSpec) -> String {
     format!(" --server '{}={argv}'", spec.model)
 }
 
-/// One wait call's CPU at `fds` fds, one of them active: one busy connection and `fds - 1` idle.
-fn scan_point(probe: &mut Probe, model: &str, fds: u64, calls: u64) -> Result<ScanPoint> {
-    let workload = Workload {
-        connections: 1,
-        messages_per_connection: calls as usize,
-        payload_bytes: 64,
-        idle: fds as usize - 1,
-        lockstep: false,
-    };
-    let spec = RunSpec { workload, counted: Counted::Rounds, ..RunSpec::model(model) };
-    let r = run_model(probe, &spec)?;
-    let per_wait = if r.wait.all.calls == 0 { 0.0 } else { r.wait.all.cpu_ns as f64 / r.wait.all.calls as f64 };
-    Ok(ScanPoint { model: model.to_owned(), fds, cpu_ns_per_wait: per_wait })
+/// One point of a scan (see `iolab scan`): one busy connection, `fds - 1` idle, one run.
+fn scan_point(probe: &mut Probe, model: &str, fds: u64, calls: u64) -> Result<ScanRow> {
+    let run = run_model(probe, &crate::commands::scan::spec(model, fds, calls))?;
+    Ok(ScanRow::from_runs(&[run]))
 }

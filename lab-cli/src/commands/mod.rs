@@ -13,6 +13,7 @@ pub mod load;
 pub mod models;
 pub mod report;
 pub mod run;
+pub mod scan;
 pub mod selftest;
 pub mod serve;
 pub mod soak;
@@ -47,6 +48,8 @@ pub enum Command {
     Sweep(compare::SweepArgs),
     /// Test each claim of the walkthrough with an experiment: a verdict per claim, from the figures.
     Claims(claims::ClaimsArgs),
+    /// The cost of one wait call against the fds it watches: select, poll, epoll at N fds, one ready.
+    Scan(scan::ScanArgs),
     /// Re-render saved results (`--save`, `--format json`) in any format, side by side.
     Report(report::ReportArgs),
     /// Endurance: one traced server, the same load again and again; throughput, fds and RSS over time.
@@ -102,6 +105,7 @@ pub fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Prove(args) => compare::prove_command(args),
         Command::Sweep(args) => compare::sweep_command(args),
         Command::Claims(args) => claims::claims_command(args),
+        Command::Scan(args) => scan::scan_command(args),
         Command::Report(args) => report::report_command(args),
         Command::Soak(args) => soak::soak_command(args),
         Command::Serve(args) => serve::serve_command(args),

@@ -227,6 +227,7 @@ pub fn measure(
         pss: Pss::default(),
         paused: Duration::ZERO,
         times: None,
+        max_ready: None,
     };
     let mut holds = match spec.counted {
         Counted::Bursts => Some(Holds::new(root)?),
@@ -279,7 +280,7 @@ pub fn measure(
                     Some(holds) => holds.close_round(probe, root)?,
                     None => settle(probe, root)?,
                 });
-                window.close_times(probe)?;
+                window.close_readings(probe)?;
                 window.pss.sample(root); // every connection is still open; the window is closed
                 generator.write_line("")?;
             }
@@ -310,13 +311,13 @@ pub fn measure(
         Some(after) => after,
         None => {
             let after = settle(probe, root)?;
-            window.close_times(probe)?;
+            window.close_readings(probe)?;
             after
         }
     };
     let syscall_times = window.times.and_then(|(before, after)| Some(syscall_times_between(&before, &after?)));
     let not_idle = after.not_idle;
-    let max_ready = probe.max_ready()?; // zeroed when the window opened
+    let max_ready = window.max_ready.unwrap_or_default();
     let (delta, window_seconds, burst) = match holds {
         Some(holds) => (holds.counted(), holds.seconds, Some(holds.figures)),
         None => {
@@ -379,6 +380,9 @@ struct Window {
     paused: Duration,
     /// With `--timing`: the syscall times when the window opened, and when it closed.
     times: Option<(Vec<SyscallTime>, Option<Vec<SyscallTime>>)>,
+    /// The most ready fds one wait call returned, read when the window closed (the probe's
+    /// maxima are zeroed when it opens; closing the connections afterwards must not count).
+    max_ready: Option<MaxReady>,
 }
 
 impl Window {
@@ -392,8 +396,10 @@ impl Window {
         Ok(())
     }
 
-    /// With `--timing`, reads the syscall times that close the window.
-    fn close_times(&mut self, probe: &mut Probe) -> Result<()> {
+    /// Reads what the probe keeps apart from the counters, as the window closes: the maxima
+    /// and, with `--timing`, the syscall times.
+    fn close_readings(&mut self, probe: &mut Probe) -> Result<()> {
+        self.max_ready = Some(probe.max_ready()?);
         if let Some((_, after)) = self.times.as_mut() {
             *after = probe.syscall_times()?;
         }

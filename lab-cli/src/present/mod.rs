@@ -4,7 +4,8 @@
 //! - [`run_table`]: one run in detail (syscalls by name, wait calls, switches).
 //! - [`timing_table`]: `--timing`'s per-syscall on-CPU time, errors and histograms.
 //! - [`validation`]: strace's and perf's counts beside the probe's (`trace --validate`).
-//! - [`plot`]: the sweep's SVG.
+//! - [`plot`]: the SVGs of sweep and scan.
+//! - [`scan`]: `iolab scan` in every format.
 //! - [`verdict`]: sentences computed from the numbers.
 //! - [`claims`]: the walkthrough's claims, each with the verdict its figures give.
 //! - [`progress`]: the progress line on stderr.
@@ -15,6 +16,7 @@ pub mod numbers;
 pub mod plot;
 pub mod progress;
 pub mod run_table;
+pub mod scan;
 pub mod timing_table;
 pub mod validation;
 pub mod verdict;

@@ -1,7 +1,9 @@
-//! The sweep plot: how each model's cost per message grows with the number of connections.
+//! The sweep plot: how each model's cost per message grows with the number of connections; and
+//! the scan plot (`scan_svg`): what one wait call costs against the fds it watches.
 //!
-//! Four panels, each a per-message (or per-call) cost against connections on a log axis, one line
-//! per model, so "grows with connections" and "stays flat" are visible at a glance. plotters
+//! The sweep has four panels, each a per-message (or per-call) cost against connections on a log
+//! axis, one line per model, so "grows with connections" and "stays flat" are visible at a
+//! glance; the scan one panel with both axes logarithmic, as its costs span four decades. plotters
 //! writes SVG: text stays text (the viewer's fonts draw it), so no font file or font library is
 //! needed here. Each point is the median over the runs.
 
@@ -151,5 +153,83 @@ fn legend(
         area.draw(&Circle::new((x + 15, y), 4, color.filled()))?;
         area.draw(&Text::new(model.to_string(), (x + 40, y - 8), (FONT, 17)))?;
     }
+    Ok(())
+}
+
+/// Writes the scan plot to `path`, as SVG: on-CPU µs per wait call against the fds open, both
+/// axes logarithmic, one solid line per model; the published figures of the same experiment
+/// (µs per operation) dashed in the model's colour, for the shape.
+pub fn scan_svg(report: &crate::results::scan::ScanReport, path: &Path) -> Result<()> {
+    let models = report.models();
+    if models.is_empty() {
+        return Err(anyhow!("nothing to plot: no results"));
+    }
+    let p = &report.published;
+    let measured: Vec<Vec<(f64, f64)>> = models
+        .iter()
+        .map(|m| {
+            let mut points: Vec<(f64, f64)> = report
+                .rows
+                .iter()
+                .filter(|r| r.model == *m && r.cpu_ns_per_wait > 0.0)
+                .map(|r| (r.fds as f64, r.cpu_ns_per_wait / 1e3))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            points
+        })
+        .collect();
+    let published: Vec<Vec<(f64, f64)>> = models
+        .iter()
+        .map(|m| p.fds.iter().filter_map(|&n| Some((n as f64, p.us_per_operation(m, n)?))).collect())
+        .collect();
+    let all = || measured.iter().chain(&published).flatten();
+    let (x_lo, x_hi) = (all().map(|p| p.0).fold(f64::INFINITY, f64::min), all().map(|p| p.0).fold(0.0, f64::max));
+    let (y_lo, y_hi) = (all().map(|p| p.1).fold(f64::INFINITY, f64::min), all().map(|p| p.1).fold(0.0, f64::max));
+    let root = SVGBackend::new(path, (1000, 700)).into_drawing_area();
+    let fail = |e: DrawingAreaErrorKind<std::io::Error>| anyhow!("cannot draw {}: {e}", path.display());
+    root.fill(&WHITE).map_err(fail)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("iolab scan: the cost of one wait call, one fd of N ready", (FONT, 24))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d((x_lo / 1.5..x_hi * 1.5).log_scale(), (y_lo / 2.0..y_hi * 2.0).log_scale())
+        .map_err(fail)?;
+    chart
+        .configure_mesh()
+        .x_desc("fds open (one busy, the rest idle)")
+        .y_desc("µs per wait call")
+        .x_label_formatter(&|x| tick(*x))
+        .y_label_formatter(&|y| tick(*y))
+        .label_style((FONT, 15))
+        .draw()
+        .map_err(fail)?;
+    for (i, model) in models.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(measured[i].clone(), color.filled().stroke_width(3)).point_size(5))
+            .map_err(fail)?
+            .label(format!("{model}: on-CPU µs inside the call, measured"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
+        if published[i].is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(DashedLineSeries::new(published[i].clone(), 8, 6, color.stroke_width(2)))
+            .map_err(fail)?
+            .label(format!("{model}: µs per operation, Kerrisk, LCA 2006"))
+            .legend(move |(x, y)| {
+                plotters::element::DashedPathElement::new(vec![(x, y), (x + 24, y)], 5, 3, color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 15))
+        .draw()
+        .map_err(fail)?;
+    root.present().map_err(fail)?;
     Ok(())
 }

@@ -18,6 +18,7 @@ pub use crate::measure::machine::MachineLimits;
 use crate::{
     present::numbers::significant,
     results::document::{ModelResult, Unsupported},
+    results::scan::ScanRow,
 };
 
 /// What the experiments measured, for the rules to judge.
@@ -39,7 +40,7 @@ pub struct Evidence<'a> {
     /// The errno of a poll over RLIMIT_NOFILE + 1 entries (`None`: it succeeded).
     pub poll_beyond_limit: Option<i32>,
     /// One wait call's CPU against the fds it watches.
-    pub scan: &'a [ScanPoint],
+    pub scan: &'a [ScanRow],
     pub scan_command: String,
     pub limits: MachineLimits,
     pub syscall_ns: f64,
@@ -53,14 +54,6 @@ pub enum PythonSelect<'a> {
     Refused(String),
     /// It could not be run here: why.
     NotRun(String),
-}
-
-/// One point of a scan: a model's CPU per wait call at a number of fds.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ScanPoint {
-    pub model: String,
-    pub fds: u64,
-    pub cpu_ns_per_wait: f64,
 }
 
 /// Every claim's row, in the walkthrough's order.

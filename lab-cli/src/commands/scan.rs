@@ -1,0 +1,171 @@
+//! `iolab scan`: the cost of one wait call against the number of fds it watches — the classic
+//! select/poll/epoll experiment.
+//!
+//! Each point is `--runs` measured runs (the median kept, as `compare` does) with one busy
+//! connection and N−1 idle ones: the busy one plays ping-pong, so each wait call finds one fd
+//! ready, and the load generator pauses with every connection open and again once the last reply is
+//! in, so the window holds the messages alone (the same pauses as `prove`). Models run one after
+//! another under one loaded probe, each after one warm-up run at its smallest N that is not kept.
+//! Everything that can be wrong with the command line — the lists, the outputs, the descriptors N
+//! needs — is checked before the probe loads.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+
+use crate::{
+    bad_input,
+    commands::args::{Output, parse_models},
+    error::BadInput,
+    interrupt,
+    load::Workload,
+    measure::{
+        probe::Probe,
+        run::{Counted, RunSpec},
+    },
+    present::{export, plot, progress::Progress, scan},
+    results::{
+        run::{RunResult, run_model},
+        save,
+        scan::{ScanReport, ScanRow},
+    },
+};
+
+/// The models whose server waits for its sockets in one loop with select, poll or epoll: the
+/// ones where "one wait call over N fds" is what the server does.
+pub const SCANNED_MODELS: &[&str] = &["select", "poll", "epoll", "epoll-et", "coroutine"];
+
+/// Bytes per message: small, so the call's cost is not hidden behind copying.
+const PAYLOAD_BYTES: usize = 64;
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// Fds to watch at each point, comma-separated: N connections, one busy and N−1 idle.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000,10000",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub fds: Vec<u64>,
+    /// Models, comma-separated, of select, poll, epoll, epoll-et, coroutine.
+    #[arg(long, default_value = "select,poll,epoll", value_parser = parse_scanned_models)]
+    pub models: std::vec::Vec<String>,
+    /// Messages the busy connection sends at each point: one wait call each.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub calls: u64,
+    /// Measured runs at each point; the row is the median one, with the range of its cost.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub runs: u64,
+    /// Also draw the scan as an SVG here (log–log, one line per model).
+    #[arg(long, value_name = "PATH")]
+    pub plot: Option<PathBuf>,
+    /// Exit 0 even when the load generator saw errors.
+    #[arg(long)]
+    pub allow_errors: bool,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+/// `--models`: a list of [`SCANNED_MODELS`], each once.
+fn parse_scanned_models(list: &str) -> Result<Vec<String>, String> {
+    let models = parse_models(list)?;
+    if let Some(other) = models.iter().find(|m| !SCANNED_MODELS.contains(&m.as_str())) {
+        return Err(format!(
+            "'{other}' does not wait for its sockets in one select, poll or epoll loop; scan takes {}",
+            SCANNED_MODELS.join(", ")
+        ));
+    }
+    if let Some(twice) = models.iter().enumerate().find(|(i, m)| models[..*i].contains(m)) {
+        return Err(format!("'{}' is named twice; name each model once", twice.1));
+    }
+    Ok(models)
+}
+
+/// The workload of one point: one busy connection, `fds - 1` idle, `calls` messages.
+pub fn spec(model: &str, fds: u64, calls: u64) -> RunSpec {
+    let workload = Workload {
+        connections: 1,
+        messages_per_connection: calls as usize,
+        payload_bytes: PAYLOAD_BYTES,
+        idle: fds as usize - 1,
+        lockstep: false,
+    };
+    RunSpec { workload, counted: Counted::Rounds, ..RunSpec::model(model) }
+}
+
+/// The checks that cannot wait: each N once, room for the largest, every output writable.
+fn prepare(args: &mut ScanArgs) -> Result<()> {
+    args.fds.sort_unstable();
+    if let Some(twice) = args.fds.windows(2).find(|w| w[0] == w[1]) {
+        bad_input!("--fds: {} is named twice; name each number once", twice[0]);
+    }
+    let most = *args.fds.last().expect("clap gives at least the default");
+    crate::load::limits::make_room_for(most as usize).map_err(|e| BadInput(format!("--fds {most}: {e:#}")))?;
+    args.output.check()?;
+    if let Some(path) = &args.plot {
+        export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--plot: {e:#}")))?;
+    }
+    Ok(())
+}
+
+pub fn scan_command(mut args: ScanArgs) -> Result<ExitCode> {
+    prepare(&mut args)?;
+    let stamp = save::new_document("scan", args.runs as usize);
+    let mut points: Vec<Vec<RunResult>> = Vec::new();
+    let outcome = measure(&args, &mut points, |result, number| match &args.output.save {
+        Some(dir) => save::save_run(dir, &stamp, result, number).map(drop),
+        None => Ok(()),
+    });
+    let interrupted = match outcome {
+        Ok(()) => None,
+        Err(err) => Some(interrupt::cause(&err).ok_or(err)?),
+    };
+    let rows = points.iter().filter(|runs| !runs.is_empty()).map(|runs| ScanRow::from_runs(runs)).collect();
+    let report = ScanReport::new(rows, args.calls, args.runs, interrupted.is_some());
+    // The table first: a plot that cannot be written must not cost the measured results.
+    args.output.write_rendered(|format| scan::render(&report, format))?;
+    if let Some(path) = args.plot.as_ref().filter(|_| !report.rows.is_empty()) {
+        plot::scan_svg(&report, path).with_context(|| format!("writing the plot to {}", path.display()))?;
+        crate::measure::privileges::give_away(path)?;
+        eprintln!("iolab: wrote the plot to {}", path.display());
+    }
+    if let Some(interrupted) = interrupted {
+        eprintln!("iolab: {interrupted}: the results above are incomplete");
+        return Ok(ExitCode::from(interrupted.exit_code()));
+    }
+    let errors: u64 = report.rows.iter().map(|r| r.errors).sum();
+    if errors > 0 && !args.allow_errors {
+        eprintln!("iolab: the load generator saw {errors} errors (--allow-errors to accept)");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every model at every N, `--runs` times, into `points` (one list of runs per point) as each run
+/// finishes; `on_run` sees each with its number (from 1). A model's warm-up run at its smallest N
+/// comes first and is not kept. After an error (Ctrl-C included) `points` holds what finished.
+fn measure(
+    args: &ScanArgs,
+    points: &mut Vec<Vec<RunResult>>,
+    mut on_run: impl FnMut(&RunResult, usize) -> Result<()>,
+) -> Result<()> {
+    let mut probe = Probe::load()?;
+    let steps = args.models.len() * (args.fds.len() * args.runs as usize + 1);
+    let progress = Progress::new(steps as u64, args.output.quiet);
+    let outcome = (|| -> Result<()> {
+        for model in &args.models {
+            progress.step(format!("{model}, {} fds, warm-up", args.fds[0]));
+            run_model(&mut probe, &spec(model, args.fds[0], args.calls))?;
+            for &fds in &args.fds {
+                points.push(Vec::new());
+                for number in 1..=args.runs as usize {
+                    progress.step(format!("{model}, {fds} fds, run {number}/{}", args.runs));
+                    let result = run_model(&mut probe, &spec(model, fds, args.calls))?;
+                    on_run(&result, number)?;
+                    points.last_mut().expect("pushed above").push(result);
+                }
+            }
+        }
+        Ok(())
+    })();
+    progress.finish();
+    outcome
+}
