@@ -295,3 +295,108 @@ pub fn epoll_claim(e: &Evidence) -> Claim {
         "registered once and handed nothing per call; no extra thread: the waker's callback fills the ready list";
     row("8", claim, &e.compare_command, measured, verdict, because)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        measure::machine::MachineLimits,
+        results::{run::RunResult, scan::ScanRow, stats::Summary},
+    };
+
+    /// A result whose figures are the given medians (and everything else 0).
+    fn result(model: &str, figures: &[(&str, f64)]) -> ModelResult {
+        let run = RunResult { model: model.into(), ..RunResult::default() };
+        let spread = figures.iter().map(|&(k, v)| (k.to_owned(), Summary { median: v, min: v, max: v })).collect();
+        ModelResult { run, runs: 1, spread }
+    }
+
+    /// A scan point of `model` at `fds` whose calls cost `ns` each.
+    fn point(model: &str, fds: usize, ns: u64) -> ScanRow {
+        let mut run = RunResult { model: model.into(), ..RunResult::default() };
+        run.workload.idle = fds - 1;
+        run.workload.connections = 1;
+        (run.wait.all.stats.calls, run.wait.all.stats.cpu_ns) = (10, 10 * ns);
+        ScanRow::from_runs(&[run])
+    }
+
+    fn evidence<'a>(compare: &'a [ModelResult], burst: &'a [ModelResult], scan: &'a [ScanRow]) -> Evidence<'a> {
+        Evidence {
+            compare,
+            compare_command: String::new(),
+            large: &[],
+            burst,
+            burst_command: String::new(),
+            select_wide: None,
+            python_select: PythonSelect::NotRun(String::new()),
+            python_not_run: &[],
+            select_command: String::new(),
+            poll_beyond_limit: None,
+            scan,
+            scan_command: String::new(),
+            limits: MachineLimits::default(),
+            syscall_ns: 0.0,
+        }
+    }
+
+    #[test]
+    fn process_memory_is_judged_by_its_ratio_to_epoll() {
+        let with = |process: f64| {
+            let compare =
+                [result("process", &[("pss_kib_per_conn", process)]), result("epoll", &[("pss_kib_per_conn", 5.0)])];
+            process_memory(&evidence(&compare, &[], &[])).verdict
+        };
+        assert_eq!(with(50.0), Verdict::Holds, "10× at the boundary");
+        assert_eq!(with(49.0), Verdict::HoldsInPart);
+        assert_eq!(with(9.0), Verdict::DoesNotHold);
+    }
+
+    #[test]
+    fn one_call_needs_every_socket_in_one_wait() {
+        let burst = |max_ready: f64, io: f64| {
+            let mut poll = result("poll", &[("max_ready", max_ready), ("data_syscalls_per_msg", io)]);
+            poll.run.workload.connections = 100;
+            one_call(&evidence(&[], &[poll], &[])).verdict
+        };
+        assert_eq!(burst(100.0, 2.0), Verdict::HoldsInPart, "one wait, but a read and a write each");
+        assert_eq!(burst(100.0, 0.0), Verdict::Holds);
+        assert_eq!(burst(99.0, 2.0), Verdict::DoesNotHold, "one socket short of all");
+    }
+
+    #[test]
+    fn scan_cost_holds_when_a_call_grows_a_tenth_as_fast_as_the_fds() {
+        let verdict = |large_ns: u64| {
+            let scan = [point("poll", 10, 1000), point("poll", 1000, large_ns)];
+            scan_cost(&evidence(&[], &[], &scan)).verdict
+        };
+        assert_eq!(verdict(10_000), Verdict::Holds, "10× for 100× the fds");
+        assert_eq!(verdict(9_999), Verdict::HoldsInPart);
+        assert_eq!(verdict(1_999), Verdict::DoesNotHold);
+    }
+
+    #[test]
+    fn select_limit_holds_in_part_when_python_refuses_what_the_kernel_takes() {
+        let mut select = result("select", &[("fds_watched_per_wait_call", 2001.0)]);
+        select.run.workload.connections = 2000;
+        let verdict = |python: PythonSelect| {
+            let e = Evidence { select_wide: Some(&select), python_select: python, ..evidence(&[], &[], &[]) };
+            select_limit(&e)
+        };
+        let refused = verdict(PythonSelect::Refused("… | ValueError: filedescriptor out of range in select()".into()));
+        assert_eq!(refused.verdict, Verdict::HoldsInPart);
+        assert!(refused.measured.ends_with("refused: ValueError: filedescriptor out of range in select()"));
+        assert_eq!(verdict(PythonSelect::NotRun("no python3".into())).verdict, Verdict::Holds);
+    }
+
+    #[test]
+    fn epoll_has_no_thread_of_its_own() {
+        let mut epoll = result("epoll", &[]);
+        epoll.run.workload.connections = 100;
+        epoll.run.syscalls.insert("epoll_ctl".into(), 100);
+        epoll.run.peak_threads = 1;
+        let claim = epoll_claim(&evidence(std::slice::from_ref(&epoll), &[], &[]));
+        assert_eq!(claim.verdict, Verdict::HoldsInPart, "{}", claim.measured);
+        epoll.run.syscalls.insert("epoll_ctl".into(), 300); // re-armed on every message
+        assert_eq!(epoll_claim(&evidence(&[epoll], &[], &[])).verdict, Verdict::DoesNotHold);
+    }
+}
