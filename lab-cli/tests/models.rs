@@ -73,10 +73,17 @@ fn thread_blocks_in_read_once_per_message_with_a_thread_per_connection() {
     assert!(r.context_switches.voluntary >= 9_500, "a blocking read per message: {:?}", r.context_switches);
 }
 
-/// The Python interpreter itself (a version manager's `python3` may be a shell script).
+/// The Python interpreter itself (a version manager's `python3` may be a shell script). Asked
+/// once, under the lock: its pipes must not be open while another test counts its fds.
 fn python() -> String {
-    let out = std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output();
-    String::from_utf8(out.expect("python3").stdout).unwrap().trim().to_owned()
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+            let out = std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output();
+            String::from_utf8(out.expect("python3").stdout).unwrap().trim().to_owned()
+        })
+        .clone()
 }
 
 /// `--server NAME='python3 examples/python/FILE {port}'` as the spec carries it.
@@ -184,15 +191,16 @@ fn epoll_et_reads_until_eagain() {
 
 /// `--timing` counts each syscall's errors as it returns. epoll-et reads until EAGAIN: every read
 /// in the rounds returns one message or EAGAIN (EOF comes at close, outside them), so its errors
-/// are exactly its reads less the messages — one per message, fewer only when a client's next
-/// message arrived before the read that would have said EAGAIN. Nothing else fails.
+/// are exactly its reads less the messages: one per message. Nothing else fails.
 #[test]
 fn epoll_et_eagain_reads_are_errors_under_timing() {
     let r = rounds_of("epoll-et", None, 200, 20, true);
     let times = r.syscall_times.as_ref().expect("--timing gives syscall times");
     let (recv, send) = (times["recvfrom"], times["sendto"]);
     assert_eq!(recv.calls - recv.errors, 4_000, "one read with data per message: {recv:?}");
-    assert!(recv.errors > 3_900, "about one EAGAIN per message: {recv:?}");
+    // Exactly one each: a round is sent while the server is held, after it went idle, so no
+    // message arrives before the read that says EAGAIN.
+    assert_eq!(recv.errors, 4_000, "one EAGAIN per message: {recv:?}");
     assert_eq!((send.calls, send.errors), (4_000, 0), "{send:?}");
     assert_eq!((recv.calls, send.calls), (r.calls("recvfrom"), r.calls("sendto")), "timed = counted");
     assert_eq!(recv.histogram.iter().sum::<u64>(), recv.calls, "every call in one bucket");
@@ -236,7 +244,10 @@ fn io_uring_sqpoll_makes_no_syscalls_under_load_and_its_poller_is_counted() {
     let r = rounds("io-uring-sqpoll", 500, 20);
     eprintln!("io-uring-sqpoll: {:?}, {:?}, peak threads {}", r.syscalls, r.context_switches, r.peak_threads);
     assert_eq!(r.data_calls(), 0, "{:?}", r.syscalls);
-    assert!(per_call(r.syscalls_total, 10_000) <= 0.01, "syscalls per message: {:?}", r.syscalls);
+    // A handful per round of 500 messages: between rounds the lab waits for the server to go
+    // idle, longer than the poller's 10 ms before it sleeps, so each round starts by waking it,
+    // and the server enters to sleep when completions pause. None per message.
+    assert!(r.syscalls_total <= 10 * 20, "at most 10 per round: {:?}", r.syscalls);
     assert_eq!(r.peak_threads, 2, "the server's thread and its SQ poller");
     assert!(r.context_switches.voluntary + r.context_switches.involuntary > 0, "{:?}", r.context_switches);
 }
