@@ -48,26 +48,34 @@ pub fn processes(root: u32) -> Vec<u32> {
 
 /// How many fds each epoll instance of the tree watches (its interest list, from the `tfd:`
 /// lines of its fdinfo), largest first: how a server with an epoll loop per thread had its
-/// connections spread. An instance open under several fds (mio's dup) is counted once: its fds
-/// show the same registrations.
+/// connections spread. An instance open under several fds (mio's dup) is counted once: `kcmp`
+/// says whether two fds are the same open file.
 pub fn epoll_interest_lists(root: u32) -> Vec<u64> {
-    let mut instances = HashSet::new();
+    let mut sizes = Vec::new();
     for pid in processes(root) {
         let Ok(fds) = Process::new(pid as i32).and_then(|p| p.fd()) else { continue };
+        let mut instances: Vec<i32> = Vec::new();
         for fd in fds.flatten() {
-            if !matches!(&fd.target, FDTarget::AnonInode(name) if name == "[eventpoll]") {
+            let is_epoll = matches!(&fd.target, FDTarget::AnonInode(name) if name == "[eventpoll]");
+            if !is_epoll || instances.iter().any(|&seen| same_file(pid, seen, fd.fd)) {
                 continue;
             }
+            instances.push(fd.fd);
             if let Ok(info) = fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.fd)) {
-                let watched: String = info.lines().filter(|l| l.starts_with("tfd:")).collect::<Vec<_>>().join("\n");
-                instances.insert(watched);
+                sizes.push(info.lines().filter(|l| l.starts_with("tfd:")).count() as u64);
             }
         }
     }
-    let mut sizes: Vec<u64> =
-        instances.iter().map(|w| if w.is_empty() { 0 } else { w.lines().count() as u64 }).collect();
     sizes.sort_unstable_by(|a, b| b.cmp(a));
     sizes
+}
+
+/// Whether fds `a` and `b` of process `pid` are the same open file (kcmp(2), KCMP_FILE).
+fn same_file(pid: u32, a: i32, b: i32) -> bool {
+    const KCMP_FILE: libc::c_long = 0;
+    let pid = pid as libc::c_long;
+    // SAFETY: kcmp only compares kernel objects; it reads and writes no memory of ours.
+    unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, a as libc::c_long, b as libc::c_long) == 0 }
 }
 
 /// How many processes and threads the tree has.
