@@ -6,19 +6,10 @@
 //! and where it did not — so it cannot disagree with the table above it. Results at different
 //! workloads (a sweep) get a verdict each.
 
-use crate::{present::numbers::significant, results::document::ModelResult, results::figures};
+use crate::{present::numbers::significant, results::document::ModelResult};
 
 fn per(n: u64, d: u64) -> f64 {
     if d == 0 { 0.0 } else { n as f64 / d as f64 }
-}
-
-/// A figure as the table shows it: the median over the runs (the kept run's value if the
-/// document has no spread for it).
-fn median(m: &ModelResult, key: &str) -> f64 {
-    match m.spread.get(key) {
-        Some(s) => s.median,
-        None => figures::figure(key).map_or(0.0, |f| (f.value)(&m.run)),
-    }
 }
 
 /// Verdict lines for `results`, grouped by workload (connections, idle, messages).
@@ -64,19 +55,19 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
 }
 
 fn switches(m: &ModelResult) -> f64 {
-    median(m, "voluntary_cs_per_msg")
+    m.figure("voluntary_cs_per_msg")
 }
 
 fn ready(m: &ModelResult) -> f64 {
-    median(m, "ready_per_wait_call")
+    m.figure("ready_per_wait_call")
 }
 
 fn window_cpu(m: &ModelResult) -> f64 {
-    median(m, "window_cpu_us_per_msg")
+    m.figure("window_cpu_us_per_msg")
 }
 
 fn cores_used(m: &ModelResult) -> f64 {
-    median(m, "cores_used")
+    m.figure("cores_used")
 }
 
 /// A blocking model pays one IO call each way and one context switch per message: it holds
@@ -99,7 +90,7 @@ fn blocking_claim(m: &ModelResult) -> String {
 fn one_wait_for_many(multiplexing: &[&ModelResult]) -> Option<String> {
     let waiting: Vec<&&ModelResult> = multiplexing.iter().filter(|m| m.run.data_calls() > 0).collect();
     let burst = waiting.iter().all(|m| m.run.burst.is_some());
-    let found = |m: &ModelResult| if burst { median(m, "max_ready") } else { ready(m) };
+    let found = |m: &ModelResult| if burst { m.figure("max_ready") } else { ready(m) };
     let best = waiting.iter().max_by(|a, b| found(a).total_cmp(&found(b)))?;
     let others = waiting
         .iter()
@@ -128,7 +119,7 @@ fn io_per_message(multiplexing: &[&ModelResult]) -> Option<String> {
     let data: Vec<String> = multiplexing
         .iter()
         .filter(|m| m.run.data_calls() > 0)
-        .map(|m| format!("{} {}", m.run.model, significant(median(m, "data_syscalls_per_msg"))))
+        .map(|m| format!("{} {}", m.run.model, significant(m.figure("data_syscalls_per_msg"))))
         .collect();
     (!data.is_empty()).then(|| {
         format!(
@@ -155,7 +146,7 @@ fn no_syscall_per_message(m: &ModelResult) -> Option<String> {
     Some(format!(
         "{}: 0 read/write syscalls and {} syscalls per message in all, io_uring_enter included{cpu}.",
         m.run.model,
-        significant(median(m, "syscalls_per_msg")),
+        significant(m.figure("syscalls_per_msg")),
     ))
 }
 
@@ -184,9 +175,9 @@ fn wait_call_cost(multiplexing: &[&ModelResult]) -> Option<String> {
             format!(
                 "{} {} µs ({} fds passed, {} watched)",
                 m.run.model,
-                significant(median(m, "wait_cpu_us_per_call")),
-                significant(median(m, "fds_passed_per_wait_call")),
-                significant(median(m, "fds_watched_per_wait_call"))
+                significant(m.figure("wait_cpu_us_per_call")),
+                significant(m.figure("fds_passed_per_wait_call")),
+                significant(m.figure("fds_watched_per_wait_call"))
             )
         })
         .collect();

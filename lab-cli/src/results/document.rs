@@ -81,6 +81,17 @@ pub struct ModelResult {
     pub spread: BTreeMap<String, Summary>,
 }
 
+impl ModelResult {
+    /// A figure (see `figures::COMPARE`) as the tables show it: the median over the runs, or
+    /// the kept run's own value when the document has no spread for it.
+    pub fn figure(&self, key: &str) -> f64 {
+        match self.spread.get(key) {
+            Some(s) => s.median,
+            None => crate::results::figures::figure(key).map_or(0.0, |f| (f.value)(&self.run)),
+        }
+    }
+}
+
 /// One model's result from its measured runs: the median run by msg/s (the lower of the two
 /// middle runs for an even count, so it is always a real run), and every figure's spread.
 ///

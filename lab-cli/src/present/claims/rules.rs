@@ -1,27 +1,22 @@
 //! One function per claim: the figures it rests on, and the rule that gives its verdict.
 
 use super::{Claim, Evidence, PythonSelect, Verdict};
-use crate::{present::numbers::significant, results::document::ModelResult, results::figures};
-
-/// A figure of a result as its table shows it (median over runs).
-fn figure(m: &ModelResult, key: &str) -> f64 {
-    m.spread.get(key).map_or_else(|| figures::figure(key).map_or(0.0, |f| (f.value)(&m.run)), |s| s.median)
-}
+use crate::{present::numbers::significant, results::document::ModelResult};
 
 fn find<'a>(results: &'a [ModelResult], model: &str) -> Option<&'a ModelResult> {
     results.iter().find(|m| m.run.model == model)
 }
 
 fn pss(m: &ModelResult) -> f64 {
-    figure(m, "pss_kib_per_conn")
+    m.figure("pss_kib_per_conn")
 }
 
 fn cpu(m: &ModelResult) -> f64 {
-    figure(m, "window_cpu_us_per_msg")
+    m.figure("window_cpu_us_per_msg")
 }
 
 fn switches(m: &ModelResult) -> f64 {
-    figure(m, "voluntary_cs_per_msg")
+    m.figure("voluntary_cs_per_msg")
 }
 
 fn row(id: &str, claim: &str, command: &str, measured: String, verdict: Verdict, because: &str) -> Claim {
@@ -105,12 +100,12 @@ pub fn coroutines(e: &Evidence) -> Claim {
     };
     let fewest = pss(co) <= pss(thread).min(pss(process));
     let faster_at = |results: &[ModelResult]| match (find(results, "coroutine"), find(results, "thread")) {
-        (Some(c), Some(t)) => Some((figure(c, "msgs_per_sec"), figure(t, "msgs_per_sec"))),
+        (Some(c), Some(t)) => Some((c.figure("msgs_per_sec"), t.figure("msgs_per_sec"))),
         _ => None,
     };
     let speeds: Vec<(f64, f64)> = [faster_at(e.compare), faster_at(e.large)].into_iter().flatten().collect();
     let faster = speeds.iter().any(|(c, t)| c >= t);
-    let one_core = co.run.peak_threads <= 1 && figure(co, "cores_used") <= 1.05;
+    let one_core = co.run.peak_threads <= 1 && co.figure("cores_used") <= 1.05;
     let speeds_text: Vec<String> =
         speeds.iter().map(|(c, t)| format!("{} vs {}", significant(*c), significant(*t))).collect();
     let measured = format!(
@@ -120,10 +115,10 @@ pub fn coroutines(e: &Evidence) -> Claim {
         significant(pss(process)),
         speeds_text.join(", then "),
         co.run.peak_threads,
-        significant(figure(co, "cores_used"))
+        significant(co.figure("cores_used"))
     );
-    let rate = |m: &ModelResult| figure(m, "msgs_per_sec");
-    let cores = |m: &ModelResult| figure(m, "cores_used");
+    let rate = |m: &ModelResult| m.figure("msgs_per_sec");
+    let cores = |m: &ModelResult| m.figure("cores_used");
     let measured = measured
         + &python(
             e,
@@ -145,7 +140,7 @@ pub fn one_syscall_per_connection(e: &Evidence) -> Claim {
     let (Some(thread), Some(epoll)) = (find(e.burst, "thread"), find(e.burst, "epoll")) else {
         return missing("4", claim, &e.burst_command, "thread or epoll");
     };
-    let reads = figure(thread, "data_syscalls_per_msg") / 2.0;
+    let reads = thread.figure("data_syscalls_per_msg") / 2.0;
     let calls = reads >= 0.99 && switches(thread) >= 0.5;
     let large = cpu(thread) >= 1.5 * cpu(epoll);
     let measured = format!(
@@ -167,7 +162,7 @@ pub fn select_limit(e: &Evidence) -> Claim {
     let Some(select) = e.select_wide else {
         return missing("5a", claim, &e.select_command, "select past 1024 fds");
     };
-    let kernel = select.run.errors == 0 && figure(select, "fds_watched_per_wait_call") > 1024.0;
+    let kernel = select.run.errors == 0 && select.figure("fds_watched_per_wait_call") > 1024.0;
     let (python, python_refused) = match &e.python_select {
         PythonSelect::Served(p) => (
             format!("Python's SelectSelector at {} connections: {} errors", p.run.workload.connections, p.run.errors),
@@ -179,7 +174,7 @@ pub fn select_limit(e: &Evidence) -> Claim {
     let measured = format!(
         "the select model served {} connections ({} fds watched per call, {} errors); {python}",
         select.run.workload.connections,
-        significant(figure(select, "fds_watched_per_wait_call")),
+        significant(select.figure("fds_watched_per_wait_call")),
         select.run.errors
     );
     // The kernel has no limit to change; the 1024 is FD_SETSIZE, compiled into the C library's
@@ -216,11 +211,11 @@ pub fn one_call(e: &Evidence) -> Claim {
         return missing("6", claim, &e.burst_command, "poll");
     };
     let n = poll.run.workload.connections as f64;
-    let one_wait = figure(poll, "max_ready") >= n;
-    let io = figure(poll, "data_syscalls_per_msg");
+    let one_wait = poll.figure("max_ready") >= n;
+    let io = poll.figure("data_syscalls_per_msg");
     let measured = format!(
         "one poll call returned {} ready sockets of {}; then {} read+write syscalls per message",
-        significant(figure(poll, "max_ready")),
+        significant(poll.figure("max_ready")),
         significant(n),
         significant(io)
     );
@@ -284,9 +279,9 @@ pub fn epoll_claim(e: &Evidence) -> Claim {
     let measured = format!(
         "{} epoll_ctl per connection, {} fds passed per wait, {} ready of {} watched; peak threads {}",
         significant(per_connection),
-        significant(figure(epoll, "fds_passed_per_wait_call")),
-        significant(figure(epoll, "ready_per_wait_call")),
-        significant(figure(epoll, "fds_watched_per_wait_call")),
+        significant(epoll.figure("fds_passed_per_wait_call")),
+        significant(epoll.figure("ready_per_wait_call")),
+        significant(epoll.figure("fds_watched_per_wait_call")),
         epoll.run.peak_threads
     );
     // Two parts hold when registered once and nothing passed; the thread is not there.
