@@ -218,6 +218,9 @@ pub fn syscall_times_between(
     named
 }
 
+/// The program that does nothing (see [`EmptyProbe`]).
+const EMPTY_PROGRAM: &str = "empty_sys_enter";
+
 /// `empty_sys_enter` alone on `sys_enter`: a program that does nothing, on the hook every syscall
 /// probe needs. `iolab bench` attaches it in place of [`Probe`] to measure the floor: what the
 /// hook costs before the probe does any work. Loaded from the same object; its maps go unused.
@@ -233,7 +236,7 @@ impl EmptyProbe {
     pub fn load() -> Result<EmptyProbe> {
         preflight::check_privileges()?;
         let mut ebpf = EbpfLoader::new().load(PROBES).context("loading the probes")?;
-        let hook = Hook { program: "empty_sys_enter", kind: HookKind::Raw("sys_enter"), exists: true };
+        let hook = Hook { program: EMPTY_PROGRAM, kind: HookKind::Raw("sys_enter"), exists: true };
         hook.load(&mut ebpf)?;
         Ok(EmptyProbe { link: None, hook, ebpf })
     }
@@ -246,6 +249,16 @@ impl EmptyProbe {
         }
         Ok(())
     }
+}
+
+/// The names of every program iolab loads (the kernel keeps their first 15 characters): how a
+/// test or a user tells the lab's programs from others in `bpftool prog`.
+pub fn program_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = hooks(Path::new(""), true).iter().map(|h| h.program).collect();
+    names.push(EMPTY_PROGRAM);
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// Where each program attaches.
