@@ -215,6 +215,9 @@ fn io_uring_carries_every_read_and_write_inside_io_uring_enter() {
     let enters = r.calls("io_uring_enter");
     assert!(enters > 0 && enters < 10_000, "fewer than one syscall per message: {enters}");
     assert_eq!(r.syscalls_total, enters, "io_uring_enter is the only syscall: {:?}", r.syscalls);
+    // Each message: its receive completes, the send is submitted and completes, the next
+    // receive is submitted (each connection's first was armed before the rounds).
+    assert_eq!((r.io_uring.submitted, r.io_uring.completed), (20_000, 20_000), "a send and a receive per message");
 }
 
 /// Multishot receives stay armed: the only submission per message is the reply's send, where
@@ -233,6 +236,13 @@ fn io_uring_multishot_submits_only_the_sends() {
     // For io_uring_enter the probe's "fds passed" is what the call submitted.
     assert_eq!(plain.wait.all.fds_passed, 1000, "io-uring: a send and a receive per message: {:?}", plain.wait);
     assert_eq!(multishot.wait.all.fds_passed, 500, "multishot: the send alone: {:?}", multishot.wait);
+    // The io_uring tracepoints agree, and the armed receive still completes once per message.
+    assert_eq!((plain.io_uring.submitted, plain.io_uring.completed), (1000, 1000));
+    assert_eq!(
+        (multishot.io_uring.submitted, multishot.io_uring.completed),
+        (500, 1000),
+        "a receive and a send completed"
+    );
     assert_eq!(multishot.peak_threads, 1);
 }
 
@@ -249,6 +259,8 @@ fn io_uring_sqpoll_makes_no_syscalls_under_load_and_its_poller_is_counted() {
     // and the server enters to sleep when completions pause. None per message.
     assert!(r.syscalls_total <= 10 * 20, "at most 10 per round: {:?}", r.syscalls);
     assert_eq!(r.peak_threads, 2, "the server's thread and its SQ poller");
+    // The poller submits without a syscall; the probe follows it, so it counts every request.
+    assert_eq!((r.io_uring.submitted, r.io_uring.completed), (20_000, 20_000), "a send and a receive per message");
     assert!(r.context_switches.voluntary + r.context_switches.involuntary > 0, "{:?}", r.context_switches);
 }
 

@@ -222,6 +222,21 @@ counters! {
 }
 
 counters! {
+    /// io_uring requests of the traced tree, from the kernel's `io_uring` tracepoints: counted
+    /// when a traced thread submits one (its submission-polling thread included) and when one of
+    /// them posts a completion (the kernel posts them from the task's own work: in
+    /// `io_uring_enter`, on its way back to user space, or in the polling thread).
+    #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema))]
+    #[cfg_attr(feature = "user", serde(default))]
+    pub struct IoUring {
+        /// Submission queue entries the kernel took (`io_uring_submit_req`).
+        pub submitted: u64,
+        /// Completion queue entries posted (`io_uring_complete`): a multishot request posts many.
+        pub completed: u64,
+    }
+}
+
+counters! {
     /// Tasks (processes and threads) the traced tree created, and traced tasks that exited.
     pub struct Tasks {
         pub started: u64,
@@ -256,7 +271,7 @@ counters! {
     ///
     /// A new counter is one field here (in the group it belongs to) and the line in lab-ebpf that
     /// counts it: summing the CPUs and taking differences work on every field (see [`Words`]),
-    /// and the groups the results show (`WaitStats`, `Switches`, `Dropped`) are stored whole.
+    /// and the groups the results show (`WaitStats`, `Switches`, `Dropped`, `IoUring`) are stored whole.
     pub struct Counters {
         /// Syscalls entered, by number.
         pub syscalls: [u64; MAX_SYSCALLS],
@@ -270,6 +285,8 @@ counters! {
         pub tasks: Tasks,
         /// What the probe could not follow (all 0 unless a map filled up).
         pub dropped: Dropped,
+        /// io_uring submissions and completions.
+        pub io_uring: IoUring,
         /// Nanoseconds the traced tree's threads spent on a CPU, each slice counted when its
         /// thread is switched out (so a thread running at a snapshot is counted at its next switch).
         pub on_cpu_ns: u64,

@@ -714,6 +714,30 @@ fn change_interest(tgid: u32, delta: u64) {
 
 /// Does nothing, on the same hook as `count_syscall`. Never attached with the others: `iolab
 /// bench` attaches it alone to measure what a syscall probe costs before it does any work.
+/// An io_uring request the traced tree submitted: by `io_uring_enter`, or by its submission
+/// queue polling thread without any syscall.
+#[raw_tracepoint(tracepoint = "io_uring_submit_req")]
+pub fn count_submission(_ctx: RawTracePointContext) -> i32 {
+    if current_task().is_some()
+        && let Some(c) = counters()
+    {
+        c.io_uring.submitted += 1;
+    }
+    0
+}
+
+/// A completion the traced tree's io_uring posted. The kernel posts them from the submitting
+/// task's own work (or its polling thread's), so the task running is the one to count.
+#[raw_tracepoint(tracepoint = "io_uring_complete")]
+pub fn count_completion(_ctx: RawTracePointContext) -> i32 {
+    if current_task().is_some()
+        && let Some(c) = counters()
+    {
+        c.io_uring.completed += 1;
+    }
+    0
+}
+
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn empty_sys_enter(_ctx: RawTracePointContext) -> i32 {
     0

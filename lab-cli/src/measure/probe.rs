@@ -284,6 +284,11 @@ fn hooks(tracefs: &Path, timing: bool) -> Vec<Hook> {
     // An interrupted poll is resumed by restart_syscall, and returns there (see lab-ebpf).
     hooks.push(tracepoint("wait_exit", "syscalls", "sys_exit_restart_syscall".into()));
     hooks.push(tracepoint("epoll_ctl_exit", "syscalls", "sys_exit_epoll_ctl".into()));
+    // io_uring's own tracepoints: requests submitted and completions posted.
+    let io_uring = tracefs.join("events/io_uring").exists();
+    for (program, name) in [("count_submission", "io_uring_submit_req"), ("count_completion", "io_uring_complete")] {
+        hooks.push(Hook { program, kind: HookKind::Raw(name), exists: io_uring });
+    }
     if timing {
         hooks.push(raw("time_exit", "sys_exit"));
     }

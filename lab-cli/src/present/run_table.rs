@@ -116,6 +116,20 @@ fn run_table(r: &RunResult) -> String {
             .collect();
         out += &numeric_table(Table::new(waits));
     }
+    let rings = r.io_uring;
+    if rings.submitted + rings.completed > 0 {
+        let enters = r.calls("io_uring_enter") as f64;
+        let _ = writeln!(
+            out,
+            "\nio_uring: {} requests submitted ({} per message, {} per io_uring_enter), {} completions ({} per message, {} per io_uring_enter)",
+            rings.submitted,
+            ratio(rings.submitted as f64, msgs),
+            ratio(rings.submitted as f64, enters),
+            rings.completed,
+            ratio(rings.completed as f64, msgs),
+            ratio(rings.completed as f64, enters),
+        );
+    }
     let cs = r.context_switches;
     let _ = writeln!(
         out,

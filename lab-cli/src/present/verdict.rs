@@ -143,8 +143,17 @@ fn no_syscall_per_message(m: &ModelResult) -> Option<String> {
     } else {
         String::new()
     };
+    let requests = if m.run.io_uring.submitted + m.run.io_uring.completed > 0 {
+        format!(
+            " (the kernel took {} requests and posted {} completions per message)",
+            significant(m.figure("sqes_per_msg")),
+            significant(m.figure("cqes_per_msg"))
+        )
+    } else {
+        String::new()
+    };
     Some(format!(
-        "{}: 0 read/write syscalls and {} syscalls per message in all, io_uring_enter included{cpu}.",
+        "{}: 0 read/write syscalls and {} syscalls per message in all, io_uring_enter included{requests}{cpu}.",
         m.run.model,
         significant(m.figure("syscalls_per_msg")),
     ))

@@ -21,6 +21,12 @@ fn per_wait_call(r: &RunResult, n: u64) -> f64 {
     if r.wait.all.calls == 0 { 0.0 } else { n as f64 / r.wait.all.calls as f64 }
 }
 
+/// Per `io_uring_enter` call (0 when there were none: a polling thread submitted everything).
+fn per_enter(r: &RunResult, n: u64) -> f64 {
+    let enters = r.calls("io_uring_enter");
+    if enters == 0 { 0.0 } else { n as f64 / enters as f64 }
+}
+
 /// The columns of `iolab compare`, in order.
 pub const COMPARE: &[Figure] = &[
     Figure { key: "msgs_per_sec", header: "msg/s", value: |r| r.msgs_per_sec },
@@ -44,6 +50,10 @@ pub const COMPARE: &[Figure] = &[
     Figure {
         key: "wait_cpu_us_per_call", header: "CPU µs/wait", value: |r| per_wait_call(r, r.wait.all.cpu_ns) / 1e3
     },
+    Figure { key: "sqes_per_msg", header: "SQEs/msg", value: |r| per_message(r, r.io_uring.submitted) },
+    Figure { key: "cqes_per_msg", header: "CQEs/msg", value: |r| per_message(r, r.io_uring.completed) },
+    Figure { key: "sqes_per_enter", header: "SQEs/enter", value: |r| per_enter(r, r.io_uring.submitted) },
+    Figure { key: "cqes_per_enter", header: "CQEs/enter", value: |r| per_enter(r, r.io_uring.completed) },
     Figure {
         key: "voluntary_cs_per_msg",
         header: "vol cs/msg",

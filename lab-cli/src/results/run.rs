@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use lab_common::{Dropped, MaxReady, Switches, SyscallTime, WaitKind, WaitStats};
+use lab_common::{Dropped, IoUring, MaxReady, Switches, SyscallTime, WaitKind, WaitStats};
 use serde::{Deserialize, Serialize};
 
 use anyhow::{Context as _, Result};
@@ -35,6 +35,9 @@ pub struct RunResult {
     pub syscalls: BTreeMap<String, u64>,
     pub syscalls_total: u64,
     pub wait: WaitTotals,
+    /// io_uring requests the server tree submitted and completions it was posted (0 without io_uring).
+    #[serde(default)]
+    pub io_uring: IoUring,
     pub context_switches: Switches,
     /// Load-generator errors (resets, timeouts, wrong bytes…); 0 in a good run.
     pub errors: u64,
@@ -178,6 +181,7 @@ impl RunResult {
             syscalls_total: syscalls.values().sum(),
             syscalls,
             wait: WaitTotals::measured(delta, max_ready),
+            io_uring: delta.0.io_uring,
             context_switches: delta.0.switches,
             errors: load.errors.total(),
             error_kinds: load.errors.clone(),

@@ -12,7 +12,7 @@ use crate::results::document::Document;
 
 pub(super) fn render(doc: &Document) -> String {
     let mut out = heading(doc) + "\n";
-    for (title, figures) in groups() {
+    for (title, figures) in groups(doc) {
         let mut table = grid(doc, &figures);
         table.with(Style::markdown()).modify(Columns::new(2..), Alignment::right());
         let _ = write!(out, "\n**{title}**\n\n{table}\n");

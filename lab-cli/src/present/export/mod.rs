@@ -82,6 +82,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "wait_cpu_us_per_call",
         ],
     ),
+    ("io_uring", &["sqes_per_msg", "cqes_per_msg", "sqes_per_enter", "cqes_per_enter"]),
     (
         "Context switches and tasks",
         &["voluntary_cs_per_msg", "involuntary_cs_per_msg", "peak_threads", "peak_processes"],
@@ -100,8 +101,9 @@ const GROUPS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// [`GROUPS`] as figures, with every figure of [`COMPARE`] in exactly one group.
-fn groups() -> Vec<(&'static str, Vec<&'static Figure>)> {
+/// [`GROUPS`] as figures, with every figure of [`COMPARE`] in exactly one group; a group whose
+/// figures are all 0 in every row is left out (the io_uring group, when no server used io_uring).
+fn groups(doc: &Document) -> Vec<(&'static str, Vec<&'static Figure>)> {
     let mut groups: Vec<_> = GROUPS
         .iter()
         .map(|(title, keys)| (*title, COMPARE.iter().filter(|f| keys.contains(&f.key)).collect::<Vec<_>>()))
@@ -110,7 +112,8 @@ fn groups() -> Vec<(&'static str, Vec<&'static Figure>)> {
     if !other.is_empty() {
         groups.push(("Other", other));
     }
-    groups.retain(|(_, figures)| !figures.is_empty());
+    let measured = |f: &&Figure| doc.results.iter().any(|r| summary(r, f).max != 0.0);
+    groups.retain(|(_, figures)| figures.iter().any(measured));
     groups
 }
 
@@ -211,4 +214,28 @@ pub fn spread_warnings(doc: &Document) -> Vec<String> {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{document::model_result, run::RunResult, save::new_document};
+
+    fn titles(doc: &Document) -> Vec<&'static str> {
+        groups(doc).into_iter().map(|(title, _)| title).collect()
+    }
+
+    #[test]
+    fn the_io_uring_group_shows_only_when_a_server_used_io_uring() {
+        let run = |model: &str, submitted| {
+            let mut r = RunResult { model: model.into(), messages_total: 100, ..RunResult::default() };
+            r.io_uring.submitted = submitted;
+            model_result(vec![r])
+        };
+        let mut doc = new_document("compare", 1);
+        doc.results = vec![run("epoll", 0)];
+        assert!(!titles(&doc).contains(&"io_uring"), "{:?}", titles(&doc));
+        doc.results.push(run("io-uring", 200));
+        assert!(titles(&doc).contains(&"io_uring"), "{:?}", titles(&doc));
+    }
 }

@@ -21,7 +21,7 @@ pub(super) fn render(doc: &Document) -> String {
         return crate::present::run_table::render(doc);
     }
     let mut out = heading(doc) + "\n";
-    for (title, figures) in groups() {
+    for (title, figures) in groups(doc) {
         let mut table = grid(doc, &figures);
         table.with(Style::rounded()).modify(Columns::new(2..), Alignment::right());
         let _ = write!(out, "\n{title}\n{table}\n");
