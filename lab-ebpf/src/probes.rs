@@ -712,8 +712,6 @@ fn change_interest(tgid: u32, delta: u64) {
     atomic_add(&mut size.fds, delta);
 }
 
-/// Does nothing, on the same hook as `count_syscall`. Never attached with the others: `iolab
-/// bench` attaches it alone to measure what a syscall probe costs before it does any work.
 /// An io_uring request the traced tree submitted: by `io_uring_enter`, or by its submission
 /// queue polling thread without any syscall.
 #[raw_tracepoint(tracepoint = "io_uring_submit_req")]
@@ -738,6 +736,8 @@ pub fn count_completion(_ctx: RawTracePointContext) -> i32 {
     0
 }
 
+/// Does nothing, on the same hook as `count_syscall`. Never attached with the others: `iolab
+/// bench` attaches it alone to measure what a syscall probe costs before it does any work.
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn empty_sys_enter(_ctx: RawTracePointContext) -> i32 {
     0

@@ -2,7 +2,8 @@
 //! verdict its figures compute (the rules are in `present::claims`).
 //!
 //! The experiments are the lab's own commands, smaller: a comparison of the designs, the same
-//! at a large size for coroutines against threads, a burst, select past fd 1024, poll past
+//! once at a large size (memory per connection, and whether every connection was served), a
+//! small one of coroutines against threads, a burst, select past fd 1024, poll past
 //! RLIMIT_NOFILE, and a scan of one wait call against the fds it watches. Each row says which
 //! `iolab` command shows its figures in full.
 
@@ -37,11 +38,12 @@ pub struct ClaimsArgs {
     /// Connections of the main comparison and the burst.
     #[arg(short = 'c', long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=10_000))]
     pub connections: u64,
-    /// Connections of the large comparison, coroutines against threads (the walkthrough's 10,000).
+    /// Connections of the large comparison: every design once, and the walkthrough's servers
+    /// (the walkthrough's 10,000).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=10_000))]
     pub large: u64,
-    /// Small sizes throughout (100 connections, no large comparison, a scan to 100 fds): about a
-    /// minute, for a test; the verdicts then rest on less.
+    /// Small sizes throughout (100 connections, no large or small comparison, a scan to 100
+    /// fds): about a minute, for a test; the verdicts then rest on less.
     #[arg(long)]
     pub quick: bool,
     /// `table` for a terminal, `markdown` for the README, `json` or `csv` for programs.
@@ -60,6 +62,8 @@ struct Plan {
     connections: u64,
     messages: u64,
     large: Option<u64>,
+    /// Coroutines against threads at a small size.
+    small: Option<u64>,
     /// Past select's FD_SETSIZE of 1024.
     wide: u64,
     scan_fds: [u64; 2],
@@ -73,6 +77,7 @@ impl Plan {
                 connections: 100,
                 messages: 20,
                 large: None,
+                small: None,
                 wide: 1100,
                 scan_fds: [10, 100],
                 scan_calls: 200,
@@ -82,23 +87,30 @@ impl Plan {
             connections: args.connections,
             messages: 50,
             large: Some(args.large),
+            small: Some(100),
             wide: 2000,
             scan_fds: [10, 1000],
             scan_calls: 1000,
         }
     }
 
-    /// Measured runs, warm-ups included, for the progress line.
-    fn steps(&self) -> u64 {
-        let compare = 2 * COMPARED.len() as u64;
-        let large = if self.large.is_some() { 4 } else { 0 };
-        compare + large + 2 * BURST.len() as u64 + 2 + 2 * self.scan_fds.len() as u64
+    /// Runs, warm-ups included, for the progress line, with the Python servers found: each runs
+    /// in the main comparison (after a warm-up) and in the large one (once).
+    fn steps(&self, python: &PythonServers) -> u64 {
+        let designs = (COMPARED.len() + python.servers.len()) as u64;
+        let large = if self.large.is_some() { designs } else { 0 };
+        let small = if self.small.is_some() { 2 * SMALL.len() as u64 } else { 0 };
+        let wide = 2 * (1 + u64::from(python.select.is_some()));
+        2 * designs + large + small + 2 * BURST.len() as u64 + wide + self.scan_fds.len() as u64 * SCANNED.len() as u64
     }
 }
 
 /// The designs of the main comparison and of the burst.
 const COMPARED: &[&str] = &["process", "thread", "coroutine", "coroutine-mt", "epoll"];
 const BURST: &[&str] = &["thread", "poll", "epoll"];
+const SMALL: &[&str] = &["thread", "coroutine"];
+/// Messages per connection at the large size: enough to see every connection served.
+const LARGE_MESSAGES: u64 = 2;
 const SCANNED: &[&str] = &["poll", "epoll"];
 
 pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
@@ -117,13 +129,16 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
 
     let python = PythonServers::find(plan.wide);
     let mut probe = Probe::load()?;
-    let progress = Progress::new(plan.steps() + 2 * python.count(), args.quiet);
-    // Runs `specs` (their workload and window are those given), each once after a warm-up.
-    let mut run =
-        |specs: Vec<RunSpec>, workload: Workload, counted: Counted| -> Result<(Vec<ModelResult>, Vec<Unsupported>)> {
+    let progress = Progress::new(plan.steps(&python), args.quiet);
+    // Runs `specs` (their workload and window are those given) once, after a warm-up if `warm_up`.
+    let mut run = |specs: Vec<RunSpec>,
+                   workload: Workload,
+                   counted: Counted,
+                   warm_up: bool|
+     -> Result<(Vec<ModelResult>, Vec<Unsupported>)> {
             let specs: Vec<RunSpec> = specs.into_iter().map(|s| RunSpec { workload, counted, ..s }).collect();
             let (mut results, mut not_run) = (Vec::new(), Vec::new());
-            compare(&mut probe, &specs, 1, &mut results, &mut not_run, |step| {
+            compare(&mut probe, &specs, 1, warm_up, &mut results, &mut not_run, |step| {
                 if let Step::Starting { spec, index } = step {
                     let what = if index == 0 { "warm-up" } else { "run" };
                     progress.step(format!("{}, {} connections, {what}", spec.model, spec.workload.connections));
@@ -140,21 +155,27 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
         idle: 0,
         lockstep: false,
     };
-    let mut specs = models(COMPARED);
-    specs.extend(python.servers.iter().cloned());
-    let (compared, python_not_run) = run(specs, free(plan.connections, plan.messages), Counted::Everything)?;
+    let mut designs = models(COMPARED);
+    designs.extend(python.servers.iter().cloned());
+    let (compared, python_not_run) =
+        run(designs.clone(), free(plan.connections, plan.messages), Counted::Everything, true)?;
+    // Once, without a warm-up: at 10,000 connections a run is long, and memory needs no warming.
     let large = match plan.large {
-        Some(n) => run(models(&["thread", "coroutine"]), free(n, 5), Counted::Everything)?.0,
+        Some(n) => run(designs, free(n, LARGE_MESSAGES), Counted::Everything, false)?.0,
+        None => Vec::new(),
+    };
+    let small = match plan.small {
+        Some(n) => run(models(SMALL), free(n, plan.messages), Counted::Everything, true)?.0,
         None => Vec::new(),
     };
     let burst_load = Workload { lockstep: true, ..free(plan.connections, 3) };
-    let burst = run(models(BURST), burst_load, Counted::Bursts)?.0;
+    let burst = run(models(BURST), burst_load, Counted::Bursts, true)?.0;
     // A burst, so that every call watches every connection at once.
     let wide_load = Workload { lockstep: true, ..free(plan.wide, 3) };
-    let wide = run(models(&["select"]), wide_load, Counted::Bursts)?.0;
+    let wide = run(models(&["select"]), wide_load, Counted::Bursts, true)?.0;
     // Expected to fail: a server that dies mid-run is an error of the run, and here the finding.
     let python_wide = match &python.select {
-        Some(spec) => match run(vec![spec.clone()], wide_load, Counted::Bursts) {
+        Some(spec) => match run(vec![spec.clone()], wide_load, Counted::Bursts, true) {
             Ok((served, refused)) => Ok((served, refused.into_iter().next().map(|r| r.reason))),
             Err(err) if crate::interrupt::cause(&err).is_some() => return Err(err),
             Err(err) => Err(format!("{err:#}")),
@@ -176,15 +197,18 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
     progress.finish();
 
     let c = plan.connections;
+    let servers = python.servers.iter().map(server_flag).collect::<String>();
     let evidence = Evidence {
         compare: &compared,
-        compare_command: format!(
-            "iolab compare -c {c} -m {} --models {}{}",
-            plan.messages,
-            COMPARED.join(","),
-            python.servers.iter().map(server_flag).collect::<String>()
-        ),
+        compare_command: format!("iolab compare -c {c} -m {} --models {}{servers}", plan.messages, COMPARED.join(",")),
         large: &large,
+        large_command: format!(
+            "iolab compare -c {} -m {LARGE_MESSAGES} --runs 1 --models {}{servers}",
+            plan.large.unwrap_or(0),
+            COMPARED.join(",")
+        ),
+        small: &small,
+        small_command: format!("iolab compare -c {} -m {} --models {}", plan.small.unwrap_or(0), plan.messages, SMALL.join(",")),
         burst: &burst,
         burst_command: format!("iolab prove -c {c} --rounds 3 --models {}", BURST.join(",")),
         select_wide: wide.first(),
@@ -263,10 +287,6 @@ impl PythonServers {
         };
         let select = Some(server(&format!("py-select-{wide}"), "selectors_server.py", &["select"]));
         PythonServers { servers, select, missing }
-    }
-
-    fn count(&self) -> u64 {
-        (self.servers.len() + usize::from(self.select.is_some())) as u64
     }
 }
 

@@ -131,14 +131,15 @@ pub enum Step<'a> {
     Finished { spec: &'a RunSpec, index: usize, result: &'a RunResult },
 }
 
-/// Runs every spec (a model or a `--server`) and appends a summary of each to `results` as soon
-/// as it is complete. A server that does not start on its warm-up run goes to `not_run` instead,
-/// and the others go on. After an error (Ctrl-C included) `results` holds what was finished,
+/// Runs every spec (a model or a `--server`), after a warm-up run if `warm_up`, and appends a
+/// summary of each to `results` as soon as it is complete. A server that does not start on its
+/// first run goes to `not_run` instead, and the others go on. After an error (Ctrl-C included) `results` holds what was finished,
 /// plus the current spec's measured runs if there were any.
 pub fn compare(
     probe: &mut Probe,
     specs: &[RunSpec],
     runs: usize,
+    warm_up: bool,
     results: &mut Vec<ModelResult>,
     not_run: &mut Vec<Unsupported>,
     mut on_step: impl FnMut(Step<'_>) -> Result<()>,
@@ -149,8 +150,10 @@ pub fn compare(
         }
         let mut measured = Vec::with_capacity(runs);
         let outcome = (|| -> Result<()> {
-            on_step(Step::Starting { spec, index: 0 })?;
-            run_model(probe, spec)?; // warm-up, not kept
+            if warm_up {
+                on_step(Step::Starting { spec, index: 0 })?;
+                run_model(probe, spec)?; // not kept
+            }
             for index in 1..=runs {
                 on_step(Step::Starting { spec, index })?;
                 let result = run_model(probe, spec)?;
@@ -184,7 +187,7 @@ fn measure_into(doc: &mut Document, common: &Common, workloads: &[RunSpec]) -> R
     for workload in workloads {
         let stamp = doc.clone();
         let specs = specs(&models, &common.servers, workload);
-        outcome = compare(&mut probe, &specs, runs, &mut doc.results, &mut doc.unsupported, |step| {
+        outcome = compare(&mut probe, &specs, runs, true, &mut doc.results, &mut doc.unsupported, |step| {
             match step {
                 Step::Starting { spec, index } => progress.step(describe(spec, index, runs)),
                 Step::Finished { spec: _, index, result } => {

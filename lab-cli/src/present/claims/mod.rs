@@ -26,8 +26,12 @@ pub struct Evidence<'a> {
     /// Every design at the main size, free-running: memory, CPU, switches, epoll_ctl.
     pub compare: &'a [ModelResult],
     pub compare_command: String,
-    /// Coroutine and thread at the large size.
+    /// The same designs and servers at the large size, one run each.
     pub large: &'a [ModelResult],
+    pub large_command: String,
+    /// Coroutine and thread at a small size.
+    pub small: &'a [ModelResult],
+    pub small_command: String,
     /// The burst: every connection's message queued before the server looks.
     pub burst: &'a [ModelResult],
     pub burst_command: String,

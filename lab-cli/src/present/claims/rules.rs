@@ -49,22 +49,79 @@ fn missing(id: &str, claim: &str, command: &str, what: &str) -> Claim {
     row(id, claim, command, format!("{what} did not run"), Verdict::NotTested, "a run it needs is missing")
 }
 
+/// A figure of `model` at each size it ran at (small, main, large), with its connections.
+fn at_sizes(e: &Evidence, model: &str, value: fn(&ModelResult) -> f64) -> Vec<(usize, f64)> {
+    [e.small, e.compare, e.large]
+        .into_iter()
+        .filter_map(|results| find(results, model))
+        .map(|m| (m.run.workload.connections, value(m)))
+        .collect()
+}
+
+/// `41.0 KiB at 1000, 40.1 at 10000`: a figure at each size.
+fn sizes_text(sizes: &[(usize, f64)], unit: &str) -> String {
+    let parts: Vec<String> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, (n, v))| format!("{}{} at {n}", significant(*v), if i == 0 { unit } else { "" }))
+        .collect();
+    parts.join(", ")
+}
+
+/// Which designs and servers of the large comparison served every connection without an error.
+fn reached(e: &Evidence) -> String {
+    let Some(first) = e.large.first() else { return String::new() };
+    let n = first.run.workload.connections;
+    let failed: Vec<String> = e
+        .large
+        .iter()
+        .filter(|m| m.run.errors > 0)
+        .map(|m| format!("{} {} load errors", m.run.model, m.run.errors))
+        .collect();
+    if failed.is_empty() {
+        format!("; all {} designs and servers served {n} connections without an error", e.large.len())
+    } else {
+        format!("; at {n} connections {} of {} served without an error ({})", e.large.len() - failed.len(), e.large.len(), failed.join(", "))
+    }
+}
+
 /// 1. A process per connection costs a lot, and the OS limits how many.
 pub fn process_memory(e: &Evidence) -> Claim {
     let claim = "A process per connection costs a lot of resources; the OS limits how many";
-    let (Some(process), Some(epoll)) = (find(e.compare, "process"), find(e.compare, "epoll")) else {
+    if find(e.compare, "process").is_none() || find(e.compare, "epoll").is_none() {
         return missing("1", claim, &e.compare_command, "process or epoll");
-    };
-    let ratio = pss(process) / pss(epoll).max(f64::MIN_POSITIVE);
+    }
+    // Memory per connection at each size both ran at; the verdict takes the smallest ratio.
+    let pairs: Vec<(usize, f64, f64)> = [e.compare, e.large]
+        .into_iter()
+        .filter_map(|results| Some((find(results, "process")?, find(results, "epoll")?)))
+        .map(|(p, ep)| (p.run.workload.connections, pss(p), pss(ep)))
+        .collect();
+    let ratio_of = |(_, p, ep): &(usize, f64, f64)| p / ep.max(f64::MIN_POSITIVE);
+    let ratio = pairs.iter().map(ratio_of).fold(f64::INFINITY, f64::min);
+    let sizes: Vec<String> = pairs
+        .iter()
+        .map(|pair| {
+            format!("{} vs {} KiB at {} ({}×)", significant(pair.1), significant(pair.2), pair.0, significant(ratio_of(pair)))
+        })
+        .collect();
     let measured = format!(
-        "memory (PSS) per connection: process {} KiB, epoll {} KiB ({}×); at most {} tasks here",
-        significant(pss(process)),
-        significant(pss(epoll)),
-        significant(ratio),
+        "memory (PSS) per connection, process vs epoll: {}{}; at most {} tasks here",
+        sizes.join(", "),
+        reached(e),
         e.limits.max_tasks()
     );
-    let measured = measured + &python(e, &[("py-process", pss, "KiB"), ("py-selectors", pss, "KiB")]);
-    row("1", claim, &e.compare_command, measured, Verdict::of_ratio(ratio), "10× epoll's memory per connection holds")
+    let python = ["py-process", "py-selectors"]
+        .iter()
+        .filter_map(|name| {
+            let sizes = at_sizes(e, name, pss);
+            (!sizes.is_empty()).then(|| format!("{name} {}", sizes_text(&sizes, " KiB")))
+        })
+        .collect::<Vec<_>>();
+    let python = if python.is_empty() { String::new() } else { format!("; Python: {}", python.join("; ")) };
+    let command = if e.large.is_empty() { &e.compare_command } else { &e.large_command };
+    let because = "10× epoll's memory per connection at every size holds";
+    row("1", claim, command, measured + &python, Verdict::of_ratio(ratio), because)
 }
 
 /// 2. A thread costs less than a process, but switching between threads costs performance.
@@ -78,16 +135,26 @@ pub fn thread_cost(e: &Evidence) -> Claim {
     let cheaper = pss(thread) < pss(process);
     let dearer = switches(thread) >= 0.5 && cpu(thread) >= 1.2 * cpu(epoll);
     let measured = format!(
-        "PSS per connection thread {} KiB vs process {} KiB ({} KiB stacks); CPU per message thread {} µs with {} switches vs epoll {} µs",
-        significant(pss(thread)),
-        significant(pss(process)),
+        "PSS per connection thread {} vs process {} ({} KiB stacks); CPU per message thread {} µs with {} switches vs epoll {} µs",
+        sizes_text(&at_sizes(e, "thread", pss), " KiB"),
+        sizes_text(&at_sizes(e, "process", pss), " KiB"),
         e.limits.thread_stack_kib,
         significant(cpu(thread)),
         significant(switches(thread)),
         significant(cpu(epoll))
     );
+    let python = match find(e.large, "py-thread") {
+        Some(p) => format!(
+            "; Python's thread server at {}: {} msg/s, {} syscalls and {} switches per message",
+            p.run.workload.connections,
+            significant(p.figure("msgs_per_sec")),
+            significant(p.figure("syscalls_per_msg")),
+            significant(switches(p))
+        ),
+        None => String::new(),
+    };
     let because = "less memory than a process, and ≥ 1.2× epoll's CPU per message with ≥ 0.5 switches";
-    row("2", claim, &e.compare_command, measured, Verdict::of_parts(&[cheaper, dearer]), because)
+    row("2", claim, &e.compare_command, measured + &python, Verdict::of_parts(&[cheaper, dearer]), because)
 }
 
 /// 3. Coroutines use the fewest resources, can beat threads, but use one CPU.
@@ -99,26 +166,45 @@ pub fn coroutines(e: &Evidence) -> Claim {
         return missing("3", claim, &e.compare_command, "coroutine, thread or process");
     };
     let fewest = pss(co) <= pss(thread).min(pss(process));
-    let faster_at = |results: &[ModelResult]| match (find(results, "coroutine"), find(results, "thread")) {
-        (Some(c), Some(t)) => Some((c.figure("msgs_per_sec"), t.figure("msgs_per_sec"))),
-        _ => None,
+    // Throughput and CPU per message, coroutine against thread, at each size both ran at.
+    let against: Vec<(usize, &ModelResult, &ModelResult)> = [e.small, e.compare, e.large]
+        .into_iter()
+        .filter_map(|results| Some((find(results, "coroutine")?, find(results, "thread")?)))
+        .map(|(c, t)| (c.run.workload.connections, c, t))
+        .collect();
+    let rate = |m: &ModelResult| m.figure("msgs_per_sec");
+    let faster = against.iter().any(|(_, c, t)| rate(c) >= rate(t));
+    let against_text: Vec<String> = against
+        .iter()
+        .map(|(n, c, t)| {
+            format!(
+                "{} vs {} msg/s and {} vs {} µs CPU per message at {n}",
+                significant(rate(c)),
+                significant(rate(t)),
+                significant(cpu(c)),
+                significant(cpu(t))
+            )
+        })
+        .collect();
+    let cores = |m: &ModelResult| m.figure("cores_used");
+    let one_core = co.run.peak_threads <= 1 && cores(co) <= 1.05;
+    let multi = match find(e.compare, "coroutine-mt") {
+        Some(mt) => format!(
+            " (coroutine-mt, a worker per CPU: {} threads, {} cores)",
+            mt.run.peak_threads,
+            significant(cores(mt))
+        ),
+        None => String::new(),
     };
-    let speeds: Vec<(f64, f64)> = [faster_at(e.compare), faster_at(e.large)].into_iter().flatten().collect();
-    let faster = speeds.iter().any(|(c, t)| c >= t);
-    let one_core = co.run.peak_threads <= 1 && co.figure("cores_used") <= 1.05;
-    let speeds_text: Vec<String> =
-        speeds.iter().map(|(c, t)| format!("{} vs {}", significant(*c), significant(*t))).collect();
     let measured = format!(
-        "PSS per connection coroutine {} KiB (thread {}, process {}); msg/s coroutine vs thread {}; coroutine: {} thread, {} cores used",
+        "PSS per connection coroutine {} KiB (thread {}, process {}); coroutine vs thread: {}; coroutine: {} thread, {} cores used{multi}",
         significant(pss(co)),
         significant(pss(thread)),
         significant(pss(process)),
-        speeds_text.join(", then "),
+        against_text.join("; "),
         co.run.peak_threads,
-        significant(co.figure("cores_used"))
+        significant(cores(co))
     );
-    let rate = |m: &ModelResult| m.figure("msgs_per_sec");
-    let cores = |m: &ModelResult| m.figure("cores_used");
     let measured = measured
         + &python(
             e,
@@ -320,6 +406,9 @@ mod tests {
             compare,
             compare_command: String::new(),
             large: &[],
+            large_command: String::new(),
+            small: &[],
+            small_command: String::new(),
             burst,
             burst_command: String::new(),
             select_wide: None,
