@@ -9,17 +9,17 @@
 //! (`prog_id` in `/proc/PID/fdinfo`), so nobody else's probes are mistaken for ours. The runs are
 //! serialised: each drives a server on a 2-core machine.
 
+mod support;
+
 use std::{
     fs,
     process::{Child, Command, Stdio},
-    sync::Mutex,
     thread::sleep,
     time::{Duration, Instant},
 };
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+use support::{IOLAB, one_at_a_time};
 
-const IOLAB: &str = env!("CARGO_BIN_EXE_iolab");
 const MARKER_VAR: &str = "IOLAB_KILL_TEST";
 /// How long after the kill everything must be gone.
 const GONE_WITHIN: Duration = Duration::from_secs(2);
@@ -64,7 +64,9 @@ fn a_server_with_a_background_child_under_trace() {
 /// processes whose command line has `server_word`) has `server_processes` processes, kills
 /// iolab with SIGKILL and checks that everything goes.
 fn killed_mid_run(args: &[&str], server_word: &str, server_processes: usize) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Only the lock, not `support::serial`: after the kill, iolab's orphans must be reparented as
+    // they are outside a test, not to this process.
+    let _one = one_at_a_time();
     let marker = format!("{}-{}", std::process::id(), args.join("-"));
     let mut iolab = Command::new(IOLAB)
         .args(args)

@@ -5,84 +5,18 @@
 //! that no process it started is left and no probe it loaded. (Run alone, as CI does: another
 //! iolab loading probes at the same time would look like a leak.)
 
+mod support;
+
 use std::{
     fs,
     os::unix::process::CommandExt as _,
-    process::{Command, Output, Stdio},
-    sync::Mutex,
+    process::{Command, Stdio},
     thread::sleep,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-const IOLAB: &str = env!("CARGO_BIN_EXE_iolab");
-
-fn iolab(args: &[&str]) -> Output {
-    Command::new(IOLAB).args(args).stdin(Stdio::null()).output().unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-const OUR_PROGRAMS: &[&str] =
-    &["count_syscall", "count_switch", "follow_fork", "forget_task", "wait_exit", "switch_in", "epoll_ctl_exit"];
-
-/// Ids of loaded BPF programs with our programs' names (the kernel keeps 15 characters of a name).
-fn our_bpf_programs() -> Vec<u32> {
-    aya::programs::loaded_programs()
-        .filter_map(Result::ok)
-        .filter(|p| p.name_as_str().is_some_and(|name| OUR_PROGRAMS.iter().any(|ours| ours.starts_with(name))))
-        .map(|p| p.id())
-        .collect()
-}
-
-/// Holds the test lock, makes this process the reaper of anything iolab leaves behind, and
-/// remembers which of our programs someone else had loaded before.
-struct Lab {
-    _guard: std::sync::MutexGuard<'static, ()>,
-    programs_before: Vec<u32>,
-}
-
-fn serial() -> Lab {
-    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    // SAFETY: plain prctl(2).
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    Lab { _guard: guard, programs_before: our_bpf_programs() }
-}
-
-/// Living processes whose parent is this test process (a subreaper: iolab's orphans land here).
-fn our_descendants() -> Vec<i32> {
-    let me = std::process::id() as i32;
-    // SAFETY: plain waitpid(2) without blocking.
-    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| iolab::measure::launch::parent_of(pid) == Some(me))
-        .collect()
-}
-
-impl Lab {
-    /// No process iolab started is left, and no probe it loaded.
-    fn assert_nothing_left(&self) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !our_descendants().is_empty() && Instant::now() < deadline {
-            sleep(Duration::from_millis(50));
-        }
-        assert_eq!(our_descendants(), Vec::<i32>::new(), "processes left running");
-        // The kernel frees a program shortly after its last fd closes (after an RCU grace period).
-        let left =
-            || -> Vec<u32> { our_bpf_programs().into_iter().filter(|id| !self.programs_before.contains(id)).collect() };
-        while !left().is_empty() && Instant::now() < deadline {
-            sleep(Duration::from_millis(50));
-        }
-        assert_eq!(left(), Vec::<u32>::new(), "BPF programs left loaded");
-    }
-}
+use support::{IOLAB, iolab, serial, stderr};
 
 const CALLS: u64 = 200;
 
