@@ -136,17 +136,17 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
                    counted: Counted,
                    warm_up: bool|
      -> Result<(Vec<ModelResult>, Vec<Unsupported>)> {
-            let specs: Vec<RunSpec> = specs.into_iter().map(|s| RunSpec { workload, counted, ..s }).collect();
-            let (mut results, mut not_run) = (Vec::new(), Vec::new());
-            compare(&mut probe, &specs, 1, warm_up, &mut results, &mut not_run, |step| {
-                if let Step::Starting { spec, index } = step {
-                    let what = if index == 0 { "warm-up" } else { "run" };
-                    progress.step(format!("{}, {} connections, {what}", spec.model, spec.workload.connections));
-                }
-                Ok(())
-            })?;
-            Ok((results, not_run))
-        };
+        let specs: Vec<RunSpec> = specs.into_iter().map(|s| RunSpec { workload, counted, ..s }).collect();
+        let (mut results, mut not_run) = (Vec::new(), Vec::new());
+        compare(&mut probe, &specs, 1, warm_up, &mut results, &mut not_run, |step| {
+            if let Step::Starting { spec, index } = step {
+                let what = if index == 0 { "warm-up" } else { "run" };
+                progress.step(format!("{}, {} connections, {what}", spec.model, spec.workload.connections));
+            }
+            Ok(())
+        })?;
+        Ok((results, not_run))
+    };
     let models = |names: &[&str]| -> Vec<RunSpec> { names.iter().map(|m| RunSpec::model(m)).collect() };
     let free = |connections: u64, messages: u64| Workload {
         connections: connections as usize,
@@ -208,7 +208,12 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
             COMPARED.join(",")
         ),
         small: &small,
-        small_command: format!("iolab compare -c {} -m {} --models {}", plan.small.unwrap_or(0), plan.messages, SMALL.join(",")),
+        small_command: format!(
+            "iolab compare -c {} -m {} --models {}",
+            plan.small.unwrap_or(0),
+            plan.messages,
+            SMALL.join(",")
+        ),
         burst: &burst,
         burst_command: format!("iolab prove -c {c} --rounds 3 --models {}", BURST.join(",")),
         select_wide: wide.first(),

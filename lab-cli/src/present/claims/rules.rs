@@ -81,7 +81,12 @@ fn reached(e: &Evidence) -> String {
     if failed.is_empty() {
         format!("; all {} designs and servers served {n} connections without an error", e.large.len())
     } else {
-        format!("; at {n} connections {} of {} served without an error ({})", e.large.len() - failed.len(), e.large.len(), failed.join(", "))
+        format!(
+            "; at {n} connections {} of {} served without an error ({})",
+            e.large.len() - failed.len(),
+            e.large.len(),
+            failed.join(", ")
+        )
     }
 }
 
@@ -102,7 +107,13 @@ pub fn process_memory(e: &Evidence) -> Claim {
     let sizes: Vec<String> = pairs
         .iter()
         .map(|pair| {
-            format!("{} vs {} KiB at {} ({}×)", significant(pair.1), significant(pair.2), pair.0, significant(ratio_of(pair)))
+            format!(
+                "{} vs {} KiB at {} ({}×)",
+                significant(pair.1),
+                significant(pair.2),
+                pair.0,
+                significant(ratio_of(pair))
+            )
         })
         .collect();
     let measured = format!(
