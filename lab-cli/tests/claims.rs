@@ -1,17 +1,16 @@
 //! `iolab claims --quick`: every claim of the walkthrough gets a verdict from a real experiment,
 //! and the claims whose answer does not depend on the machine's speed get the answer they must.
 
-use std::process::{Command, Stdio};
+mod support;
 
 use serde_json::Value;
-
-const IOLAB: &str = env!("CARGO_BIN_EXE_iolab");
+use support::{iolab, stderr};
 
 #[test]
 fn every_claim_gets_a_verdict_from_its_figures() {
-    let out =
-        Command::new(IOLAB).args(["claims", "--quick", "--format", "json"]).stdin(Stdio::null()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lab = support::serial();
+    let out = iolab(&["claims", "--quick", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["command"], "claims");
     let claims = report["claims"].as_array().unwrap();
@@ -51,4 +50,5 @@ fn every_claim_gets_a_verdict_from_its_figures() {
     assert_ne!(blocking, "does_not_hold", "{measured}");
     assert!(measured.starts_with("thread: 1.00 reads and 1."), "{measured}");
     assert!(report["limits"]["open_files"][0].as_u64().unwrap() > 1024);
+    lab.assert_nothing_left();
 }

@@ -99,6 +99,21 @@ impl ErrorCounts {
         }
     }
 
+    /// The kinds that occurred, most first: `9829 timeout, 3 reset`.
+    pub fn describe(&self) -> String {
+        let mut kinds = [
+            (self.timeout, "timeout"),
+            (self.reset, "reset"),
+            (self.refused, "refused"),
+            (self.eof, "eof"),
+            (self.mismatch, "mismatch"),
+            (self.other, "other"),
+        ];
+        kinds.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+        let named: Vec<String> = kinds.iter().filter(|(n, _)| *n > 0).map(|(n, kind)| format!("{n} {kind}")).collect();
+        named.join(", ")
+    }
+
     pub(crate) fn add(&mut self, other: &ErrorCounts) {
         self.refused += other.refused;
         self.reset += other.reset;

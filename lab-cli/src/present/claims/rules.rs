@@ -76,7 +76,7 @@ fn reached(e: &Evidence) -> String {
         .large
         .iter()
         .filter(|m| m.run.errors > 0)
-        .map(|m| format!("{} {} load errors", m.run.model, m.run.errors))
+        .map(|m| format!("{}: {}", m.run.model, m.run.error_kinds.describe()))
         .collect();
     if failed.is_empty() {
         format!("; all {} designs and servers served {n} connections without an error", e.large.len())
@@ -156,8 +156,9 @@ pub fn thread_cost(e: &Evidence) -> Claim {
     );
     let python = match find(e.large, "py-thread") {
         Some(p) => format!(
-            "; Python's thread server at {}: {} msg/s, {} syscalls and {} switches per message",
+            "; Python's thread server at {}{}: {} msg/s, {} syscalls and {} switches per message",
             p.run.workload.connections,
+            if p.run.errors > 0 { format!(" (load errors: {})", p.run.error_kinds.describe()) } else { String::new() },
             significant(p.figure("msgs_per_sec")),
             significant(p.figure("syscalls_per_msg")),
             significant(switches(p))
@@ -444,6 +445,64 @@ mod tests {
         assert_eq!(with(50.0), Verdict::Holds, "10× at the boundary");
         assert_eq!(with(49.0), Verdict::HoldsInPart);
         assert_eq!(with(9.0), Verdict::DoesNotHold);
+    }
+
+    #[test]
+    fn process_memory_takes_the_smaller_ratio_and_names_who_was_not_served() {
+        let at = |n: usize, process: f64, epoll: f64| {
+            let mut results =
+                [result("process", &[("pss_kib_per_conn", process)]), result("epoll", &[("pss_kib_per_conn", epoll)])];
+            results.iter_mut().for_each(|r| r.run.workload.connections = n);
+            results
+        };
+        let compare = at(1000, 40.0, 4.0);
+        let mut large = at(10_000, 40.0, 1.0).to_vec();
+        let mut py = result("py-thread", &[]);
+        (py.run.workload.connections, py.run.errors, py.run.error_kinds.timeout) = (10_000, 9829, 9829);
+        large.push(py);
+        let claim = process_memory(&Evidence { large: &large, ..evidence(&compare, &[], &[]) });
+        assert_eq!(claim.verdict, Verdict::Holds, "10× at 1000, 40× at 10000: {}", claim.measured);
+        assert!(
+            claim.measured.contains("2 of 3 served without an error (py-thread: 9829 timeout)"),
+            "{}",
+            claim.measured
+        );
+        let small = at(10_000, 40.0, 5.0);
+        let claim = process_memory(&Evidence { large: &small, ..evidence(&compare, &[], &[]) });
+        assert_eq!(claim.verdict, Verdict::HoldsInPart, "8× at 10000: {}", claim.measured);
+        assert!(claim.measured.contains("all 2 designs and servers served 10000 connections"), "{}", claim.measured);
+    }
+
+    #[test]
+    fn coroutines_are_compared_with_threads_at_every_size_and_with_their_multithreaded_runtime() {
+        let pair = |n: usize, co_rate: f64, thread_rate: f64| {
+            let mut pair =
+                [result("coroutine", &[("msgs_per_sec", co_rate)]), result("thread", &[("msgs_per_sec", thread_rate)])];
+            pair.iter_mut().for_each(|r| r.run.workload.connections = n);
+            pair
+        };
+        let (small, large) = (pair(100, 90.0, 100.0), pair(10_000, 40.0, 50.0));
+        let mut compare = pair(1000, 70.0, 80.0).to_vec();
+        compare[0].run.peak_threads = 1;
+        compare.push(result("process", &[("pss_kib_per_conn", 40.0)]));
+        let mut mt = result("coroutine-mt", &[("cores_used", 1.6)]);
+        mt.run.peak_threads = 3;
+        compare.push(mt);
+        let e = Evidence { small: &small, large: &large, ..evidence(&compare, &[], &[]) };
+        let claim = coroutines(&e);
+        assert_eq!(claim.verdict, Verdict::HoldsInPart, "slower than threads at every size: {}", claim.measured);
+        for text in [
+            "90.0 vs 100 msg/s",
+            "at 100;",
+            "at 1000;",
+            "at 10000;",
+            "coroutine-mt, a worker per CPU: 3 threads, 1.60 cores",
+        ] {
+            assert!(claim.measured.contains(text), "{text}: {}", claim.measured);
+        }
+        let faster_small = pair(100, 110.0, 100.0);
+        let e = Evidence { small: &faster_small, large: &large, ..evidence(&compare, &[], &[]) };
+        assert_eq!(coroutines(&e).verdict, Verdict::Holds, "faster at one size is enough");
     }
 
     #[test]
