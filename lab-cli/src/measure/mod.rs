@@ -11,12 +11,14 @@
 //! - [`attach`] puts the probe on a running server's tree.
 //! - [`tree`] reads a process tree from /proc (tasks, listening sockets, CPU time).
 //! - [`run`] is one measured run: snapshots around the load generator's work, each taken when
-//!   the server is idle ([`settle`]); for a burst, [`freeze`] holds the server's tree still
-//!   while a round of messages is queued.
+//!   the server is idle ([`settle`]), with the tree's size, memory and epoll lists sampled
+//!   beside them ([`samples`]); for a [`burst`], [`freeze`] holds the server's tree still while
+//!   a round of messages is queued.
 //! - [`machine`] reads the limits on processes, threads and fds, and times one syscall.
 //! - [`selftest`] proves the probe exact against [`exercise`]'s workloads of known counts;
 //!   [`validate`] checks a run's counts against strace and perf.
 pub mod attach;
+pub mod burst;
 pub mod exercise;
 pub mod freeze;
 pub mod launch;
@@ -26,6 +28,7 @@ pub mod privileges;
 pub mod probe;
 pub mod process;
 pub mod run;
+pub mod samples;
 pub mod selftest;
 pub mod settle;
 pub mod tree;

@@ -21,16 +21,16 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 use lab_common::{Counters, MaxReady, SyscallTime};
-use serde::{Deserialize, Serialize};
 use socket2::{Domain, Socket, Type};
 
 use crate::{
     load::{LoadReport, Workload},
-    measure::freeze::Freezer,
+    measure::burst::{Burst, Holds},
     measure::launch::LISTEN_FD,
     measure::privileges,
     measure::probe::{Delta, Probe, syscall_times_between},
     measure::process::{self, Child, Spawn, Stderr, Stdout},
+    measure::samples::{EpollLists, Peak, Pss, SAMPLE_EVERY},
     measure::settle::{Idle, NotIdle, settle},
     measure::tree,
 };
@@ -72,24 +72,6 @@ pub enum Counted {
     /// wait call can find every connection ready. Only the time from release to idle is counted,
     /// less what a hold costs by itself (see [`Burst`]).
     Bursts,
-}
-
-/// What the holds of a burst run did, and what they cost.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Burst {
-    /// Rounds held and released.
-    pub rounds: u64,
-    /// Bytes the rounds sent, summed; each round was released only once the server's TCP had
-    /// acknowledged all of its bytes (`/proc/net/tcp`).
-    pub bytes_sent: u64,
-    /// Of those, the bytes in the server's sockets unread at the releases: all of them for a
-    /// server that reads with syscalls; fewer for io_uring, whose receives armed before the hold
-    /// are completed by the kernel while the server is frozen.
-    pub bytes_unread: u64,
-    /// Syscalls one hold adds by itself: the call each blocked thread was in is interrupted by
-    /// the freeze and entered again on release. Measured with an empty hold before the rounds;
-    /// `rounds` times this, syscall by syscall, is subtracted from the counts.
-    pub hold_syscalls: u64,
 }
 
 /// Step 1–2: a traced `iolab serve --model …` on a fresh loopback listener (or the spec's
@@ -341,31 +323,6 @@ pub fn measure(
     })
 }
 
-/// The tree's epoll interest lists at their largest (see [`tree::epoll_interest_lists`]).
-#[derive(Default)]
-struct EpollLists {
-    largest: Vec<u64>,
-    sampled: Option<Instant>,
-}
-
-impl EpollLists {
-    /// Reads them again unless the last read was recent (`now` forces it); a tree of many
-    /// processes (a forking server) is not read while it runs: each has its own few fds.
-    fn sample(&mut self, root: u32, now: bool) {
-        if !now && (self.sampled.is_some_and(|at| at.elapsed() < EPOLL_SAMPLE_EVERY) || tree::size(root).0 > 64) {
-            return;
-        }
-        self.sampled = Some(Instant::now());
-        let lists = tree::epoll_interest_lists(root);
-        if lists.iter().sum::<u64>() > self.largest.iter().sum::<u64>() {
-            self.largest = lists;
-        }
-    }
-}
-
-/// Reading every epoll instance's fdinfo costs the lab a few ms at 10,000 connections.
-const EPOLL_SAMPLE_EVERY: Duration = Duration::from_millis(250);
-
 /// The measurement window: the snapshot that opens it, the one that closes it, and the tree's
 /// peak size and memory in between. It lasts from the first snapshot to the server's last syscall before
 /// the second (the quiet time that shows it idle is not part of it).
@@ -407,120 +364,6 @@ impl Window {
     }
 }
 
-/// A burst run between the load generator's cues (see [`Counted::Bursts`]).
-struct Holds {
-    freezer: Freezer,
-    /// What an empty hold added: freezing the idle server and releasing it.
-    empty_hold: Option<Counters>,
-    /// The snapshot that opened the round in progress (taken frozen) and when it was released.
-    round_opened: Option<(Counters, Instant)>,
-    /// The rounds' counts and windows, summed.
-    summed: Counters,
-    seconds: f64,
-    figures: Burst,
-}
-
-impl Holds {
-    /// A cgroup of its own for the server's tree; a process the tree creates is born in it.
-    fn new(root: u32) -> Result<Holds> {
-        let freezer = Freezer::new()?;
-        for pid in tree::processes(root) {
-            freezer.adopt(pid)?;
-        }
-        Ok(Holds {
-            freezer,
-            empty_hold: None,
-            round_opened: None,
-            summed: Counters::ZERO,
-            seconds: 0.0,
-            figures: Burst::default(),
-        })
-    }
-
-    /// Freezes the idle server and releases it at once: what a hold costs with nothing queued.
-    fn measure_empty_hold(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
-        self.freezer.freeze()?;
-        let frozen = probe.snapshot()?;
-        self.freezer.thaw()?;
-        let idle = settle(probe, root)?.counters;
-        let cost = lab_common::sub_words(&idle, &frozen);
-        self.figures.hold_syscalls = cost.syscalls.iter().sum::<u64>() + cost.syscall_out_of_range;
-        self.empty_hold = Some(cost);
-        Ok(())
-    }
-
-    /// Before a round: the previous one ends once the server is idle, then the tree is frozen.
-    fn hold(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
-        self.close_round(probe, root)?;
-        self.freezer.freeze()?;
-        self.round_opened = Some((probe.snapshot()?, Instant::now()));
-        Ok(())
-    }
-
-    /// The round's `bytes` are sent: once the server's TCP has them all, release the tree.
-    fn release(&mut self, addr: SocketAddr, bytes: u64) -> Result<()> {
-        let unread = wait_until_delivered(addr)?;
-        self.figures.rounds += 1;
-        self.figures.bytes_sent += bytes;
-        self.figures.bytes_unread += unread;
-        if let Some((_, at)) = self.round_opened.as_mut() {
-            *at = Instant::now(); // the round's time starts at the release
-        }
-        self.freezer.thaw()
-    }
-
-    /// Waits until the server is idle and adds the round in progress, if any, to the sums.
-    fn close_round(&mut self, probe: &mut Probe, root: u32) -> Result<Idle> {
-        let idle = settle(probe, root)?;
-        if let Some((opened, at)) = self.round_opened.take() {
-            lab_common::add_words(&mut self.summed, &lab_common::sub_words(&idle.counters, &opened));
-            self.seconds += idle.since.saturating_duration_since(at).as_secs_f64();
-        }
-        Ok(idle)
-    }
-
-    /// The rounds' counts, less the syscalls the holds added.
-    fn counted(&self) -> Delta {
-        let mut counted = self.summed;
-        if let Some(cost) = &self.empty_hold {
-            for (count, per_hold) in counted.syscalls.iter_mut().zip(cost.syscalls) {
-                *count = count.saturating_sub(per_hold * self.figures.rounds);
-            }
-        }
-        Delta(counted)
-    }
-}
-
-/// Waits until the server's TCP has acknowledged every byte the clients sent to `addr` (no
-/// client socket has unacknowledged data), and returns how many of them the server's sockets
-/// hold unread. The two differ for io_uring: its receives, armed before the hold, are completed
-/// by the kernel in the frozen server's task work, which still runs.
-fn wait_until_delivered(addr: SocketAddr) -> Result<u64> {
-    let started = Instant::now();
-    loop {
-        let sockets = procfs::net::tcp().context("reading /proc/net/tcp")?;
-        let established = sockets.iter().filter(|s| s.state == procfs::net::TcpState::Established);
-        let (mut unacknowledged, mut unread) = (0, 0);
-        for socket in established {
-            if socket.remote_address == addr {
-                unacknowledged += u64::from(socket.tx_queue);
-            } else if socket.local_address == addr {
-                unread += u64::from(socket.rx_queue);
-            }
-        }
-        if unacknowledged == 0 {
-            return Ok(unread);
-        }
-        if started.elapsed() > QUEUE_LIMIT {
-            bail!("{unacknowledged} bytes of the round never reached the held server's sockets in {QUEUE_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// How long a round's bytes may take to reach the held server's sockets.
-const QUEUE_LIMIT: Duration = Duration::from_secs(10);
-
 /// `iolab load --format json` at `addr` with `workload`, run as the user behind sudo, with stdin
 /// and stdout piped for its cues and its report; never in the traced tree. Each caller adds its
 /// own flags.
@@ -534,70 +377,6 @@ pub fn load_generator(addr: SocketAddr, workload: &Workload) -> Spawn<'static> {
         .stdin_pipe()
         .stdout(Stdout::Lines)
         .as_invoking_user()
-}
-
-/// The largest number of processes and threads the server tree had at once.
-///
-/// The probe counts tasks started and exited exactly; the live count is sampled every
-/// [`SAMPLE_EVERY`] while the load runs (a snapshot is one `bpf()` call), on top of the tree's
-/// size at the start, which is read from /proc while the server is idle.
-struct Peak {
-    base: Counters,
-    base_processes: u64,
-    base_threads: u64,
-    processes: u64,
-    threads: u64,
-}
-
-/// Each sample wakes the lab on CPUs the server and the generator keep busy, so not too often:
-/// a tree that grows per connection stays at its peak for the whole run, and a task that lives
-/// less than this may be missed either way.
-pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
-
-impl Peak {
-    fn at_start(root: u32, now: &Counters) -> Peak {
-        let (processes, threads) = tree::size(root);
-        Peak { base: *now, base_processes: processes, base_threads: threads, processes, threads }
-    }
-
-    fn sample(&mut self, now: &Counters) {
-        let live = |base: u64, started: u64, exited: u64| (base + started).saturating_sub(exited);
-        let processes = live(
-            self.base_processes,
-            now.tasks.processes_started - self.base.tasks.processes_started,
-            now.tasks.processes_exited - self.base.tasks.processes_exited,
-        );
-        let threads = live(
-            self.base_threads,
-            now.tasks.started - self.base.tasks.started,
-            now.tasks.exited - self.base.tasks.exited,
-        );
-        self.processes = self.processes.max(processes);
-        self.threads = self.threads.max(threads);
-    }
-}
-
-/// The largest proportional set size (PSS) of the server tree, read from /proc (see
-/// [`tree::pss_kib`]): memory the tree really holds, a page shared by N of its processes counted
-/// 1/N in each, so that a process per connection is not charged N times for the interpreter they
-/// share.
-///
-/// Reading it is not free: the kernel walks every mapping of every process, so a sample of a tree
-/// with a process per connection takes time in proportion to its processes (BENCHMARKS.md has the
-/// figure). So it is read only while the load generator pauses with every connection open and the
-/// server idle: once when everything is counted (`--pause-when-connected`; the pause is taken out
-/// of the window's length), and for the rounds and bursts before the window opens and after it
-/// closes.
-/// Never while the server works: a sample would take CPU from it and from the generator.
-#[derive(Default)]
-struct Pss {
-    peak_kib: u64,
-}
-
-impl Pss {
-    fn sample(&mut self, root: u32) {
-        self.peak_kib = self.peak_kib.max(tree::pss_kib(root));
-    }
 }
 
 /// A loopback listener with a backlog large enough for every connection to queue at once (no

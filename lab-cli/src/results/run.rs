@@ -13,9 +13,10 @@ use anyhow::{Context as _, Result};
 
 use crate::{
     load::{ErrorCounts, Latency, LoadReport, Workload},
+    measure::burst::Burst,
     measure::launch::Usage,
     measure::probe::{Delta, Probe},
-    measure::run::{Burst, Measured, RunSpec, measure, start_model},
+    measure::run::{Measured, RunSpec, measure, start_model},
     measure::settle::NotIdle,
 };
 

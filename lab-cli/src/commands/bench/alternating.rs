@@ -11,7 +11,7 @@
 //!
 //! An untraced phase (U) has no eBPF program attached anywhere on the machine, as with
 //! `--no-trace`. A traced phase (T) has all of the probe's attached, and the lab reads the counters
-//! as often as `iolab run` does (`run::SAMPLE_EVERY`), so its own reading is charged too. An empty
+//! as often as `iolab run` does (`samples::SAMPLE_EVERY`), so its own reading is charged too. An empty
 //! phase (E) has only [`EmptyProbe`]: a program that does nothing, on `sys_enter`. Its ratio is
 //! the floor, what any syscall probe would cost this server before doing any work; the probe's
 //! own work is the gap between the two ratios. A phase's throughput is
@@ -32,7 +32,8 @@ use crate::{
     load::Workload,
     measure::probe::{EmptyProbe, Probe},
     measure::process::Child,
-    measure::run::{RunSpec, SAMPLE_EVERY, load_generator, start_model},
+    measure::run::{RunSpec, load_generator, start_model},
+    measure::samples::SAMPLE_EVERY,
     results::stats::{Summary, summarize},
 };
 
