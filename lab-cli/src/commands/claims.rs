@@ -234,7 +234,8 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
         limits,
         syscall_ns,
     };
-    let report = ClaimsReport { claims: claims(&evidence), limits, syscall_ns, connections: c };
+    let report =
+        ClaimsReport { claims: claims(&evidence), limits, syscall_ns, connections: c, large: plan.large.unwrap_or(0) };
     let table = report.table(args.format == Format::Markdown);
     let text = match args.format {
         Format::Markdown => table,

@@ -162,8 +162,14 @@ impl ClaimsReport {
         let l = &self.limits;
         let open_files = format!("{} (hard {})", l.open_files.0, l.open_files.1);
         let user_tasks = l.max_user_tasks.map_or("unlimited".into(), |n| n.to_string());
+        let bound = match self.large {
+            0 => String::new(),
+            n => format!(
+                " The large comparison stops at {n} connections: each holds a socket in the load generator and one in the server, both under RLIMIT_NOFILE, and every server must be taken back cleanly after it."
+            ),
+        };
         format!(
-            "{table}\n\nLimits here: RLIMIT_NPROC {user_tasks}, threads-max {}, pid_max {}, vm.max_map_count {}, RLIMIT_NOFILE {open_files}; one getppid costs {} ns without a probe.\n",
+            "{table}\n\nLimits here: RLIMIT_NPROC {user_tasks}, threads-max {}, pid_max {}, vm.max_map_count {}, RLIMIT_NOFILE {open_files}; one getppid costs {} ns without a probe.{bound}\n",
             l.threads_max,
             l.pid_max,
             l.max_map_count,
@@ -181,6 +187,9 @@ pub struct ClaimsReport {
     pub syscall_ns: f64,
     /// The connections of the main comparison (the walkthrough says 10,000; see `--connections`).
     pub connections: u64,
+    /// The connections of the large comparison (0: not run, `--quick`).
+    #[serde(default)]
+    pub large: u64,
 }
 
 #[cfg(test)]

@@ -55,10 +55,10 @@
 //! `iolab guard …` (its argv[0] is set to `iolab`; the program stays `/proc/self/exe`).
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::HashSet,
     ffi::{OsStr, OsString},
     fs,
-    io::{BufRead as _, BufReader, Read as _, Write as _},
+    io::Write as _,
     os::{
         fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
         unix::process::{CommandExt as _, ExitStatusExt as _},
@@ -66,7 +66,7 @@ use std::{
     path::{Path, PathBuf},
     process::{ChildStdin, Command, ExitStatus, Stdio},
     sync::{
-        Arc, Condvar, Mutex, OnceLock,
+        Mutex, OnceLock,
         mpsc::{self, Receiver, RecvTimeoutError},
     },
     time::{Duration, Instant},
@@ -75,6 +75,14 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 
 use crate::measure::{launch, privileges, probe::Probe};
+
+mod guard;
+mod output;
+
+pub use guard::guard;
+use guard::start_guard;
+pub use output::{TAIL_LINES, Tail};
+use output::{describe, read_lines};
 
 /// The fd on which `iolab gate` waits for the go byte.
 pub const GATE_FD: RawFd = 4;
@@ -656,52 +664,6 @@ fn spawn_command(command: Command) -> std::io::Result<std::process::Child> {
     answer.recv().map_err(|_| std::io::Error::other("the spawner thread is gone"))?
 }
 
-/// `iolab guard PGID` for the group `pgid`, its stdin a pipe from us (see the module comment):
-/// in a group of its own, with no death signal (it must outlive iolab to do its work), and root
-/// (to kill any group of ours, a tool's included).
-fn start_guard(pgid: u32) -> Result<Child> {
-    let mut command = Command::new(launch::iolab_exe());
-    command.arg0("iolab").args(["guard".to_owned(), pgid.to_string()]);
-    command.stdin(Stdio::piped()).stdout(Stdio::null()).process_group(0);
-    let mut std_child = spawn_command(command).context("starting the guard")?;
-    let pid = std_child.id();
-    Ok(Child {
-        pid,
-        what: "the guard".into(),
-        stdin: std_child.stdin.take(),
-        lines: None,
-        tail: None,
-        own_group: false,
-        exit: None,
-        guard: None,
-    })
-}
-
-/// The `iolab guard PGID` process: blocks on stdin; one byte from iolab means the group is gone
-/// and nothing needs doing, end of file means iolab died: kill the group.
-pub fn guard(pgid: i32) -> Result<()> {
-    if pgid <= 1 {
-        bail!("guard: no process group given");
-    }
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
-        // SAFETY: plain signal(2): only iolab's pipe decides when the guard ends.
-        unsafe { libc::signal(signal, libc::SIG_IGN) };
-    }
-    // SAFETY: the guard's stdin is the pipe iolab holds the other end of.
-    let mut pipe = unsafe { fs::File::from_raw_fd(GUARD_FD) };
-    let mut byte = [0u8; 1];
-    loop {
-        match pipe.read(&mut byte) {
-            Ok(1) => return Ok(()),
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            _ => break,
-        }
-    }
-    // SAFETY: plain kill(2) on the group iolab named.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    Ok(())
-}
-
 /// `program`'s path: as given if it names a path (has a `/`), else the first match on PATH.
 pub fn which(program: impl AsRef<OsStr>) -> Option<PathBuf> {
     ::which::which(program).ok()
@@ -720,82 +682,4 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     }
     // SAFETY: both fds were just created and are owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// Its stdout, line by line, on a channel, read by a thread of ours.
-fn read_lines(from: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(from).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    lines
-}
-
-/// The last [`TAIL_LINES`] lines a child printed, and whether its output has reached its end.
-#[derive(Clone, Default)]
-pub struct Tail(Arc<(Mutex<TailState>, Condvar)>);
-
-#[derive(Default)]
-struct TailState {
-    lines: VecDeque<String>,
-    open: usize,
-}
-
-pub const TAIL_LINES: usize = 5;
-
-impl Tail {
-    /// Reads `from` to its end in a thread of its own. The thread ends when every process of
-    /// the tree has closed the stream (they are killed by [`Child::stop`] at the latest).
-    /// Drained streams count as one output: [`Tail::lines`] waits for all of them.
-    fn drain(&self, from: impl std::io::Read + Send + 'static) {
-        let shared = Arc::clone(&self.0);
-        shared.0.lock().unwrap_or_else(|e| e.into_inner()).open += 1;
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(from);
-            let mut line = Vec::new();
-            while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-                let text = String::from_utf8_lossy(&line).trim_end().to_owned();
-                let mut state = shared.0.lock().unwrap_or_else(|e| e.into_inner());
-                if state.lines.len() == TAIL_LINES {
-                    state.lines.pop_front();
-                }
-                state.lines.push_back(text);
-                line.clear();
-            }
-            shared.0.lock().unwrap_or_else(|e| e.into_inner()).open -= 1;
-            shared.1.notify_all();
-        });
-    }
-
-    /// The last lines, once the output has ended or `wait` has passed (a stopped child's last
-    /// words may still be in the pipe).
-    pub fn lines(&self, wait: Duration) -> Vec<String> {
-        let (lock, ended) = &*self.0;
-        let state = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let (state, _) = ended.wait_timeout_while(state, wait, |s| s.open > 0).unwrap_or_else(|e| e.into_inner());
-        state.lines.iter().cloned().collect()
-    }
-}
-
-fn describe(status: ExitStatus) -> String {
-    match status.signal() {
-        Some(sig) => format!("killed by signal {sig} ({})", signal_name(sig)),
-        None => status.to_string(),
-    }
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGPIPE => "SIGPIPE",
-        _ => "signal",
-    }
 }
