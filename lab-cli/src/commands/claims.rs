@@ -43,7 +43,7 @@ pub struct ClaimsArgs {
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=10_000))]
     pub large: u64,
     /// Small sizes throughout (100 connections, no large or small comparison, a scan to 100
-    /// fds): about a minute, for a test; the verdicts then rest on less.
+    /// fds): under a minute, for a test; the verdicts then rest on less.
     #[arg(long)]
     pub quick: bool,
     /// `table` for a terminal, `markdown` for the README, `json` or `csv` for programs.
