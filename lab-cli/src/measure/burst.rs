@@ -1,5 +1,5 @@
 //! A burst: a round of messages queued whole before the server may look, so that one wait call
-//! can find every connection ready (`iolab prove`, [`Counted::Bursts`]).
+//! can find every connection ready (`iolab prove`; `Counted::Bursts` in `run`, which drives it).
 //!
 //! Before each round the lab freezes the server's tree ([`Freezer`], a cgroup of its own); the
 //! load generator sends the round and says how many bytes it queued; the lab releases the tree
@@ -16,8 +16,6 @@ use anyhow::{Context as _, Result, bail};
 use lab_common::Counters;
 use serde::{Deserialize, Serialize};
 
-#[cfg(doc)]
-use crate::measure::run::Counted;
 use crate::{
     measure::freeze::Freezer,
     measure::probe::{Delta, Probe},
@@ -43,7 +41,7 @@ pub struct Burst {
     pub hold_syscalls: u64,
 }
 
-/// A burst run between the load generator's cues (see [`Counted::Bursts`]).
+/// A burst run between the load generator's cues (see the module comment).
 pub(super) struct Holds {
     freezer: Freezer,
     /// What an empty hold added: freezing the idle server and releasing it.
