@@ -52,24 +52,41 @@ struct Slot {
 }
 
 fn serve(listener: TcpListener) -> io::Result<()> {
-    serve_counted(listener, &AtomicU64::new(0))
+    EventLoop::new(listener)?.run(&AtomicU64::new(0))
 }
 
-/// The event loop, on the calling thread, counting accepted connections in `accepted`. Shared
-/// with `epoll-reuseport`, which runs one per thread, each on a listener of its own.
-pub(super) fn serve_counted(listener: TcpListener, accepted: &AtomicU64) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let listen_fd = listener.as_raw_fd();
-    let epoll = Epoll::new()?;
-    epoll.ctl(EPOLL_CTL_ADD, listen_fd, EPOLLIN as u32)?;
+/// An epoll instance with a listener registered, ready to serve. Shared with `epoll-reuseport`,
+/// which makes one per thread before any thread accepts: a thread that could not get its epoll fd
+/// because another had accepted up to RLIMIT_NOFILE would drop its listener, and with it the
+/// connections waiting there.
+pub(super) struct EventLoop {
+    listener: TcpListener,
+    epoll: Epoll,
+}
 
+impl EventLoop {
+    pub(super) fn new(listener: TcpListener) -> io::Result<EventLoop> {
+        listener.set_nonblocking(true)?;
+        let epoll = Epoll::new()?;
+        epoll.ctl(EPOLL_CTL_ADD, listener.as_raw_fd(), EPOLLIN as u32)?;
+        Ok(EventLoop { listener, epoll })
+    }
+
+    /// The loop, on the calling thread, counting accepted connections in `accepted`.
+    pub(super) fn run(self, accepted: &AtomicU64) -> io::Result<()> {
+        serve_loop(&self.listener, &self.epoll, accepted)
+    }
+}
+
+fn serve_loop(listener: &TcpListener, epoll: &Epoll, accepted: &AtomicU64) -> io::Result<()> {
+    let listen_fd = listener.as_raw_fd();
     let mut slots: FdTable<Slot> = FdTable::default();
     let mut events = Events::default();
     let mut scratch = vec![0; BUF_SIZE];
     loop {
         for (fd, flags) in epoll.wait(&mut events)? {
             if fd == listen_fd {
-                accept(&epoll, listen_fd, &mut slots, accepted)?;
+                accept(epoll, listen_fd, &mut slots, accepted)?;
                 continue;
             }
             let Some(slot) = slots.get_mut(fd) else {

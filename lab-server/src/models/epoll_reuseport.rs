@@ -48,6 +48,7 @@ use std::{
     thread,
 };
 
+use super::epoll::EventLoop;
 use crate::{
     BACKLOG, Model,
     sys::{self, check},
@@ -85,10 +86,9 @@ fn serve(listener: TcpListener) -> io::Result<()> {
     // A counter per thread, leaked: they live as long as the server, which is the process.
     let counters: Vec<&'static AtomicU64> = listeners.iter().map(|_| &*Box::leak(Box::default())).collect();
     ACCEPTED.lock().unwrap_or_else(|e| e.into_inner()).push((addr, counters.clone()));
-    let mut workers = listeners
-        .into_iter()
-        .zip(counters)
-        .map(|(listener, accepted)| move || super::epoll::serve_counted(listener, accepted));
+    // Every loop's epoll instance before any loop accepts (see `EventLoop`).
+    let loops = listeners.into_iter().map(EventLoop::new).collect::<io::Result<Vec<_>>>()?;
+    let mut workers = loops.into_iter().zip(counters).map(|(event_loop, accepted)| move || event_loop.run(accepted));
     let first = workers.next().expect("at least one listener");
     let others: Vec<_> = workers.map(thread::spawn).collect();
     let result = first(); // Returns only on a fatal error; so do the others.

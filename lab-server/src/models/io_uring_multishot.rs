@@ -29,7 +29,8 @@
 //! **Back-pressure:** a multishot receive keeps receiving whether or not the client reads its
 //! replies. When a connection holds [`MAX_UNSENT`] reply bytes we cancel its receive
 //! (IORING_OP_ASYNC_CANCEL) and arm a new one when they are sent — so a client that never reads
-//! costs two submissions per 64 KiB, and everyone else none.
+//! costs two submissions per 64 KiB, and everyone else none. Until the cancel lands the receive
+//! still fills buffers; if that client alone empties the ring, the ring is not grown for it.
 //!
 //! **Where it blocks:** only in `io_uring_enter` (waiting for one completion, no timeout).
 //!
@@ -201,7 +202,9 @@ fn serve(listener: TcpListener) -> io::Result<()> {
                 }
                 match result {
                     0 => conn.peer_done = true,
-                    r if r == -libc::ENOBUFS => starved = true, // Re-armed below.
+                    // Re-armed below. A connection past its reply limit ran the ring dry by
+                    // itself (a client not reading): more buffers would only hold more of it.
+                    r if r == -libc::ENOBUFS => starved |= conn.unsent() < MAX_UNSENT,
                     r if r < 0 && r != -libc::ECANCELED => conn.failed = true,
                     _ => {}
                 }

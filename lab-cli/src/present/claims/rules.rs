@@ -506,6 +506,61 @@ mod tests {
     }
 
     #[test]
+    fn thread_cost_needs_less_memory_than_a_process_and_dearer_messages_than_epoll() {
+        let verdict = |thread_pss: f64, thread_cpu: f64, switches: f64| {
+            let compare = [
+                result(
+                    "thread",
+                    &[
+                        ("pss_kib_per_conn", thread_pss),
+                        ("window_cpu_us_per_msg", thread_cpu),
+                        ("voluntary_cs_per_msg", switches),
+                    ],
+                ),
+                result("process", &[("pss_kib_per_conn", 40.0)]),
+                result("epoll", &[("window_cpu_us_per_msg", 10.0)]),
+            ];
+            thread_cost(&evidence(&compare, &[], &[])).verdict
+        };
+        assert_eq!(verdict(27.0, 12.0, 0.5), Verdict::Holds, "1.2× epoll and 0.5 switches, at the boundary");
+        assert_eq!(verdict(27.0, 11.9, 1.0), Verdict::HoldsInPart, "cheaper, but not 1.2× epoll's CPU");
+        assert_eq!(verdict(27.0, 20.0, 0.49), Verdict::HoldsInPart, "cheaper, but too few switches");
+        assert_eq!(verdict(40.0, 11.0, 1.0), Verdict::DoesNotHold, "as much memory as a process, and cheap messages");
+    }
+
+    #[test]
+    fn one_syscall_per_connection_needs_a_read_and_a_switch_per_message_and_1_5_times_epoll() {
+        let verdict = |data: f64, switches: f64, thread_cpu: f64| {
+            let burst = [
+                result(
+                    "thread",
+                    &[
+                        ("data_syscalls_per_msg", data),
+                        ("voluntary_cs_per_msg", switches),
+                        ("window_cpu_us_per_msg", thread_cpu),
+                    ],
+                ),
+                result("epoll", &[("window_cpu_us_per_msg", 10.0)]),
+            ];
+            one_syscall_per_connection(&evidence(&[], &burst, &[])).verdict
+        };
+        assert_eq!(verdict(2.0, 1.0, 15.0), Verdict::Holds, "1.5× at the boundary");
+        assert_eq!(verdict(2.0, 1.0, 14.9), Verdict::HoldsInPart, "the calls, but not the large cost");
+        assert_eq!(verdict(1.97, 1.0, 14.9), Verdict::DoesNotHold, "0.985 reads per message is short of one");
+    }
+
+    #[test]
+    fn poll_limit_does_not_hold_when_poll_refuses_more_than_the_open_files_limit() {
+        let verdict = |errno: Option<i32>| {
+            let e = Evidence { poll_beyond_limit: errno, ..evidence(&[], &[], &[]) };
+            poll_limit(&e).verdict
+        };
+        assert_eq!(verdict(Some(libc::EINVAL)), Verdict::DoesNotHold);
+        assert_eq!(verdict(None), Verdict::Holds, "no limit found");
+        assert_eq!(verdict(Some(libc::ENOMEM)), Verdict::NotTested, "another failure says nothing of the limit");
+    }
+
+    #[test]
     fn one_call_needs_every_socket_in_one_wait() {
         let burst = |max_ready: f64, io: f64| {
             let mut poll = result("poll", &[("max_ready", max_ready), ("data_syscalls_per_msg", io)]);
