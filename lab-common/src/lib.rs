@@ -372,13 +372,11 @@ counters! {
     }
 }
 
-/// The traced thread running on one CPU since a switch, if one is (see lab-ebpf's `switch_in`).
+/// When the task running on one CPU was switched in, as lab-ebpf's `count_switch` saw it; 0
+/// until the probe has seen a switch there.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OnCpu {
-    /// The thread; 0 when the CPU runs an untraced one.
-    pub tid: u32,
-    pub _pad: u32,
     pub since_ns: u64,
 }
 

@@ -25,8 +25,7 @@ use lab_common::{
 #[map]
 static TRACED_TASKS: Array<u8> = Array::with_max_entries(1, 0);
 
-/// Per CPU: the traced thread running there since a context switch, and since when (see
-/// [`switch_in`]).
+/// Per CPU: when the task running there was switched in (see [`count_switch`]).
 #[map]
 static ON_CPU: PerCpuArray<OnCpu> = PerCpuArray::with_max_entries(1, 0);
 
@@ -89,11 +88,6 @@ static EPOLL_SIZES: Array<InterestSize> = Array::with_max_entries(TASK_SLOTS, 0)
 static NEWTASK_PID_OFFSET: u32 = 0;
 #[unsafe(no_mangle)]
 static NEWTASK_FLAGS_OFFSET: u32 = 0;
-/// Offsets of `prev_pid` and `next_pid` in the `sched:sched_switch` record, set the same way.
-#[unsafe(no_mangle)]
-static SWITCH_PREV_PID_OFFSET: u32 = 0;
-#[unsafe(no_mangle)]
-static SWITCH_NEXT_PID_OFFSET: u32 = 0;
 
 /// Offset of `ret` in every `syscalls:sys_exit_*` record (stable since the format was added).
 const EXIT_RET_OFFSET: usize = 16;
@@ -216,28 +210,46 @@ fn syscall_arg(regs: *const pt_regs, n: usize) -> u64 {
 
 /// `TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)`.
 /// It fires on the CPU that switches, before the switch, so the current task is `prev`.
+///
+/// Every switch on a CPU ends the slice of the task leaving it and starts the slice of the one
+/// arriving, so the time since the CPU's previous switch ([`ON_CPU`]) is the leaving task's
+/// slice: a traced thread's slices sum to the tree's on-CPU time, and a wait call's thread that
+/// left inside the call and is leaving again came back when this slice began. Nothing here needs
+/// to name the arriving task, so one raw program per switch does it all. (A tracepoint program,
+/// which could read the arriving task's pid from the record, runs only when the kernel's
+/// recursion guards let it: on a CPU where `bpf_prog_active` is held it is skipped, and a
+/// missed arrival would lose that whole slice.)
 #[raw_tracepoint(tracepoint = "sched_switch")]
 pub fn count_switch(ctx: RawTracePointContext) -> i32 {
+    let now = unsafe { bpf_ktime_get_ns() };
+    let since = match ON_CPU.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
+        Some(slot) => unsafe { core::mem::replace(&mut (*slot).since_ns, now) },
+        None => 0,
+    };
     let current = current_task();
     forget_current_task();
     let Some((_, tid)) = current else {
         return 0;
     };
-    // A thread switched out inside a wait call: its off-CPU time starts (see `switch_in`).
+    // A thread switched out inside a wait call: its off-CPU time starts.
     if let Some(slot) = pending_wait(tid)
         && slot.tid == tid
     {
-        slot.time.switched_out_ns = unsafe { bpf_ktime_get_ns() };
+        switched_out(&mut slot.time, since, now);
     }
     if timing()
         && let Some(slot) = pending_syscall(tid)
         && slot.tid == tid
     {
-        slot.time.switched_out_ns = unsafe { bpf_ktime_get_ns() };
+        switched_out(&mut slot.time, since, now);
     }
     let preempt: u64 = ctx.arg(0);
     let prev_state: u64 = ctx.arg(3);
     if let Some(c) = counters() {
+        if since != 0 {
+            c.on_cpu_ns += now.saturating_sub(since); // 0: the slice began before the probe saw the CPU
+        }
         // The kernel's own rule for nvcsw/nivcsw (/proc/PID/status): a switch is voluntary when
         // the task was not preempted and had left TASK_RUNNING, i.e. it went to sleep.
         if preempt & 1 == 0 && prev_state as u32 != 0 {
@@ -340,13 +352,28 @@ fn split_time(call: &InCall, now: u64) -> (u64, u64) {
     (inside - off_cpu, off_cpu)
 }
 
-/// The thread of a call is back on a CPU at `now`: the time it was away is off-CPU time.
+/// The thread of a call leaves its CPU at `now`, after a slice there that began at `since`.
 #[inline(always)]
-fn switched_in(call: &mut InCall, now: u64) {
+fn switched_out(call: &mut InCall, since: u64, now: u64) {
+    back_since(call, since);
+    call.switched_out_ns = now;
+}
+
+/// The thread of a call has been on this CPU since `since` (a switch [`count_switch`] saw): if it
+/// had left inside the call, it came back then, and the time away is off-CPU time.
+#[inline(always)]
+fn back_since(call: &mut InCall, since: u64) {
     if call.switched_out_ns != 0 {
-        call.off_cpu_ns += now.saturating_sub(call.switched_out_ns);
+        call.off_cpu_ns += since.saturating_sub(call.switched_out_ns);
         call.switched_out_ns = 0;
     }
+}
+
+/// When the task running on this CPU was switched in (0 if the probe has not seen it).
+#[inline(always)]
+fn on_cpu_since() -> u64 {
+    // SAFETY: this CPU's slot, read by a program of the task running there.
+    ON_CPU.get_ptr_mut(0).map_or(0, |slot| unsafe { (*slot).since_ns })
 }
 
 /// The slot of process `tgid` in [`EPOLL_SIZES`].
@@ -496,7 +523,7 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     }
     // SAFETY: `ret` is a long at offset 16 in every sys_exit record.
     let ret = unsafe { ctx.read_at::<i64>(EXIT_RET_OFFSET) }.unwrap_or(-1);
-    let pending = *slot;
+    let mut pending = *slot;
     if pending.time.entered_ns == 0 {
         slot.tid = 0; // an exit of a call whose (re)entry was not seen
         return 0;
@@ -514,6 +541,7 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     stats.calls += 1;
     stats.fds_passed += pending.fds_passed;
     stats.fds_watched += pending.fds_watched;
+    back_since(&mut pending.time, on_cpu_since());
     let (on_cpu, off_cpu) = split_time(&pending.time, now);
     stats.blocked_ns += off_cpu;
     stats.cpu_ns += on_cpu;
@@ -527,56 +555,6 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
         }
     } else {
         stats.errors += 1;
-    }
-    0
-}
-
-/// Every context switch, from the tracepoint whose record names both threads (`prev_pid`,
-/// `next_pid`, at offsets tracefs gives): the raw `sched_switch` program runs as the thread that
-/// leaves and cannot name the one that arrives. Two things need the arriving one:
-/// - the tree's on-CPU time: a slice of a traced thread is counted when it ends, from the moment
-///   the thread arrived ([`ON_CPU`], per CPU);
-/// - a wait call's off-CPU time: a traced thread that `count_switch` saw leave inside a wait call
-///   is back.
-///
-/// It runs on every context switch of the machine, like `count_switch`.
-#[tracepoint(category = "sched", name = "sched_switch")]
-pub fn switch_in(ctx: TracePointContext) -> u32 {
-    // SAFETY: plain u32s set by the loader before the program is loaded, from this kernel's
-    // format file for this tracepoint.
-    let (prev_at, next_at) = unsafe {
-        (core::ptr::read_volatile(&SWITCH_PREV_PID_OFFSET), core::ptr::read_volatile(&SWITCH_NEXT_PID_OFFSET))
-    };
-    let (Ok(prev), Ok(next)) =
-        (unsafe { ctx.read_at::<u32>(prev_at as usize) }, unsafe { ctx.read_at::<u32>(next_at as usize) })
-    else {
-        return 0;
-    };
-    let now = unsafe { bpf_ktime_get_ns() };
-    let next_traced = next != 0 && is_traced(next);
-    if let Some(slot) = ON_CPU.get_ptr_mut(0) {
-        // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
-        let slot = unsafe { &mut *slot };
-        if slot.tid != 0 && slot.tid == prev {
-            if let Some(c) = counters() {
-                c.on_cpu_ns += now.saturating_sub(slot.since_ns);
-            }
-        }
-        *slot = if next_traced { OnCpu { tid: next, _pad: 0, since_ns: now } } else { OnCpu::default() };
-    }
-    if !next_traced {
-        return 0;
-    }
-    if let Some(slot) = pending_wait(next)
-        && slot.tid == next
-    {
-        switched_in(&mut slot.time, now);
-    }
-    if timing()
-        && let Some(slot) = pending_syscall(next)
-        && slot.tid == next
-    {
-        switched_in(&mut slot.time, now);
     }
     0
 }
@@ -610,6 +588,7 @@ pub fn time_exit(ctx: RawTracePointContext) -> i32 {
     }
     slot.tid = 0;
     let now = unsafe { bpf_ktime_get_ns() };
+    back_since(&mut slot.time, on_cpu_since());
     let (on_cpu, _) = split_time(&slot.time, now);
     let ret: i64 = ctx.arg(1);
     // SAFETY: this CPU's copy; programs on one CPU do not preempt each other.

@@ -70,15 +70,11 @@ impl Probe {
         let pid_max: u32 = read_trimmed("/proc/sys/kernel/pid_max")?.parse()?;
         let newtask_pid = format_field_offset(&tracefs, "task/task_newtask", "pid")?;
         let newtask_flags = format_field_offset(&tracefs, "task/task_newtask", "clone_flags")?;
-        let switch_prev_pid = format_field_offset(&tracefs, "sched/sched_switch", "prev_pid")?;
-        let switch_next_pid = format_field_offset(&tracefs, "sched/sched_switch", "next_pid")?;
 
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("TRACED_TASKS", pid_max)
             .override_global("NEWTASK_PID_OFFSET", &newtask_pid, true)
             .override_global("NEWTASK_FLAGS_OFFSET", &newtask_flags, true)
-            .override_global("SWITCH_PREV_PID_OFFSET", &switch_prev_pid, true)
-            .override_global("SWITCH_NEXT_PID_OFFSET", &switch_next_pid, true)
             .override_global("TIMING", &u32::from(timing), true)
             .load(PROBES)
             .context("loading the probes")?;
@@ -130,8 +126,6 @@ impl Probe {
             if hook.program == "count_switch" {
                 // From here on every switch is seen: forget what the CPUs knew before.
                 reset_per_cpu(&mut loaded.current, "current task")?;
-            }
-            if hook.program == "switch_in" {
                 reset_per_cpu(&mut loaded.on_cpu, "on-CPU slice")?;
             }
         }
@@ -275,7 +269,6 @@ fn hooks(tracefs: &Path, timing: bool) -> Vec<Hook> {
         raw("count_syscall", "sys_enter"),
         raw("forget_task", "sched_process_exit"),
         tracepoint("follow_fork", "task", "task_newtask".into()),
-        tracepoint("switch_in", "sched", "sched_switch".into()),
     ];
     // Only exits: the entries are read by count_syscall (see lab-ebpf).
     for kind in WaitKind::ALL {

@@ -184,12 +184,16 @@ pub fn check_ready(probe: &mut Probe, call: &str, k: usize, n: u64) -> Result<Re
     Ok(check)
 }
 
-/// A process busy on a CPU for `ms` milliseconds: its on-CPU time as the probe counted it, and
-/// as the kernel's scheduler did (`/proc/PID/schedstat`, nanoseconds), over the same stretch.
-pub fn check_cpu(probe: &mut Probe, ms: u64) -> Result<(u64, u64)> {
+/// A process busy on a CPU for `ms` milliseconds (on CPU `cpu` alone, if given): its on-CPU time
+/// as the probe counted it, and as the kernel's scheduler did (`/proc/PID/schedstat`,
+/// nanoseconds), over the same stretch.
+pub fn check_cpu(probe: &mut Probe, ms: u64, cpu: Option<usize>) -> Result<(u64, u64)> {
     let mut traced = exercise(&["spin", &ms.to_string()]).start_traced(probe)?;
     let pid = traced.pid;
     wait_stopped(pid)?;
+    if let Some(cpu) = cpu {
+        pin(pid, cpu)?;
+    }
     let (kernel0, before) = (run_time_ns(pid)?, probe.snapshot()?);
     resume(&traced);
     // Running, then stopped again once it has spun: switched out, so its last slice is counted.
@@ -199,6 +203,20 @@ pub fn check_cpu(probe: &mut Probe, ms: u64) -> Result<(u64, u64)> {
     resume(&traced);
     traced.wait_success()?;
     Ok((Delta::between(&before, &after).0.on_cpu_ns, kernel1 - kernel0))
+}
+
+/// Lets thread `tid` (0: the caller) run on CPU `cpu` only.
+pub fn pin(tid: u32, cpu: usize) -> Result<()> {
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET and sched_setaffinity take it by pointer.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(tid as i32, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        bail!("pinning task {tid} to CPU {cpu}: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The time a process has run on a CPU, in ns, by the scheduler's own count.
