@@ -1,7 +1,8 @@
 //! The iolab probes.
 //!
-//! They answer three questions about one process tree, exactly: which syscalls did it make, what
-//! did its wait calls hand the kernel and get back, and how often were its threads switched out.
+//! They answer four questions about one process tree, exactly: which syscalls did it make, what
+//! did its wait calls hand the kernel and get back, how often were its threads switched out, and
+//! how long were they on a CPU.
 //!
 //! The design is syscount's: count in the kernel, read the totals from user space, send no
 //! per-event records. Everything is decided by one lookup, "is the current thread traced?", and
@@ -12,11 +13,12 @@
 //! | program          | hook                                     | does                              |
 //! |------------------|------------------------------------------|-----------------------------------|
 //! | `count_syscall`  | raw tracepoint `sys_enter`               | `syscalls[nr] += 1`; for wait calls, `epoll_ctl` and `close` also what they were handed |
-//! | `count_switch`   | raw tracepoint `sched_switch`            | voluntary / involuntary switches  |
+//! | `count_switch`   | raw tracepoint `sched_switch`            | voluntary / involuntary switches; the leaving thread's slice on its CPU, and a wait call's time away |
 //! | `follow_fork`    | tracepoint `task:task_newtask`           | a traced task's child is traced   |
 //! | `forget_task`    | raw tracepoint `sched_process_exit`      | an exiting task is forgotten      |
 //! | `wait_exit`      | tracepoints `syscalls:sys_exit_<wait call>` | ready fds out (sum, max), time inside |
 //! | `epoll_ctl_exit` | tracepoint `syscalls:sys_exit_epoll_ctl` | applies a successful ADD or DEL   |
+//! | `count_submission`, `count_completion` | raw tracepoints `io_uring_submit_req`, `io_uring_complete` | io_uring requests taken and completions posted |
 //! | `time_exit`      | raw tracepoint `sys_exit`, with `--timing` only  | a syscall's on-CPU time, error, histogram (`count_syscall` notes its entry) |
 //! | `empty_sys_enter`| raw tracepoint `sys_enter`, by `iolab bench` only | nothing: the floor (below)  |
 //!

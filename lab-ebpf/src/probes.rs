@@ -523,7 +523,7 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     }
     // SAFETY: `ret` is a long at offset 16 in every sys_exit record.
     let ret = unsafe { ctx.read_at::<i64>(EXIT_RET_OFFSET) }.unwrap_or(-1);
-    let mut pending = *slot;
+    let pending = *slot;
     if pending.time.entered_ns == 0 {
         slot.tid = 0; // an exit of a call whose (re)entry was not seen
         return 0;
@@ -534,6 +534,10 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
         slot.tid = 0;
     }
     let now = unsafe { bpf_ktime_get_ns() };
+    // Before the counters are looked up: the call's time, settled with this CPU's slice.
+    let mut time = pending.time;
+    back_since(&mut time, on_cpu_since());
+    let (on_cpu, off_cpu) = split_time(&time, now);
     let Some(c) = counters() else { return 0 };
     let Some(stats) = c.wait.get_mut(pending.kind as usize) else {
         return 0;
@@ -541,8 +545,6 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     stats.calls += 1;
     stats.fds_passed += pending.fds_passed;
     stats.fds_watched += pending.fds_watched;
-    back_since(&mut pending.time, on_cpu_since());
-    let (on_cpu, off_cpu) = split_time(&pending.time, now);
     stats.blocked_ns += off_cpu;
     stats.cpu_ns += on_cpu;
     if ret >= 0 {

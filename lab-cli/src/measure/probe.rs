@@ -277,10 +277,15 @@ fn hooks(tracefs: &Path, timing: bool) -> Vec<Hook> {
     // An interrupted poll is resumed by restart_syscall, and returns there (see lab-ebpf).
     hooks.push(tracepoint("wait_exit", "syscalls", "sys_exit_restart_syscall".into()));
     hooks.push(tracepoint("epoll_ctl_exit", "syscalls", "sys_exit_epoll_ctl".into()));
-    // io_uring's own tracepoints: requests submitted and completions posted.
-    let io_uring = tracefs.join("events/io_uring").exists();
-    for (program, name) in [("count_submission", "io_uring_submit_req"), ("count_completion", "io_uring_complete")] {
-        hooks.push(Hook { program, kind: HookKind::Raw(name), exists: io_uring });
+    // io_uring's own tracepoints: requests submitted (named io_uring_submit_sqe before Linux 6.2)
+    // and completions posted.
+    let io_uring: [(&str, &[&str]); 2] = [
+        ("count_submission", &["io_uring_submit_req", "io_uring_submit_sqe"]),
+        ("count_completion", &["io_uring_complete"]),
+    ];
+    for (program, names) in io_uring {
+        let found = names.iter().find(|name| tracefs.join("events/io_uring").join(name).exists());
+        hooks.push(Hook { program, kind: HookKind::Raw(found.unwrap_or(&names[0])), exists: found.is_some() });
     }
     if timing {
         hooks.push(raw("time_exit", "sys_exit"));
