@@ -208,12 +208,6 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
             COMPARED.join(",")
         ),
         small: &small,
-        small_command: format!(
-            "iolab compare -c {} -m {} --models {}",
-            plan.small.unwrap_or(0),
-            plan.messages,
-            SMALL.join(",")
-        ),
         burst: &burst,
         burst_command: format!("iolab prove -c {c} --rounds 3 --models {}", BURST.join(",")),
         select_wide: wide.first(),

@@ -31,7 +31,6 @@ pub struct Evidence<'a> {
     pub large_command: String,
     /// Coroutine and thread at a small size.
     pub small: &'a [ModelResult],
-    pub small_command: String,
     /// The burst: every connection's message queued before the server looks.
     pub burst: &'a [ModelResult],
     pub burst_command: String,

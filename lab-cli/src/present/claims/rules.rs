@@ -49,12 +49,26 @@ fn missing(id: &str, claim: &str, command: &str, what: &str) -> Claim {
     row(id, claim, command, format!("{what} did not run"), Verdict::NotTested, "a run it needs is missing")
 }
 
-/// A figure of `model` at each size it ran at (small, main, large), with its connections.
-fn at_sizes(e: &Evidence, model: &str, value: fn(&ModelResult) -> f64) -> Vec<(usize, f64)> {
+/// The comparisons by size: small, main, large.
+fn sizes<'a>(e: &Evidence<'a>) -> [&'a [ModelResult]; 3] {
     [e.small, e.compare, e.large]
+}
+
+/// A figure of `model` at each size it ran at, with its connections.
+fn at_sizes(e: &Evidence, model: &str, value: fn(&ModelResult) -> f64) -> Vec<(usize, f64)> {
+    sizes(e)
         .into_iter()
         .filter_map(|results| find(results, model))
         .map(|m| (m.run.workload.connections, value(m)))
+        .collect()
+}
+
+/// Models `a` and `b` at each size both ran at, with the connections.
+fn side_by_side<'a>(e: &Evidence<'a>, a: &str, b: &str) -> Vec<(usize, &'a ModelResult, &'a ModelResult)> {
+    sizes(e)
+        .into_iter()
+        .filter_map(|results| Some((find(results, a)?, find(results, b)?)))
+        .map(|(x, y)| (x.run.workload.connections, x, y))
         .collect()
 }
 
@@ -97,28 +111,23 @@ pub fn process_memory(e: &Evidence) -> Claim {
         return missing("1", claim, &e.compare_command, "process or epoll");
     }
     // Memory per connection at each size both ran at; the verdict takes the smallest ratio.
-    let pairs: Vec<(usize, f64, f64)> = [e.compare, e.large]
-        .into_iter()
-        .filter_map(|results| Some((find(results, "process")?, find(results, "epoll")?)))
-        .map(|(p, ep)| (p.run.workload.connections, pss(p), pss(ep)))
-        .collect();
-    let ratio_of = |(_, p, ep): &(usize, f64, f64)| p / ep.max(f64::MIN_POSITIVE);
-    let ratio = pairs.iter().map(ratio_of).fold(f64::INFINITY, f64::min);
-    let sizes: Vec<String> = pairs
+    let pairs = side_by_side(e, "process", "epoll");
+    let ratio_of = |process: &ModelResult, epoll: &ModelResult| pss(process) / pss(epoll).max(f64::MIN_POSITIVE);
+    let ratio = pairs.iter().map(|(_, p, ep)| ratio_of(p, ep)).fold(f64::INFINITY, f64::min);
+    let at: Vec<String> = pairs
         .iter()
-        .map(|pair| {
+        .map(|(n, p, ep)| {
             format!(
-                "{} vs {} KiB at {} ({}×)",
-                significant(pair.1),
-                significant(pair.2),
-                pair.0,
-                significant(ratio_of(pair))
+                "{} vs {} KiB at {n} ({}×)",
+                significant(pss(p)),
+                significant(pss(ep)),
+                significant(ratio_of(p, ep))
             )
         })
         .collect();
     let measured = format!(
         "memory (PSS) per connection, process vs epoll: {}{}; at most {} tasks here",
-        sizes.join(", "),
+        at.join(", "),
         reached(e),
         e.limits.max_tasks()
     );
@@ -179,11 +188,7 @@ pub fn coroutines(e: &Evidence) -> Claim {
     };
     let fewest = pss(co) <= pss(thread).min(pss(process));
     // Throughput and CPU per message, coroutine against thread, at each size both ran at.
-    let against: Vec<(usize, &ModelResult, &ModelResult)> = [e.small, e.compare, e.large]
-        .into_iter()
-        .filter_map(|results| Some((find(results, "coroutine")?, find(results, "thread")?)))
-        .map(|(c, t)| (c.run.workload.connections, c, t))
-        .collect();
+    let against = side_by_side(e, "coroutine", "thread");
     let rate = |m: &ModelResult| m.figure("msgs_per_sec");
     let faster = against.iter().any(|(_, c, t)| rate(c) >= rate(t));
     let against_text: Vec<String> = against
@@ -420,7 +425,6 @@ mod tests {
             large: &[],
             large_command: String::new(),
             small: &[],
-            small_command: String::new(),
             burst,
             burst_command: String::new(),
             select_wide: None,
