@@ -268,23 +268,27 @@ fn interrupt_keeps_what_was_measured_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("out.json");
     let save = dir.path().join("runs");
-    let child = Command::new(IOLAB)
-        .args(["compare", "--models", "thread,poll,epoll", "-c", "50", "-m", "2000", "--runs", "2", "--quiet"])
-        .args(["--format", "json", "--output", out_file.to_str().unwrap(), "--save", save.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0) // as a shell runs it: Ctrl-C goes to the whole group, load generator too
-        .spawn()
-        .unwrap();
     // Wait for the first measured run of the first model, then interrupt the second one.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !save.join("compare-thread-c50-1.json").exists() {
-        assert!(Instant::now() < deadline, "no run finished");
-        sleep(Duration::from_millis(20));
-    }
-    // SAFETY: plain kill(2) on our child's process group, as the terminal does on Ctrl-C.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
+    let (out_path, save_path) = (out_file.to_str().unwrap(), save.to_str().unwrap());
+    let args = [
+        "compare",
+        "--models",
+        "thread,poll,epoll",
+        "-c",
+        "50",
+        "-m",
+        "2000",
+        "--runs",
+        "2",
+        "--quiet",
+        "--format",
+        "json",
+        "--output",
+        out_path,
+        "--save",
+        save_path,
+    ];
+    let out = support::interrupted_once_saved(&args, &save.join("compare-thread-c50-1.json"));
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert!(stderr(&out).contains("incomplete"), "{}", stderr(&out));
     let doc: Value = serde_json::from_slice(&fs::read(&out_file).unwrap()).unwrap();

@@ -11,8 +11,6 @@ use std::{
     fs,
     os::unix::process::CommandExt as _,
     process::{Command, Stdio},
-    thread::sleep,
-    time::{Duration, Instant},
 };
 
 use serde_json::Value;
@@ -152,37 +150,28 @@ fn an_interrupted_scan_keeps_the_points_it_finished() {
     let lab = serial();
     let dir = tempfile::tempdir().unwrap();
     let (out_file, save) = (dir.path().join("out.json"), dir.path().join("runs"));
-    let child = Command::new(IOLAB)
-        .args([
-            "scan",
-            "--fds",
-            "10",
-            "--calls",
-            "30000",
-            "--runs",
-            "1",
-            "--models",
-            "poll,epoll",
-            "-q",
-            "--format",
-            "json",
-        ])
-        .args(["--output", out_file.to_str().unwrap(), "--save", save.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0) // as a shell runs it: Ctrl-C goes to the whole group, load generator too
-        .spawn()
-        .unwrap();
     // poll's point is saved as soon as it is measured (1 busy connection, 9 idle); epoll's
     // warm-up and point, 60,000 messages more, are still to come.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !save.join("scan-poll-c1-i9-1.json").exists() {
-        assert!(Instant::now() < deadline, "no point finished");
-        sleep(Duration::from_millis(20));
-    }
-    // SAFETY: plain kill(2) on our child's process group, as the terminal does on Ctrl-C.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
+    let (out_path, save_path) = (out_file.to_str().unwrap(), save.to_str().unwrap());
+    let args = [
+        "scan",
+        "--fds",
+        "10",
+        "--calls",
+        "30000",
+        "--runs",
+        "1",
+        "--models",
+        "poll,epoll",
+        "-q",
+        "--format",
+        "json",
+        "--output",
+        out_path,
+        "--save",
+        save_path,
+    ];
+    let out = support::interrupted_once_saved(&args, &save.join("scan-poll-c1-i9-1.json"));
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert!(stderr(&out).contains("incomplete"), "{}", stderr(&out));
     let doc: Value = serde_json::from_slice(&fs::read(&out_file).unwrap()).unwrap();

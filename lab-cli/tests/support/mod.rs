@@ -10,6 +10,8 @@
 
 use std::{
     fs,
+    os::unix::process::CommandExt as _,
+    path::Path,
     process::{Command, Output, Stdio},
     sync::{Mutex, MutexGuard},
     thread::sleep,
@@ -25,6 +27,21 @@ pub fn iolab(args: &[&str]) -> Output {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs `iolab ARGS…` as a shell runs it, in a process group of its own, and presses Ctrl-C (a
+/// SIGINT to the whole group, the load generator too) once `saved` exists: a run it has finished.
+pub fn interrupted_once_saved(args: &[&str], saved: &Path) -> Output {
+    let child =
+        Command::new(IOLAB).args(args).stdin(Stdio::null()).stderr(Stdio::piped()).process_group(0).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !saved.exists() {
+        assert!(Instant::now() < deadline, "nothing saved at {} in 60 s", saved.display());
+        sleep(Duration::from_millis(20));
+    }
+    // SAFETY: plain kill(2) on our child's process group, as the terminal does on Ctrl-C.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
+    child.wait_with_output().unwrap()
 }
 
 /// The test lock, for a test that checks what it leaves behind its own way (see `serial`).
