@@ -1,13 +1,25 @@
-//! The `iolab` command line: parse, dispatch (see `iolab::commands`), and turn every failure
-//! into one line and an exit code: 2 for bad input, 128 + the signal when interrupted, else 1.
+//! The `iolab` command line: parse, dispatch (see [`commands`]), and turn every failure into one
+//! line and an exit code: 2 for bad input, 128 + the signal when interrupted, else 1.
+//!
+//! This crate holds the commands only: each parses its flags, calls the library crates and prints.
+//! The layers below it are crates of their own, so Cargo enforces which may use which:
+//!
+//! | crate         | holds                                                                         |
+//! |---------------|-------------------------------------------------------------------------------|
+//! | `lab-bench`   | `iolab bench`: what the probe costs, strace and perf beside it, scale, C     |
+//! | `lab-report`  | results as data (the document, statistics, figures) and their presentation   |
+//! | `lab-measure` | the probes, the processes they watch, one measured run and the experiments   |
+//! | `lab-load`    | the load generator (its own process, `iolab load`)                           |
+//!
+//! `lab-server` (the models) and `lab-common` (the counters the probes and the lab share) are
+//! below them all.
+mod commands;
+
 use std::process::ExitCode;
 
+use crate::commands::{Cli, dispatch};
 use clap::Parser as _;
-use iolab::{
-    commands::{Cli, dispatch},
-    error::BadInput,
-    interrupt,
-};
+use lab_measure::{error::BadInput, interrupt};
 
 /// Bad input is one line: clap's message with what it says on the lines below it (which
 /// arguments are missing, the valid values, the tip to put a command after `--`), without the

@@ -357,7 +357,7 @@ fn wait_for_child(lab: i32, word: &[u8]) -> i32 {
         for entry in fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
             let Ok(pid) = entry.file_name().to_str().unwrap_or("").parse::<i32>() else { continue };
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let parent = iolab::measure::launch::parent_of(pid);
+            let parent = lab_measure::launch::parent_of(pid);
             if parent == Some(lab) && cmdline.split(|&b| b == 0).any(|arg| arg == word) {
                 return pid;
             }

@@ -137,7 +137,7 @@ fn marked(marker: &str) -> Vec<Marked> {
     let mut found = Vec::new();
     for pid in fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
         let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else { continue };
-        if !environ.split(|&b| b == 0).any(|var| var == wanted) || !iolab::measure::tree::is_alive(pid) {
+        if !environ.split(|&b| b == 0).any(|var| var == wanted) || !lab_measure::tree::is_alive(pid) {
             continue;
         }
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();

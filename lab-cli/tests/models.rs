@@ -7,13 +7,13 @@
 
 use std::{path::Path, sync::Mutex};
 
-use iolab::{
-    load::Workload,
-    measure::launch,
-    measure::probe::Probe,
-    measure::run::{Counted, RunSpec},
-    results::run::RunResult,
-    results::run::run_model,
+use lab_load::Workload;
+use lab_measure::{
+    experiment::run_model,
+    launch,
+    probe::Probe,
+    result::RunResult,
+    run::{Counted, RunSpec},
 };
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());

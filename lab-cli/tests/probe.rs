@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use iolab::{
-    measure::launch,
-    measure::probe::{EmptyProbe, Probe},
-    measure::selftest,
+use lab_measure::{
+    launch,
+    probe::{EmptyProbe, Probe},
+    selftest,
 };
 
 /// One test at a time. A child forked by one test holds copies of every fd of this process until

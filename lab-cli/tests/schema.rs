@@ -6,7 +6,7 @@
 
 use std::{fs, path::PathBuf};
 
-use iolab::results::document::Document;
+use lab_report::results::document::Document;
 
 fn schema_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/schema/document.json")
@@ -43,9 +43,9 @@ fn assert_valid(validator: &jsonschema::Validator, what: &str, doc: &serde_json:
 
 #[test]
 fn the_rendering_fixture_follows_the_schema() {
-    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compare.json");
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lab-report/tests/fixtures/compare.json");
     let doc: serde_json::Value = serde_json::from_str(&fs::read_to_string(fixture).unwrap()).unwrap();
-    assert_valid(&validator(), "tests/fixtures/compare.json", &doc);
+    assert_valid(&validator(), "lab-report/tests/fixtures/compare.json", &doc);
 }
 
 #[test]

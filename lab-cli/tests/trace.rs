@@ -314,7 +314,7 @@ fn processes_with(text: &str) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| pid != me && iolab::measure::tree::is_alive(pid))
+        .filter(|&pid| pid != me && lab_measure::tree::is_alive(pid))
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(text))
         })
@@ -353,7 +353,7 @@ impl Background {
     }
 
     fn tree(&self) -> Vec<u32> {
-        iolab::measure::tree::processes(self.pid)
+        lab_measure::tree::processes(self.pid)
     }
 
     /// Waits (bounded) until the tree has `n` processes.
@@ -372,8 +372,8 @@ impl Background {
         assert!(self.child.try_wait().unwrap().is_none(), "the server exited");
         assert_eq!(self.tree().len(), processes);
         for pid in self.tree() {
-            for tid in iolab::measure::tree::threads(pid) {
-                assert_eq!(iolab::measure::tree::tracer(tid), Some(0), "task {tid} is still traced");
+            for tid in lab_measure::tree::threads(pid) {
+                assert_eq!(lab_measure::tree::tracer(tid), Some(0), "task {tid} is still traced");
             }
         }
         let mut conn = TcpStream::connect(&self.addr).unwrap();

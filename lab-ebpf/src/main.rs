@@ -42,7 +42,7 @@ mod probes;
 
 #[cfg(not(target_arch = "bpf"))]
 fn main() {
-    panic!("lab-ebpf is a BPF program: lab-cli's build script compiles it for bpfel-unknown-none");
+    panic!("lab-ebpf is a BPF program: lab-measure's build script compiles it for bpfel-unknown-none");
 }
 
 #[cfg(target_arch = "bpf")]

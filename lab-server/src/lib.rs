@@ -62,6 +62,35 @@ pub fn model_names() -> Vec<&'static str> {
     models::ALL.iter().map(|m| m.name).collect()
 }
 
+/// `--models all`, `none` or a comma-separated list, checked against the model names. A model
+/// named in a list must run on this kernel; `all` keeps every model, and the commands report
+/// those this kernel cannot run (see [`Model::unsupported`]). `none` is for `--server` commands alone.
+pub fn parse_models(list: &str) -> Result<Vec<String>, String> {
+    if list == "all" {
+        return Ok(model_names().into_iter().map(String::from).collect());
+    }
+    if list == "none" {
+        return Ok(Vec::new());
+    }
+    list.split(',')
+        .map(|name| match model(name.trim()) {
+            Some(m) => match m.unsupported() {
+                None => Ok(m.name.to_owned()),
+                Some(reason) => Err(format!("model '{}' is unsupported on this kernel: {reason}", m.name)),
+            },
+            None => Err(format!("unknown model '{name}' (valid: all, none, {})", model_names().join(", "))),
+        })
+        .collect()
+}
+
+/// `--model`: one model name, checked against the models (`all` or a list is refused).
+pub fn parse_model(name: &str) -> Result<String, String> {
+    match parse_models(name)?.as_slice() {
+        [one] if name != "all" => Ok(one.clone()),
+        _ => Err(format!("one model, not a list (valid: {})", model_names().join(", "))),
+    }
+}
+
 /// Binds a listener with a [`BACKLOG`]-deep accept queue (std's `bind` asks for 128), and
 /// `SO_REUSEADDR` and `SO_REUSEPORT` set before binding, so that `epoll-reuseport` can open more
 /// listeners on its address. (`SO_REUSEPORT` must be on before the first connection arrives: a

@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: build iolab, then run `iolab bench ARGS…` as root.
 //!
-//! The benchmark itself lives in iolab (`lab-cli/src/bench.rs`), so that it measures the very
-//! binary users run and needs nothing from this crate; xtask only does what every iolab command
+//! The benchmark itself lives in the `lab-bench` crate and runs as `iolab bench`, so that it
+//! measures the very binary users run and needs nothing from this crate; xtask only does what every iolab command
 //! needs first: set up the tools, build the release binary, and get root (see `cargo`).
 
 use std::ffi::OsString;

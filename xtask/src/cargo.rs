@@ -1,5 +1,5 @@
 //! The cargo commands xtask runs for the user: build, test, and build-then-run iolab. Each starts
-//! with `setup` and puts the bpf-linker folder first on PATH, because lab-cli's build script
+//! with `setup` and puts the bpf-linker folder first on PATH, because lab-measure's build script
 //! compiles the probes (lab-ebpf) and the nightly compiler looks bpf-linker up on PATH.
 
 use std::{
@@ -23,7 +23,7 @@ fn cargo(root: &Path, tools: &setup::Tools) -> Result<Command> {
     Ok(cargo)
 }
 
-/// Builds lab-cli and returns the path of the `iolab` binary.
+/// Builds lab-cli, the `iolab` binary, and returns its path.
 pub fn build(root: &Path, debug: bool) -> Result<PathBuf> {
     let tools = setup::setup(root)?;
     let mut build = cargo(root, &tools)?;
@@ -91,7 +91,7 @@ pub fn lint(root: &Path) -> Result<()> {
 }
 
 /// The style gates, quickest first: formatting as rustfmt.toml says, then clippy with warnings as
-/// errors on the default members (lab-ebpf, a BPF-only crate, is not one). Clippy runs lab-cli's
+/// errors on the default members (lab-ebpf, a BPF-only crate, is not one). Clippy runs lab-measure's
 /// build script, so it needs the tools on PATH; its first run on a clean tree also builds the
 /// probes once for the dev profile, later runs take seconds. A failure names the gate and the
 /// command that fixes or shows it; the details are in the tool's output just above.

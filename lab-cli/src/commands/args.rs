@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::{
+use lab_load::Workload;
+use lab_measure::{
     error::BadInput,
-    load::Workload,
-    measure::run::{Counted, PORT, RunSpec},
+    run::{Counted, PORT, RunSpec},
+};
+use lab_report::{
     present::export::{self, Format},
     results::{document::Document, save},
 };
@@ -166,27 +168,6 @@ fn write_to(path: Option<&str>, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--models all`, `none` or a comma-separated list, checked against the model names. A model
-/// named in a list must run on this kernel; `all` keeps every model, and the commands report
-/// those this kernel cannot run (see [`unsupported`]). `none` is for `--server` commands alone.
-pub fn parse_models(list: &str) -> Result<Vec<String>, String> {
-    if list == "all" {
-        return Ok(lab_server::model_names().into_iter().map(String::from).collect());
-    }
-    if list == "none" {
-        return Ok(Vec::new());
-    }
-    list.split(',')
-        .map(|name| match lab_server::model(name.trim()) {
-            Some(m) => match m.unsupported() {
-                None => Ok(m.name.to_owned()),
-                Some(reason) => Err(format!("model '{}' is unsupported on this kernel: {reason}", m.name)),
-            },
-            None => Err(format!("unknown model '{name}' (valid: all, none, {})", lab_server::model_names().join(", "))),
-        })
-        .collect()
-}
-
 /// `--server NAME='CMD … {port}'`: a server of the user's, run and measured as a model is, in a
 /// row named NAME. The command is split as a shell would split it (quotes, no expansion) and
 /// run without a shell; `{port}` ([`PORT`]) is replaced by the loopback port the lab picks.
@@ -225,19 +206,19 @@ pub fn parse_server(text: &str) -> Result<ServerArg, String> {
             "the command of '{name}' has no {PORT}: put {PORT} where its port goes, the lab picks a free one ({example})"
         ));
     }
-    if crate::measure::process::which(&command[0]).is_none() {
+    if lab_measure::process::which(&command[0]).is_none() {
         return Err(format!("the command of '{name}': cannot run '{}': no such program", command[0]));
     }
     Ok(ServerArg { name: name.to_owned(), command })
 }
 
 /// Splits `models` into those this kernel runs and, for the others, why not.
-pub fn unsupported(models: &[String]) -> (Vec<String>, Vec<crate::results::document::Unsupported>) {
+pub fn unsupported(models: &[String]) -> (Vec<String>, Vec<lab_report::results::document::Unsupported>) {
     let mut runnable = Vec::new();
     let mut skipped = Vec::new();
     for name in models {
         match lab_server::model(name).and_then(|m| m.unsupported()) {
-            Some(reason) => skipped.push(crate::results::document::Unsupported {
+            Some(reason) => skipped.push(lab_report::results::document::Unsupported {
                 model: name.clone(),
                 reason: format!("unsupported on this kernel: {reason}"),
             }),
@@ -245,14 +226,6 @@ pub fn unsupported(models: &[String]) -> (Vec<String>, Vec<crate::results::docum
         }
     }
     (runnable, skipped)
-}
-
-/// `--model`: one model name, checked against the models (`all` or a list is refused).
-pub fn parse_model(name: &str) -> Result<String, String> {
-    match parse_models(name)?.as_slice() {
-        [one] if name != "all" => Ok(one.clone()),
-        _ => Err(format!("one model, not a list (valid: {})", lab_server::model_names().join(", "))),
-    }
 }
 
 /// `--addr`: an IP and port, or a name and port resolved as the system resolves it

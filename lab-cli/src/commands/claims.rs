@@ -12,23 +12,22 @@ use std::{fs, path::PathBuf, process::ExitCode};
 use anyhow::{Context as _, Result};
 use clap::Args;
 
-use crate::{
-    commands::compare::{Step, compare},
+use lab_load::Workload;
+use lab_measure::{
     error::BadInput,
-    load::Workload,
-    measure::{
-        machine,
-        probe::Probe,
-        run::{Counted, RunSpec},
-    },
+    experiment::{self, Step},
+    machine,
+    probe::Probe,
+    run::{Counted, RunSpec},
+};
+use lab_report::{
     present::{
         claims::{ClaimsReport, Evidence, PythonSelect, claims},
         export::{Format, record},
         progress::Progress,
     },
     results::{
-        document::{ModelResult, Unsupported},
-        run::run_model,
+        document::{ModelResult, Unsupported, model_result},
         scan::ScanRow,
     },
 };
@@ -119,7 +118,7 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
     }
     let plan = Plan::of(&args);
     let most = plan.large.unwrap_or(0).max(plan.connections).max(plan.wide);
-    crate::load::limits::make_room_for(most as usize)
+    lab_load::limits::make_room_for(most as usize)
         .map_err(|e| BadInput(format!("--connections {} --large {}: {e:#}", plan.connections, args.large)))?;
 
     // Before the probe: with any syscall tracepoint attached every syscall takes the slow path.
@@ -138,10 +137,18 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
      -> Result<(Vec<ModelResult>, Vec<Unsupported>)> {
         let specs: Vec<RunSpec> = specs.into_iter().map(|s| RunSpec { workload, counted, ..s }).collect();
         let (mut results, mut not_run) = (Vec::new(), Vec::new());
-        compare(&mut probe, &specs, 1, warm_up, &mut results, &mut not_run, |step| {
-            if let Step::Starting { spec, index } = step {
-                let what = if index == 0 { "warm-up" } else { "run" };
-                progress.step(format!("{}, {} connections, {what}", spec.model, spec.workload.connections));
+        experiment::compare(&mut probe, &specs, 1, warm_up, |step| {
+            match step {
+                Step::Starting { spec, index } => {
+                    let what = if index == 0 { "warm-up" } else { "run" };
+                    progress.step(format!("{}, {} connections, {what}", spec.model, spec.workload.connections));
+                }
+                Step::Finished { .. } => {}
+                Step::Measured { runs, .. } => results.push(model_result(runs)),
+                Step::NotStarted(failed) => {
+                    eprintln!("iolab: {failed}");
+                    not_run.push(Unsupported { model: failed.name, reason: failed.reason });
+                }
             }
             Ok(())
         })?;
@@ -177,7 +184,7 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
     let python_wide = match &python.select {
         Some(spec) => match run(vec![spec.clone()], wide_load, Counted::Bursts, true) {
             Ok((served, refused)) => Ok((served, refused.into_iter().next().map(|r| r.reason))),
-            Err(err) if crate::interrupt::cause(&err).is_some() => return Err(err),
+            Err(err) if lab_measure::interrupt::cause(&err).is_some() => return Err(err),
             Err(err) => Err(format!("{err:#}")),
         },
         None => Ok((Vec::new(), None)),
@@ -299,6 +306,6 @@ fn server_flag(spec: &RunSpec) -> String {
 
 /// One point of a scan (see `iolab scan`): one busy connection, `fds - 1` idle, one run.
 fn scan_point(probe: &mut Probe, model: &str, fds: u64, calls: u64) -> Result<ScanRow> {
-    let run = run_model(probe, &crate::commands::scan::spec(model, fds, calls))?;
+    let run = experiment::run_model(probe, &experiment::scan_spec(model, fds, calls))?;
     Ok(ScanRow::from_runs(&[run]))
 }

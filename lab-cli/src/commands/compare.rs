@@ -15,23 +15,24 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::{Context as _, Result};
 use clap::Args;
 
-use crate::{
+use crate::commands::args::{Output, ServerArg, parse_server};
+use lab_load::Workload;
+use lab_measure::{
     bad_input,
-    commands::args::{Output, ServerArg, parse_models, parse_server},
     error::BadInput,
+    experiment::{self, Step},
     interrupt::{self, Interrupted},
-    load::Workload,
-    measure::probe::Probe,
-    measure::run::{Counted, NotStarted, RunSpec},
-    present::export,
-    present::plot,
-    present::progress::Progress,
-    present::verdict,
-    results::document::{Document, ModelResult, Unsupported},
-    results::run::RunResult,
-    results::run::run_model,
-    results::save,
+    probe::Probe,
+    run::{Counted, RunSpec},
 };
+use lab_report::{
+    present::{export, plot, progress::Progress, verdict},
+    results::{
+        document::{Document, Unsupported, model_result},
+        save,
+    },
+};
+use lab_server::parse_models;
 
 /// The flags `compare`, `prove` and `sweep` share: which models, how often, what to do with the
 /// results. Each command adds its own workload flags.
@@ -123,57 +124,6 @@ pub struct SweepArgs {
     pub common: Common,
 }
 
-/// What `compare` tells its caller as it goes: for the progress line and `--save`.
-pub enum Step<'a> {
-    /// Run `index` (0 is the warm-up) of `spec.model` is about to start.
-    Starting { spec: &'a RunSpec, index: usize },
-    /// Measured run `index` (from 1) finished.
-    Finished { spec: &'a RunSpec, index: usize, result: &'a RunResult },
-}
-
-/// Runs every spec (a model or a `--server`), after a warm-up run if `warm_up`, and appends a
-/// summary of each to `results` as soon as it is complete. A server that does not start on its
-/// first run goes to `not_run` instead, and the others go on. After an error (Ctrl-C included) `results` holds what was finished,
-/// plus the current spec's measured runs if there were any.
-pub fn compare(
-    probe: &mut Probe,
-    specs: &[RunSpec],
-    runs: usize,
-    warm_up: bool,
-    results: &mut Vec<ModelResult>,
-    not_run: &mut Vec<Unsupported>,
-    mut on_step: impl FnMut(Step<'_>) -> Result<()>,
-) -> Result<()> {
-    for spec in specs {
-        if not_run.iter().any(|n| n.model == spec.model) {
-            continue; // a server that did not start at an earlier sweep point
-        }
-        let mut measured = Vec::with_capacity(runs);
-        let outcome = (|| -> Result<()> {
-            if warm_up {
-                on_step(Step::Starting { spec, index: 0 })?;
-                run_model(probe, spec)?; // not kept
-            }
-            for index in 1..=runs {
-                on_step(Step::Starting { spec, index })?;
-                let result = run_model(probe, spec)?;
-                on_step(Step::Finished { spec, index, result: &result })?;
-                measured.push(result);
-            }
-            Ok(())
-        })();
-        if !measured.is_empty() {
-            results.push(crate::results::document::model_result(measured));
-        } else if let Some(failed) = outcome.as_ref().err().and_then(|e| e.downcast_ref::<NotStarted>()) {
-            eprintln!("iolab: {failed}");
-            not_run.push(Unsupported { model: failed.name.clone(), reason: failed.reason.clone() });
-            continue;
-        }
-        outcome?;
-    }
-    Ok(())
-}
-
 /// Runs `workloads` in order (one per sweep point, or just one) and fills `doc`. An interruption
 /// is not an error here: `doc` is marked incomplete and keeps what was measured.
 fn measure_into(doc: &mut Document, common: &Common, workloads: &[RunSpec]) -> Result<Option<Interrupted>> {
@@ -186,14 +136,21 @@ fn measure_into(doc: &mut Document, common: &Common, workloads: &[RunSpec]) -> R
     let mut outcome = Ok(());
     for workload in workloads {
         let stamp = doc.clone();
-        let specs = specs(&models, &common.servers, workload);
-        outcome = compare(&mut probe, &specs, runs, true, &mut doc.results, &mut doc.unsupported, |step| {
+        let mut specs = specs(&models, &common.servers, workload);
+        // A server that did not start at an earlier sweep point is not tried again.
+        specs.retain(|spec| !doc.unsupported.iter().any(|n| n.model == spec.model));
+        outcome = experiment::compare(&mut probe, &specs, runs, true, |step| {
             match step {
                 Step::Starting { spec, index } => progress.step(describe(spec, index, runs)),
                 Step::Finished { spec: _, index, result } => {
                     if let Some(dir) = &output.save {
                         save::save_run(dir, &stamp, result, index)?;
                     }
+                }
+                Step::Measured { runs, .. } => doc.results.push(model_result(runs)),
+                Step::NotStarted(failed) => {
+                    eprintln!("iolab: {failed}");
+                    doc.unsupported.push(Unsupported { model: failed.name, reason: failed.reason });
                 }
             }
             Ok(())
@@ -258,7 +215,7 @@ fn prepare(common: &Common, connections: u64) -> Result<()> {
     }
     common.output.check()?;
     let idle = common.idle;
-    crate::load::limits::make_room_for((connections + idle) as usize)
+    lab_load::limits::make_room_for((connections + idle) as usize)
         .map_err(|e| BadInput(format!("--connections {connections} --idle {idle}: {e:#}")))?;
     Ok(())
 }
@@ -294,7 +251,7 @@ pub fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
     let code = finish(&mut doc, c, interrupted)?;
     plot::sweep_svg(&doc.results, &args.plot)
         .with_context(|| format!("writing the plot to {}", args.plot.display()))?;
-    crate::measure::privileges::give_away(&args.plot)?;
+    lab_measure::privileges::give_away(&args.plot)?;
     eprintln!("iolab: wrote the plot to {}", args.plot.display());
     Ok(code)
 }

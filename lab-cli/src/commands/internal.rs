@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 
-use crate::measure::{exercise, launch, process};
+use lab_measure::{exercise, launch, process};
 
 #[derive(Subcommand)]
 pub enum Exercise {

@@ -7,13 +7,10 @@ use std::{io::Write as _, net::SocketAddr, process::ExitCode, time::Duration};
 use anyhow::Result;
 use clap::Args;
 
-use crate::{
-    bad_input,
-    commands::args::{WorkloadArgs, parse_addr},
-    error::BadInput,
-    load::{self, LoadSpec},
-    present::export::{Format, record},
-};
+use crate::commands::args::{WorkloadArgs, parse_addr};
+use lab_load::{self, LoadSpec};
+use lab_measure::{bad_input, error::BadInput};
+use lab_report::present::export::{Format, record};
 
 #[derive(Args, Debug)]
 pub struct LoadArgs {
@@ -58,7 +55,7 @@ pub fn load_command(args: LoadArgs) -> Result<ExitCode> {
     }
     let spec = LoadSpec {
         addr,
-        workload: load::Workload { lockstep: args.lockstep, ..args.workload.workload() },
+        workload: lab_load::Workload { lockstep: args.lockstep, ..args.workload.workload() },
         timeout: Duration::from_secs(10),
         allow_remote: args.allow_remote,
         pause_between_phases: args.pause_between_phases,
@@ -66,8 +63,8 @@ pub fn load_command(args: LoadArgs) -> Result<ExitCode> {
         burst: args.burst,
         answer_progress: args.answer_progress,
     };
-    load::limits::make_room_for(spec.workload.all_connections()).map_err(|e| BadInput(format!("{e:#}")))?;
-    let report = load::run(&spec)?;
+    lab_load::limits::make_room_for(spec.workload.all_connections()).map_err(|e| BadInput(format!("{e:#}")))?;
+    let report = lab_load::run(&spec)?;
     let summary = format!(
         "{} messages in {:.2} s = {:.0} msg/s, latency p50 {:.0} µs, p99 {:.0} µs, errors {}\n",
         report.messages_ok,

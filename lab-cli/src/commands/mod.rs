@@ -5,7 +5,7 @@
 //! Flags several commands share are in [`args`].
 
 pub mod args;
-pub mod bench;
+
 pub mod claims;
 pub mod compare;
 pub mod internal;
@@ -65,7 +65,7 @@ pub enum Command {
     /// Live syscall and context-switch rates of a running server (`--pid`), until Ctrl-C.
     Top(top::TopArgs),
     /// Measure the lab's own speed: probe overhead, strace and perf, scale, the models against C.
-    Bench(bench::BenchArgs),
+    Bench(lab_bench::BenchArgs),
     /// Prove the probe exact on this kernel: known syscall and context-switch counts.
     Selftest(selftest::SelftestArgs),
     /// Internal: workloads with known syscall counts, for selftest (see `measure::exercise`).
@@ -113,7 +113,7 @@ pub fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Models => models::models_command(),
         Command::Trace(args) => trace::trace_command(args),
         Command::Top(args) => top::top_command(args),
-        Command::Bench(args) => bench::bench_command(args),
+        Command::Bench(args) => lab_bench::bench_command(args),
         Command::Selftest(args) => selftest::selftest_command(args),
         Command::Exercise(exercise) => internal::exercise_command(exercise),
         Command::Gate(args) => internal::gate_command(args),

@@ -6,7 +6,8 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::Result;
 use clap::Args;
 
-use crate::{error::BadInput, present::export::Format, results::save};
+use lab_measure::error::BadInput;
+use lab_report::{present::export::Format, results::save};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -20,6 +21,6 @@ pub struct ReportArgs {
 
 pub fn report_command(args: ReportArgs) -> Result<ExitCode> {
     let doc = save::merge_files(&args.files).map_err(|e| BadInput(format!("{e:#}")))?;
-    print!("{}", crate::present::export::render(&doc, args.format));
+    print!("{}", lab_report::present::export::render(&doc, args.format));
     Ok(ExitCode::SUCCESS)
 }

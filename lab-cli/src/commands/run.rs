@@ -6,14 +6,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
-use crate::{
-    commands::args::{Output, WorkloadArgs, parse_model},
-    error::BadInput,
-    load,
-    measure::probe::Probe,
-    results::run::run_model,
-    results::{document::model_result, save},
-};
+use crate::commands::args::{Output, WorkloadArgs};
+use lab_measure::{error::BadInput, experiment::run_model, probe::Probe};
+use lab_report::results::{document::model_result, save};
+use lab_server::parse_model;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -36,7 +32,7 @@ pub fn run_command(args: RunArgs) -> Result<ExitCode> {
     let output = &args.output;
     output.check()?;
     let w = spec.workload;
-    load::limits::make_room_for(w.all_connections())
+    lab_load::limits::make_room_for(w.all_connections())
         .map_err(|e| BadInput(format!("--connections {} --idle {}: {e:#}", w.connections, w.idle)))?;
     let mut probe = if args.no_trace { Probe::disabled() } else { Probe::load_with(args.timing.timing)? };
     let result = run_model(&mut probe, &spec)?;

@@ -14,30 +14,28 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::{Context as _, Result};
 use clap::Args;
 
-use crate::{
+use crate::commands::args::Output;
+use lab_measure::{
     bad_input,
-    commands::args::{Output, parse_models},
     error::BadInput,
+    experiment::{self, Step},
     interrupt,
-    load::Workload,
-    measure::{
-        probe::Probe,
-        run::{Counted, RunSpec},
-    },
+    probe::Probe,
+    result::RunResult,
+    run::RunSpec,
+};
+use lab_report::{
     present::{export, plot, progress::Progress, scan},
     results::{
-        run::{RunResult, run_model},
         save,
         scan::{ScanReport, ScanRow},
     },
 };
+use lab_server::parse_models;
 
 /// The models whose server waits for its sockets in one loop with select, poll or epoll: the
 /// ones where "one wait call over N fds" is what the server does.
 pub const SCANNED_MODELS: &[&str] = &["select", "poll", "epoll", "epoll-et", "coroutine"];
-
-/// Bytes per message: small, so the call's cost is not hidden behind copying.
-const PAYLOAD_BYTES: usize = 64;
 
 #[derive(Args, Debug)]
 pub struct ScanArgs {
@@ -79,18 +77,6 @@ fn parse_scanned_models(list: &str) -> Result<Vec<String>, String> {
     Ok(models)
 }
 
-/// The workload of one point: one busy connection, `fds - 1` idle, `calls` messages.
-pub fn spec(model: &str, fds: u64, calls: u64) -> RunSpec {
-    let workload = Workload {
-        connections: 1,
-        messages_per_connection: calls as usize,
-        payload_bytes: PAYLOAD_BYTES,
-        idle: fds as usize - 1,
-        lockstep: false,
-    };
-    RunSpec { workload, counted: Counted::Rounds, ..RunSpec::model(model) }
-}
-
 /// The checks that cannot wait: each N once, room for the largest, every output writable.
 fn prepare(args: &mut ScanArgs) -> Result<()> {
     args.fds.sort_unstable();
@@ -98,7 +84,7 @@ fn prepare(args: &mut ScanArgs) -> Result<()> {
         bad_input!("--fds: {} is named twice; name each number once", twice[0]);
     }
     let most = *args.fds.last().expect("clap gives at least the default");
-    crate::load::limits::make_room_for(most as usize).map_err(|e| BadInput(format!("--fds {most}: {e:#}")))?;
+    lab_load::limits::make_room_for(most as usize).map_err(|e| BadInput(format!("--fds {most}: {e:#}")))?;
     args.output.check()?;
     if let Some(path) = &args.plot {
         export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--plot: {e:#}")))?;
@@ -124,7 +110,7 @@ pub fn scan_command(mut args: ScanArgs) -> Result<ExitCode> {
     args.output.write_rendered(|format| scan::render(&report, format))?;
     if let Some(path) = args.plot.as_ref().filter(|_| !report.rows.is_empty()) {
         plot::scan_svg(&report, path).with_context(|| format!("writing the plot to {}", path.display()))?;
-        crate::measure::privileges::give_away(path)?;
+        lab_measure::privileges::give_away(path)?;
         eprintln!("iolab: wrote the plot to {}", path.display());
     }
     if let Some(interrupted) = interrupted {
@@ -139,9 +125,9 @@ pub fn scan_command(mut args: ScanArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every model at every N, `--runs` times, into `points` (one list of runs per point) as each run
-/// finishes; `on_run` sees each with its number (from 1). A model's warm-up run at its smallest N
-/// comes first and is not kept. After an error (Ctrl-C included) `points` holds what finished.
+/// Every model at every N, `--runs` times, into `points` (one list of runs per point) as each
+/// point finishes; `on_run` sees each run with its number (from 1). After an error (Ctrl-C
+/// included) `points` holds what finished.
 fn measure(
     args: &ScanArgs,
     points: &mut Vec<Vec<RunResult>>,
@@ -150,22 +136,23 @@ fn measure(
     let mut probe = Probe::load()?;
     let steps = args.models.len() * (args.fds.len() * args.runs as usize + 1);
     let progress = Progress::new(steps as u64, args.output.quiet);
-    let outcome = (|| -> Result<()> {
-        for model in &args.models {
-            progress.step(format!("{model}, {} fds, warm-up", args.fds[0]));
-            run_model(&mut probe, &spec(model, args.fds[0], args.calls))?;
-            for &fds in &args.fds {
-                points.push(Vec::new());
-                for number in 1..=args.runs as usize {
-                    progress.step(format!("{model}, {fds} fds, run {number}/{}", args.runs));
-                    let result = run_model(&mut probe, &spec(model, fds, args.calls))?;
-                    on_run(&result, number)?;
-                    points.last_mut().expect("pushed above").push(result);
-                }
+    let outcome = experiment::scan(&mut probe, &args.models, &args.fds, args.runs as usize, args.calls, |step| {
+        match step {
+            Step::Starting { spec, index: 0 } => progress.step(format!("{}, {} fds, warm-up", spec.model, fds(spec))),
+            Step::Starting { spec, index } => {
+                progress.step(format!("{}, {} fds, run {index}/{}", spec.model, fds(spec), args.runs))
             }
+            Step::Finished { index, result, .. } => on_run(result, index)?,
+            Step::Measured { runs, .. } => points.push(runs),
+            Step::NotStarted(_) => unreachable!("a scan runs models, which start"),
         }
         Ok(())
-    })();
+    });
     progress.finish();
     outcome
+}
+
+/// The fds a scan point watches: its busy connection and its idle ones.
+fn fds(spec: &RunSpec) -> usize {
+    spec.workload.connections + spec.workload.idle
 }

@@ -6,10 +6,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
-use crate::{
-    measure::{probe::Probe, selftest},
-    present::export::{Format, record},
-};
+use lab_measure::{probe::Probe, selftest};
+use lab_report::present::export::{Format, record};
 
 #[derive(Args, Debug)]
 pub struct SelftestArgs {

@@ -11,7 +11,8 @@ use std::{
 use anyhow::{Context as _, Result};
 use clap::Args;
 
-use crate::{bad_input, commands::args::parse_model};
+use lab_measure::bad_input;
+use lab_server::parse_model;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -33,7 +34,7 @@ pub fn serve_command(args: ServeArgs) -> Result<ExitCode> {
     let ServeArgs { model, addr, listen_fd, allow_remote } = args;
     let m = lab_server::model(&model).expect("checked by clap");
     let listener = match listen_fd {
-        // SAFETY: the lab passes a listening socket at this fd (see measure/launch.rs).
+        // SAFETY: the lab passes a listening socket at this fd (see `lab_measure::launch`).
         Some(fd) => unsafe { TcpListener::from_raw_fd(fd) },
         None => {
             if !addr.ip().is_loopback() && !allow_remote {

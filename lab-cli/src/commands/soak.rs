@@ -15,18 +15,18 @@ use std::{
 use anyhow::{Context as _, Result};
 use clap::Args;
 
-use crate::{
+use lab_load::Workload;
+use lab_measure::{
     error::BadInput,
     interrupt,
-    load::Workload,
-    measure::probe::Probe,
-    measure::run::{Counted, RunSpec, measure, start_model},
+    probe::Probe,
+    run::{Counted, RunSpec, measure, start_model},
 };
 
 #[derive(Args, Debug)]
 pub struct SoakArgs {
     /// The model to soak (`iolab models` lists them).
-    #[arg(long, short = 'M', default_value = "epoll", value_parser = crate::commands::args::parse_model)]
+    #[arg(long, short = 'M', default_value = "epoll", value_parser = lab_server::parse_model)]
     pub model: String,
     /// Concurrent connections, each sending messages in a closed loop.
     #[arg(short = 'c', long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -62,7 +62,7 @@ pub fn soak_command(args: SoakArgs) -> Result<ExitCode> {
         lockstep: false,
     };
     let spec = RunSpec { model: args.model.clone(), command: None, workload, counted: Counted::Everything };
-    crate::load::limits::make_room_for(workload.connections)
+    lab_load::limits::make_room_for(workload.connections)
         .map_err(|e| BadInput(format!("--connections {}: {e:#}", workload.connections)))?;
     let mut probe = Probe::load()?;
     let (mut server, addr) = start_model(&mut probe, &spec)?;
@@ -104,7 +104,7 @@ pub fn soak_command(args: SoakArgs) -> Result<ExitCode> {
     print_row(last);
     let errors: u64 = batches.iter().map(|b| b.errors).sum();
     let throughputs: Vec<f64> = batches.iter().map(|b| b.msgs_per_sec).collect();
-    let summary = crate::results::stats::summarize(&throughputs);
+    let summary = lab_report::results::stats::summarize(&throughputs);
     println!(
         "\n{} batches. First vs last: {:.0} → {:.0} msg/s ({:+.1} %), fds {} → {}, RSS {} → {} KiB, errors {}.",
         batches.len(),

@@ -18,15 +18,16 @@ use anyhow::{Result, bail};
 use lab_common::Counters;
 use serde::Serialize;
 
-use crate::{
+use lab_measure::{
+    attach::attach,
     bad_input, interrupt,
-    measure::attach::attach,
-    measure::probe::Delta,
-    measure::probe::Probe,
-    measure::tree,
-    present::export::Format,
-    present::{export::record, numbers::ratio},
-    results::run::WaitTotals,
+    probe::{Delta, Probe},
+    result::WaitTotals,
+    tree,
+};
+use lab_report::present::{
+    export::{Format, record},
+    numbers::ratio,
 };
 
 /// How many of the busiest syscalls each interval shows.

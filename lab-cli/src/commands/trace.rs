@@ -31,22 +31,21 @@ use std::{
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
-use crate::{
+use crate::commands::{args::WorkloadArgs, top};
+use lab_measure::{
+    attach::attach,
     bad_input,
-    commands::args::WorkloadArgs,
-    commands::top,
     error::BadInput,
-    interrupt, load,
-    measure::attach::attach,
-    measure::launch::Usage,
-    measure::probe::Probe,
-    measure::process::{self, Child, Spawn, Stderr, Stdout},
-    measure::run::{self, RunSpec},
-    measure::tree::{self, wait_listening},
-    measure::validate::{self, Validation},
-    present::export::Format,
-    results::run::RunResult,
+    interrupt,
+    launch::Usage,
+    probe::Probe,
+    process::{self, Child, Spawn, Stderr, Stdout},
+    result::RunResult,
+    run::{self, RunSpec},
+    tree::{self, wait_listening},
+    validate::{self, Validation},
 };
+use lab_report::present::export::Format;
 
 #[derive(clap::Args, Debug)]
 pub struct TraceArgs {
@@ -119,7 +118,7 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
     // count only part of it, so `--validate` needs the probe to count all of it too.
     let spec = args.workload.spec("");
     let w = spec.workload;
-    load::limits::make_room_for(w.all_connections())
+    lab_load::limits::make_room_for(w.all_connections())
         .map_err(|e| BadInput(format!("--connections {} --idle {}: {e:#}", w.connections, w.idle)))?;
     let traced = match args.pid {
         Some(pid) => trace_running(pid, &args, spec)?,
@@ -144,10 +143,10 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
 
 /// The run as the one document every command writes, with the validation if there was one.
 fn render(traced: &Traced, format: Format) -> Result<String> {
-    let mut doc = crate::results::save::new_document("trace", 1);
-    doc.results.push(crate::results::document::model_result(vec![traced.run.clone()]));
+    let mut doc = lab_report::results::save::new_document("trace", 1);
+    doc.results.push(lab_report::results::document::model_result(vec![traced.run.clone()]));
     doc.validation.clone_from(&traced.validation);
-    Ok(crate::present::export::render(&doc, format))
+    Ok(lab_report::present::export::render(&doc, format))
 }
 
 /// `-- CMD ARGS…`: start it traced, measure, stop it. Every failure names the command and ends

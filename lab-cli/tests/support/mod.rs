@@ -92,14 +92,14 @@ fn our_descendants() -> Vec<i32> {
     fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| iolab::measure::launch::parent_of(pid) == Some(me))
+        .filter(|&pid| lab_measure::launch::parent_of(pid) == Some(me))
         .collect()
 }
 
 /// Ids of loaded BPF programs with the names of the lab's programs, from the kernel's own list
 /// (the kernel keeps the first 15 characters of a name).
 fn our_bpf_programs() -> Vec<u32> {
-    let ours = iolab::measure::probe::program_names();
+    let ours = lab_measure::probe::program_names();
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
         .filter(|p| p.name_as_str().is_some_and(|name| ours.iter().any(|ours| ours.starts_with(name))))

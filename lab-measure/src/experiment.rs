@@ -1,0 +1,133 @@
+//! The experiments: runs of models and servers, one after another under one loaded probe.
+//!
+//! [`run_model`] is one run: start the server traced, drive it, stop it. [`compare`] runs each
+//! of several specs (a model or a `--server`) after a warm-up run that is thrown away, `runs`
+//! times; [`scan`] runs each model at each number of watched fds. Each tells its caller what it is
+//! doing and what it found through a [`Step`], so the caller draws progress, saves runs as they
+//! finish and builds its document, and none of that lives here.
+//!
+//! Models run one after another, so each run's window contains one server and nothing else.
+
+use anyhow::{Context as _, Result};
+use lab_load::Workload;
+
+use crate::{
+    probe::Probe,
+    result::RunResult,
+    run::{Counted, NotStarted, RunSpec, measure, start_model},
+};
+
+/// One run of `spec.model` on `spec.workload`, measured: start it traced, drive it, stop it.
+pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
+    let (mut server, addr) = start_model(probe, spec)?;
+    let context = || format!("{} {}", if spec.command.is_some() { "server" } else { "model" }, spec.model);
+    let measured = measure(probe, server.pid, addr, spec, &mut || server.check_alive()).with_context(context)?;
+    let usage = server.stop()?;
+    Ok(RunResult::from_measured(&spec.model, measured, usage))
+}
+
+/// What an experiment tells its caller as it goes.
+pub enum Step<'a> {
+    /// Run `index` (0 is the warm-up) of `spec` is about to start.
+    Starting { spec: &'a RunSpec, index: usize },
+    /// Measured run `index` (from 1) of `spec` finished.
+    Finished { spec: &'a RunSpec, index: usize, result: &'a RunResult },
+    /// Every measured run of `spec` that finished: all of them, or those before an error.
+    Measured { spec: &'a RunSpec, runs: Vec<RunResult> },
+    /// `spec`, a `--server`, did not start on its first run; the experiment went on without it.
+    NotStarted(NotStarted),
+}
+
+/// Runs every spec, after a warm-up run if `warm_up`, `runs` times each. A server that does not
+/// start on its first run is reported as [`Step::NotStarted`] and the others go on. After an error
+/// (Ctrl-C included) the current spec's finished runs, if any, have been reported as
+/// [`Step::Measured`] before the error is returned.
+pub fn compare(
+    probe: &mut Probe,
+    specs: &[RunSpec],
+    runs: usize,
+    warm_up: bool,
+    mut on_step: impl FnMut(Step<'_>) -> Result<()>,
+) -> Result<()> {
+    for spec in specs {
+        let mut measured = Vec::with_capacity(runs);
+        let outcome = (|| -> Result<()> {
+            if warm_up {
+                on_step(Step::Starting { spec, index: 0 })?;
+                run_model(probe, spec)?; // not kept
+            }
+            for index in 1..=runs {
+                on_step(Step::Starting { spec, index })?;
+                let result = run_model(probe, spec)?;
+                on_step(Step::Finished { spec, index, result: &result })?;
+                measured.push(result);
+            }
+            Ok(())
+        })();
+        if !measured.is_empty() {
+            on_step(Step::Measured { spec, runs: measured })?;
+        } else if let Err(err) = outcome {
+            match err.downcast::<NotStarted>() {
+                Ok(failed) => {
+                    on_step(Step::NotStarted(failed))?;
+                    continue;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        outcome?;
+    }
+    Ok(())
+}
+
+/// The payload of a scan's messages: small, so the wait call's cost is not hidden by copying.
+pub const SCAN_PAYLOAD_BYTES: usize = 64;
+
+/// The workload of one scan point: one busy connection, `fds - 1` idle, `calls` messages; the
+/// window holds the messages alone ([`Counted::Rounds`]).
+pub fn scan_spec(model: &str, fds: u64, calls: u64) -> RunSpec {
+    let workload = Workload {
+        connections: 1,
+        messages_per_connection: calls as usize,
+        payload_bytes: SCAN_PAYLOAD_BYTES,
+        idle: fds as usize - 1,
+        lockstep: false,
+    };
+    RunSpec { workload, counted: Counted::Rounds, ..RunSpec::model(model) }
+}
+
+/// Every model at every number of fds in `fds` (smallest first), `runs` times, after one warm-up
+/// run per model at the smallest. Each point's runs are reported as [`Step::Measured`] (with the
+/// point's spec) once they are done, or as far as they got before an error.
+pub fn scan(
+    probe: &mut Probe,
+    models: &[String],
+    fds: &[u64],
+    runs: usize,
+    calls: u64,
+    mut on_step: impl FnMut(Step<'_>) -> Result<()>,
+) -> Result<()> {
+    for model in models {
+        let warm_up = scan_spec(model, fds[0], calls);
+        on_step(Step::Starting { spec: &warm_up, index: 0 })?;
+        run_model(probe, &warm_up)?;
+        for &n in fds {
+            let spec = scan_spec(model, n, calls);
+            let mut point = Vec::with_capacity(runs);
+            let outcome = (|| -> Result<()> {
+                for index in 1..=runs {
+                    on_step(Step::Starting { spec: &spec, index })?;
+                    let result = run_model(probe, &spec)?;
+                    on_step(Step::Finished { spec: &spec, index, result: &result })?;
+                    point.push(result);
+                }
+                Ok(())
+            })();
+            if !point.is_empty() {
+                on_step(Step::Measured { spec: &spec, runs: point })?;
+            }
+            outcome?;
+        }
+    }
+    Ok(())
+}

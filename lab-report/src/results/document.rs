@@ -1,0 +1,112 @@
+//! The one document every command writes: `run`, `compare`, `prove` and `sweep` results alike.
+//!
+//! Each model's entry is a [`RunResult`] (the keys of `iolab run --format json`, flattened) plus
+//! the spread of every figure over the repeated runs. One schema serves all commands, so
+//! `iolab report` can re-render and compare any saved results.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::results::{
+    figures::COMPARE,
+    stats::{Summary, summarize},
+};
+use lab_measure::{result::RunResult, validate::Validation};
+
+/// Bumped when a field changes meaning or disappears; `iolab report` refuses newer documents
+/// and reads older ones. 2: a result's `messages` is `messages_total`, beside the workload's
+/// `messages_per_connection` and `lockstep`; `latency_us` has every percentile the load
+/// generator measured, not only p50 and p99.
+pub const SCHEMA_VERSION: u32 = 2;
+
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Document {
+    pub schema_version: u32,
+    /// The command that made it: "run", "trace", "compare", "prove", "sweep" or "report".
+    pub command: String,
+    /// When it was made (UTC, RFC 3339).
+    pub created: String,
+    pub machine: Machine,
+    /// The command line, for the record.
+    pub argv: Vec<String>,
+    /// True when the run was interrupted: the results are what was gathered until then.
+    pub incomplete: bool,
+    /// Measured runs per model (after one warm-up run that is not kept).
+    pub runs_per_model: usize,
+    pub results: Vec<ModelResult>,
+    /// Conclusions computed from `results` (see `verdict`).
+    pub verdict: Vec<String>,
+    /// Models asked for (`--models all`) that this kernel cannot run, and `--server` commands
+    /// that did not start, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<Unsupported>,
+    /// `iolab trace --validate`: the same load counted again by strace (and perf).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Validation>,
+}
+
+impl Document {
+    /// Whether this is one run shown in full (`iolab run`, `iolab trace`) rather than a
+    /// comparison of models.
+    pub fn is_one_run(&self) -> bool {
+        matches!(self.command.as_str(), "run" | "trace") && self.results.len() == 1
+    }
+}
+
+/// A model this kernel cannot run (see `lab_server::Model::unsupported`), or a `--server`
+/// command that did not start (`measure::run::NotStarted`): not in the results, and why.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Unsupported {
+    pub model: String,
+    /// For a model, the feature it needs and what failed when the lab tried it; for a server,
+    /// its command, what went wrong and its last output.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Machine {
+    pub kernel: String,
+    pub cpus: usize,
+}
+
+/// One model at one workload: the median run, and every figure's median and range over the runs.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ModelResult {
+    #[serde(flatten)]
+    pub run: RunResult,
+    pub runs: usize,
+    /// Figure key (see `figures::COMPARE`) -> median, min, max over the runs.
+    pub spread: BTreeMap<String, Summary>,
+}
+
+impl ModelResult {
+    /// A figure (see `figures::COMPARE`) as the tables show it: the median over the runs, or
+    /// the kept run's own value when the document has no spread for it.
+    pub fn figure(&self, key: &str) -> f64 {
+        match self.spread.get(key) {
+            Some(s) => s.median,
+            None => crate::results::figures::figure(key).map_or(0.0, |f| (f.value)(&self.run)),
+        }
+    }
+}
+
+/// One model's result from its measured runs: the median run by msg/s (the lower of the two
+/// middle runs for an even count, so it is always a real run), and every figure's spread.
+///
+/// # Panics
+/// If `runs` is empty: a model with no finished run has no result.
+pub fn model_result(mut runs: Vec<RunResult>) -> ModelResult {
+    assert!(!runs.is_empty(), "model_result needs at least one run");
+    let spread = COMPARE
+        .iter()
+        .map(|f| {
+            let values: Vec<f64> = runs.iter().map(f.value).collect();
+            (f.key.to_owned(), summarize(&values))
+        })
+        .collect::<BTreeMap<_, _>>();
+    let count = runs.len();
+    runs.sort_by(|a, b| a.msgs_per_sec.total_cmp(&b.msgs_per_sec));
+    let run = runs.swap_remove((count - 1) / 2);
+    ModelResult { run, runs: count, spread }
+}

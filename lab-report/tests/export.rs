@@ -1,0 +1,348 @@
+//! The output side: statistics over runs, every export format, saved results and the sweep plot.
+//!
+//! `fixtures/compare.json` is a rendering fixture: made-up but self-consistent numbers (3 models,
+//! 3 runs each; every `spread` entry is the median/min/max of the three runs' figures, and the
+//! stored run is the median run by msg/s), not a measurement. The rendered formats are compared
+//! with the snapshots in `snapshots/` (review changes with `cargo insta review`, or rerun with
+//! `INSTA_UPDATE=always` and read the diff).
+
+use std::{
+    fs,
+    io::Write as _,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
+
+use lab_load::Workload;
+use lab_measure::result::RunResult;
+use lab_report::{
+    present::{
+        export::{Format, open_output, render, spread_warnings},
+        plot::sweep_svg,
+    },
+    results::{
+        document::{Document, ModelResult, SCHEMA_VERSION, model_result},
+        figures::COMPARE,
+        save::{load_document, merge, merge_files, new_document, save_run},
+        stats::{Summary, summarize, wide_spread},
+    },
+};
+
+fn fixture_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compare.json")
+}
+
+fn fixture() -> Document {
+    load_document(&fixture_path()).expect("the fixture is a valid document")
+}
+
+fn error_of<T>(result: anyhow::Result<T>) -> String {
+    match result {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[test]
+fn table_snapshot() {
+    insta::assert_snapshot!("table", render(&fixture(), Format::Table));
+}
+
+#[test]
+fn markdown_snapshot() {
+    insta::assert_snapshot!("markdown", render(&fixture(), Format::Markdown));
+}
+
+#[test]
+fn csv_snapshot() {
+    insta::assert_snapshot!("csv", render(&fixture(), Format::Csv));
+}
+
+#[test]
+fn json_snapshot() {
+    insta::assert_snapshot!("json", render(&fixture(), Format::Json));
+}
+
+#[test]
+fn json_output_reads_back_as_the_same_document() {
+    let doc = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("again.json");
+    fs::write(&path, render(&doc, Format::Json)).unwrap();
+    let again = load_document(&path).unwrap();
+    assert_eq!(render(&again, Format::Csv), render(&doc, Format::Csv));
+    assert_eq!(again.verdict, doc.verdict);
+}
+
+#[test]
+fn csv_parses_back_with_a_row_per_model() {
+    let text = render(&fixture(), Format::Csv);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(header.len(), 6 + 3 * COMPARE.len());
+    assert_eq!(&header[0], "model");
+    assert_eq!(&header[6], "msgs_per_sec");
+    assert_eq!(&header[7], "msgs_per_sec_min");
+    assert_eq!(&header[8], "msgs_per_sec_max");
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let models: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
+    assert_eq!(models, ["thread", "poll", "epoll"]);
+    let thread = &rows[0];
+    assert_eq!(&thread[column("connections")], "100");
+    assert_eq!(&thread[column("runs")], "3");
+    assert_eq!(thread[column("msgs_per_sec")].parse::<f64>().unwrap(), 41250.0);
+    assert_eq!(thread[column("msgs_per_sec_min")].parse::<f64>().unwrap(), 38790.0);
+    assert_eq!(thread[column("msgs_per_sec_max")].parse::<f64>().unwrap(), 46830.0);
+    assert_eq!(rows[1][column("fds_passed_per_wait_call")].parse::<f64>().unwrap(), 101.0, "poll: every fd");
+    assert_eq!(rows[2][column("fds_passed_per_wait_call")].parse::<f64>().unwrap(), 0.0, "epoll: none handed in");
+    assert_eq!(rows[2][column("fds_watched_per_wait_call")].parse::<f64>().unwrap(), 101.0, "epoll: its list");
+    assert_eq!(rows[1][column("max_ready")].parse::<f64>().unwrap(), 100.0, "poll: the most one call returned");
+    assert_eq!(rows[0][column("max_ready")].parse::<f64>().unwrap(), 0.0, "thread: no wait calls");
+}
+
+#[test]
+fn summarize_odd_count() {
+    assert_eq!(summarize(&[3.0, 1.0, 2.0]), Summary { median: 2.0, min: 1.0, max: 3.0 });
+    assert_eq!(summarize(&[7.5]), Summary { median: 7.5, min: 7.5, max: 7.5 });
+}
+
+#[test]
+fn summarize_even_count_takes_the_mean_of_the_middle_two() {
+    assert_eq!(summarize(&[4.0, 1.0, 3.0, 2.0]), Summary { median: 2.5, min: 1.0, max: 4.0 });
+    assert_eq!(summarize(&[10.0, 20.0]), Summary { median: 15.0, min: 10.0, max: 20.0 });
+}
+
+#[test]
+fn summarize_nothing_is_zero() {
+    assert_eq!(summarize(&[]), Summary { median: 0.0, min: 0.0, max: 0.0 });
+}
+
+fn run(msgs_per_sec: f64, syscalls_total: u64) -> RunResult {
+    RunResult {
+        model: "epoll".into(),
+        workload: Workload { connections: 10, ..Workload::default() },
+        messages_total: 1000,
+        msgs_per_sec,
+        syscalls_total,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn model_result_keeps_the_median_run_and_every_figures_spread() {
+    let result = model_result(vec![run(300.0, 3000), run(100.0, 2500), run(200.0, 2100)]);
+    assert_eq!(result.runs, 3);
+    assert_eq!(result.run.msgs_per_sec, 200.0);
+    assert_eq!(result.run.syscalls_total, 2100, "the median run itself, not a mix");
+    assert_eq!(result.spread.len(), COMPARE.len());
+    assert_eq!(result.spread["msgs_per_sec"], Summary { median: 200.0, min: 100.0, max: 300.0 });
+    assert_eq!(result.spread["syscalls_per_msg"], Summary { median: 2.5, min: 2.1, max: 3.0 });
+}
+
+#[test]
+fn model_result_of_an_even_count_keeps_the_slower_middle_run() {
+    let result = model_result(vec![run(400.0, 4000), run(100.0, 1000), run(300.0, 3000), run(200.0, 2000)]);
+    assert_eq!(result.run.msgs_per_sec, 200.0);
+    assert_eq!(result.spread["msgs_per_sec"].median, 250.0);
+}
+
+#[test]
+fn wide_spread_is_more_than_ten_percent_of_the_median() {
+    assert!(!wide_spread(&Summary { median: 100.0, min: 95.0, max: 105.0 }), "exactly 10% is not wide");
+    assert!(wide_spread(&Summary { median: 100.0, min: 94.0, max: 106.0 }));
+    assert!(!wide_spread(&Summary { median: 0.0, min: 0.0, max: 0.0 }));
+    assert!(wide_spread(&Summary { median: 0.0, min: 0.0, max: 0.5 }));
+}
+
+#[test]
+fn spread_warnings_name_the_noisy_model_and_figure() {
+    assert_eq!(
+        spread_warnings(&fixture()),
+        [
+            "warning: thread at 100 connections: msg/s varied 19% over 3 runs (38.8k–46.8k); smaller differences are noise",
+            "warning: thread at 100 connections: p50 µs varied 19% over 3 runs (2047–2489); smaller differences are noise",
+        ]
+    );
+}
+
+#[test]
+fn load_document_rejects_json_that_is_not_a_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.json");
+    fs::write(&path, r#"{"name": "something else"}"#).unwrap();
+    assert_eq!(
+        error_of(load_document(&path)),
+        format!("{} is not an iolab result: it has no schema_version", path.display())
+    );
+    fs::write(&path, r#"{"schema_version": 1, "command": "run"}"#).unwrap();
+    assert_eq!(
+        error_of(load_document(&path)),
+        format!("{} is not an iolab result: missing field `created`", path.display())
+    );
+}
+
+#[test]
+fn a_schema_1_document_reads_its_messages_as_the_total() {
+    let mut value: serde_json::Value = serde_json::from_str(&fs::read_to_string(fixture_path()).unwrap()).unwrap();
+    value["schema_version"] = 1.into();
+    for r in value["results"].as_array_mut().unwrap() {
+        let r = r.as_object_mut().unwrap();
+        let total = r.remove("messages_total").unwrap();
+        r.insert("messages".into(), total);
+        r.remove("messages_per_connection");
+        r.remove("lockstep");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.json");
+    fs::write(&path, value.to_string()).unwrap();
+    let doc = load_document(&path).unwrap();
+    assert_eq!(doc.results[0].run.messages_total, 100_000);
+    assert_eq!(doc.results[0].run.workload.messages_per_connection, 0, "schema 1 did not record it");
+}
+
+#[test]
+fn load_document_rejects_a_file_that_is_not_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    fs::write(&path, "model,msgs_per_sec\n").unwrap();
+    let error = error_of(load_document(&path));
+    assert!(error.starts_with(&format!("{} is not an iolab result: not JSON (", path.display())), "{error}");
+}
+
+#[test]
+fn load_document_rejects_a_newer_schema() {
+    let mut value: serde_json::Value = serde_json::from_str(&fs::read_to_string(fixture_path()).unwrap()).unwrap();
+    value["schema_version"] = (SCHEMA_VERSION + 1).into();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.json");
+    fs::write(&path, value.to_string()).unwrap();
+    assert_eq!(
+        error_of(load_document(&path)),
+        format!("{} was written by a newer iolab (schema 3 > 2)", path.display())
+    );
+}
+
+#[test]
+fn open_output_fails_on_a_bad_path_naming_it() {
+    let error = error_of(open_output(Some("/nonexistent-iolab-dir/out.csv")));
+    assert_eq!(error, "cannot write /nonexistent-iolab-dir/out.csv: No such file or directory (os error 2)");
+}
+
+#[test]
+fn open_output_creates_the_file_at_once_and_not_writable_by_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.txt");
+    let mut out = open_output(Some(path.to_str().unwrap())).unwrap();
+    assert!(path.exists(), "created before anything is written");
+    out.write_all(b"hello\n").unwrap();
+    drop(out);
+    assert_eq!(fs::read_to_string(&path).unwrap(), "hello\n");
+    let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o022, 0, "mode {mode:o} is writable by group or others");
+    assert_eq!(mode & 0o600, 0o600);
+}
+
+#[test]
+fn save_run_writes_one_document_per_run_that_loads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = fixture();
+    let run = doc.results[0].run.clone();
+    let path = save_run(dir.path(), &doc, &run, 2).unwrap();
+    assert_eq!(path, dir.path().join("compare-thread-c100-2.json"));
+    let saved = load_document(&path).unwrap();
+    assert_eq!(saved.command, "compare");
+    assert_eq!(saved.runs_per_model, 1);
+    assert_eq!(saved.results.len(), 1);
+    assert_eq!(saved.results[0].runs, 1);
+    assert_eq!(saved.results[0].run.msgs_per_sec, 41250.0);
+    assert_eq!(saved.results[0].spread["msgs_per_sec"], Summary { median: 41250.0, min: 41250.0, max: 41250.0 });
+    assert!(saved.verdict.is_empty());
+}
+
+#[test]
+fn new_document_is_stamped_with_this_machine_and_the_time() {
+    let doc = new_document("sweep", 5);
+    assert_eq!((doc.schema_version, doc.command.as_str(), doc.runs_per_model), (SCHEMA_VERSION, "sweep", 5));
+    let created = humantime::parse_rfc3339(&doc.created).expect("created is RFC 3339");
+    let age = std::time::SystemTime::now().duration_since(created).unwrap();
+    assert!(age.as_secs() < 60, "created {} is not now", doc.created);
+    assert_eq!(doc.machine.kernel, fs::read_to_string("/proc/sys/kernel/osrelease").unwrap().trim());
+    assert_eq!(doc.machine.cpus, std::thread::available_parallelism().unwrap().get());
+}
+
+#[test]
+fn report_of_two_files_labels_each_row_and_verdict_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("before.json"), dir.path().join("after.json"));
+    fs::copy(fixture_path(), &a).unwrap();
+    fs::copy(fixture_path(), &b).unwrap();
+    let text = render(&merge_files(&[a, b]).unwrap(), Format::Csv);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let models: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_owned()).collect();
+    assert_eq!(
+        models,
+        ["thread [before]", "poll [before]", "epoll [before]", "thread [after]", "poll [after]", "epoll [after]"]
+    );
+    let merged = merge(vec![("before".into(), fixture()), ("after".into(), fixture())]);
+    assert_eq!(merged.command, "report");
+    assert_eq!(merged.verdict.len(), 4);
+    assert!(merged.verdict[2].starts_with("after: epoll made 0.11 wait calls"), "{}", merged.verdict[2]);
+}
+
+#[test]
+fn report_of_one_file_keeps_its_names() {
+    let text = render(&merge_files(&[fixture_path()]).unwrap(), Format::Csv);
+    assert_eq!(text.lines().nth(1).unwrap().split(',').next(), Some("thread"));
+}
+
+#[test]
+fn report_names_the_bad_file() {
+    let error = error_of(merge_files(&[fixture_path(), PathBuf::from("/nonexistent-iolab.json")]));
+    assert_eq!(error, "cannot read /nonexistent-iolab.json: No such file or directory (os error 2)");
+}
+
+/// The fixture's models at 10, 100 and 1000 connections, scaled so the lines differ.
+fn sweep() -> Vec<ModelResult> {
+    let mut results = Vec::new();
+    for result in fixture().results {
+        for (i, conns) in [10usize, 100, 1000].into_iter().enumerate() {
+            let mut r = result.clone();
+            r.run.workload.connections = conns;
+            r.spread.get_mut("syscalls_per_msg").unwrap().median *= 1.0 + i as f64 / 10.0;
+            results.push(r);
+        }
+    }
+    results
+}
+
+#[test]
+fn sweep_svg_draws_four_panels_and_a_legend_entry_per_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sweep.svg");
+    sweep_svg(&sweep(), &path).unwrap();
+    let svg = fs::read_to_string(&path).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
+    for text in [
+        "syscalls per message",
+        "context switches per message",
+        "fds passed in per wait call",
+        "server CPU µs per message",
+    ] {
+        assert_eq!(svg.matches(text).count(), 1, "panel title {text:?}");
+    }
+    // plotters writes each text on a line of its own.
+    for model in ["thread", "poll", "epoll"] {
+        assert_eq!(svg.lines().filter(|l| *l == model).count(), 1, "legend entry {model}");
+    }
+    // Model lines are 2 px wide: 3 legend samples, then a line per model in each panel…
+    assert_eq!(svg.matches(r#"stroke-width="2" points="#).count(), 3 + 3 * 4);
+    // …with a marker at each of its 3 points (and one in each legend sample).
+    assert_eq!(svg.matches("<circle").count(), 3 + 3 * 4 * 3);
+}
+
+#[test]
+fn sweep_svg_fails_on_a_bad_path_naming_it() {
+    let error = error_of(sweep_svg(&sweep(), Path::new("/nonexistent-iolab-dir/sweep.svg")));
+    assert!(error.starts_with("cannot draw /nonexistent-iolab-dir/sweep.svg: "), "{error}");
+}
