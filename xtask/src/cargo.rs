@@ -64,24 +64,51 @@ pub fn run_iolab(root: &Path, args: &[OsString]) -> Result<()> {
 /// root, cargo starts each test binary through sudo (a target "runner"), so compiling still
 /// happens as the user.
 pub fn test(root: &Path, lint: bool, args: &[OsString]) -> Result<()> {
-    let sudo = root::sudo()?;
+    let tools = prepare_tests(root, lint)?;
+    // The gevent example's tests need it; without it they fail and say so, the others run.
+    if let Err(err) = python::ensure_gevent(root) {
+        say!("gevent: cannot set it up: {err:#}; the gevent server's tests will fail");
+    }
+    cmd::run(test_command(root, &tools)?.args(args))
+}
+
+/// The tests `test --quick` runs, each a `cargo test --release` argument list: every unit test,
+/// the export snapshots, and the probe tests, which load the probes into the running kernel and
+/// count known workloads exactly.
+const QUICK: &[&[&str]] =
+    &[&["--lib", "--bins"], &["-p", "lab-report", "--test", "export"], &["-p", "lab-cli", "--test", "probe"]];
+
+/// `cargo xtask test --quick`: the style gates unless `lint` is false, then [`QUICK`].
+pub fn quick_test(root: &Path, lint: bool) -> Result<()> {
+    let tools = prepare_tests(root, lint)?;
+    for args in QUICK {
+        cmd::run(test_command(root, &tools)?.args(*args))?;
+    }
+    say!("--quick left out: the models' syscall profiles, the CLI, trace, scan, claims, kill, schema and");
+    say!("load tests, and lab-server's hostile-client tests; `cargo xtask test` runs them all, as CI does");
+    Ok(())
+}
+
+/// Setup, then the style gates unless `lint` is false.
+fn prepare_tests(root: &Path, lint: bool) -> Result<setup::Tools> {
     let tools = setup::setup(root)?;
     if lint {
         gates(root, &tools)?;
     } else {
         say!("style gates skipped (--no-lint)");
     }
-    // The gevent example's tests need it; without it they fail and say so, the others run.
-    if let Err(err) = python::ensure_gevent(root) {
-        say!("gevent: cannot set it up: {err:#}; the gevent server's tests will fail");
-    }
-    let mut test = cargo(root, &tools)?;
-    if let Some(sudo) = sudo {
+    Ok(tools)
+}
+
+/// `cargo test --release`, its test binaries run as root (through sudo when we are not root).
+fn test_command(root: &Path, tools: &setup::Tools) -> Result<Command> {
+    let mut test = cargo(root, tools)?;
+    if let Some(sudo) = root::sudo()? {
         let triple = tools.host.to_uppercase().replace('-', "_");
         test.env(format!("CARGO_TARGET_{triple}_RUNNER"), sudo);
     }
-    test.args(["test", "--release"]).args(args);
-    cmd::run(&mut test)
+    test.args(["test", "--release"]);
+    Ok(test)
 }
 
 /// `cargo xtask lint`: setup, then the style gates alone.

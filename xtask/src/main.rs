@@ -72,6 +72,11 @@ enum Task {
         /// Skip the style gates, to iterate on tests (CI runs them). Goes before ARGS.
         #[arg(long)]
         no_lint: bool,
+        /// The inner loop, in about two minutes on a built tree: the style gates, every unit test,
+        /// the export snapshots and the probe's kernel smoke test; it says what it leaves out.
+        /// Goes before ARGS; takes no ARGS.
+        #[arg(long)]
+        quick: bool,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
@@ -112,7 +117,14 @@ fn run(task: Task) -> anyhow::Result<()> {
         }
         Task::Iolab { args } => cargo::run_iolab(&root, &args),
         Task::Bench { args } => bench::bench(&root, args),
-        Task::Test { no_lint, args } => cargo::test(&root, !no_lint, &args),
+        Task::Test { no_lint, quick: true, args } if args.is_empty() => cargo::quick_test(&root, !no_lint),
+        Task::Test { quick: true, .. } => {
+            eprintln!(
+                "xtask: error: --quick runs a fixed set of tests and takes no arguments; drop them, or drop --quick"
+            );
+            std::process::exit(2);
+        }
+        Task::Test { no_lint, quick: false, args } => cargo::test(&root, !no_lint, &args),
         Task::Lint => cargo::lint(&root),
         Task::Python => python::ensure_gevent(&root),
         Task::Claims { mut args } => {
@@ -143,8 +155,16 @@ mod tests {
     /// `--no-lint` is ours when it comes first; everything after goes to `cargo test`.
     fn test_args(line: &[&str]) -> (bool, Vec<String>) {
         let cli = Cli::try_parse_from(["cargo xtask", "test"].iter().chain(line)).expect("parses");
-        let Task::Test { no_lint, args } = cli.task else { panic!("not the test task") };
+        let Task::Test { no_lint, args, .. } = cli.task else { panic!("not the test task") };
         (no_lint, args.iter().map(|arg| arg.to_string_lossy().into_owned()).collect())
+    }
+
+    #[test]
+    fn quick_is_ours_before_the_arguments() {
+        let cli = Cli::try_parse_from(["cargo xtask", "test", "--quick"]).expect("parses");
+        assert!(matches!(cli.task, Task::Test { quick: true, no_lint: false, .. }));
+        let cli = Cli::try_parse_from(["cargo xtask", "test", "--no-lint", "--quick"]).expect("parses");
+        assert!(matches!(cli.task, Task::Test { quick: true, no_lint: true, .. }));
     }
 
     #[test]
