@@ -18,7 +18,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use lab_load::{LoadReport, Workload};
+use lab_load::{Cue, LoadReport, Workload};
 use lab_measure::{
     attach::attach,
     launch::{self, LISTEN_FD},
@@ -239,9 +239,9 @@ fn run_generator(addr: SocketAddr, load: Workload, server: u32) -> Result<Outcom
     let (mut at_start, mut at_end) = ((0.0, 0.0), (0.0, 0.0));
     let mut report = None;
     while let Ok(line) = generator.lines()?.recv() {
-        match line.as_str() {
-            "connected" => at_start = (cpu(generator.pid), cpu(server)),
-            "sent" => at_end = (cpu(generator.pid), cpu(server)),
+        match line.parse() {
+            Ok(Cue::Connected) => at_start = (cpu(generator.pid), cpu(server)),
+            Ok(Cue::Sent) => at_end = (cpu(generator.pid), cpu(server)),
             _ => {
                 report = Some(line);
                 continue;

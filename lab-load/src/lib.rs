@@ -30,6 +30,7 @@
 //! connections (up to `net.core.somaxconn`) avoids it.
 
 mod connection;
+mod cue;
 pub mod limits;
 mod payload;
 mod report;
@@ -47,6 +48,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use tokio::{net::TcpStream, sync::Semaphore, time::timeout};
 
+pub use cue::{Cue, NotACue};
 pub use report::{ErrorCounts, Latency, LoadReport};
 
 use connection::Shared;
@@ -176,7 +178,7 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
     report.connections_open = busy.len();
     report.idle_open = idle.len();
     if spec.pause_between_phases || spec.pause_when_connected {
-        pause("connected");
+        pause(Cue::Connected);
     }
 
     // Phase 2: drive, and each busy connection closes when done (see `connection`: one io_uring;
@@ -225,19 +227,19 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
     Ok(report)
 }
 
-/// Says `phase` on stdout and blocks until a line (or EOF) arrives on stdin. Blocking the
+/// Says `cue` on stdout and blocks until a line (or EOF) arrives on stdin. Blocking the
 /// runtime is intended: every connection is parked at a barrier meanwhile.
-pub(crate) fn pause(phase: &str) {
+pub(crate) fn pause(cue: Cue) {
     use std::io::BufRead as _;
-    say(phase);
+    say(cue);
     let _ = std::io::stdin().lock().read_line(&mut String::new());
 }
 
-/// Says `line` on stdout at once (the lab reads it as a cue).
-pub(crate) fn say(line: &str) {
+/// Says `cue` on stdout at once.
+pub(crate) fn say(cue: Cue) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{line}");
+    let _ = writeln!(stdout, "{cue}");
     let _ = stdout.flush();
 }
 

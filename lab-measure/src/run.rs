@@ -33,7 +33,7 @@ use crate::{
     settle::{Idle, NotIdle, settle},
     tree,
 };
-use lab_load::{LoadReport, Workload};
+use lab_load::{Cue, LoadReport, Workload};
 
 /// What to run: a model or a command, and the workload.
 #[derive(Clone, Debug)]
@@ -191,7 +191,7 @@ pub struct Measured {
 /// (a model, or any command under `iolab trace`). `alive` fails if the server died.
 ///
 /// What the window holds is [`RunSpec::counted`]'s choice; the load generator cues each step
-/// on its stdout (`connected`, `round`, `queued BYTES`, `sent`) and waits for a line where the lab
+/// on its stdout (each a [`Cue`]) and waits for a line where the lab
 /// must act first. When everything is counted it pauses once, with every connection open, for
 /// the lab to read the tree's memory (see [`Pss`]).
 pub fn measure(
@@ -229,8 +229,10 @@ pub fn measure(
         if let Err(interrupted) = crate::interrupt::check() {
             return Err(interrupted.into());
         }
-        match generator.lines()?.recv_timeout(SAMPLE_EVERY) {
-            Ok(line) if line == "connected" => {
+        // A cue, or the line that is not one: the report.
+        let received = generator.lines()?.recv_timeout(SAMPLE_EVERY).map(|line| line.parse::<Cue>().map_err(|_| line));
+        match received {
+            Ok(Ok(Cue::Connected)) => {
                 // Every connection is open: the tree's memory, read while the server is idle.
                 let idle = settle(probe, root)?;
                 window.pss.sample(root);
@@ -249,15 +251,14 @@ pub fn measure(
                 }
                 generator.write_line("")?; // go on to the next phase
             }
-            Ok(line) if line == "round" => {
+            Ok(Ok(Cue::Round)) => {
                 holds.as_mut().context("the load generator paused for a burst nobody asked for")?.hold(probe, root)?;
                 generator.write_line("")?;
             }
-            Ok(line) if line.starts_with("queued ") => {
-                let bytes = line["queued ".len()..].parse().context("reading the load generator's `queued` cue")?;
+            Ok(Ok(Cue::Queued(bytes))) => {
                 holds.as_mut().context("the load generator queued a burst nobody asked for")?.release(addr, bytes)?;
             }
-            Ok(line) if line == "sent" => {
+            Ok(Ok(Cue::Sent)) => {
                 window.after = Some(match holds.as_mut() {
                     Some(holds) => holds.close_round(probe, root)?,
                     None => settle(probe, root)?,
@@ -266,7 +267,7 @@ pub fn measure(
                 window.pss.sample(root); // every connection is still open; the window is closed
                 generator.write_line("")?;
             }
-            Ok(line) => break Some(line),
+            Ok(Err(line)) => break Some(line),
             Err(RecvTimeoutError::Timeout) => {
                 if let Some(peak) = window.peak.as_mut() {
                     peak.sample(&probe.snapshot()?);
