@@ -135,7 +135,7 @@ impl Outcome {
 pub fn serve_and_load(target: &Target, watcher: Watcher, load: Workload) -> Result<Outcome> {
     // Loaded before the server starts, so loading (verifying the programs) overlaps nothing.
     let mut probe = if watcher == Watcher::Lab { Some(Probe::load()?) } else { None };
-    let (listener, addr) = bind_loopback(load.connections)?;
+    let (listener, addr) = bind_loopback()?;
     let mut server = start(target, watcher, Some(&listener))?;
     drop(listener);
     wait_for(&mut server, watcher, "listening on")?;

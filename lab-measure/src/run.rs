@@ -21,7 +21,6 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 use lab_common::{Counters, MaxReady, SyscallTime};
-use socket2::{Domain, Socket, Type};
 
 use crate::{
     burst::{Burst, Holds},
@@ -83,7 +82,7 @@ pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(Child, SocketAd
     if lab_server::model(&spec.model).is_none() {
         bail!("unknown model {:?} (valid: {})", spec.model, lab_server::model_names().join(", "));
     }
-    let (listener, addr) = bind_loopback(spec.workload.all_connections())?;
+    let (listener, addr) = bind_loopback()?;
     let mut server = serve_model(&spec.model, &listener).start_traced(probe)?;
     drop(listener);
     server.wait_for_line("listening on", None)?;
@@ -120,6 +119,7 @@ impl std::error::Error for NotStarted {}
 /// binds its own listener, so the lab only picks the port: bound and closed here, free when the
 /// server binds it a moment later.
 fn start_command(probe: &mut Probe, name: &str, command: &[String]) -> Result<(Child, SocketAddr)> {
+    // Only to pick a free port, so std's bind: the server binds it as it likes.
     let addr = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?;
     let port = addr.port().to_string();
     let argv: Vec<String> = command.iter().map(|arg| arg.replace(PORT, &port)).collect();
@@ -380,16 +380,11 @@ pub fn load_generator(addr: SocketAddr, workload: &Workload) -> Spawn<'static> {
         .as_invoking_user()
 }
 
-/// A loopback listener with a backlog large enough for every connection to queue at once (no
-/// SYN is dropped and retried a second later while the generator connects), and its address.
-/// `SO_REUSEPORT` is on from the start, so a model may open more listeners on the same address
-/// (`epoll-reuseport`: one per thread); the socket belongs to the user the servers run as.
-pub fn bind_loopback(connections: usize) -> Result<(OwnedFd, SocketAddr)> {
-    let socket = privileges::as_invoking_user(|| Socket::new(Domain::IPV4, Type::STREAM, None))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
-    socket.listen(connections.clamp(128, 65_535) as i32)?;
-    let addr = socket.local_addr()?.as_socket().context("the listener has no IP address")?;
-    Ok((socket.into(), addr))
+/// A listener on a free loopback port, bound as every server of the lab is ([`lab_server::bind`]:
+/// its backlog, and `SO_REUSEPORT` from the start, so a model may open more listeners on the same
+/// address, as `epoll-reuseport` does), owned by the user the servers run as; and its address.
+pub fn bind_loopback() -> Result<(OwnedFd, SocketAddr)> {
+    let listener = privileges::as_invoking_user(|| lab_server::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))))?;
+    let addr = listener.local_addr()?;
+    Ok((listener.into(), addr))
 }
