@@ -58,6 +58,9 @@ use report::Failure;
 /// How many connects may be in progress at once.
 pub const CONNECTS_IN_FLIGHT: usize = 256;
 
+/// Bytes per message unless the workload says otherwise (`-b`).
+pub const DEFAULT_PAYLOAD_BYTES: usize = 64;
+
 /// The load, in one type for every layer: the command line fills it, a measured run carries it,
 /// the generator runs it, and the results repeat it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -78,6 +81,34 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// `connections` busy connections, each sending `messages_per_connection` messages as fast
+    /// as its replies come back, [`DEFAULT_PAYLOAD_BYTES`] each, no idle connections.
+    pub fn free(connections: usize, messages_per_connection: usize) -> Workload {
+        Workload {
+            connections,
+            messages_per_connection,
+            payload_bytes: DEFAULT_PAYLOAD_BYTES,
+            idle: 0,
+            lockstep: false,
+        }
+    }
+
+    /// As [`Workload::free`], but in `rounds` rounds: every connection sends message `k` at the
+    /// same moment, once all have answered `k - 1`.
+    pub fn lockstep(connections: usize, rounds: usize) -> Workload {
+        Workload { lockstep: true, ..Workload::free(connections, rounds) }
+    }
+
+    /// The same, with `bytes` per message.
+    pub fn with_payload(self, bytes: usize) -> Workload {
+        Workload { payload_bytes: bytes, ..self }
+    }
+
+    /// The same, with `idle` extra connections that never send.
+    pub fn with_idle(self, idle: usize) -> Workload {
+        Workload { idle, ..self }
+    }
+
     /// Busy and idle connections: the file descriptors and backlog a run needs.
     pub fn all_connections(&self) -> usize {
         self.connections + self.idle
@@ -109,17 +140,11 @@ pub struct LoadSpec {
 }
 
 impl LoadSpec {
-    /// One connection sending one 64-byte message, 10 s timeout.
+    /// One connection sending one message of [`DEFAULT_PAYLOAD_BYTES`], 10 s timeout.
     pub fn new(addr: SocketAddr) -> Self {
         LoadSpec {
             addr,
-            workload: Workload {
-                connections: 1,
-                messages_per_connection: 1,
-                payload_bytes: 64,
-                idle: 0,
-                lockstep: false,
-            },
+            workload: Workload::free(1, 1),
             timeout: Duration::from_secs(10),
             allow_remote: false,
             pause_between_phases: false,

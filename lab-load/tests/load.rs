@@ -79,7 +79,7 @@ impl TestServer {
 
     fn spec(&self, connections: usize, messages_per_connection: usize, payload_bytes: usize) -> LoadSpec {
         let mut spec = LoadSpec::new(self.addr);
-        spec.workload = Workload { connections, messages_per_connection, payload_bytes, ..spec.workload };
+        spec.workload = Workload::free(connections, messages_per_connection).with_payload(payload_bytes);
         spec
     }
 }
