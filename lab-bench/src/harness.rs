@@ -4,8 +4,8 @@
 //!
 //! The lab's own runs (`experiment::run_model`) start servers through the traced gate; the bench needs
 //! the same server under *other* observers too, and a server that is not a model at all, so it
-//! has this small harness. Every server gets the same listening socket (fd 3, a backlog for every
-//! connection), so none of them loses a second to a dropped SYN. It also measures what
+//! has this small harness. Every server gets the same listening socket (fd 3, bound as the lab
+//! binds: `lab_server::BACKLOG` deep), so none of them loses a second to a dropped SYN. It also measures what
 //! `run_model` does not: the load generator's CPU time and the server's during the drive phase,
 //! which tell whether the generator or the server was the limit.
 

@@ -38,7 +38,7 @@ use lab_load::{Cue, LoadReport, Workload};
 #[derive(Clone, Debug)]
 pub struct RunSpec {
     /// The model, or the name of a `--server` command: what the results call it.
-    pub model: String,
+    pub name: String,
     /// A `--server`'s command line, with [`PORT`] where the port goes; `None` for a model.
     pub command: Option<Vec<String>>,
     pub workload: Workload,
@@ -49,7 +49,7 @@ pub struct RunSpec {
 impl RunSpec {
     /// Model `name`, everything counted; the caller sets the workload.
     pub fn model(name: &str) -> RunSpec {
-        RunSpec { model: name.to_owned(), command: None, workload: Workload::default(), counted: Counted::Everything }
+        RunSpec { name: name.to_owned(), command: None, workload: Workload::default(), counted: Counted::Everything }
     }
 
     /// The server started by `argv` (with [`PORT`] in it), called `name` in the results.
@@ -77,13 +77,13 @@ pub enum Counted {
 /// command, see [`start_command`]), ready for clients.
 pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(Child, SocketAddr)> {
     if let Some(command) = &spec.command {
-        return start_command(probe, &spec.model, command);
+        return start_command(probe, &spec.name, command);
     }
-    if lab_server::model(&spec.model).is_none() {
-        bail!("unknown model {:?} (valid: {})", spec.model, lab_server::model_names().join(", "));
+    if lab_server::model(&spec.name).is_none() {
+        bail!("unknown model {:?} (valid: {})", spec.name, lab_server::model_names().join(", "));
     }
     let (listener, addr) = bind_loopback()?;
-    let mut server = serve_model(&spec.model, &listener).start_traced(probe)?;
+    let mut server = serve_model(&spec.name, &listener).start_traced(probe)?;
     drop(listener);
     server.wait_for_line("listening on", None)?;
     Ok((server, addr))
