@@ -156,7 +156,7 @@ impl Feature {
     pub fn without_text(&self) -> &'static str {
         match self.without {
             Without::NoProbe => "the probe does not load (iolab says why)",
-            Without::NotMeasured => "its figures are not measured: `null` with the reason in JSON",
+            Without::NotMeasured => "the probe loads without it, and names the figures it feeds as not measured",
             Without::Unsupported => "the models that need it are reported unsupported",
             Without::Emulated(instead) => instead,
         }
@@ -246,10 +246,7 @@ mod tests {
     fn every_figure_a_hook_feeds_is_named_missing_without_it() {
         let empty = std::env::temp_dir().join("iolab-no-tracefs");
         let missing = missing(&empty);
-        assert_eq!(
-            missing.iter().map(|m| m.figure).collect::<Vec<_>>(),
-            ["io_uring", "wait.by_call.epoll_pwait2"]
-        );
+        assert_eq!(missing.iter().map(|m| m.figure).collect::<Vec<_>>(), ["io_uring", "wait.by_call.epoll_pwait2"]);
         assert_eq!(
             missing[1].cell(),
             "not measured on this kernel (needs tracepoint `syscalls:sys_exit_epoll_pwait2`, Linux 5.11+)"
