@@ -89,6 +89,14 @@ static NEWTASK_PID_OFFSET: u32 = 0;
 #[unsafe(no_mangle)]
 static NEWTASK_FLAGS_OFFSET: u32 = 0;
 
+/// Where [`count_switch`] finds the leaving task's state. 0 on kernels whose `sched_switch` passes
+/// it (`prev_state`, Linux 5.18); before that the tracepoint has three arguments, and this is the
+/// offset of the state in `struct task_struct`, which the loader reads from the kernel's BTF.
+/// Read-only, so the verifier keeps only the path this kernel takes: a program that reads a
+/// fourth argument does not attach where there are three.
+#[unsafe(no_mangle)]
+static TASK_STATE_OFFSET: u32 = 0;
+
 /// Offset of `ret` in every `syscalls:sys_exit_*` record (stable since the format was added).
 const EXIT_RET_OFFSET: usize = 16;
 
@@ -208,8 +216,9 @@ fn syscall_arg(regs: *const pt_regs, n: usize) -> u64 {
     }
 }
 
-/// `TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)`.
-/// It fires on the CPU that switches, before the switch, so the current task is `prev`.
+/// `TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)`
+/// (without `prev_state` before 5.18: see [`TASK_STATE_OFFSET`]). It fires on the CPU that
+/// switches, before the switch, so the current task is `prev`.
 ///
 /// Every switch on a CPU ends the slice of the task leaving it and starts the slice of the one
 /// arriving, so the time since the CPU's previous switch ([`ON_CPU`]) is the leaving task's
@@ -245,20 +254,38 @@ pub fn count_switch(ctx: RawTracePointContext) -> i32 {
         switched_out(&mut slot.time, since, now);
     }
     let preempt: u64 = ctx.arg(0);
-    let prev_state: u64 = ctx.arg(3);
+    let prev_state = leaving_state(&ctx);
     if let Some(c) = counters() {
         if since != 0 {
             c.on_cpu_ns += now.saturating_sub(since); // 0: the slice began before the probe saw the CPU
         }
         // The kernel's own rule for nvcsw/nivcsw (/proc/PID/status): a switch is voluntary when
         // the task was not preempted and had left TASK_RUNNING, i.e. it went to sleep.
-        if preempt & 1 == 0 && prev_state as u32 != 0 {
+        if preempt & 1 == 0 && prev_state != 0 {
             c.switches.voluntary += 1;
         } else {
             c.switches.involuntary += 1;
         }
     }
     0
+}
+
+/// The state `count_switch`'s leaving task left `TASK_RUNNING` for (0: it did not). Read from the
+/// task where the tracepoint does not pass it: that is the state after `__schedule` looked at it,
+/// which differs from the argument only when a signal was pending as the task went to sleep (the
+/// kernel then puts it back to running, yet counts the switch as voluntary).
+#[inline(always)]
+fn leaving_state(ctx: &RawTracePointContext) -> u32 {
+    // SAFETY: a plain u32 set by the loader before the program is loaded.
+    let at = unsafe { core::ptr::read_volatile(&TASK_STATE_OFFSET) };
+    if at == 0 {
+        let state: u64 = ctx.arg(3);
+        return state as u32;
+    }
+    let prev: *const u8 = ctx.arg(1);
+    // SAFETY: `prev` is the tracepoint's task; the read is checked by bpf_probe_read_kernel. The
+    // state is a long before 5.14 and an unsigned int after: its low 32 bits hold every state.
+    unsafe { bpf_probe_read_kernel(prev.wrapping_add(at as usize).cast::<u32>()) }.unwrap_or(0)
 }
 
 /// Fires in the parent while it creates a task — a process or a thread (`CLONE_THREAD`) — before

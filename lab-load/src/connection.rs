@@ -34,7 +34,7 @@ use std::{
 };
 
 use hdrhistogram::Histogram;
-use io_uring::{IoUring, opcode, squeue, types};
+use io_uring::{IoUring, Probe, opcode, squeue, types};
 use tokio::{io::AsyncReadExt, io::AsyncWriteExt, time::timeout};
 
 use super::Cue;
@@ -108,6 +108,9 @@ impl Conn {
 /// The operations of a connection: `user_data` is its index shifted left once, plus this.
 const SEND: u64 = 0;
 const RECV: u64 = 1;
+/// `user_data` of the tick's timeout, on a kernel whose `io_uring_enter` takes no timeout (see
+/// [`Driver::submit_and_wait`]); no connection's index is that large.
+const TICK_TIMEOUT: u64 = u64::MAX;
 
 /// Runs the closed loop of every `(id, stream)` to the end, and closes it. Returns each
 /// connection's outcome, and the latency of every answered message in nanoseconds.
@@ -153,6 +156,15 @@ struct Driver<'a> {
     /// Burst: connections still sending this round's message, and the bytes the round sends.
     round_unsent: usize,
     round_bytes: usize,
+    /// What this kernel's io_uring has: `io_uring_enter` with a timeout and the shutdown
+    /// operation (both 5.11). Without them a timeout operation stands for the first and a
+    /// `shutdown` syscall for the second.
+    has_wait_timeout: bool,
+    has_shutdown: bool,
+    /// The tick's timeout operation is in flight (kernels without `has_wait_timeout`).
+    tick_armed: bool,
+    /// What that operation points at; boxed so that it stays put while the kernel reads it.
+    tick: Box<types::Timespec>,
 }
 
 impl<'a> Driver<'a> {
@@ -168,6 +180,10 @@ impl<'a> Driver<'a> {
             .setup_defer_taskrun()
             .build(SQ_ENTRIES)
             .or_else(|_| IoUring::builder().setup_cqsize(cq).build(SQ_ENTRIES))?;
+        let has_wait_timeout = ring.params().is_feature_ext_arg();
+        let mut probe = Probe::new();
+        let has_shutdown =
+            ring.submitter().register_probe(&mut probe).is_ok() && probe.is_supported(opcode::Shutdown::CODE);
         let latencies = Histogram::new_with_bounds(1, 3_600_000_000_000, 3).map_err(io::Error::other)?;
         Ok(Driver {
             shared,
@@ -179,6 +195,10 @@ impl<'a> Driver<'a> {
             round_left: 0,
             round_unsent: 0,
             round_bytes: 0,
+            has_wait_timeout,
+            has_shutdown,
+            tick_armed: false,
+            tick: Box::new(types::Timespec::from(TICK)),
         })
     }
 
@@ -213,7 +233,13 @@ impl<'a> Driver<'a> {
         while self.in_flight > 0 {
             self.submit_and_wait()?;
             let mut completed = std::mem::take(&mut self.completed);
-            completed.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
+            for c in self.ring.completion() {
+                if c.user_data() == TICK_TIMEOUT {
+                    self.tick_armed = false;
+                } else {
+                    completed.push((c.user_data(), c.result()));
+                }
+            }
             self.in_flight -= completed.len();
             for &(user_data, result) in &completed {
                 let index = (user_data >> 1) as usize;
@@ -232,11 +258,25 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
-    /// Hands over what is queued and waits for a completion, or at most [`TICK`].
+    /// Hands over what is queued and waits for a completion, or at most [`TICK`]: a timeout of
+    /// `io_uring_enter`, or on a kernel without one a timeout operation that completes when the
+    /// tick passes (not counted in flight; its completion is dropped).
     fn submit_and_wait(&mut self) -> io::Result<()> {
-        let tick = types::Timespec::from(TICK);
-        let args = types::SubmitArgs::new().timespec(&tick);
-        match self.ring.submitter().submit_with_args(1, &args) {
+        let waited = if self.has_wait_timeout {
+            let args = types::SubmitArgs::new().timespec(&self.tick);
+            self.ring.submitter().submit_with_args(1, &args)
+        } else {
+            if !self.tick_armed {
+                let entry = opcode::Timeout::new(&*self.tick).build().user_data(TICK_TIMEOUT);
+                // SAFETY: `tick` lives as long as the ring (a field of the same driver).
+                while unsafe { self.ring.submission().push(&entry) }.is_err() {
+                    self.ring.submit()?;
+                }
+                self.tick_armed = true;
+            }
+            self.ring.submit_and_wait(1)
+        };
+        match waited {
             Ok(_) => Ok(()),
             // ETIME: the tick passed with no completion. EINTR: a signal. EBUSY: completions
             // are waiting for room in the queue, and reaping them is next anyway.
@@ -363,13 +403,19 @@ impl<'a> Driver<'a> {
     fn start_close(&mut self, index: usize, conn: &mut Conn) -> io::Result<()> {
         conn.closing = true;
         conn.deadline = Some(Instant::now() + self.shared.timeout);
-        let shutdown =
-            opcode::Shutdown::new(types::Fd(conn.fd()), libc::SHUT_WR).build().user_data((index as u64) << 1 | SEND);
         let eof = opcode::Recv::new(types::Fd(conn.fd()), conn.chunk.as_mut_ptr(), 1)
             .build()
             .user_data((index as u64) << 1 | RECV);
-        (conn.sending, conn.receiving) = (true, true);
-        self.push(shutdown)?;
+        if self.has_shutdown {
+            let shutdown = opcode::Shutdown::new(types::Fd(conn.fd()), libc::SHUT_WR)
+                .build()
+                .user_data((index as u64) << 1 | SEND);
+            conn.sending = true;
+            self.push(shutdown)?;
+        } else if let Err(err) = conn.stream.shutdown(std::net::Shutdown::Write) {
+            return self.fail(conn, Failure::from(err));
+        }
+        conn.receiving = true;
         self.push(eof)
     }
 

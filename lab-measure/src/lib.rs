@@ -7,7 +7,8 @@
 //! `lab-common` (the counters it shares with the probes).
 //!
 //! - [`probe`] loads the eBPF programs (lab-ebpf), marks the tasks to trace and reads the
-//!   counters; [`preflight`] checks privileges and tracefs first.
+//!   counters; [`preflight`] checks privileges and tracefs first; [`features`] says which kernel
+//!   feature each program, figure and model needs, and what the probe does without it.
 //! - [`process`] starts, signals and reaps every process iolab starts (traced through the gate
 //!   of [`launch`], or plain), and makes sure none outlives iolab; [`privileges`] keeps root for
 //!   the probe only.
@@ -27,10 +28,12 @@
 //! Beside them, two small modules every layer above may use: [`error`] (bad input: one line, exit
 //! status 2) and [`interrupt`] (Ctrl-C and SIGTERM: stop cleanly, keep what was measured).
 pub mod attach;
+pub mod btf;
 pub mod burst;
 pub mod error;
 pub mod exercise;
 pub mod experiment;
+pub mod features;
 pub mod freeze;
 pub mod interrupt;
 pub mod launch;

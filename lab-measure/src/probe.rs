@@ -18,7 +18,11 @@ use aya::{
 };
 use lab_common::{Counters, CurrentTask, MAX_SYSCALLS, MaxReady, OnCpu, SyscallTime, WaitKind};
 
-use crate::preflight;
+use crate::{
+    btf::Btf,
+    features::{self, NotMeasured},
+    preflight,
+};
 
 /// The compiled probes (lab-ebpf), embedded at build time by `build.rs`.
 static PROBES: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lab"));
@@ -28,6 +32,9 @@ pub struct Probe {
     loaded: Option<Loaded>,
     /// Tracepoints this kernel does not have (e.g. epoll_pwait2 before 5.11).
     pub unavailable: Vec<String>,
+    /// The figures this kernel cannot give, with what they need (see [`features`]): a report
+    /// shows each as not measured, never as 0.
+    pub not_measured: Vec<NotMeasured>,
 }
 
 struct Loaded {
@@ -70,17 +77,20 @@ impl Probe {
         let pid_max: u32 = read_trimmed("/proc/sys/kernel/pid_max")?.parse()?;
         let newtask_pid = format_field_offset(&tracefs, "task/task_newtask", "pid")?;
         let newtask_flags = format_field_offset(&tracefs, "task/task_newtask", "clone_flags")?;
+        let task_state = task_state_offset()?;
 
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("TRACED_TASKS", pid_max)
             .override_global("NEWTASK_PID_OFFSET", &newtask_pid, true)
             .override_global("NEWTASK_FLAGS_OFFSET", &newtask_flags, true)
             .override_global("TIMING", &u32::from(timing), true)
+            .override_global("TASK_STATE_OFFSET", &task_state, true)
             .load(PROBES)
             .context("loading the probes")?;
         let logger = aya_log::EbpfLogger::init(&mut ebpf).ok();
 
         let hooks = hooks(&tracefs, timing);
+        let not_measured = features::missing(&tracefs);
         let unavailable = hooks.iter().filter(|h| !h.exists).map(|h| h.to_string()).collect();
         let mut verified = std::collections::HashSet::new();
         for hook in &hooks {
@@ -99,7 +109,7 @@ impl Probe {
         let syscall_times =
             if timing { Some(PerCpuArray::try_from(take_map(&mut ebpf, "SYSCALL_TIMES")?)?) } else { None };
         let loaded = Loaded { ebpf, hooks, logger, traced, counters, current, on_cpu, max_ready, syscall_times };
-        let mut probe = Probe { loaded: Some(loaded), unavailable };
+        let mut probe = Probe { loaded: Some(loaded), unavailable, not_measured };
         probe.set_attached(true)?;
         Ok(probe)
     }
@@ -107,7 +117,7 @@ impl Probe {
     /// No probe at all: nothing is loaded, every snapshot reads zero. Runs the same workload
     /// untraced, to measure what tracing costs (`--no-trace`, `iolab bench`).
     pub fn disabled() -> Probe {
-        Probe { loaded: None, unavailable: Vec::new() }
+        Probe { loaded: None, unavailable: Vec::new(), not_measured: Vec::new() }
     }
 
     /// Detaches every program (`false`) or attaches them again (`true`); the maps and what they
@@ -259,7 +269,8 @@ pub fn program_names() -> Vec<&'static str> {
 fn hooks(tracefs: &Path, timing: bool) -> Vec<Hook> {
     let raw = |program, name| Hook { program, kind: HookKind::Raw(name), exists: true };
     let tracepoint = |program, category: &'static str, name: String| {
-        // Per-syscall tracepoints vary by kernel (epoll_pwait2 came in 5.11); the others do not.
+        // Per-syscall tracepoints vary by kernel (epoll_pwait2 came in 5.11: see `features`); the
+        // others do not.
         let exists = category != "syscalls" || tracefs.join("events").join(category).join(&name).exists();
         Hook { program, kind: HookKind::Tracepoint(category, name), exists }
     };
@@ -278,7 +289,7 @@ fn hooks(tracefs: &Path, timing: bool) -> Vec<Hook> {
     hooks.push(tracepoint("wait_exit", "syscalls", "sys_exit_restart_syscall".into()));
     hooks.push(tracepoint("epoll_ctl_exit", "syscalls", "sys_exit_epoll_ctl".into()));
     // io_uring's own tracepoints: requests submitted (named io_uring_submit_sqe before Linux 6.2)
-    // and completions posted.
+    // and completions posted (both 5.5: see `features`).
     let io_uring: [(&str, &[&str]); 2] = [
         ("count_submission", &["io_uring_submit_req", "io_uring_submit_sqe"]),
         ("count_completion", &["io_uring_complete"]),
@@ -376,6 +387,21 @@ where
 
 fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map> {
     ebpf.take_map(name).ok_or_else(|| anyhow!("probe has no map {name}"))
+}
+
+/// Where `count_switch` reads the leaving task's state (lab-ebpf's `TASK_STATE_OFFSET`): 0 when
+/// `sched_switch` passes it as its fourth argument (5.18), else the offset of the state in
+/// `struct task_struct` (`__state` from 5.14, `state` before), from the kernel's BTF. Without
+/// BTF the argument is taken, and a kernel without it refuses to attach `count_switch`.
+fn task_state_offset() -> Result<u32> {
+    let Ok(btf) = Btf::from_sys_fs() else { return Ok(0) };
+    match btf.raw_tracepoint_args("sched_switch") {
+        Some(args) if args < 4 => btf
+            .member_offset("task_struct", &["__state", "state"])
+            .map(|(_, offset)| offset)
+            .context("sched_switch passes no prev_state here, and the kernel's BTF has no task_struct state"),
+        _ => Ok(0),
+    }
 }
 
 fn read_trimmed(path: &str) -> Result<String> {

@@ -34,15 +34,13 @@ use guest::Step;
 use kernel::{Choice, Found};
 use summary::{KernelRun, State};
 
-/// The kernels `--all` boots, in order.
-const ALL: &[&str] = &["6.1", "6.12", "host"];
-
 #[derive(Args)]
 pub struct VmArgs {
-    /// The kernel to boot: a Debian series (6.1, 6.12), `host` (this machine's), or an image file.
-    #[arg(long, default_value = "6.1", conflicts_with = "all")]
-    kernel: String,
-    /// Boot 6.1, 6.12 and this machine's kernel in turn, and compare them in one table.
+    /// The kernel to boot: a Debian series (5.10, 6.1, 6.12), `host` (this machine's), or an image
+    /// file. Another series is refused (exit status 2) with the ones Debian's archive has.
+    #[arg(long, default_value = "6.1", conflicts_with = "all", value_parser = Choice::parse)]
+    kernel: Choice,
+    /// Boot 5.10, 6.1, 6.12 and this machine's kernel in turn, and compare them in one table.
     #[arg(long)]
     all: bool,
     /// How QEMU runs the guest's CPU: kvm, or tcg (emulated: slow, but works anywhere).
@@ -65,9 +63,13 @@ pub fn vm(root: &Path, args: VmArgs) -> Result<()> {
     fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
 
     // The kernels first: a wrong --kernel fails before a long build.
-    let choices: Vec<Choice> =
-        if args.all { ALL.iter().map(|text| Choice::parse(text)).collect() } else { vec![Choice::parse(&args.kernel)] };
-    let archive = || debian::Archive::new(&work.join("apt"));
+    // `--all`: every Debian series, oldest first, then the host's kernel.
+    let choices: Vec<Choice> = if args.all {
+        debian::SERIES.iter().map(|series| Choice::Series(*series)).chain([Choice::Host]).collect()
+    } else {
+        vec![args.kernel.clone()]
+    };
+    let archive = |release: &'static str| debian::Archive::new(&work.join("apt").join(release), release);
     let mut found = Vec::new();
     for choice in &choices {
         let label = choice.label();

@@ -30,7 +30,12 @@
 //! connection as this model does (16 KiB each), and use multishot receives: see
 //! `io-uring-multishot`.
 
-use std::{io, net::TcpListener, os::fd::AsRawFd as _, ptr};
+use std::{
+    io,
+    net::{TcpListener, TcpStream},
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    ptr,
+};
 
 use ::io_uring::{
     CompletionQueue, IoUring, SubmissionQueue, Submitter, cqueue, opcode, squeue,
@@ -48,7 +53,7 @@ pub const MODEL: Model = Model {
     summary: "one thread, io_uring: many receives and sends per io_uring_enter",
     serve,
     needs: Some("io_uring (5.1) with multishot accept (5.19)"),
-    probe: Some(|| ring().map(drop)),
+    probe: Some(probe),
 };
 
 /// Submission queue size: how many operations we can queue before handing them over.
@@ -73,6 +78,30 @@ struct Conn {
 
 fn ring() -> io::Result<IoUring> {
     IoUring::builder().setup_cqsize(CQ_ENTRIES).build(SQ_ENTRIES)
+}
+
+/// Sets up the model's ring and has a multishot accept take one connection on a loopback
+/// listener: a kernel without multishot accept refuses it (`EINVAL`), one without io_uring the
+/// ring.
+fn probe() -> io::Result<()> {
+    let context = |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    let mut ring = ring().map_err(context("setting up io_uring"))?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let (submitter, mut sq, mut cq) = ring.split();
+    let accept = opcode::AcceptMulti::new(Fd(listener.as_raw_fd())).flags(libc::SOCK_CLOEXEC).build();
+    push(&submitter, &mut sq, accept.user_data(ACCEPT))?;
+    // Waits in the backlog for the accept submitted next.
+    let _client = TcpStream::connect(listener.local_addr()?)?;
+    sq.sync();
+    submitter.submit_and_wait(1).map_err(context("a multishot accept"))?;
+    cq.sync();
+    let cqe = cq.next().ok_or_else(|| io::Error::other("a multishot accept: no completion"))?;
+    if cqe.result() < 0 {
+        return Err(context("a multishot accept")(io::Error::from_raw_os_error(-cqe.result())));
+    }
+    // SAFETY: the accepted connection's fd, ours alone.
+    drop(unsafe { OwnedFd::from_raw_fd(cqe.result()) });
+    Ok(()) // Dropping the ring cancels the accept.
 }
 
 fn serve(listener: TcpListener) -> io::Result<()> {

@@ -66,14 +66,19 @@ const MAX_FILES: u64 = 1 << 20;
 
 /// The SQPOLL ring with its registered-file table, and the table's size.
 fn ring() -> io::Result<(IoUring, usize)> {
-    let ring = IoUring::builder().setup_cqsize(CQ_ENTRIES).setup_sqpoll(IDLE_MS).build(SQ_ENTRIES)?;
+    let context = |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    let ring = IoUring::builder()
+        .setup_cqsize(CQ_ENTRIES)
+        .setup_sqpoll(IDLE_MS)
+        .build(SQ_ENTRIES)
+        .map_err(context("setting up an SQPOLL ring"))?;
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: plain syscall with a valid rlimit.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(io::Error::last_os_error());
     }
     let slots = limit.rlim_cur.min(MAX_FILES) as usize;
-    ring.submitter().register_files_sparse(slots as u32)?;
+    ring.submitter().register_files_sparse(slots as u32).map_err(context("registering a sparse file table"))?;
     Ok((ring, slots))
 }
 

@@ -14,14 +14,14 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use super::debian::Archive;
+use super::debian::{self, Archive, Series};
 use crate::{cmd, say};
 
 /// What the user asked for with `--kernel`.
 #[derive(Clone, Debug)]
 pub enum Choice {
-    /// A Debian series such as "6.1" or "6.12".
-    Series(String),
+    /// A Debian series of [`debian::SERIES`], such as "5.10" or "6.1".
+    Series(Series),
     /// The running kernel's image from /boot.
     Host,
     /// A kernel image file, taken as it is.
@@ -29,20 +29,28 @@ pub enum Choice {
 }
 
 impl Choice {
-    pub fn parse(text: &str) -> Choice {
+    /// `host`, a series ("6.1": two numbers and a dot) or else a file. A series Debian's archive
+    /// does not carry is refused with the ones it does (clap makes that exit status 2).
+    pub fn parse(text: &str) -> Result<Choice, String> {
         let is_series = text.split('.').count() == 2
             && text.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
-        match text {
+        Ok(match text {
             "host" => Choice::Host,
-            _ if is_series => Choice::Series(text.to_owned()),
+            _ if is_series => Choice::Series(debian::series(text).ok_or_else(|| {
+                format!(
+                    "no kernel {text} to fetch: Debian's archive has the series {}; or give `host` or a kernel \
+                     image file",
+                    debian::series_names()
+                )
+            })?),
             _ => Choice::File(PathBuf::from(text)),
-        }
+        })
     }
 
     /// How the summary names it.
     pub fn label(&self) -> String {
         match self {
-            Choice::Series(series) => series.clone(),
+            Choice::Series(series) => series.series.to_owned(),
             Choice::Host => "host".to_owned(),
             Choice::File(path) => path.display().to_string(),
         }
@@ -108,9 +116,10 @@ fn check_config_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn find(choice: &Choice, cache: &Path, archive: &dyn Fn() -> Result<Archive>) -> Result<Found> {
+/// `archive` opens the archive of a Debian release (only called for a series).
+pub fn find(choice: &Choice, cache: &Path, archive: &dyn Fn(&'static str) -> Result<Archive>) -> Result<Found> {
     match choice {
-        Choice::Series(series) => debian(series, cache, &archive()?).map(Found::Kernel),
+        Choice::Series(series) => debian(series, cache, &archive(series.release)?).map(Found::Kernel),
         Choice::Host => host(),
         Choice::File(path) => {
             if !path.is_file() {
@@ -156,14 +165,14 @@ fn host() -> Result<Found> {
 }
 
 /// The newest Debian kernel of `series`, downloaded and unpacked once into `cache`.
-fn debian(series: &str, cache: &Path, archive: &Archive) -> Result<Kernel> {
+fn debian(series: &Series, cache: &Path, archive: &Archive) -> Result<Kernel> {
     let package = archive.kernel_package(series)?;
     let kept = cache.join(&package);
     let vmlinuz = kept.join("vmlinuz");
     if !vmlinuz.exists() {
         unpack(archive, &package, cache, &kept)?;
     }
-    say!("kernel {series}: {package} ({})", vmlinuz.display());
+    say!("kernel {}: {package} ({})", series.series, vmlinuz.display());
     check_config_file(&kept.join("config"))?;
     Ok(Kernel { vmlinuz, source: package })
 }
@@ -204,11 +213,14 @@ mod tests {
 
     #[test]
     fn choices() {
-        assert!(matches!(Choice::parse("6.1"), Choice::Series(s) if s == "6.1"));
-        assert!(matches!(Choice::parse("6.12"), Choice::Series(s) if s == "6.12"));
-        assert!(matches!(Choice::parse("host"), Choice::Host));
-        assert!(matches!(Choice::parse("6.1.2"), Choice::File(_)));
-        assert!(matches!(Choice::parse("/boot/vmlinuz"), Choice::File(_)));
+        assert!(matches!(Choice::parse("5.10"), Ok(Choice::Series(s)) if s.release == "bullseye"));
+        assert!(matches!(Choice::parse("6.1"), Ok(Choice::Series(s)) if s.series == "6.1"));
+        assert!(matches!(Choice::parse("6.12"), Ok(Choice::Series(s)) if s.series == "6.12"));
+        assert!(matches!(Choice::parse("host"), Ok(Choice::Host)));
+        assert!(matches!(Choice::parse("6.1.2"), Ok(Choice::File(_))));
+        assert!(matches!(Choice::parse("/boot/vmlinuz"), Ok(Choice::File(_))));
+        let err = Choice::parse("4.19").unwrap_err();
+        assert!(err.contains("no kernel 4.19") && err.contains("5.10, 6.1, 6.12"), "{err}");
     }
 
     #[test]

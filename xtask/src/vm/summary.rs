@@ -51,6 +51,18 @@ impl KernelRun {
 
 pub fn render(runs: &[KernelRun]) -> String {
     let mut out = status_table(runs);
+    let reasons: Vec<String> = runs
+        .iter()
+        .filter_map(|run| match &run.state {
+            State::Booted { outcome, .. } => Some((run.label.as_str(), unsupported(&outcome.console))),
+            _ => None,
+        })
+        .flat_map(|(label, models)| models.into_iter().map(move |(model, why)| format!("- {label}: {model}: {why}\n")))
+        .collect();
+    if !reasons.is_empty() {
+        out.push_str("\nModels a kernel cannot run, with the feature each needs:\n");
+        out.extend(reasons);
+    }
     if let Some(figures) = figures_table(runs) {
         out.push_str("\nPer message, over the whole run: syscalls / context switches\n");
         out.push_str(&figures);
@@ -134,7 +146,24 @@ fn exactness(console: &Console) -> String {
 
 fn models_that_ran(console: &Console) -> String {
     let names: Vec<String> = models(console).into_keys().collect();
-    if names.is_empty() { "none".into() } else { names.join(", ") }
+    let ran = if names.is_empty() { "none".into() } else { names.join(", ") };
+    let unsupported: Vec<String> = unsupported(console).into_keys().collect();
+    if unsupported.is_empty() { ran } else { format!("{ran}; unsupported here: {}", unsupported.join(", ")) }
+}
+
+/// The models a step reported unsupported on this kernel (`unsupported` in `compare`'s JSON),
+/// with the reason: the feature the model needs and what refused it.
+fn unsupported(console: &Console) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for json in console.steps.iter().filter_map(StepOutput::json) {
+        for entry in json["unsupported"].as_array().into_iter().flatten() {
+            if let (Some(model), Some(reason)) = (entry["model"].as_str(), entry["reason"].as_str()) {
+                let reason = reason.strip_prefix("unsupported on this kernel: ").unwrap_or(reason);
+                found.insert(model.to_owned(), reason.to_owned());
+            }
+        }
+    }
+    found
 }
 
 /// Every model's run in the steps' output: documents (`iolab run`, `iolab compare`) whose
@@ -178,24 +207,30 @@ fn headline(run: &Value) -> Option<String> {
 
 /// Models down, kernels across; None when no kernel ran a model.
 fn figures_table(runs: &[KernelRun]) -> Option<String> {
-    let columns: Vec<(&str, BTreeMap<String, Value>)> = runs
+    type Column<'a> = (&'a str, BTreeMap<String, Value>, BTreeMap<String, String>);
+    let columns: Vec<Column> = runs
         .iter()
         .filter_map(|run| match &run.state {
-            State::Booted { outcome, .. } => Some((run.label.as_str(), models(&outcome.console))),
+            State::Booted { outcome, .. } => {
+                Some((run.label.as_str(), models(&outcome.console), unsupported(&outcome.console)))
+            }
             _ => None,
         })
         .collect();
-    let mut names: Vec<&String> = columns.iter().flat_map(|(_, models)| models.keys()).collect();
+    let mut names: Vec<&String> = columns.iter().flat_map(|(_, models, _)| models.keys()).collect();
     names.sort();
     names.dedup();
     if names.is_empty() {
         return None;
     }
     let mut builder = Builder::default();
-    builder.push_record(std::iter::once("model").chain(columns.iter().map(|(label, _)| *label)));
+    builder.push_record(std::iter::once("model").chain(columns.iter().map(|(label, _, _)| *label)));
     for name in names {
-        let cells =
-            columns.iter().map(|(_, models)| models.get(name).and_then(headline).unwrap_or_else(|| "-".to_owned()));
+        let cells = columns.iter().map(|(_, models, unsupported)| match models.get(name) {
+            Some(run) => headline(run).unwrap_or_else(|| "-".to_owned()),
+            None if unsupported.contains_key(name) => "unsupported".to_owned(),
+            None => "-".to_owned(),
+        });
         builder.push_record(std::iter::once(name.clone()).chain(cells));
     }
     let mut table = builder.build();
@@ -255,6 +290,31 @@ mod tests {
         });
         assert_eq!(headline(&schema_1).as_deref(), Some("3.02 / 0.78"));
         assert_eq!(headline(&serde_json::json!({"model": "epoll", "messages_total": 0})), None);
+    }
+
+    #[test]
+    fn unsupported_models_are_named_with_what_they_need() {
+        let run = booted(&[
+            "IOLAB-VM: step compare: iolab compare --models all --format json",
+            "IOLAB-VM-OUTPUT-BEGIN compare",
+            r#"{"results": [{"model": "epoll", "messages_total": 400, "syscalls_total": 800,"#,
+            r#"  "context_switches": {"voluntary": 4, "involuntary": 0}}],"#,
+            r#" "unsupported": [{"model": "io-uring","#,
+            r#"  "reason": "unsupported on this kernel: io_uring (5.1) with multishot accept (5.19): a multishot accept: Invalid argument (os error 22)"}]}"#,
+            "IOLAB-VM-OUTPUT-END compare",
+            "IOLAB-VM: step compare exited 0",
+            "IOLAB-VM: PASS",
+        ]);
+        let State::Booted { outcome, .. } = &run.state else { unreachable!() };
+        assert_eq!(models_that_ran(&outcome.console), "epoll; unsupported here: io-uring");
+        let out = render(&[run]);
+        assert!(
+            out.contains(
+                "- 6.1: io-uring: io_uring (5.1) with multishot accept (5.19): a multishot accept: Invalid argument \
+                 (os error 22)"
+            ),
+            "{out}"
+        );
     }
 
     #[test]
