@@ -69,7 +69,7 @@ enum Phase {
     Empty,
 }
 
-/// `rounds` rounds of a traced, an untraced and an empty phase, in one run of `spec.model` at
+/// `rounds` rounds of a traced, an untraced and an empty phase, in one run of `spec.name` at
 /// `spec.workload` (its messages per connection are not used: the load runs until the phases
 /// are done).
 pub fn alternating_overhead(spec: &RunSpec, rounds: usize) -> Result<Alternating> {
@@ -86,7 +86,7 @@ pub fn alternating_overhead(spec: &RunSpec, rounds: usize) -> Result<Alternating
             let phase = [Phase::Traced, Phase::Untraced, Phase::Empty][turn];
             switch_to(phase, &mut probe, &mut empty)?;
             let rate =
-                generator.phase(&mut probe, phase == Phase::Traced).with_context(|| format!("model {}", spec.model))?;
+                generator.phase(&mut probe, phase == Phase::Traced).with_context(|| format!("model {}", spec.name))?;
             match phase {
                 Phase::Traced => traced.push(rate),
                 Phase::Untraced => untraced.push(rate),

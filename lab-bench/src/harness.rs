@@ -4,8 +4,8 @@
 //!
 //! The lab's own runs (`experiment::run_model`) start servers through the traced gate; the bench needs
 //! the same server under *other* observers too, and a server that is not a model at all, so it
-//! has this small harness. Every server gets the same listening socket (fd 3, a backlog for every
-//! connection), so none of them loses a second to a dropped SYN. It also measures what
+//! has this small harness. Every server gets the same listening socket (fd 3, bound as the lab
+//! binds: `lab_server::BACKLOG` deep), so none of them loses a second to a dropped SYN. It also measures what
 //! `run_model` does not: the load generator's CPU time and the server's during the drive phase,
 //! which tell whether the generator or the server was the limit.
 
@@ -18,7 +18,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use lab_load::{LoadReport, Workload};
+use lab_load::{Cue, LoadReport, Workload};
 use lab_measure::{
     attach::attach,
     launch::{self, LISTEN_FD},
@@ -135,7 +135,7 @@ impl Outcome {
 pub fn serve_and_load(target: &Target, watcher: Watcher, load: Workload) -> Result<Outcome> {
     // Loaded before the server starts, so loading (verifying the programs) overlaps nothing.
     let mut probe = if watcher == Watcher::Lab { Some(Probe::load()?) } else { None };
-    let (listener, addr) = bind_loopback(load.connections)?;
+    let (listener, addr) = bind_loopback()?;
     let mut server = start(target, watcher, Some(&listener))?;
     drop(listener);
     wait_for(&mut server, watcher, "listening on")?;
@@ -239,9 +239,9 @@ fn run_generator(addr: SocketAddr, load: Workload, server: u32) -> Result<Outcom
     let (mut at_start, mut at_end) = ((0.0, 0.0), (0.0, 0.0));
     let mut report = None;
     while let Ok(line) = generator.lines()?.recv() {
-        match line.as_str() {
-            "connected" => at_start = (cpu(generator.pid), cpu(server)),
-            "sent" => at_end = (cpu(generator.pid), cpu(server)),
+        match line.parse() {
+            Ok(Cue::Connected) => at_start = (cpu(generator.pid), cpu(server)),
+            Ok(Cue::Sent) => at_end = (cpu(generator.pid), cpu(server)),
             _ => {
                 report = Some(line);
                 continue;

@@ -33,7 +33,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use lab_measure::run::{Counted, RunSpec};
+use lab_measure::run::RunSpec;
 use lab_report::present::{
     export::{Format, record},
     progress::Progress,
@@ -45,11 +45,11 @@ pub use paired::Verdict;
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Rounds of each side-by-side comparison; each round runs every contender once.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=50))]
-    pub pairs: u64,
+    #[arg(long, default_value_t = 5, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=50))]
+    pub pairs: usize,
     /// Messages per connection in the 1,000-connection × 64-byte workload.
-    #[arg(short = 'm', long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub messages: u64,
+    #[arg(short = 'm', long, default_value_t = 50, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub messages: usize,
     /// A smoke run in well under a minute: 1 round, 5 messages per connection, fewer getppid calls,
     /// and the compare at 1,000 connections instead of 10,000. Its numbers are not the targets'.
     #[arg(long)]
@@ -122,7 +122,6 @@ pub struct Plan {
 
 /// The workload of sections 1, 2, 3 and 5: 1,000 connections × 64-byte messages.
 const CONNECTIONS: usize = 1_000;
-const PAYLOAD: usize = 64;
 /// The tools are 5–20× slower; three rounds of them are enough to see it.
 const TOOL_ROUNDS: usize = 3;
 
@@ -130,9 +129,9 @@ impl Plan {
     fn for_args(args: &BenchArgs) -> Plan {
         let full = Plan {
             connections: CONNECTIONS,
-            messages_per_connection: args.messages as usize,
-            payload_bytes: PAYLOAD,
-            rounds: args.pairs as usize,
+            messages_per_connection: args.messages,
+            payload_bytes: lab_load::DEFAULT_PAYLOAD_BYTES,
+            rounds: args.pairs,
             getppid_calls: 1_000_000,
             tool_getppid_calls: 50_000,
             scale_connections: 10_000,
@@ -154,17 +153,11 @@ impl Plan {
 
     /// What sections 1, 2, 3 and 5 send.
     fn load(&self) -> lab_load::Workload {
-        lab_load::Workload {
-            connections: self.connections,
-            messages_per_connection: self.messages_per_connection,
-            payload_bytes: self.payload_bytes,
-            idle: 0,
-            lockstep: false,
-        }
+        lab_load::Workload::free(self.connections, self.messages_per_connection).with_payload(self.payload_bytes)
     }
 
     fn spec(&self, model: &str) -> RunSpec {
-        RunSpec { model: model.to_owned(), command: None, workload: self.load(), counted: Counted::Everything }
+        RunSpec { workload: self.load(), ..RunSpec::model(model) }
     }
 }
 

@@ -73,19 +73,19 @@ struct Sample {
 
 /// Runs `pairs` rounds of traced and untraced for one model, after one untraced warm-up run.
 pub fn model_overhead(spec: &RunSpec, pairs: usize, step: &mut dyn FnMut(String)) -> Result<ModelOverhead> {
-    step(format!("{}: probe attached and detached in turns, one run", spec.model));
+    step(format!("{}: probe attached and detached in turns, one run", spec.name));
     let in_run = alternating_overhead(spec, pairs * IN_RUN_ROUNDS_PER_PAIR)?;
-    step(format!("{}: warm-up", spec.model));
+    step(format!("{}: warm-up", spec.name));
     run_model(&mut Probe::disabled(), spec)?;
     let (mut traced, mut untraced) = (Vec::new(), Vec::new());
     for round in 0..pairs {
         for contender in order(2, round) {
             lab_measure::interrupt::check()?;
             if contender == 0 {
-                step(format!("{}: traced, round {}/{pairs}", spec.model, round + 1));
+                step(format!("{}: traced, round {}/{pairs}", spec.name, round + 1));
                 traced.push(traced_run(spec)?);
             } else {
-                step(format!("{}: untraced, round {}/{pairs}", spec.model, round + 1));
+                step(format!("{}: untraced, round {}/{pairs}", spec.name, round + 1));
                 untraced.push(sample(&run_model(&mut Probe::disabled(), spec)?, None));
             }
         }
@@ -101,7 +101,7 @@ pub fn model_overhead(spec: &RunSpec, pairs: usize, step: &mut dyn FnMut(String)
         .map(|(t, u)| (t.cpu_us_per_msg - u.cpu_us_per_msg) * 1e3 / t.syscalls_per_msg.max(f64::MIN_POSITIVE))
         .collect();
     Ok(ModelOverhead {
-        model: spec.model.clone(),
+        model: spec.name.clone(),
         traced_msgs_per_sec: summarize(&field(&traced, rate)),
         untraced_msgs_per_sec: summarize(&field(&untraced, rate)),
         verdict: Verdict::at_least(in_run.ratio.median, TARGET_RATIO),

@@ -187,6 +187,7 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_status_2() {
         assert_eq!(err.lines().count(), 1, "{args:?}: one line, got {err:?}");
         assert!(err.starts_with("iolab: ") && err.contains(flag), "{args:?}: {err}");
     }
+    // std's bind on purpose: without SO_REUSEPORT, no other socket can bind the port.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let out = iolab(&["serve", "--model", "epoll", "--addr", &addr]);

@@ -30,9 +30,8 @@ fn rounds_of(model: &str, command: Option<Vec<String>>, connections: usize, roun
     let fds_before = open_fds();
     let result = {
         let mut probe = Probe::load_with(timing).expect("loading the probes (tests run as root)");
-        let workload =
-            Workload { connections, messages_per_connection: rounds, payload_bytes: 64, idle: 0, lockstep: true };
-        let spec = RunSpec { model: model.into(), command, workload, counted: Counted::Bursts };
+        let workload = Workload::lockstep(connections, rounds);
+        let spec = RunSpec { name: model.into(), command, workload, counted: Counted::Bursts };
         run_model(&mut probe, &spec).unwrap_or_else(|e| panic!("{model}: {e:#}"))
     };
     assert_eq!(result.errors, 0, "{model}: {:?}", result.error_kinds);

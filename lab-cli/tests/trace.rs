@@ -172,7 +172,8 @@ fn a_command_that_exits_at_once_is_reported_with_its_status_and_last_words() {
 
 #[test]
 fn a_server_listening_elsewhere_is_told_where() {
-    // Our own listener holds this port, so nothing else can take it.
+    // Our own listener holds this port, so nothing else can take it (std's bind on purpose:
+    // without SO_REUSEPORT no other socket can share the port).
     let ours = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = ours.local_addr().unwrap().to_string();
     // A copy at a path of its own, so that no other test's server has the same command line.

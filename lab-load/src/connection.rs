@@ -37,6 +37,7 @@ use hdrhistogram::Histogram;
 use io_uring::{IoUring, opcode, squeue, types};
 use tokio::{io::AsyncReadExt, io::AsyncWriteExt, time::timeout};
 
+use super::Cue;
 use super::payload::Payload;
 use super::report::{ErrorCounts, Failure};
 
@@ -183,7 +184,7 @@ impl<'a> Driver<'a> {
 
     fn run(&mut self, conns: &mut [Conn]) -> io::Result<()> {
         if self.shared.burst && self.shared.messages > 0 {
-            super::pause("round");
+            super::pause(Cue::Round);
         }
         let started = Instant::now();
         for (index, conn) in conns.iter_mut().enumerate() {
@@ -196,7 +197,7 @@ impl<'a> Driver<'a> {
         }
         self.until_nothing_in_flight(conns)?;
         if self.shared.pause_when_sent {
-            super::pause("sent");
+            super::pause(Cue::Sent);
             for (index, conn) in conns.iter_mut().enumerate() {
                 if !conn.failed {
                     self.start_close(index, conn)?;
@@ -390,7 +391,7 @@ impl<'a> Driver<'a> {
             return Ok(());
         }
         if self.shared.burst {
-            super::pause("round");
+            super::pause(Cue::Round);
         }
         for (index, conn) in conns.iter_mut().enumerate() {
             if !conn.failed {
@@ -408,7 +409,7 @@ impl<'a> Driver<'a> {
         }
         self.round_unsent -= 1;
         if self.round_unsent == 0 {
-            super::say(&format!("queued {}", self.round_bytes));
+            super::say(Cue::Queued(self.round_bytes as u64));
             self.round_bytes = 0;
         }
     }

@@ -30,6 +30,7 @@
 //! connections (up to `net.core.somaxconn`) avoids it.
 
 mod connection;
+mod cue;
 pub mod limits;
 mod payload;
 mod report;
@@ -47,6 +48,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use tokio::{net::TcpStream, sync::Semaphore, time::timeout};
 
+pub use cue::{Cue, NotACue};
 pub use report::{ErrorCounts, Latency, LoadReport};
 
 use connection::Shared;
@@ -55,6 +57,9 @@ use report::Failure;
 
 /// How many connects may be in progress at once.
 pub const CONNECTS_IN_FLIGHT: usize = 256;
+
+/// Bytes per message unless the workload says otherwise (`-b`).
+pub const DEFAULT_PAYLOAD_BYTES: usize = 64;
 
 /// The load, in one type for every layer: the command line fills it, a measured run carries it,
 /// the generator runs it, and the results repeat it.
@@ -76,6 +81,34 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// `connections` busy connections, each sending `messages_per_connection` messages as fast
+    /// as its replies come back, [`DEFAULT_PAYLOAD_BYTES`] each, no idle connections.
+    pub fn free(connections: usize, messages_per_connection: usize) -> Workload {
+        Workload {
+            connections,
+            messages_per_connection,
+            payload_bytes: DEFAULT_PAYLOAD_BYTES,
+            idle: 0,
+            lockstep: false,
+        }
+    }
+
+    /// As [`Workload::free`], but in `rounds` rounds: every connection sends message `k` at the
+    /// same moment, once all have answered `k - 1`.
+    pub fn lockstep(connections: usize, rounds: usize) -> Workload {
+        Workload { lockstep: true, ..Workload::free(connections, rounds) }
+    }
+
+    /// The same, with `bytes` per message.
+    pub fn with_payload(self, bytes: usize) -> Workload {
+        Workload { payload_bytes: bytes, ..self }
+    }
+
+    /// The same, with `idle` extra connections that never send.
+    pub fn with_idle(self, idle: usize) -> Workload {
+        Workload { idle, ..self }
+    }
+
     /// Busy and idle connections: the file descriptors and backlog a run needs.
     pub fn all_connections(&self) -> usize {
         self.connections + self.idle
@@ -107,17 +140,11 @@ pub struct LoadSpec {
 }
 
 impl LoadSpec {
-    /// One connection sending one 64-byte message, 10 s timeout.
+    /// One connection sending one message of [`DEFAULT_PAYLOAD_BYTES`], 10 s timeout.
     pub fn new(addr: SocketAddr) -> Self {
         LoadSpec {
             addr,
-            workload: Workload {
-                connections: 1,
-                messages_per_connection: 1,
-                payload_bytes: 64,
-                idle: 0,
-                lockstep: false,
-            },
+            workload: Workload::free(1, 1),
             timeout: Duration::from_secs(10),
             allow_remote: false,
             pause_between_phases: false,
@@ -176,7 +203,7 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
     report.connections_open = busy.len();
     report.idle_open = idle.len();
     if spec.pause_between_phases || spec.pause_when_connected {
-        pause("connected");
+        pause(Cue::Connected);
     }
 
     // Phase 2: drive, and each busy connection closes when done (see `connection`: one io_uring;
@@ -225,19 +252,19 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
     Ok(report)
 }
 
-/// Says `phase` on stdout and blocks until a line (or EOF) arrives on stdin. Blocking the
+/// Says `cue` on stdout and blocks until a line (or EOF) arrives on stdin. Blocking the
 /// runtime is intended: every connection is parked at a barrier meanwhile.
-pub(crate) fn pause(phase: &str) {
+pub(crate) fn pause(cue: Cue) {
     use std::io::BufRead as _;
-    say(phase);
+    say(cue);
     let _ = std::io::stdin().lock().read_line(&mut String::new());
 }
 
-/// Says `line` on stdout at once (the lab reads it as a cue).
-pub(crate) fn say(line: &str) {
+/// Says `cue` on stdout at once.
+pub(crate) fn say(cue: Cue) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{line}");
+    let _ = writeln!(stdout, "{cue}");
     let _ = stdout.flush();
 }
 

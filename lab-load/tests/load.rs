@@ -52,7 +52,7 @@ struct TestServer {
 
 impl TestServer {
     fn start(behaviour: Behaviour) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = lab_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -79,7 +79,7 @@ impl TestServer {
 
     fn spec(&self, connections: usize, messages_per_connection: usize, payload_bytes: usize) -> LoadSpec {
         let mut spec = LoadSpec::new(self.addr);
-        spec.workload = Workload { connections, messages_per_connection, payload_bytes, ..spec.workload };
+        spec.workload = Workload::free(connections, messages_per_connection).with_payload(payload_bytes);
         spec
     }
 }
@@ -278,6 +278,7 @@ fn a_non_loopback_address_is_refused() {
 
 #[test]
 fn nothing_listening_is_an_error() {
+    // A port that was free a moment ago and has no listener now: std's bind is enough to pick it.
     let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let mut spec = LoadSpec::new(addr);
     spec.workload.connections = 3;
@@ -289,7 +290,7 @@ fn nothing_listening_is_an_error() {
 fn too_many_connections_for_the_fd_limit_fail_before_connecting() {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = lab_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     listener.set_nonblocking(true).unwrap();
     let mut spec = LoadSpec::new(listener.local_addr().unwrap());
     (spec.workload.connections, spec.workload.idle) = (limit.rlim_max as usize, 1);

@@ -17,13 +17,13 @@ use crate::{
     run::{Counted, NotStarted, RunSpec, measure, start_model},
 };
 
-/// One run of `spec.model` on `spec.workload`, measured: start it traced, drive it, stop it.
+/// One run of `spec.name` on `spec.workload`, measured: start it traced, drive it, stop it.
 pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
     let (mut server, addr) = start_model(probe, spec)?;
-    let context = || format!("{} {}", if spec.command.is_some() { "server" } else { "model" }, spec.model);
+    let context = || format!("{} {}", if spec.command.is_some() { "server" } else { "model" }, spec.name);
     let measured = measure(probe, server.pid, addr, spec, &mut || server.check_alive()).with_context(context)?;
     let usage = server.stop()?;
-    Ok(RunResult::from_measured(&spec.model, measured, usage))
+    Ok(RunResult::from_measured(&spec.name, measured, usage))
 }
 
 /// What an experiment tells its caller as it goes.
@@ -80,19 +80,11 @@ pub fn compare(
     Ok(())
 }
 
-/// The payload of a scan's messages: small, so the wait call's cost is not hidden by copying.
-pub const SCAN_PAYLOAD_BYTES: usize = 64;
-
-/// The workload of one scan point: one busy connection, `fds - 1` idle, `calls` messages; the
-/// window holds the messages alone ([`Counted::Rounds`]).
-pub fn scan_spec(model: &str, fds: u64, calls: u64) -> RunSpec {
-    let workload = Workload {
-        connections: 1,
-        messages_per_connection: calls as usize,
-        payload_bytes: SCAN_PAYLOAD_BYTES,
-        idle: fds as usize - 1,
-        lockstep: false,
-    };
+/// The workload of one scan point: one busy connection, `fds - 1` idle, `calls` messages of the
+/// default payload (small, so the wait call's cost is not hidden by copying); the window holds
+/// the messages alone ([`Counted::Rounds`]).
+pub fn scan_spec(model: &str, fds: usize, calls: usize) -> RunSpec {
+    let workload = Workload::free(1, calls).with_idle(fds - 1);
     RunSpec { workload, counted: Counted::Rounds, ..RunSpec::model(model) }
 }
 
@@ -102,9 +94,9 @@ pub fn scan_spec(model: &str, fds: u64, calls: u64) -> RunSpec {
 pub fn scan(
     probe: &mut Probe,
     models: &[String],
-    fds: &[u64],
+    fds: &[usize],
     runs: usize,
-    calls: u64,
+    calls: usize,
     mut on_step: impl FnMut(Step<'_>) -> Result<()>,
 ) -> Result<()> {
     for model in models {

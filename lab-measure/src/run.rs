@@ -21,7 +21,6 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 use lab_common::{Counters, MaxReady, SyscallTime};
-use socket2::{Domain, Socket, Type};
 
 use crate::{
     burst::{Burst, Holds},
@@ -33,13 +32,13 @@ use crate::{
     settle::{Idle, NotIdle, settle},
     tree,
 };
-use lab_load::{LoadReport, Workload};
+use lab_load::{Cue, LoadReport, Workload};
 
 /// What to run: a model or a command, and the workload.
 #[derive(Clone, Debug)]
 pub struct RunSpec {
     /// The model, or the name of a `--server` command: what the results call it.
-    pub model: String,
+    pub name: String,
     /// A `--server`'s command line, with [`PORT`] where the port goes; `None` for a model.
     pub command: Option<Vec<String>>,
     pub workload: Workload,
@@ -50,7 +49,7 @@ pub struct RunSpec {
 impl RunSpec {
     /// Model `name`, everything counted; the caller sets the workload.
     pub fn model(name: &str) -> RunSpec {
-        RunSpec { model: name.to_owned(), command: None, workload: Workload::default(), counted: Counted::Everything }
+        RunSpec { name: name.to_owned(), command: None, workload: Workload::default(), counted: Counted::Everything }
     }
 
     /// The server started by `argv` (with [`PORT`] in it), called `name` in the results.
@@ -78,13 +77,13 @@ pub enum Counted {
 /// command, see [`start_command`]), ready for clients.
 pub fn start_model(probe: &mut Probe, spec: &RunSpec) -> Result<(Child, SocketAddr)> {
     if let Some(command) = &spec.command {
-        return start_command(probe, &spec.model, command);
+        return start_command(probe, &spec.name, command);
     }
-    if lab_server::model(&spec.model).is_none() {
-        bail!("unknown model {:?} (valid: {})", spec.model, lab_server::model_names().join(", "));
+    if lab_server::model(&spec.name).is_none() {
+        bail!("unknown model {:?} (valid: {})", spec.name, lab_server::model_names().join(", "));
     }
-    let (listener, addr) = bind_loopback(spec.workload.all_connections())?;
-    let mut server = serve_model(&spec.model, &listener).start_traced(probe)?;
+    let (listener, addr) = bind_loopback()?;
+    let mut server = serve_model(&spec.name, &listener).start_traced(probe)?;
     drop(listener);
     server.wait_for_line("listening on", None)?;
     Ok((server, addr))
@@ -120,6 +119,7 @@ impl std::error::Error for NotStarted {}
 /// binds its own listener, so the lab only picks the port: bound and closed here, free when the
 /// server binds it a moment later.
 fn start_command(probe: &mut Probe, name: &str, command: &[String]) -> Result<(Child, SocketAddr)> {
+    // Only to pick a free port, so std's bind: the server binds it as it likes.
     let addr = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?;
     let port = addr.port().to_string();
     let argv: Vec<String> = command.iter().map(|arg| arg.replace(PORT, &port)).collect();
@@ -191,7 +191,7 @@ pub struct Measured {
 /// (a model, or any command under `iolab trace`). `alive` fails if the server died.
 ///
 /// What the window holds is [`RunSpec::counted`]'s choice; the load generator cues each step
-/// on its stdout (`connected`, `round`, `queued BYTES`, `sent`) and waits for a line where the lab
+/// on its stdout (each a [`Cue`]) and waits for a line where the lab
 /// must act first. When everything is counted it pauses once, with every connection open, for
 /// the lab to read the tree's memory (see [`Pss`]).
 pub fn measure(
@@ -229,8 +229,10 @@ pub fn measure(
         if let Err(interrupted) = crate::interrupt::check() {
             return Err(interrupted.into());
         }
-        match generator.lines()?.recv_timeout(SAMPLE_EVERY) {
-            Ok(line) if line == "connected" => {
+        // A cue, or the line that is not one: the report.
+        let received = generator.lines()?.recv_timeout(SAMPLE_EVERY).map(|line| line.parse::<Cue>().map_err(|_| line));
+        match received {
+            Ok(Ok(Cue::Connected)) => {
                 // Every connection is open: the tree's memory, read while the server is idle.
                 let idle = settle(probe, root)?;
                 window.pss.sample(root);
@@ -249,15 +251,14 @@ pub fn measure(
                 }
                 generator.write_line("")?; // go on to the next phase
             }
-            Ok(line) if line == "round" => {
+            Ok(Ok(Cue::Round)) => {
                 holds.as_mut().context("the load generator paused for a burst nobody asked for")?.hold(probe, root)?;
                 generator.write_line("")?;
             }
-            Ok(line) if line.starts_with("queued ") => {
-                let bytes = line["queued ".len()..].parse().context("reading the load generator's `queued` cue")?;
+            Ok(Ok(Cue::Queued(bytes))) => {
                 holds.as_mut().context("the load generator queued a burst nobody asked for")?.release(addr, bytes)?;
             }
-            Ok(line) if line == "sent" => {
+            Ok(Ok(Cue::Sent)) => {
                 window.after = Some(match holds.as_mut() {
                     Some(holds) => holds.close_round(probe, root)?,
                     None => settle(probe, root)?,
@@ -266,7 +267,7 @@ pub fn measure(
                 window.pss.sample(root); // every connection is still open; the window is closed
                 generator.write_line("")?;
             }
-            Ok(line) => break Some(line),
+            Ok(Err(line)) => break Some(line),
             Err(RecvTimeoutError::Timeout) => {
                 if let Some(peak) = window.peak.as_mut() {
                     peak.sample(&probe.snapshot()?);
@@ -379,16 +380,11 @@ pub fn load_generator(addr: SocketAddr, workload: &Workload) -> Spawn<'static> {
         .as_invoking_user()
 }
 
-/// A loopback listener with a backlog large enough for every connection to queue at once (no
-/// SYN is dropped and retried a second later while the generator connects), and its address.
-/// `SO_REUSEPORT` is on from the start, so a model may open more listeners on the same address
-/// (`epoll-reuseport`: one per thread); the socket belongs to the user the servers run as.
-pub fn bind_loopback(connections: usize) -> Result<(OwnedFd, SocketAddr)> {
-    let socket = privileges::as_invoking_user(|| Socket::new(Domain::IPV4, Type::STREAM, None))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
-    socket.listen(connections.clamp(128, 65_535) as i32)?;
-    let addr = socket.local_addr()?.as_socket().context("the listener has no IP address")?;
-    Ok((socket.into(), addr))
+/// A listener on a free loopback port, bound as every server of the lab is ([`lab_server::bind`]:
+/// its backlog, and `SO_REUSEPORT` from the start, so a model may open more listeners on the same
+/// address, as `epoll-reuseport` does), owned by the user the servers run as; and its address.
+pub fn bind_loopback() -> Result<(OwnedFd, SocketAddr)> {
+    let listener = privileges::as_invoking_user(|| lab_server::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))))?;
+    let addr = listener.local_addr()?;
+    Ok((listener.into(), addr))
 }

@@ -1,10 +1,11 @@
 //! The output side: statistics over runs, every export format, saved results and the sweep plot.
 //!
 //! `fixtures/compare.json` is a rendering fixture: made-up but self-consistent numbers (3 models,
-//! 3 runs each; every `spread` entry is the median/min/max of the three runs' figures, and the
-//! stored run is the median run by msg/s), not a measurement. The rendered formats are compared
-//! with the snapshots in `snapshots/` (review changes with `cargo insta review`, or rerun with
-//! `INSTA_UPDATE=always` and read the diff).
+//! 3 runs each; every `spread` entry is the median/min/max of the three runs' figures, with none
+//! for a figure no run measured, as thread's per-wait-call ones; the stored run is the median run
+//! by msg/s), not a measurement. The rendered formats are compared with the snapshots in
+//! `snapshots/` (review changes with `cargo insta review`, or rerun with `INSTA_UPDATE=always` and
+//! read the diff).
 
 use std::{
     fs,
@@ -22,7 +23,7 @@ use lab_report::{
     },
     results::{
         document::{Document, ModelResult, SCHEMA_VERSION, model_result},
-        figures::COMPARE,
+        figures::Figure,
         save::{load_document, merge, merge_files, new_document, save_run},
         stats::{Summary, summarize, wide_spread},
     },
@@ -79,7 +80,7 @@ fn csv_parses_back_with_a_row_per_model() {
     let text = render(&fixture(), Format::Csv);
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let header = reader.headers().unwrap().clone();
-    assert_eq!(header.len(), 6 + 3 * COMPARE.len());
+    assert_eq!(header.len(), 6 + 3 * Figure::ALL.len());
     assert_eq!(&header[0], "model");
     assert_eq!(&header[6], "msgs_per_sec");
     assert_eq!(&header[7], "msgs_per_sec_min");
@@ -98,7 +99,8 @@ fn csv_parses_back_with_a_row_per_model() {
     assert_eq!(rows[2][column("fds_passed_per_wait_call")].parse::<f64>().unwrap(), 0.0, "epoll: none handed in");
     assert_eq!(rows[2][column("fds_watched_per_wait_call")].parse::<f64>().unwrap(), 101.0, "epoll: its list");
     assert_eq!(rows[1][column("max_ready")].parse::<f64>().unwrap(), 100.0, "poll: the most one call returned");
-    assert_eq!(rows[0][column("max_ready")].parse::<f64>().unwrap(), 0.0, "thread: no wait calls");
+    assert_eq!(&rows[0][column("max_ready")], "", "thread: no wait calls, so nothing to measure");
+    assert_eq!(&rows[0][column("ready_per_wait_call_max")], "");
 }
 
 #[test]
@@ -135,7 +137,11 @@ fn model_result_keeps_the_median_run_and_every_figures_spread() {
     assert_eq!(result.runs, 3);
     assert_eq!(result.run.msgs_per_sec, 200.0);
     assert_eq!(result.run.syscalls_total, 2100, "the median run itself, not a mix");
-    assert_eq!(result.spread.len(), COMPARE.len());
+    for f in Figure::ALL {
+        let measured = f.value(&result.run).is_some();
+        assert_eq!(result.spread.contains_key(f.key()), measured, "{}: an entry when the runs measured it", f.key());
+    }
+    assert!(!result.spread.contains_key("ready_per_wait_call"), "no wait calls");
     assert_eq!(result.spread["msgs_per_sec"], Summary { median: 200.0, min: 100.0, max: 300.0 });
     assert_eq!(result.spread["syscalls_per_msg"], Summary { median: 2.5, min: 2.1, max: 3.0 });
 }
@@ -335,10 +341,11 @@ fn sweep_svg_draws_four_panels_and_a_legend_entry_per_model() {
     for model in ["thread", "poll", "epoll"] {
         assert_eq!(svg.lines().filter(|l| *l == model).count(), 1, "legend entry {model}");
     }
-    // Model lines are 2 px wide: 3 legend samples, then a line per model in each panel…
-    assert_eq!(svg.matches(r#"stroke-width="2" points="#).count(), 3 + 3 * 4);
+    // Model lines are 2 px wide: 3 legend samples, then a line per model in each panel but the
+    // wait call one, where thread (no wait call) has none…
+    assert_eq!(svg.matches(r#"stroke-width="2" points="#).count(), 3 + 3 * 4 - 1);
     // …with a marker at each of its 3 points (and one in each legend sample).
-    assert_eq!(svg.matches("<circle").count(), 3 + 3 * 4 * 3);
+    assert_eq!(svg.matches("<circle").count(), 3 + (3 * 4 - 1) * 3);
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::{fs, path::PathBuf, process::ExitCode};
 use anyhow::{Context as _, Result};
 use clap::Args;
 
+use crate::commands::args::workload::count;
 use lab_load::Workload;
 use lab_measure::{
     error::BadInput,
@@ -35,12 +36,12 @@ use lab_report::{
 #[derive(Args, Debug)]
 pub struct ClaimsArgs {
     /// Connections of the main comparison and the burst.
-    #[arg(short = 'c', long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=10_000))]
-    pub connections: u64,
+    #[arg(short = 'c', long, default_value_t = 1000, value_parser = count(10..=10_000))]
+    pub connections: usize,
     /// Connections of the large comparison: every design once, and the walkthrough's servers
     /// (the walkthrough's 10,000).
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=10_000))]
-    pub large: u64,
+    #[arg(long, default_value_t = 10_000, value_parser = count(10..=10_000))]
+    pub large: usize,
     /// Small sizes throughout (100 connections, no large or small comparison, a scan to 100
     /// fds): under a minute, for a test; the verdicts then rest on less.
     #[arg(long)]
@@ -58,15 +59,15 @@ pub struct ClaimsArgs {
 
 /// The sizes the experiments run at.
 struct Plan {
-    connections: u64,
-    messages: u64,
-    large: Option<u64>,
+    connections: usize,
+    messages: usize,
+    large: Option<usize>,
     /// Coroutines against threads at a small size.
-    small: Option<u64>,
+    small: Option<usize>,
     /// Past select's FD_SETSIZE of 1024.
-    wide: u64,
-    scan_fds: [u64; 2],
-    scan_calls: u64,
+    wide: usize,
+    scan_fds: [usize; 2],
+    scan_calls: usize,
 }
 
 impl Plan {
@@ -109,7 +110,7 @@ const COMPARED: &[&str] = &["process", "thread", "coroutine", "coroutine-mt", "e
 const BURST: &[&str] = &["thread", "poll", "epoll"];
 const SMALL: &[&str] = &["thread", "coroutine"];
 /// Messages per connection at the large size: enough to see every connection served.
-const LARGE_MESSAGES: u64 = 2;
+const LARGE_MESSAGES: usize = 2;
 const SCANNED: &[&str] = &["poll", "epoll"];
 
 pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
@@ -118,7 +119,7 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
     }
     let plan = Plan::of(&args);
     let most = plan.large.unwrap_or(0).max(plan.connections).max(plan.wide);
-    lab_load::limits::make_room_for(most as usize)
+    lab_load::limits::make_room_for(most)
         .map_err(|e| BadInput(format!("--connections {} --large {}: {e:#}", plan.connections, args.large)))?;
 
     // Before the probe: with any syscall tracepoint attached every syscall takes the slow path.
@@ -141,7 +142,7 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
             match step {
                 Step::Starting { spec, index } => {
                     let what = if index == 0 { "warm-up" } else { "run" };
-                    progress.step(format!("{}, {} connections, {what}", spec.model, spec.workload.connections));
+                    progress.step(format!("{}, {} connections, {what}", spec.name, spec.workload.connections));
                 }
                 Step::Finished { .. } => {}
                 Step::Measured { runs, .. } => results.push(model_result(runs)),
@@ -155,30 +156,23 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
         Ok((results, not_run))
     };
     let models = |names: &[&str]| -> Vec<RunSpec> { names.iter().map(|m| RunSpec::model(m)).collect() };
-    let free = |connections: u64, messages: u64| Workload {
-        connections: connections as usize,
-        messages_per_connection: messages as usize,
-        payload_bytes: 64,
-        idle: 0,
-        lockstep: false,
-    };
     let mut designs = models(COMPARED);
     designs.extend(python.servers.iter().cloned());
     let (compared, python_not_run) =
-        run(designs.clone(), free(plan.connections, plan.messages), Counted::Everything, true)?;
+        run(designs.clone(), Workload::free(plan.connections, plan.messages), Counted::Everything, true)?;
     // Once, without a warm-up: at 10,000 connections a run is long, and memory needs no warming.
     let large = match plan.large {
-        Some(n) => run(designs, free(n, LARGE_MESSAGES), Counted::Everything, false)?.0,
+        Some(n) => run(designs, Workload::free(n, LARGE_MESSAGES), Counted::Everything, false)?.0,
         None => Vec::new(),
     };
     let small = match plan.small {
-        Some(n) => run(models(SMALL), free(n, plan.messages), Counted::Everything, true)?.0,
+        Some(n) => run(models(SMALL), Workload::free(n, plan.messages), Counted::Everything, true)?.0,
         None => Vec::new(),
     };
-    let burst_load = Workload { lockstep: true, ..free(plan.connections, 3) };
+    let burst_load = Workload::lockstep(plan.connections, 3);
     let burst = run(models(BURST), burst_load, Counted::Bursts, true)?.0;
     // A burst, so that every call watches every connection at once.
-    let wide_load = Workload { lockstep: true, ..free(plan.wide, 3) };
+    let wide_load = Workload::lockstep(plan.wide, 3);
     let wide = run(models(&["select"]), wide_load, Counted::Bursts, true)?.0;
     // Expected to fail: a server that dies mid-run is an error of the run, and here the finding.
     let python_wide = match &python.select {
@@ -235,8 +229,13 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
         limits,
         syscall_ns,
     };
-    let report =
-        ClaimsReport { claims: claims(&evidence), limits, syscall_ns, connections: c, large: plan.large.unwrap_or(0) };
+    let report = ClaimsReport {
+        claims: claims(&evidence),
+        limits,
+        syscall_ns,
+        connections: c as u64,
+        large: plan.large.unwrap_or(0) as u64,
+    };
     let table = report.table(args.format == Format::Markdown);
     let text = match args.format {
         Format::Markdown => table,
@@ -264,7 +263,7 @@ struct PythonServers {
 }
 
 impl PythonServers {
-    fn find(wide: u64) -> PythonServers {
+    fn find(wide: usize) -> PythonServers {
         let venv = std::path::Path::new(VENV_PYTHON);
         let python = if venv.exists() { Some(venv.to_path_buf()) } else { which::which("python3").ok() };
         let Some(python) = python.filter(|_| std::path::Path::new(EXAMPLES).is_dir()) else {
@@ -301,11 +300,11 @@ impl PythonServers {
 fn server_flag(spec: &RunSpec) -> String {
     let argv = spec.command.as_deref().unwrap_or_default().join(" ");
     let argv = argv.replace(VENV_PYTHON, ".tools/python/bin/python").replace(EXAMPLES, "examples/python");
-    format!(" --server '{}={argv}'", spec.model)
+    format!(" --server '{}={argv}'", spec.name)
 }
 
 /// One point of a scan (see `iolab scan`): one busy connection, `fds - 1` idle, one run.
-fn scan_point(probe: &mut Probe, model: &str, fds: u64, calls: u64) -> Result<ScanRow> {
+fn scan_point(probe: &mut Probe, model: &str, fds: usize, calls: usize) -> Result<ScanRow> {
     let run = experiment::run_model(probe, &experiment::scan_spec(model, fds, calls))?;
     Ok(ScanRow::from_runs(&[run]))
 }

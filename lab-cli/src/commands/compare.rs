@@ -15,7 +15,10 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::{Context as _, Result};
 use clap::Args;
 
-use crate::commands::args::{Output, ServerArg, parse_server};
+use crate::commands::args::{
+    OutputArgs, ServerArg, parse_server,
+    workload::{AllowErrors, Connections, Idle, MAX_CONNECTIONS, Messages, Payload, count, short_allow_errors},
+};
 use lab_load::Workload;
 use lab_measure::{
     bad_input,
@@ -35,8 +38,10 @@ use lab_report::{
 use lab_server::parse_models;
 
 /// The flags `compare`, `prove` and `sweep` share: which models, how often, what to do with the
-/// results. Each command adds its own workload flags.
+/// results, and the workload flags that come after those. Each command adds its own `-c` (and
+/// `-m` or `--rounds`) before them.
 #[derive(Args, Debug)]
+#[command(mut_arg("allow_errors", short_allow_errors))]
 pub struct Common {
     /// Models: `all`, a comma-separated list, or `none` (with --server: only those servers).
     #[arg(long, default_value = "all", value_parser = parse_models)]
@@ -46,77 +51,70 @@ pub struct Common {
     /// model is. E.g. --server py='python3 examples/python/thread_server.py {port}'.
     #[arg(long = "server", value_name = "NAME='CMD … {port}'", value_parser = parse_server)]
     pub servers: Vec<ServerArg>,
-    /// Payload bytes per message (1 to 16 MiB).
-    #[arg(short = 'b', long = "bytes", value_name = "BYTES", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=crate::commands::args::MAX_PAYLOAD))]
-    pub payload_bytes: u64,
-    /// Extra connections that stay open and never send (the C10K case).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
-    pub idle: u64,
+    #[command(flatten)]
+    pub payload: Payload,
+    #[command(flatten)]
+    pub idle: Idle,
     /// Measured runs per model, after one warm-up run.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
-    pub runs: u64,
-    /// Exit 0 even when the load generator saw errors.
-    #[arg(long)]
-    pub allow_errors: bool,
+    #[arg(long, default_value_t = 3, value_parser = count(1..=100))]
+    pub runs: usize,
+    #[command(flatten)]
+    pub allow_errors: AllowErrors,
     #[command(flatten)]
     pub timing: crate::commands::args::TimingArg,
     #[command(flatten)]
-    pub output: Output,
+    pub output: OutputArgs,
 }
 
 impl Common {
-    /// The workload at `connections` × `messages`, free-running.
-    fn spec(&self, connections: u64, messages_per_connection: u64) -> RunSpec {
-        let workload = Workload {
-            connections: connections as usize,
-            messages_per_connection: messages_per_connection as usize,
-            payload_bytes: self.payload_bytes as usize,
-            idle: self.idle as usize,
-            lockstep: false,
-        };
-        RunSpec { model: String::new(), command: None, workload, counted: Counted::Everything }
+    /// The runs of `workload` with this payload and these idle connections, everything counted
+    /// (the name is each model's or server's, see [`specs`]).
+    fn spec(&self, workload: Workload) -> RunSpec {
+        let workload = workload.with_payload(self.payload.payload_bytes).with_idle(self.idle.idle);
+        RunSpec { workload, ..RunSpec::model("") }
     }
 }
 
 /// The runs of one workload: each model, then each server.
 fn specs(models: &[String], servers: &[ServerArg], workload: &RunSpec) -> Vec<RunSpec> {
-    let models = models.iter().map(|model| RunSpec { model: model.clone(), ..workload.clone() });
+    let models = models.iter().map(|model| RunSpec { name: model.clone(), ..workload.clone() });
     models.chain(servers.iter().map(|server| server.spec(workload))).collect()
 }
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
-    /// Concurrent connections, each sending messages in a closed loop.
-    #[arg(short = 'c', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub connections: u64,
-    /// Messages per connection.
-    #[arg(short = 'm', long = "messages", value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
-    pub messages_per_connection: u64,
+    #[command(flatten)]
+    pub connections: Connections,
+    #[command(flatten)]
+    pub messages: Messages,
     #[command(flatten)]
     pub common: Common,
 }
 
+/// Lockstep rounds instead of `-m`, and by default the walkthrough's 10,000 connections.
 #[derive(Args, Debug)]
+#[command(mut_arg("connections", |a| a.default_value("10000").help("Connections, all ready at once in every round")))]
 pub struct ProveArgs {
-    /// Connections, all ready at once in every round.
-    #[arg(short = 'c', long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub connections: u64,
+    #[command(flatten)]
+    pub connections: Connections,
     /// Rounds: in each, every connection sends one message at the same moment.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=10_000))]
-    pub rounds: u64,
+    #[arg(long, default_value_t = 3, value_parser = count(1..=10_000))]
+    pub rounds: usize,
     #[command(flatten)]
     pub common: Common,
 }
 
+/// `-c` is a list here, one point of the sweep each, so it is a flag of its own (with the bounds
+/// of [`Connections`]).
 #[derive(Args, Debug)]
+#[command(mut_arg("messages_per_connection", |a| a.default_value("10")))]
 pub struct SweepArgs {
     /// Connection counts to sweep, comma-separated.
     #[arg(short = 'c', long, value_delimiter = ',', default_value = "10,100,1000,10000",
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub connections: Vec<u64>,
-    /// Messages per connection.
-    #[arg(short = 'm', long = "messages", value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    pub messages_per_connection: u64,
+          value_parser = count(1..=MAX_CONNECTIONS))]
+    pub connections: Vec<usize>,
+    #[command(flatten)]
+    pub messages: Messages,
     /// Where to write the plot.
     #[arg(long, default_value = "iolab-sweep.svg")]
     pub plot: PathBuf,
@@ -127,7 +125,7 @@ pub struct SweepArgs {
 /// Runs `workloads` in order (one per sweep point, or just one) and fills `doc`. An interruption
 /// is not an error here: `doc` is marked incomplete and keeps what was measured.
 fn measure_into(doc: &mut Document, common: &Common, workloads: &[RunSpec]) -> Result<Option<Interrupted>> {
-    let (output, runs) = (&common.output, common.runs as usize);
+    let (output, runs) = (&common.output, common.runs);
     let (models, unsupported) = crate::commands::args::unsupported(&common.models);
     doc.unsupported = unsupported;
     let mut probe = Probe::load_with(common.timing.timing)?;
@@ -138,7 +136,7 @@ fn measure_into(doc: &mut Document, common: &Common, workloads: &[RunSpec]) -> R
         let stamp = doc.clone();
         let mut specs = specs(&models, &common.servers, workload);
         // A server that did not start at an earlier sweep point is not tried again.
-        specs.retain(|spec| !doc.unsupported.iter().any(|n| n.model == spec.model));
+        specs.retain(|spec| !doc.unsupported.iter().any(|n| n.model == spec.name));
         outcome = experiment::compare(&mut probe, &specs, runs, true, |step| {
             match step {
                 Step::Starting { spec, index } => progress.step(describe(spec, index, runs)),
@@ -174,7 +172,7 @@ fn measure_into(doc: &mut Document, common: &Common, workloads: &[RunSpec]) -> R
 
 fn describe(spec: &RunSpec, index: usize, runs: usize) -> String {
     let run = if index == 0 { "warm-up".to_owned() } else { format!("run {index}/{runs}") };
-    format!("{}, {} connections, {run}", spec.model, spec.workload.connections)
+    format!("{}, {} connections, {run}", spec.name, spec.workload.connections)
 }
 
 /// Writes the document and decides the exit status: 128+signal if interrupted, 1 if a
@@ -192,7 +190,7 @@ fn finish(doc: &mut Document, common: &Common, interrupted: Option<Interrupted>)
         return Ok(ExitCode::FAILURE);
     }
     let errors: u64 = doc.results.iter().map(|m| m.run.errors).sum();
-    if errors > 0 && !common.allow_errors {
+    if errors > 0 && !common.allow_errors.allow_errors {
         eprintln!("iolab: the load generator saw {errors} errors (--allow-errors to accept)");
         return Ok(ExitCode::FAILURE);
     }
@@ -201,7 +199,7 @@ fn finish(doc: &mut Document, common: &Common, interrupted: Option<Interrupted>)
 
 /// Checks that cannot wait: something to run, the output file and save folder, and room for
 /// the connections.
-fn prepare(common: &Common, connections: u64) -> Result<()> {
+fn prepare(common: &Common, connections: usize) -> Result<()> {
     if common.models.is_empty() && common.servers.is_empty() {
         bad_input!("nothing to run: --models none needs at least one --server NAME='CMD … {{port}}'");
     }
@@ -214,27 +212,28 @@ fn prepare(common: &Common, connections: u64) -> Result<()> {
         }
     }
     common.output.check()?;
-    let idle = common.idle;
-    lab_load::limits::make_room_for((connections + idle) as usize)
+    let idle = common.idle.idle;
+    lab_load::limits::make_room_for(connections + idle)
         .map_err(|e| BadInput(format!("--connections {connections} --idle {idle}: {e:#}")))?;
     Ok(())
 }
 
 pub fn compare_command(args: CompareArgs) -> Result<ExitCode> {
     let c = &args.common;
-    prepare(c, args.connections)?;
-    let mut doc = save::new_document("compare", c.runs as usize);
-    let workload = c.spec(args.connections, args.messages_per_connection);
+    let connections = args.connections.connections;
+    prepare(c, connections)?;
+    let mut doc = save::new_document("compare", c.runs);
+    let workload = c.spec(Workload::free(connections, args.messages.messages_per_connection));
     let interrupted = measure_into(&mut doc, c, &[workload])?;
     finish(&mut doc, c, interrupted)
 }
 
 pub fn prove_command(args: ProveArgs) -> Result<ExitCode> {
     let c = &args.common;
-    prepare(c, args.connections)?;
-    let mut doc = save::new_document("prove", c.runs as usize);
-    let mut workload = c.spec(args.connections, args.rounds);
-    (workload.workload.lockstep, workload.counted) = (true, Counted::Bursts);
+    let connections = args.connections.connections;
+    prepare(c, connections)?;
+    let mut doc = save::new_document("prove", c.runs);
+    let workload = RunSpec { counted: Counted::Bursts, ..c.spec(Workload::lockstep(connections, args.rounds)) };
     let interrupted = measure_into(&mut doc, c, &[workload])?;
     finish(&mut doc, c, interrupted)
 }
@@ -244,8 +243,9 @@ pub fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
     let most = args.connections.iter().max().copied().unwrap_or(1);
     prepare(c, most)?;
     export::open_output(Some(&args.plot.to_string_lossy())).map_err(|e| BadInput(format!("--plot: {e:#}")))?;
-    let mut doc = save::new_document("sweep", c.runs as usize);
-    let workloads: Vec<RunSpec> = args.connections.iter().map(|&n| c.spec(n, args.messages_per_connection)).collect();
+    let mut doc = save::new_document("sweep", c.runs);
+    let messages = args.messages.messages_per_connection;
+    let workloads: Vec<RunSpec> = args.connections.iter().map(|&n| c.spec(Workload::free(n, messages))).collect();
     let interrupted = measure_into(&mut doc, c, &workloads)?;
     // The table first: a plot that cannot be written must not cost the measured results.
     let code = finish(&mut doc, c, interrupted)?;

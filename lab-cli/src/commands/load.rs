@@ -55,7 +55,7 @@ pub fn load_command(args: LoadArgs) -> Result<ExitCode> {
     }
     let spec = LoadSpec {
         addr,
-        workload: lab_load::Workload { lockstep: args.lockstep, ..args.workload.workload() },
+        workload: args.workload.workload(args.lockstep),
         timeout: Duration::from_secs(10),
         allow_remote: args.allow_remote,
         pause_between_phases: args.pause_between_phases,

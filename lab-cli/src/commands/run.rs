@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
-use crate::commands::args::{Output, WorkloadArgs};
+use crate::commands::args::{OutputArgs, WorkloadArgs};
 use lab_measure::{error::BadInput, experiment::run_model, probe::Probe};
 use lab_report::results::{document::model_result, save};
 use lab_server::parse_model;
@@ -24,7 +24,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub timing: crate::commands::args::TimingArg,
     #[command(flatten)]
-    pub output: Output,
+    pub output: OutputArgs,
 }
 
 pub fn run_command(args: RunArgs) -> Result<ExitCode> {
@@ -42,7 +42,7 @@ pub fn run_command(args: RunArgs) -> Result<ExitCode> {
     if let Some(dir) = &output.save {
         save::save_run(dir, &doc, &result, 1)?;
     }
-    if result.errors > 0 && !args.workload.allow_errors {
+    if result.errors > 0 && !args.workload.allow_errors.allow_errors {
         eprintln!("iolab: the load generator saw {} errors (--allow-errors to accept)", result.errors);
         return Ok(ExitCode::FAILURE);
     }

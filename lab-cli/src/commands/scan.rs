@@ -14,7 +14,10 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::{Context as _, Result};
 use clap::Args;
 
-use crate::commands::args::Output;
+use crate::commands::args::{
+    OutputArgs,
+    workload::{AllowErrors, MAX_CONNECTIONS, count, short_allow_errors},
+};
 use lab_measure::{
     bad_input,
     error::BadInput,
@@ -38,28 +41,28 @@ use lab_server::parse_models;
 pub const SCANNED_MODELS: &[&str] = &["select", "poll", "epoll", "epoll-et", "coroutine"];
 
 #[derive(Args, Debug)]
+#[command(mut_arg("allow_errors", short_allow_errors))]
 pub struct ScanArgs {
     /// Fds to watch at each point, comma-separated: N connections, one busy and N−1 idle.
     #[arg(long, value_delimiter = ',', default_value = "10,100,1000,10000",
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub fds: Vec<u64>,
+          value_parser = count(1..=MAX_CONNECTIONS))]
+    pub fds: Vec<usize>,
     /// Models, comma-separated, of select, poll, epoll, epoll-et, coroutine.
     #[arg(long, default_value = "select,poll,epoll", value_parser = parse_scanned_models)]
     pub models: std::vec::Vec<String>,
     /// Messages the busy connection sends at each point: one wait call each.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    pub calls: u64,
+    #[arg(long, default_value_t = 10_000, value_parser = count(1..=100_000_000))]
+    pub calls: usize,
     /// Measured runs at each point; the row is the median one, with the range of its cost.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
-    pub runs: u64,
+    #[arg(long, default_value_t = 3, value_parser = count(1..=100))]
+    pub runs: usize,
     /// Also draw the scan as an SVG here (log–log, one line per model).
     #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
-    /// Exit 0 even when the load generator saw errors.
-    #[arg(long)]
-    pub allow_errors: bool,
     #[command(flatten)]
-    pub output: Output,
+    pub allow_errors: AllowErrors,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `--models`: a list of [`SCANNED_MODELS`], each once.
@@ -84,7 +87,7 @@ fn prepare(args: &mut ScanArgs) -> Result<()> {
         bad_input!("--fds: {} is named twice; name each number once", twice[0]);
     }
     let most = *args.fds.last().expect("clap gives at least the default");
-    lab_load::limits::make_room_for(most as usize).map_err(|e| BadInput(format!("--fds {most}: {e:#}")))?;
+    lab_load::limits::make_room_for(most).map_err(|e| BadInput(format!("--fds {most}: {e:#}")))?;
     args.output.check()?;
     if let Some(path) = &args.plot {
         export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--plot: {e:#}")))?;
@@ -94,7 +97,7 @@ fn prepare(args: &mut ScanArgs) -> Result<()> {
 
 pub fn scan_command(mut args: ScanArgs) -> Result<ExitCode> {
     prepare(&mut args)?;
-    let stamp = save::new_document("scan", args.runs as usize);
+    let stamp = save::new_document("scan", args.runs);
     let mut points: Vec<Vec<RunResult>> = Vec::new();
     let outcome = measure(&args, &mut points, |result, number| match &args.output.save {
         Some(dir) => save::save_run(dir, &stamp, result, number).map(drop),
@@ -105,7 +108,7 @@ pub fn scan_command(mut args: ScanArgs) -> Result<ExitCode> {
         Err(err) => Some(interrupt::cause(&err).ok_or(err)?),
     };
     let rows = points.iter().filter(|runs| !runs.is_empty()).map(|runs| ScanRow::from_runs(runs)).collect();
-    let report = ScanReport::new(rows, args.calls, args.runs, interrupted.is_some());
+    let report = ScanReport::new(rows, args.calls as u64, args.runs as u64, interrupted.is_some());
     // The table first: a plot that cannot be written must not cost the measured results.
     args.output.write_rendered(|format| scan::render(&report, format))?;
     if let Some(path) = args.plot.as_ref().filter(|_| !report.rows.is_empty()) {
@@ -118,7 +121,7 @@ pub fn scan_command(mut args: ScanArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(interrupted.exit_code()));
     }
     let errors: u64 = report.rows.iter().map(|r| r.errors).sum();
-    if errors > 0 && !args.allow_errors {
+    if errors > 0 && !args.allow_errors.allow_errors {
         eprintln!("iolab: the load generator saw {errors} errors (--allow-errors to accept)");
         return Ok(ExitCode::FAILURE);
     }
@@ -134,13 +137,13 @@ fn measure(
     mut on_run: impl FnMut(&RunResult, usize) -> Result<()>,
 ) -> Result<()> {
     let mut probe = Probe::load()?;
-    let steps = args.models.len() * (args.fds.len() * args.runs as usize + 1);
+    let steps = args.models.len() * (args.fds.len() * args.runs + 1);
     let progress = Progress::new(steps as u64, args.output.quiet);
-    let outcome = experiment::scan(&mut probe, &args.models, &args.fds, args.runs as usize, args.calls, |step| {
+    let outcome = experiment::scan(&mut probe, &args.models, &args.fds, args.runs, args.calls, |step| {
         match step {
-            Step::Starting { spec, index: 0 } => progress.step(format!("{}, {} fds, warm-up", spec.model, fds(spec))),
+            Step::Starting { spec, index: 0 } => progress.step(format!("{}, {} fds, warm-up", spec.name, fds(spec))),
             Step::Starting { spec, index } => {
-                progress.step(format!("{}, {} fds, run {index}/{}", spec.model, fds(spec), args.runs))
+                progress.step(format!("{}, {} fds, run {index}/{}", spec.name, fds(spec), args.runs))
             }
             Step::Finished { index, result, .. } => on_run(result, index)?,
             Step::Measured { runs, .. } => points.push(runs),

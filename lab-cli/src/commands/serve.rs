@@ -40,7 +40,8 @@ pub fn serve_command(args: ServeArgs) -> Result<ExitCode> {
             if !addr.ip().is_loopback() && !allow_remote {
                 bad_input!("invalid value '{addr}' for '--addr': servers bind loopback only unless --allow-remote");
             }
-            match TcpListener::bind(addr) {
+            // As the lab binds a model's listener: same backlog, same socket options.
+            match lab_server::bind(addr) {
                 Ok(listener) => listener,
                 Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
                     bad_input!("invalid value '{addr}' for '--addr': the address is in use (port 0 picks a free one)")

@@ -15,28 +15,29 @@ use std::{
 use anyhow::{Context as _, Result};
 use clap::Args;
 
+use crate::commands::args::workload::{Connections, Messages, Payload};
 use lab_load::Workload;
 use lab_measure::{
     error::BadInput,
     interrupt,
     probe::Probe,
-    run::{Counted, RunSpec, measure, start_model},
+    run::{RunSpec, measure, start_model},
 };
 
+/// No `--idle` (every connection is busy) and no `--allow-errors` (an error is a finding here).
 #[derive(Args, Debug)]
+#[command(mut_arg("connections", |a| a.default_value("1000")))]
+#[command(mut_arg("messages_per_connection", |a| a.default_value("20").help("Messages per connection in each batch")))]
 pub struct SoakArgs {
     /// The model to soak (`iolab models` lists them).
     #[arg(long, short = 'M', default_value = "epoll", value_parser = lab_server::parse_model)]
     pub model: String,
-    /// Concurrent connections, each sending messages in a closed loop.
-    #[arg(short = 'c', long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub connections: u64,
-    /// Messages per connection in each batch.
-    #[arg(short = 'm', long = "messages", value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
-    pub messages_per_connection: u64,
-    /// Payload bytes per message (1 to 16 MiB).
-    #[arg(short = 'b', long = "bytes", value_name = "BYTES", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=crate::commands::args::MAX_PAYLOAD))]
-    pub payload_bytes: u64,
+    #[command(flatten)]
+    pub connections: Connections,
+    #[command(flatten)]
+    pub messages: Messages,
+    #[command(flatten)]
+    pub payload: Payload,
     /// How long to keep going, in seconds.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
     pub seconds: u64,
@@ -54,14 +55,9 @@ struct Batch {
 }
 
 pub fn soak_command(args: SoakArgs) -> Result<ExitCode> {
-    let workload = Workload {
-        connections: args.connections as usize,
-        messages_per_connection: args.messages_per_connection as usize,
-        payload_bytes: args.payload_bytes as usize,
-        idle: 0,
-        lockstep: false,
-    };
-    let spec = RunSpec { model: args.model.clone(), command: None, workload, counted: Counted::Everything };
+    let workload = Workload::free(args.connections.connections, args.messages.messages_per_connection)
+        .with_payload(args.payload.payload_bytes);
+    let spec = RunSpec { workload, ..RunSpec::model(&args.model) };
     lab_load::limits::make_room_for(workload.connections)
         .map_err(|e| BadInput(format!("--connections {}: {e:#}", workload.connections)))?;
     let mut probe = Probe::load()?;
@@ -70,14 +66,14 @@ pub fn soak_command(args: SoakArgs) -> Result<ExitCode> {
     let mut batches = Vec::new();
     println!(
         "soak: model {} at {} connections × {} messages per batch for {} s",
-        spec.model, workload.connections, workload.messages_per_connection, args.seconds
+        spec.name, workload.connections, workload.messages_per_connection, args.seconds
     );
     println!("{:>8} {:>10} {:>7} {:>6} {:>10} {:>12}", "time s", "msg/s", "errors", "fds", "RSS KiB", "syscalls/msg");
     let mut last_print = None;
     while start.elapsed() < Duration::from_secs(args.seconds) && interrupt::check().is_ok() {
         let m = match measure(&mut probe, server.pid, addr, &spec, &mut || server.check_alive()) {
             Err(err) if interrupt::cause(&err).is_some() => break,
-            other => other.with_context(|| format!("model {}", spec.model))?,
+            other => other.with_context(|| format!("model {}", spec.name))?,
         };
         let total: u64 = m.delta.0.syscalls.iter().sum();
         let batch = Batch {

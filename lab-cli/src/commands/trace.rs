@@ -126,7 +126,7 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
     };
     print!("{}", render(&traced, args.format)?);
     let validation_ok = traced.validation.as_ref().is_none_or(|v| v.ok);
-    if traced.run.errors > 0 && !args.workload.allow_errors {
+    if traced.run.errors > 0 && !args.workload.allow_errors.allow_errors {
         eprintln!("iolab: the load generator saw {} errors (--allow-errors to accept)", traced.run.errors);
         return Ok(ExitCode::FAILURE);
     }
@@ -154,7 +154,7 @@ fn render(traced: &Traced, format: Format) -> Result<String> {
 fn trace_started(args: &TraceArgs, mut spec: RunSpec) -> Result<Traced> {
     let (program, rest) = args.command.split_first().context("no command given")?;
     let program = find_program(program)?;
-    spec.model = display_name(&args.command);
+    spec.name = display_name(&args.command);
     let mut probe = Probe::load_with(args.timing.timing)?;
     let spawn = Spawn::program(&program).named("the server").args(rest).stdout(Stdout::Tail).stderr(Stderr::Tail);
     let mut server = spawn.own_group().as_invoking_user().start_traced(&mut probe)?;
@@ -171,7 +171,7 @@ fn trace_started(args: &TraceArgs, mut spec: RunSpec) -> Result<Traced> {
         } else {
             format!("its last output: {}", lines.join(" | "))
         };
-        anyhow!("`{}`: {err:#}; {last}", spec.model)
+        anyhow!("`{}`: {err:#}; {last}", spec.name)
     })?;
     stopped?;
     Ok(traced)
@@ -194,7 +194,7 @@ fn trace_running(pid: u32, args: &TraceArgs, mut spec: RunSpec) -> Result<Traced
     if !tree::is_alive(pid) {
         bad_input!("invalid value '{pid}' for '--pid': no such process");
     }
-    spec.model = tree::name(pid);
+    spec.name = tree::name(pid);
     let mut probe = Probe::load_with(args.timing.timing)?;
     attach(&mut probe, pid)?;
     let want = args.addr.filter(|a| a.port() != 0);
@@ -202,7 +202,7 @@ fn trace_running(pid: u32, args: &TraceArgs, mut spec: RunSpec) -> Result<Traced
     // Not our child: its exit status is its parent's to read.
     let gone = |pid| (!tree::is_alive(pid)).then(|| "status unknown".to_owned());
     let addr = wait_listening(pid, want, "--addr", timeout, &mut || Ok(gone(pid)))
-        .with_context(|| format!("process {pid} ({})", spec.model))?;
+        .with_context(|| format!("process {pid} ({})", spec.name))?;
     let mut alive = || match gone(pid) {
         Some(_) => bail!("process {pid} exited during the run (the probes are detached)"),
         None => Ok(()),
@@ -229,7 +229,7 @@ fn measure_tree(
     let (user1, sys1) = tree::cpu_ms(root);
     let switches = perf.finish(&measured.delta)?;
     let usage = Usage { user_ms: user1 - user0, sys_ms: sys1 - sys0, max_rss_kib: tree::peak_rss_kib(root) };
-    let run = RunResult::from_measured(&spec.model, measured, usage);
+    let run = RunResult::from_measured(&spec.name, measured, usage);
     let validation = match validate {
         true => Some(validate::against_strace(probe, root, addr, spec, alive, switches)?),
         false => None,

@@ -1,5 +1,13 @@
 //! How numbers are written, in one place: every table, warning and verdict uses these.
 
+/// A figure that was not measured (per message with no message…): never written as 0.
+pub const MISSING: &str = "–";
+
+/// [`significant`], or [`MISSING`] for a figure that was not measured.
+pub fn significant_or_missing(v: Option<f64>) -> String {
+    v.map_or_else(|| MISSING.to_owned(), significant)
+}
+
 /// A number in a few characters with 3 significant digits: `12.3k`, `1.05M`, `427`, `3.25`,
 /// `0.0123` (2 below 0.001: `0.00088`). Whole numbers below 10 000 are shown whole (`4`, not `4.00`).
 pub fn compact(v: f64) -> String {

@@ -13,27 +13,27 @@ use anyhow::{Result, anyhow};
 use plotters::{coord::Shift, prelude::*};
 
 use crate::{
-    present::{export::summary, numbers::compact},
-    results::{document::ModelResult, figures},
+    present::numbers::compact,
+    results::{document::ModelResult, figures::Figure},
 };
 
 /// One panel: a title and the figures whose medians are added up to make its value.
 struct Panel {
     title: &'static str,
-    keys: &'static [&'static str],
+    figures: &'static [Figure],
 }
 
 const PANELS: [Panel; 4] = [
-    Panel { title: "syscalls per message", keys: &["syscalls_per_msg"] },
+    Panel { title: "syscalls per message", figures: &[Figure::SyscallsPerMsg] },
     Panel {
         title: "context switches per message (voluntary + involuntary)",
-        keys: &["voluntary_cs_per_msg", "involuntary_cs_per_msg"],
+        figures: &[Figure::VoluntaryCsPerMsg, Figure::InvoluntaryCsPerMsg],
     },
     Panel {
         title: "fds passed in per wait call (epoll: 0, its list is registered once)",
-        keys: &["fds_passed_per_wait_call"],
+        figures: &[Figure::FdsPassedPerWait],
     },
-    Panel { title: "server CPU µs per message (in the measured window)", keys: &["window_cpu_us_per_msg"] },
+    Panel { title: "server CPU µs per message (in the measured window)", figures: &[Figure::WindowCpuPerMsg] },
 ];
 
 /// Okabe–Ito colours (told apart by colour-blind readers too), then purple and grey, so that the
@@ -122,12 +122,11 @@ fn lines(results: &[ModelResult]) -> Vec<(&str, Vec<&ModelResult>)> {
     lines
 }
 
-/// (connections, panel value) for each of one model's results.
+/// (connections, panel value) for each of one model's results that measured the panel's figures
+/// (a model without wait calls has no point in the wait call panel).
 fn points(results: &[&ModelResult], panel: &Panel) -> Vec<(f64, f64)> {
-    let value = |r: &ModelResult| -> f64 {
-        panel.keys.iter().filter_map(|k| figures::figure(k)).map(|f| summary(r, f).median).sum()
-    };
-    results.iter().map(|r| (r.run.workload.connections.max(1) as f64, value(r))).collect()
+    let value = |r: &ModelResult| -> Option<f64> { panel.figures.iter().map(|&f| r.figure(f)).sum() };
+    results.iter().filter_map(|r| Some((r.run.workload.connections.max(1) as f64, value(r)?))).collect()
 }
 
 /// The x axis: every connection count, with a little room on both sides of the log scale.

@@ -6,10 +6,17 @@
 //! and where it did not — so it cannot disagree with the table above it. Results at different
 //! workloads (a sweep) get a verdict each.
 
-use crate::{present::numbers::significant, results::document::ModelResult};
+//!
+//! A figure that was not measured (per message with no message…) is written `–`, and a claim
+//! that rests on it is said not to be judged, never judged on a 0.
 
-fn per(n: u64, d: u64) -> f64 {
-    if d == 0 { 0.0 } else { n as f64 / d as f64 }
+use crate::{
+    present::numbers::{significant, significant_or_missing as shown},
+    results::{document::ModelResult, figures::Figure},
+};
+
+fn per(n: u64, d: u64) -> Option<f64> {
+    (d > 0).then(|| n as f64 / d as f64)
 }
 
 /// Verdict lines for `results`, grouped by workload (connections, idle, messages).
@@ -54,33 +61,46 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
     lines
 }
 
-fn switches(m: &ModelResult) -> f64 {
-    m.figure("voluntary_cs_per_msg")
+fn switches(m: &ModelResult) -> Option<f64> {
+    m.figure(Figure::VoluntaryCsPerMsg)
 }
 
-fn ready(m: &ModelResult) -> f64 {
-    m.figure("ready_per_wait_call")
+fn ready(m: &ModelResult) -> Option<f64> {
+    m.figure(Figure::ReadyPerWait)
 }
 
-fn window_cpu(m: &ModelResult) -> f64 {
-    m.figure("window_cpu_us_per_msg")
+fn window_cpu(m: &ModelResult) -> Option<f64> {
+    m.figure(Figure::WindowCpuPerMsg)
 }
 
-fn cores_used(m: &ModelResult) -> f64 {
-    m.figure("cores_used")
+fn cores_used(m: &ModelResult) -> Option<f64> {
+    m.figure(Figure::CoresUsed)
+}
+
+/// The model whose `value` is largest, of those that measured it.
+fn most<'a>(
+    models: impl IntoIterator<Item = &'a ModelResult>,
+    value: impl Fn(&ModelResult) -> Option<f64>,
+) -> Option<&'a ModelResult> {
+    let measured = models.into_iter().filter_map(|m| Some((m, value(m)?)));
+    measured.max_by(|a, b| a.1.total_cmp(&b.1)).map(|(m, _)| m)
 }
 
 /// A blocking model pays one IO call each way and one context switch per message: it holds
 /// when at least one voluntary switch in two messages was measured.
 fn blocking_claim(m: &ModelResult) -> String {
     let r = &m.run;
-    let held = if switches(m) >= 0.5 { "holds" } else { "does not hold here" };
+    let held = match switches(m) {
+        Some(s) if s >= 0.5 => "holds",
+        Some(_) => "does not hold here",
+        None => "cannot be judged: no message was served",
+    };
     format!(
         "{}: {} reads, {} writes and {} voluntary context switches per message, no wait calls — the claim of one blocking IO and one switch per message {held}.",
         r.model,
-        significant(per(r.read_calls(), r.messages_total)),
-        significant(per(r.write_calls(), r.messages_total)),
-        significant(switches(m))
+        shown(per(r.read_calls(), r.messages_total)),
+        shown(per(r.write_calls(), r.messages_total)),
+        shown(switches(m))
     )
 }
 
@@ -90,12 +110,12 @@ fn blocking_claim(m: &ModelResult) -> String {
 fn one_wait_for_many(multiplexing: &[&ModelResult]) -> Option<String> {
     let waiting: Vec<&&ModelResult> = multiplexing.iter().filter(|m| m.run.data_calls() > 0).collect();
     let burst = waiting.iter().all(|m| m.run.burst.is_some());
-    let found = |m: &ModelResult| if burst { m.figure("max_ready") } else { ready(m) };
-    let best = waiting.iter().max_by(|a, b| found(a).total_cmp(&found(b)))?;
+    let found = |m: &ModelResult| if burst { m.figure(Figure::MaxReady) } else { ready(m) };
+    let best = most(waiting.iter().map(|m| **m), found)?;
     let others = waiting
         .iter()
         .filter(|m| m.run.model != best.run.model)
-        .map(|m| format!("{} {}", m.run.model, significant(found(m))))
+        .map(|m| format!("{} {}", m.run.model, shown(found(m))))
         .collect::<Vec<_>>();
     let others = if others.is_empty() { String::new() } else { format!("; {}", others.join(", ")) };
     let connections = best.run.workload.connections;
@@ -103,13 +123,13 @@ fn one_wait_for_many(multiplexing: &[&ModelResult]) -> Option<String> {
         format!(
             "One wait for many sockets: one {} call returned {} ready sockets, of {connections} connections{others} (the most one call returned). Every round was queued whole before the server could look.",
             best.run.model,
-            significant(found(best)),
+            shown(found(best)),
         )
     } else {
         format!(
             "One wait for many sockets: {} found {} ready sockets per wait call, of {connections} connections{others}. With free-running clients a wait finds as many as sent since the last one; `iolab prove` queues every message before the server looks.",
             best.run.model,
-            significant(found(best)),
+            shown(found(best)),
         )
     })
 }
@@ -119,7 +139,7 @@ fn io_per_message(multiplexing: &[&ModelResult]) -> Option<String> {
     let data: Vec<String> = multiplexing
         .iter()
         .filter(|m| m.run.data_calls() > 0)
-        .map(|m| format!("{} {}", m.run.model, significant(m.figure("data_syscalls_per_msg"))))
+        .map(|m| format!("{} {}", m.run.model, shown(m.figure(Figure::DataSyscallsPerMsg))))
         .collect();
     (!data.is_empty()).then(|| {
         format!(
@@ -137,8 +157,8 @@ fn no_syscall_per_message(m: &ModelResult) -> Option<String> {
     let cpu = if m.run.window.server_cpu_ns > 0 {
         format!(
             "; what it pays instead: {} µs of CPU per message, {} cores busy in the window",
-            significant(window_cpu(m)),
-            significant(cores_used(m))
+            shown(window_cpu(m)),
+            shown(cores_used(m))
         )
     } else {
         String::new()
@@ -146,8 +166,8 @@ fn no_syscall_per_message(m: &ModelResult) -> Option<String> {
     let requests = if m.run.io_uring.submitted + m.run.io_uring.completed > 0 {
         format!(
             " (the kernel took {} requests and posted {} completions per message)",
-            significant(m.figure("sqes_per_msg")),
-            significant(m.figure("cqes_per_msg"))
+            shown(m.figure(Figure::SqesPerMsg)),
+            shown(m.figure(Figure::CqesPerMsg))
         )
     } else {
         String::new()
@@ -155,22 +175,23 @@ fn no_syscall_per_message(m: &ModelResult) -> Option<String> {
     Some(format!(
         "{}: 0 read/write syscalls and {} syscalls per message in all, io_uring_enter included{requests}{cpu}.",
         m.run.model,
-        significant(m.figure("syscalls_per_msg")),
+        shown(m.figure(Figure::SyscallsPerMsg)),
     ))
 }
 
 /// The blocking model that switched most against the multiplexing one that switched least.
 fn fewer_switches(blocking: &[&ModelResult], multiplexing: &[&ModelResult]) -> Option<String> {
-    let b = blocking.iter().max_by(|a, b| switches(a).total_cmp(&switches(b)))?;
-    let m = multiplexing.iter().min_by(|a, b| switches(a).total_cmp(&switches(b)))?;
-    (switches(m) > 0.0).then(|| {
+    let b = most(blocking.iter().copied(), switches)?;
+    let m = most(multiplexing.iter().copied(), |m| switches(m).map(|s| -s))?;
+    let (most, least) = (switches(b)?, switches(m)?);
+    (least > 0.0).then(|| {
         format!(
             "Context switches: {} {} per message against {} {}, {:.0}× fewer.",
             b.run.model,
-            significant(switches(b)),
+            significant(most),
             m.run.model,
-            significant(switches(m)),
-            switches(b) / switches(m)
+            significant(least),
+            most / least
         )
     })
 }
@@ -184,9 +205,9 @@ fn wait_call_cost(multiplexing: &[&ModelResult]) -> Option<String> {
             format!(
                 "{} {} µs ({} fds passed, {} watched)",
                 m.run.model,
-                significant(m.figure("wait_cpu_us_per_call")),
-                significant(m.figure("fds_passed_per_wait_call")),
-                significant(m.figure("fds_watched_per_wait_call"))
+                shown(m.figure(Figure::WaitCpuPerCall)),
+                shown(m.figure(Figure::FdsPassedPerWait)),
+                shown(m.figure(Figure::FdsWatchedPerWait))
             )
         })
         .collect();
@@ -207,24 +228,27 @@ fn wait_call_cost(multiplexing: &[&ModelResult]) -> Option<String> {
 /// The price of a context switch per message, in CPU: the blocking models against epoll (or the
 /// cheapest multiplexing model), from the window's CPU time.
 fn switching_cost(models: &[&ModelResult]) -> Option<String> {
-    let measured: Vec<&&ModelResult> = models.iter().filter(|m| m.run.window.server_cpu_ns > 0).collect();
-    let (blocking, multiplexing): (Vec<&&ModelResult>, Vec<&&ModelResult>) =
+    let measured: Vec<&ModelResult> =
+        models.iter().copied().filter(|m| m.run.window.server_cpu_ns > 0 && window_cpu(m).is_some()).collect();
+    let (blocking, multiplexing): (Vec<&ModelResult>, Vec<&ModelResult>) =
         measured.iter().partition(|m| m.run.wait.all.calls == 0);
     // epoll is the walkthrough's answer; without it, the cheapest multiplexing model.
     let cheapest = multiplexing
         .iter()
+        .copied()
         .find(|m| m.run.model == "epoll")
-        .or_else(|| multiplexing.iter().min_by(|a, b| window_cpu(a).total_cmp(&window_cpu(b))))?;
+        .or_else(|| most(multiplexing.iter().copied(), |m| window_cpu(m).map(|c| -c)))?;
+    let cheapest_cpu = window_cpu(cheapest)?;
     let dear: Vec<String> = blocking
         .iter()
-        .filter(|m| switches(m) >= 0.5)
-        .map(|m| {
+        .filter_map(|m| Some((m, window_cpu(m)?, switches(m).filter(|&s| s >= 0.5)?)))
+        .map(|(m, cpu, switches)| {
             format!(
                 "{} {} µs ({}×, {} switches per message)",
                 m.run.model,
-                significant(window_cpu(m)),
-                significant(window_cpu(m) / window_cpu(cheapest)),
-                significant(switches(m))
+                significant(cpu),
+                significant(cpu / cheapest_cpu),
+                significant(switches)
             )
         })
         .collect();
@@ -233,8 +257,8 @@ fn switching_cost(models: &[&ModelResult]) -> Option<String> {
             "Server CPU per message in the window: {} against {} {} µs with {} switches per message.",
             dear.join(", "),
             cheapest.run.model,
-            significant(window_cpu(cheapest)),
-            significant(switches(cheapest))
+            significant(cheapest_cpu),
+            shown(switches(cheapest))
         )
     })
 }
@@ -242,23 +266,27 @@ fn switching_cost(models: &[&ModelResult]) -> Option<String> {
 /// Cores a single thread may appear to use: one, and what sampling adds at the window's edges.
 const SINGLE_CORE: f64 = 1.05;
 
+/// A model and the cores it used in the window.
+type ModelCores<'a> = (&'a ModelResult, f64);
+
 /// Which servers ran on one thread, and so on one core at most, against those that used more.
 fn cores(models: &[&ModelResult]) -> Option<String> {
-    let measured: Vec<&&ModelResult> = models.iter().filter(|m| m.run.window.server_cpu_ns > 0).collect();
+    let measured: Vec<(&ModelResult, f64)> =
+        models.iter().filter(|m| m.run.window.server_cpu_ns > 0).filter_map(|m| Some((*m, cores_used(m)?))).collect();
     // io_uring can run work on kernel threads of the server's own (io-wq workers) that come and
     // go between samples of the tree: a model is single-threaded by its CPU too.
-    let (single, multi): (Vec<&&ModelResult>, Vec<&&ModelResult>) = measured
+    let (single, multi): (Vec<ModelCores>, Vec<ModelCores>) = measured
         .iter()
-        .partition(|m| m.run.peak_threads <= 1 && m.run.peak_processes <= 1 && cores_used(m) <= SINGLE_CORE);
-    let busiest = multi.iter().max_by(|a, b| cores_used(a).total_cmp(&cores_used(b)))?;
-    let most_single = single.iter().map(|m| cores_used(m)).fold(0.0, f64::max);
+        .partition(|(m, cores)| m.run.peak_threads <= 1 && m.run.peak_processes <= 1 && *cores <= SINGLE_CORE);
+    let (busiest, busiest_cores) = multi.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let most_single = single.iter().map(|(_, cores)| *cores).fold(0.0, f64::max);
     (!single.is_empty()).then(|| {
         format!(
             "One thread, one core at most: {} ran on a single thread (at most {} cores used in the window); {} used {}.",
-            single.iter().map(|m| m.run.model.as_str()).collect::<Vec<_>>().join(", "),
+            single.iter().map(|(m, _)| m.run.model.as_str()).collect::<Vec<_>>().join(", "),
             significant(most_single),
             busiest.run.model,
-            significant(cores_used(busiest))
+            significant(*busiest_cores)
         )
     })
 }
@@ -274,7 +302,7 @@ fn epoll_spread(m: &ModelResult) -> Option<String> {
             m.run.model,
             lists.len(),
             sizes.join(", "),
-            significant(cores_used(m))
+            shown(cores_used(m))
         )
     })
 }
@@ -304,6 +332,14 @@ mod tests {
         assert!(blocking_claim(&blocking("thread", 1000)).ends_with("one switch per message holds."));
         assert!(blocking_claim(&blocking("thread", 500)).ends_with("holds."), "the boundary: 0.5 per message");
         assert!(blocking_claim(&blocking("thread", 499)).ends_with("does not hold here."));
+    }
+
+    #[test]
+    fn a_blocking_model_that_served_nothing_is_not_judged() {
+        let idle = model("thread", 0, &[("read", 10)], |r| r.context_switches.voluntary = 0);
+        let line = blocking_claim(&idle);
+        assert!(line.ends_with("cannot be judged: no message was served."), "{line}");
+        assert!(line.contains("– reads, – writes and – voluntary"), "{line}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::results::{
-    figures::COMPARE,
+    figures::Figure,
     stats::{Summary, summarize},
 };
 use lab_measure::{result::RunResult, validate::Validation};
@@ -76,37 +76,71 @@ pub struct ModelResult {
     #[serde(flatten)]
     pub run: RunResult,
     pub runs: usize,
-    /// Figure key (see `figures::COMPARE`) -> median, min, max over the runs.
+    /// Figure key (see `figures::Figure`) -> median, min, max over the runs that measured it;
+    /// a figure no run measured (per message with no message…) has no entry.
     pub spread: BTreeMap<String, Summary>,
 }
 
 impl ModelResult {
-    /// A figure (see `figures::COMPARE`) as the tables show it: the median over the runs, or
-    /// the kept run's own value when the document has no spread for it.
-    pub fn figure(&self, key: &str) -> f64 {
-        match self.spread.get(key) {
-            Some(s) => s.median,
-            None => crate::results::figures::figure(key).map_or(0.0, |f| (f.value)(&self.run)),
+    /// A figure as the tables show it: the median over the runs, or the kept run's own value
+    /// when the document has no spread for it; `None` when it was not measured.
+    pub fn figure(&self, figure: Figure) -> Option<f64> {
+        self.summary(figure).map(|s| s.median)
+    }
+
+    /// A figure's median, min and max. Without a spread entry (a hand-made document, or a
+    /// figure no run measured), the kept run's own value stands for all three.
+    pub fn summary(&self, figure: Figure) -> Option<Summary> {
+        match self.spread.get(figure.key()) {
+            Some(s) => Some(*s),
+            None => figure.value(&self.run).map(|v| Summary { median: v, min: v, max: v }),
         }
     }
 }
 
 /// One model's result from its measured runs: the median run by msg/s (the lower of the two
-/// middle runs for an even count, so it is always a real run), and every figure's spread.
+/// middle runs for an even count, so it is always a real run), and the spread of every figure
+/// over the runs that measured it.
 ///
 /// # Panics
 /// If `runs` is empty: a model with no finished run has no result.
 pub fn model_result(mut runs: Vec<RunResult>) -> ModelResult {
     assert!(!runs.is_empty(), "model_result needs at least one run");
-    let spread = COMPARE
+    let spread = Figure::ALL
         .iter()
-        .map(|f| {
-            let values: Vec<f64> = runs.iter().map(f.value).collect();
-            (f.key.to_owned(), summarize(&values))
+        .filter_map(|f| {
+            let values: Vec<f64> = runs.iter().filter_map(|r| f.value(r)).collect();
+            (!values.is_empty()).then(|| (f.key().to_owned(), summarize(&values)))
         })
         .collect::<BTreeMap<_, _>>();
     let count = runs.len();
     runs.sort_by(|a, b| a.msgs_per_sec.total_cmp(&b.msgs_per_sec));
     let run = runs.swap_remove((count - 1) / 2);
     ModelResult { run, runs: count, spread }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(messages_total: u64, msgs_per_sec: f64) -> RunResult {
+        RunResult { messages_total, msgs_per_sec, syscalls_total: 2 * messages_total, ..RunResult::default() }
+    }
+
+    #[test]
+    fn a_figure_without_a_spread_entry_is_computed_from_the_kept_run() {
+        let result = ModelResult { run: run(100, 50.0), runs: 1, spread: BTreeMap::new() };
+        assert_eq!(result.figure(Figure::SyscallsPerMsg), Some(2.0));
+        assert_eq!(result.figure(Figure::MsgsPerSec), Some(50.0));
+        assert_eq!(result.figure(Figure::ReadyPerWait), None, "no wait call: not measured, not 0");
+    }
+
+    #[test]
+    fn the_spread_skips_the_runs_that_did_not_measure_a_figure() {
+        let result = model_result(vec![run(100, 30.0), run(0, 10.0), run(50, 20.0)]);
+        assert_eq!(result.summary(Figure::SyscallsPerMsg), Some(Summary { median: 2.0, min: 2.0, max: 2.0 }));
+        assert_eq!(result.summary(Figure::MsgsPerSec).map(|s| s.min), Some(10.0));
+        assert!(!result.spread.contains_key(Figure::ReadyPerWait.key()), "measured in no run: no entry");
+        assert_eq!(result.figure(Figure::ReadyPerWait), None);
+    }
 }

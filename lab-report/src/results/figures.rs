@@ -1,97 +1,380 @@
-//! The figures a comparison shows, each computed from one [`RunResult`].
+//! The figures a comparison shows, each declared once and computed from one [`RunResult`].
 //!
 //! Ratios are derived here, at display time, from the counts a run stored, so a table can never
-//! disagree with the counts behind it. The key of each figure carries its unit.
+//! disagree with the counts behind it. A figure whose denominator is 0 (no message, no wait
+//! call, no `io_uring_enter`, an empty window) was not measured: its value is `None`, never 0.
 
 use lab_measure::result::RunResult;
 
-pub struct Figure {
-    /// Stable name, with its unit: used in JSON/CSV and in `spread`.
-    pub key: &'static str,
+/// One figure of a comparison. Its facts (key, label, unit, description, how it is computed)
+/// are all in [`Figure::def`], one arm per figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Figure {
+    MsgsPerSec,
+    LatencyP50,
+    LatencyP99,
+    SyscallsPerMsg,
+    DataSyscallsPerMsg,
+    WaitCallsPerMsg,
+    FdsPassedPerWait,
+    FdsWatchedPerWait,
+    ReadyPerWait,
+    MaxReady,
+    WaitCpuPerCall,
+    SqesPerMsg,
+    CqesPerMsg,
+    SqesPerEnter,
+    CqesPerEnter,
+    VoluntaryCsPerMsg,
+    InvoluntaryCsPerMsg,
+    PeakThreads,
+    PeakProcesses,
+    ServerUserMs,
+    ServerSysMs,
+    PeakRss,
+    PssPerConn,
+    ServerCpuPerMsg,
+    WindowCpuPerMsg,
+    CoresUsed,
+}
+
+/// What a figure is: see the accessors of [`Figure`].
+struct Def {
+    key: &'static str,
+    label: &'static str,
+    unit: &'static str,
+    description: &'static str,
+    value: fn(&RunResult) -> Option<f64>,
+}
+
+impl Figure {
+    /// Every figure, in the order of `iolab compare`'s columns (and of the CSV's).
+    pub const ALL: &'static [Figure] = &[
+        Figure::MsgsPerSec,
+        Figure::LatencyP50,
+        Figure::LatencyP99,
+        Figure::SyscallsPerMsg,
+        Figure::DataSyscallsPerMsg,
+        Figure::WaitCallsPerMsg,
+        Figure::FdsPassedPerWait,
+        Figure::FdsWatchedPerWait,
+        Figure::ReadyPerWait,
+        Figure::MaxReady,
+        Figure::WaitCpuPerCall,
+        Figure::SqesPerMsg,
+        Figure::CqesPerMsg,
+        Figure::SqesPerEnter,
+        Figure::CqesPerEnter,
+        Figure::VoluntaryCsPerMsg,
+        Figure::InvoluntaryCsPerMsg,
+        Figure::PeakThreads,
+        Figure::PeakProcesses,
+        Figure::ServerUserMs,
+        Figure::ServerSysMs,
+        Figure::PeakRss,
+        Figure::PssPerConn,
+        Figure::ServerCpuPerMsg,
+        Figure::WindowCpuPerMsg,
+        Figure::CoresUsed,
+    ];
+
+    /// Stable name, with its unit: used in JSON, CSV and a document's `spread`.
+    pub fn key(self) -> &'static str {
+        self.def().key
+    }
+
     /// Column header for tables, with its unit.
-    pub header: &'static str,
-    pub value: fn(&RunResult) -> f64,
+    pub fn label(self) -> &'static str {
+        self.def().label
+    }
+
+    /// The unit of its value.
+    pub fn unit(self) -> &'static str {
+        self.def().unit
+    }
+
+    /// What it measures, in one sentence (a column's tooltip or help line).
+    pub fn description(self) -> &'static str {
+        self.def().description
+    }
+
+    /// Its value in one run; `None` when the run did not measure it.
+    pub fn value(self, run: &RunResult) -> Option<f64> {
+        (self.def().value)(run)
+    }
+
+    /// The figure whose key is `key` (a saved document's `spread`), if there is one.
+    pub fn from_key(key: &str) -> Option<Figure> {
+        Figure::ALL.iter().copied().find(|f| f.key() == key)
+    }
+
+    fn def(self) -> Def {
+        use Figure::*;
+        match self {
+            MsgsPerSec => {
+                d("msgs_per_sec", "msg/s", "messages/s", "Messages sent and answered per second of the run.", |r| {
+                    Some(r.msgs_per_sec)
+                })
+            }
+            LatencyP50 => d(
+                "latency_p50_us",
+                "p50 µs",
+                "µs",
+                "Median time from sending a message to reading its answer.",
+                |r| per_message(r, 1).map(|_| r.latency_us.p50),
+            ),
+            LatencyP99 => d(
+                "latency_p99_us",
+                "p99 µs",
+                "µs",
+                "99th percentile of the time from sending a message to reading its answer.",
+                |r| per_message(r, 1).map(|_| r.latency_us.p99),
+            ),
+            SyscallsPerMsg => d(
+                "syscalls_per_msg",
+                "syscalls/msg",
+                "syscalls/message",
+                "Syscalls of every kind the server made per message.",
+                |r| per_message(r, r.syscalls_total),
+            ),
+            DataSyscallsPerMsg => d(
+                "data_syscalls_per_msg",
+                "read+write/msg",
+                "syscalls/message",
+                "Syscalls that read or wrote a socket, per message.",
+                |r| per_message(r, r.data_calls()),
+            ),
+            WaitCallsPerMsg => d(
+                "wait_calls_per_msg",
+                "waits/msg",
+                "calls/message",
+                "Wait calls (select, poll, epoll_wait, io_uring waits) per message.",
+                |r| per_message(r, r.wait.all.calls),
+            ),
+            FdsPassedPerWait => d(
+                "fds_passed_per_wait_call",
+                "fds passed/wait",
+                "fds/call",
+                "File descriptors handed to the kernel in each wait call (epoll: 0, its list is registered once).",
+                |r| per_wait_call(r, r.wait.all.fds_passed),
+            ),
+            FdsWatchedPerWait => d(
+                "fds_watched_per_wait_call",
+                "fds watched/wait",
+                "fds/call",
+                "File descriptors the kernel watched for each wait call.",
+                |r| per_wait_call(r, r.wait.all.fds_watched),
+            ),
+            ReadyPerWait => d(
+                "ready_per_wait_call",
+                "ready/wait",
+                "fds/call",
+                "Ready file descriptors a wait call returned, on average.",
+                |r| per_wait_call(r, r.wait.all.ready),
+            ),
+            MaxReady => {
+                d("max_ready", "max ready", "fds", "The most ready file descriptors one wait call returned.", |r| {
+                    per_wait_call(r, 1).map(|_| r.wait.all.max_ready as f64)
+                })
+            }
+            WaitCpuPerCall => d(
+                "wait_cpu_us_per_call",
+                "CPU µs/wait",
+                "µs/call",
+                "On-CPU time inside one wait call, on average.",
+                |r| per_wait_call(r, r.wait.all.cpu_ns).map(|ns| ns / 1e3),
+            ),
+            SqesPerMsg => d(
+                "sqes_per_msg",
+                "SQEs/msg",
+                "requests/message",
+                "io_uring requests the kernel took per message.",
+                |r| per_message(r, r.io_uring.submitted),
+            ),
+            CqesPerMsg => d(
+                "cqes_per_msg",
+                "CQEs/msg",
+                "completions/message",
+                "io_uring completions the kernel posted per message.",
+                |r| per_message(r, r.io_uring.completed),
+            ),
+            SqesPerEnter => d(
+                "sqes_per_enter",
+                "SQEs/enter",
+                "requests/call",
+                "io_uring requests taken per io_uring_enter call (none: a polling thread submitted them).",
+                |r| per_enter(r, r.io_uring.submitted),
+            ),
+            CqesPerEnter => d(
+                "cqes_per_enter",
+                "CQEs/enter",
+                "completions/call",
+                "io_uring completions posted per io_uring_enter call.",
+                |r| per_enter(r, r.io_uring.completed),
+            ),
+            VoluntaryCsPerMsg => d(
+                "voluntary_cs_per_msg",
+                "vol cs/msg",
+                "switches/message",
+                "Times a server thread gave up the CPU to wait (it blocked), per message.",
+                |r| per_message(r, r.context_switches.voluntary),
+            ),
+            InvoluntaryCsPerMsg => d(
+                "involuntary_cs_per_msg",
+                "invol cs/msg",
+                "switches/message",
+                "Times the scheduler took the CPU from a runnable server thread, per message.",
+                |r| per_message(r, r.context_switches.involuntary),
+            ),
+            PeakThreads => d(
+                "peak_threads",
+                "peak threads",
+                "threads",
+                "The most threads (all tasks) the server had at once.",
+                |r| Some(r.peak_threads as f64),
+            ),
+            PeakProcesses => {
+                d("peak_processes", "peak procs", "processes", "The most processes the server had at once.", |r| {
+                    Some(r.peak_processes as f64)
+                })
+            }
+            ServerUserMs => d(
+                "server_user_ms",
+                "user ms",
+                "ms",
+                "CPU time the server spent in user space over its whole life.",
+                |r| Some(r.server.user_ms),
+            ),
+            ServerSysMs => d(
+                "server_sys_ms",
+                "sys ms",
+                "ms",
+                "CPU time the server spent in the kernel over its whole life.",
+                |r| Some(r.server.sys_ms),
+            ),
+            PeakRss => {
+                d("peak_rss_kib", "peak RSS KiB", "KiB", "The largest resident set of one server process.", |r| {
+                    Some(r.server.max_rss_kib as f64)
+                })
+            }
+            PssPerConn => d(
+                "pss_kib_per_conn",
+                "PSS KiB/conn",
+                "KiB/connection",
+                "The server's proportional set size with every connection open, per connection.",
+                |r| per(r.peak_pss_kib as f64, r.workload.all_connections() as u64),
+            ),
+            ServerCpuPerMsg => d(
+                "server_cpu_us_per_msg",
+                "CPU µs/msg",
+                "µs/message",
+                "The server's user and kernel CPU time over its whole life, per message.",
+                |r| per_message(r, 1).map(|m| m * (r.server.user_ms + r.server.sys_ms) * 1e3),
+            ),
+            WindowCpuPerMsg => d(
+                "window_cpu_us_per_msg",
+                "window CPU µs/msg",
+                "µs/message",
+                "The server's on-CPU time in the measured window, per message.",
+                |r| per_message(r, r.window.server_cpu_ns).map(|ns| ns / 1e3),
+            ),
+            CoresUsed => d(
+                "cores_used",
+                "cores used",
+                "cores",
+                "The server's CPU time in the window over the window's length: 1.0 is one core busy all along.",
+                |r| (r.window.seconds > 0.0).then(|| r.window.server_cpu_ns as f64 / 1e9 / r.window.seconds),
+            ),
+        }
+    }
 }
 
-fn per_message(r: &RunResult, n: u64) -> f64 {
-    if r.messages_total == 0 { 0.0 } else { n as f64 / r.messages_total as f64 }
+fn d(
+    key: &'static str,
+    label: &'static str,
+    unit: &'static str,
+    description: &'static str,
+    value: fn(&RunResult) -> Option<f64>,
+) -> Def {
+    Def { key, label, unit, description, value }
 }
 
-fn per_wait_call(r: &RunResult, n: u64) -> f64 {
-    if r.wait.all.calls == 0 { 0.0 } else { n as f64 / r.wait.all.calls as f64 }
+/// `n / d`, or `None` when `d` is 0.
+fn per(n: f64, d: u64) -> Option<f64> {
+    (d > 0).then(|| n / d as f64)
 }
 
-/// Per `io_uring_enter` call (0 when there were none: a polling thread submitted everything).
-fn per_enter(r: &RunResult, n: u64) -> f64 {
-    let enters = r.calls("io_uring_enter");
-    if enters == 0 { 0.0 } else { n as f64 / enters as f64 }
+fn per_message(r: &RunResult, n: u64) -> Option<f64> {
+    per(n as f64, r.messages_total)
 }
 
-/// The columns of `iolab compare`, in order.
-pub const COMPARE: &[Figure] = &[
-    Figure { key: "msgs_per_sec", header: "msg/s", value: |r| r.msgs_per_sec },
-    Figure { key: "latency_p50_us", header: "p50 µs", value: |r| r.latency_us.p50 },
-    Figure { key: "latency_p99_us", header: "p99 µs", value: |r| r.latency_us.p99 },
-    Figure { key: "syscalls_per_msg", header: "syscalls/msg", value: |r| per_message(r, r.syscalls_total) },
-    Figure { key: "data_syscalls_per_msg", header: "read+write/msg", value: |r| per_message(r, r.data_calls()) },
-    Figure { key: "wait_calls_per_msg", header: "waits/msg", value: |r| per_message(r, r.wait.all.calls) },
-    Figure {
-        key: "fds_passed_per_wait_call",
-        header: "fds passed/wait",
-        value: |r| per_wait_call(r, r.wait.all.fds_passed),
-    },
-    Figure {
-        key: "fds_watched_per_wait_call",
-        header: "fds watched/wait",
-        value: |r| per_wait_call(r, r.wait.all.fds_watched),
-    },
-    Figure { key: "ready_per_wait_call", header: "ready/wait", value: |r| per_wait_call(r, r.wait.all.ready) },
-    Figure { key: "max_ready", header: "max ready", value: |r| r.wait.all.max_ready as f64 },
-    Figure {
-        key: "wait_cpu_us_per_call", header: "CPU µs/wait", value: |r| per_wait_call(r, r.wait.all.cpu_ns) / 1e3
-    },
-    Figure { key: "sqes_per_msg", header: "SQEs/msg", value: |r| per_message(r, r.io_uring.submitted) },
-    Figure { key: "cqes_per_msg", header: "CQEs/msg", value: |r| per_message(r, r.io_uring.completed) },
-    Figure { key: "sqes_per_enter", header: "SQEs/enter", value: |r| per_enter(r, r.io_uring.submitted) },
-    Figure { key: "cqes_per_enter", header: "CQEs/enter", value: |r| per_enter(r, r.io_uring.completed) },
-    Figure {
-        key: "voluntary_cs_per_msg",
-        header: "vol cs/msg",
-        value: |r| per_message(r, r.context_switches.voluntary),
-    },
-    Figure {
-        key: "involuntary_cs_per_msg",
-        header: "invol cs/msg",
-        value: |r| per_message(r, r.context_switches.involuntary),
-    },
-    Figure { key: "peak_threads", header: "peak threads", value: |r| r.peak_threads as f64 },
-    Figure { key: "peak_processes", header: "peak procs", value: |r| r.peak_processes as f64 },
-    Figure { key: "server_user_ms", header: "user ms", value: |r| r.server.user_ms },
-    Figure { key: "server_sys_ms", header: "sys ms", value: |r| r.server.sys_ms },
-    Figure { key: "peak_rss_kib", header: "peak RSS KiB", value: |r| r.server.max_rss_kib as f64 },
-    Figure {
-        key: "pss_kib_per_conn",
-        header: "PSS KiB/conn",
-        value: |r| r.peak_pss_kib as f64 / r.workload.all_connections().max(1) as f64,
-    },
-    Figure {
-        key: "server_cpu_us_per_msg",
-        header: "CPU µs/msg",
-        value: |r| per_message(r, 1) * (r.server.user_ms + r.server.sys_ms) * 1e3,
-    },
-    Figure {
-        key: "window_cpu_us_per_msg",
-        header: "window CPU µs/msg",
-        value: |r| per_message(r, r.window.server_cpu_ns) / 1e3,
-    },
-    Figure { key: "cores_used", header: "cores used", value: |r| cores_used(r) },
-];
-
-/// The server's CPU time in the window over the window's length: 1.0 is one core busy all along.
-fn cores_used(r: &RunResult) -> f64 {
-    if r.window.seconds == 0.0 { 0.0 } else { r.window.server_cpu_ns as f64 / 1e9 / r.window.seconds }
+fn per_wait_call(r: &RunResult, n: u64) -> Option<f64> {
+    per(n as f64, r.wait.all.calls)
 }
 
-pub fn figure(key: &str) -> Option<&'static Figure> {
-    COMPARE.iter().find(|f| f.key == key)
+fn per_enter(r: &RunResult, n: u64) -> Option<f64> {
+    per(n as f64, r.calls("io_uring_enter"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn every_figure_is_listed_once_with_a_unique_key() {
+        assert_eq!(Figure::ALL.len(), Figure::CoresUsed as usize + 1, "a variant is missing from ALL");
+        let variants: HashSet<Figure> = Figure::ALL.iter().copied().collect();
+        assert_eq!(variants.len(), Figure::ALL.len(), "a figure is listed twice");
+        let keys: HashSet<&str> = Figure::ALL.iter().map(|f| f.key()).collect();
+        assert_eq!(keys.len(), Figure::ALL.len(), "two figures share a key");
+        for f in Figure::ALL {
+            assert!(!f.label().is_empty() && !f.unit().is_empty(), "{f:?}");
+            assert!(f.description().ends_with('.'), "{f:?}: one sentence");
+        }
+    }
+
+    #[test]
+    fn from_key_finds_every_figure_and_nothing_else() {
+        for &f in Figure::ALL {
+            assert_eq!(Figure::from_key(f.key()), Some(f));
+        }
+        assert_eq!(Figure::from_key("voluntary_cs_per_message"), None);
+    }
+
+    #[test]
+    fn the_keys_and_headers_stay_as_saved_documents_have_them() {
+        assert_eq!(Figure::ALL[0].key(), "msgs_per_sec");
+        assert_eq!(Figure::VoluntaryCsPerMsg.key(), "voluntary_cs_per_msg");
+        assert_eq!(Figure::WindowCpuPerMsg.label(), "window CPU µs/msg");
+        assert_eq!(Figure::ALL[Figure::ALL.len() - 1].key(), "cores_used");
+    }
+
+    #[test]
+    fn a_run_without_messages_has_no_per_message_figure() {
+        let mut run = RunResult { syscalls_total: 10, ..RunResult::default() };
+        run.context_switches.voluntary = 5;
+        for f in [Figure::SyscallsPerMsg, Figure::VoluntaryCsPerMsg, Figure::WindowCpuPerMsg, Figure::ServerCpuPerMsg] {
+            assert_eq!(f.value(&run), None, "{f:?}");
+        }
+        assert_eq!(Figure::PeakThreads.value(&run), Some(0.0), "a count is measured even at 0");
+        run.messages_total = 5;
+        assert_eq!(Figure::SyscallsPerMsg.value(&run), Some(2.0));
+        assert_eq!(Figure::WaitCallsPerMsg.value(&run), Some(0.0), "no wait call per message is a measured 0");
+    }
+
+    #[test]
+    fn per_call_figures_and_cores_need_their_denominator() {
+        let mut run = RunResult { messages_total: 100, ..RunResult::default() };
+        for f in [Figure::FdsPassedPerWait, Figure::MaxReady, Figure::SqesPerEnter, Figure::CoresUsed] {
+            assert_eq!(f.value(&run), None, "{f:?}");
+        }
+        run.wait.all.stats.calls = 4;
+        run.wait.all.stats.ready = 8;
+        run.window.seconds = 2.0;
+        run.window.server_cpu_ns = 1_000_000_000;
+        assert_eq!(Figure::ReadyPerWait.value(&run), Some(2.0));
+        assert_eq!(Figure::CoresUsed.value(&run), Some(0.5));
+    }
 }

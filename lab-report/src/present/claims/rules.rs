@@ -1,26 +1,68 @@
 //! One function per claim: the figures it rests on, and the rule that gives its verdict.
+//!
+//! A figure that was not measured is `None` (written `–`): a rule that needs it gives
+//! "not tested" (see [`judged`]), never a verdict on a 0.
 
 use super::{Claim, Evidence, PythonSelect, Verdict};
-use crate::{present::numbers::significant, results::document::ModelResult};
+use crate::{
+    present::numbers::{significant, significant_or_missing as shown},
+    results::{document::ModelResult, figures::Figure},
+};
 
 fn find<'a>(results: &'a [ModelResult], model: &str) -> Option<&'a ModelResult> {
     results.iter().find(|m| m.run.model == model)
 }
 
-fn pss(m: &ModelResult) -> f64 {
-    m.figure("pss_kib_per_conn")
+fn pss(m: &ModelResult) -> Option<f64> {
+    m.figure(Figure::PssPerConn)
 }
 
-fn cpu(m: &ModelResult) -> f64 {
-    m.figure("window_cpu_us_per_msg")
+fn cpu(m: &ModelResult) -> Option<f64> {
+    m.figure(Figure::WindowCpuPerMsg)
 }
 
-fn switches(m: &ModelResult) -> f64 {
-    m.figure("voluntary_cs_per_msg")
+fn switches(m: &ModelResult) -> Option<f64> {
+    m.figure(Figure::VoluntaryCsPerMsg)
+}
+
+fn rate(m: &ModelResult) -> Option<f64> {
+    m.figure(Figure::MsgsPerSec)
+}
+
+fn cores(m: &ModelResult) -> Option<f64> {
+    m.figure(Figure::CoresUsed)
+}
+
+/// `a / b` with a floor under `b`, when both were measured.
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    all([a, b]).map(|[a, b]| a / b.max(f64::MIN_POSITIVE))
+}
+
+/// Every value, when every one was measured.
+fn all<const N: usize>(values: [Option<f64>; N]) -> Option<[f64; N]> {
+    let mut measured = [0.0; N];
+    for (slot, value) in measured.iter_mut().zip(values) {
+        *slot = value?;
+    }
+    Some(measured)
+}
+
+/// [`Verdict::of_parts`] when every part could be judged; `None` when a figure was missing.
+fn of_parts(held: &[Option<bool>]) -> Option<Verdict> {
+    let held: Option<Vec<bool>> = held.iter().copied().collect();
+    Some(Verdict::of_parts(&held?))
 }
 
 fn row(id: &str, claim: &str, command: &str, measured: String, verdict: Verdict, because: &str) -> Claim {
     Claim { id: id.into(), claim: claim.into(), command: command.into(), measured, verdict, because: because.into() }
+}
+
+/// A row whose verdict rests on figures that may not have been measured: `None` is not tested.
+fn judged(id: &str, claim: &str, command: &str, measured: String, verdict: Option<Verdict>, because: &str) -> Claim {
+    match verdict {
+        Some(verdict) => row(id, claim, command, measured, verdict, because),
+        None => row(id, claim, command, measured, Verdict::NotTested, "a figure it needs was not measured (–)"),
+    }
 }
 
 /// The line of a server's last output that says what went wrong (a Python exception's last line).
@@ -29,7 +71,7 @@ fn last_words(reason: &str) -> &str {
 }
 
 /// A Python server's figure: its name, how to read the figure, and the unit.
-type PythonFigure<'a> = (&'a str, fn(&ModelResult) -> f64, &'a str);
+type PythonFigure<'a> = (&'a str, fn(&ModelResult) -> Option<f64>, &'a str);
 
 /// The walkthrough's own (Python) servers' figures, `; Python: py-gevent 244 KiB, …`, or why
 /// they did not run; nothing when none was asked for.
@@ -37,7 +79,7 @@ fn python(e: &Evidence, figures: &[PythonFigure]) -> String {
     let mut parts = Vec::new();
     for (name, value, unit) in figures {
         match (find(e.compare, name), e.python_not_run.iter().find(|n| n.model == *name)) {
-            (Some(m), _) => parts.push(format!("{name} {} {unit}", significant(value(m)))),
+            (Some(m), _) => parts.push(format!("{name} {} {unit}", shown(value(m)))),
             (None, Some(not_run)) => parts.push(format!("{name} did not run ({})", last_words(&not_run.reason))),
             (None, None) => {}
         }
@@ -55,7 +97,7 @@ fn sizes<'a>(e: &Evidence<'a>) -> [&'a [ModelResult]; 3] {
 }
 
 /// A figure of `model` at each size it ran at, with its connections.
-fn at_sizes(e: &Evidence, model: &str, value: fn(&ModelResult) -> f64) -> Vec<(usize, f64)> {
+fn at_sizes(e: &Evidence, model: &str, value: fn(&ModelResult) -> Option<f64>) -> Vec<(usize, Option<f64>)> {
     sizes(e)
         .into_iter()
         .filter_map(|results| find(results, model))
@@ -73,11 +115,11 @@ fn side_by_side<'a>(e: &Evidence<'a>, a: &str, b: &str) -> Vec<(usize, &'a Model
 }
 
 /// `41.0 KiB at 1000, 40.1 at 10000`: a figure at each size.
-fn sizes_text(sizes: &[(usize, f64)], unit: &str) -> String {
+fn sizes_text(sizes: &[(usize, Option<f64>)], unit: &str) -> String {
     let parts: Vec<String> = sizes
         .iter()
         .enumerate()
-        .map(|(i, (n, v))| format!("{}{} at {n}", significant(*v), if i == 0 { unit } else { "" }))
+        .map(|(i, (n, v))| format!("{}{} at {n}", shown(*v), if i == 0 { unit } else { "" }))
         .collect();
     parts.join(", ")
 }
@@ -112,18 +154,12 @@ pub fn process_memory(e: &Evidence) -> Claim {
     }
     // Memory per connection at each size both ran at; the verdict takes the smallest ratio.
     let pairs = side_by_side(e, "process", "epoll");
-    let ratio_of = |process: &ModelResult, epoll: &ModelResult| pss(process) / pss(epoll).max(f64::MIN_POSITIVE);
-    let ratio = pairs.iter().map(|(_, p, ep)| ratio_of(p, ep)).fold(f64::INFINITY, f64::min);
+    let ratio_of = |process: &ModelResult, epoll: &ModelResult| ratio(pss(process), pss(epoll));
+    // The smallest ratio of the sizes where both were measured.
+    let smallest = pairs.iter().filter_map(|(_, p, ep)| ratio_of(p, ep)).reduce(f64::min);
     let at: Vec<String> = pairs
         .iter()
-        .map(|(n, p, ep)| {
-            format!(
-                "{} vs {} KiB at {n} ({}×)",
-                significant(pss(p)),
-                significant(pss(ep)),
-                significant(ratio_of(p, ep))
-            )
-        })
+        .map(|(n, p, ep)| format!("{} vs {} KiB at {n} ({}×)", shown(pss(p)), shown(pss(ep)), shown(ratio_of(p, ep))))
         .collect();
     let measured = format!(
         "memory (PSS) per connection, process vs epoll: {}{}; at most {} tasks here",
@@ -141,7 +177,7 @@ pub fn process_memory(e: &Evidence) -> Claim {
     let python = if python.is_empty() { String::new() } else { format!("; Python: {}", python.join("; ")) };
     let command = if e.large.is_empty() { &e.compare_command } else { &e.large_command };
     let because = "10× epoll's memory per connection at every size holds";
-    row("1", claim, command, measured + &python, Verdict::of_ratio(ratio), because)
+    judged("1", claim, command, measured + &python, smallest.map(Verdict::of_ratio), because)
 }
 
 /// 2. A thread costs less than a process, but switching between threads costs performance.
@@ -152,30 +188,31 @@ pub fn thread_cost(e: &Evidence) -> Claim {
     else {
         return missing("2", claim, &e.compare_command, "thread, process or epoll");
     };
-    let cheaper = pss(thread) < pss(process);
-    let dearer = switches(thread) >= 0.5 && cpu(thread) >= 1.2 * cpu(epoll);
+    let cheaper = all([pss(thread), pss(process)]).map(|[thread, process]| thread < process);
+    let dearer = all([switches(thread), cpu(thread), cpu(epoll)])
+        .map(|[switches, thread, epoll]| switches >= 0.5 && thread >= 1.2 * epoll);
     let measured = format!(
         "PSS per connection thread {} vs process {} ({} KiB stacks); CPU per message thread {} µs with {} switches vs epoll {} µs",
         sizes_text(&at_sizes(e, "thread", pss), " KiB"),
         sizes_text(&at_sizes(e, "process", pss), " KiB"),
         e.limits.thread_stack_kib,
-        significant(cpu(thread)),
-        significant(switches(thread)),
-        significant(cpu(epoll))
+        shown(cpu(thread)),
+        shown(switches(thread)),
+        shown(cpu(epoll))
     );
     let python = match find(e.large, "py-thread") {
         Some(p) => format!(
             "; Python's thread server at {}{}: {} msg/s, {} syscalls and {} switches per message",
             p.run.workload.connections,
             if p.run.errors > 0 { format!(" (load errors: {})", p.run.error_kinds.describe()) } else { String::new() },
-            significant(p.figure("msgs_per_sec")),
-            significant(p.figure("syscalls_per_msg")),
-            significant(switches(p))
+            shown(rate(p)),
+            shown(p.figure(Figure::SyscallsPerMsg)),
+            shown(switches(p))
         ),
         None => String::new(),
     };
     let because = "less memory than a process, and ≥ 1.2× epoll's CPU per message with ≥ 0.5 switches";
-    row("2", claim, &e.compare_command, measured + &python, Verdict::of_parts(&[cheaper, dearer]), because)
+    judged("2", claim, &e.compare_command, measured + &python, of_parts(&[cheaper, dearer]), because)
 }
 
 /// 3. Coroutines use the fewest resources, can beat threads, but use one CPU.
@@ -186,41 +223,40 @@ pub fn coroutines(e: &Evidence) -> Claim {
     else {
         return missing("3", claim, &e.compare_command, "coroutine, thread or process");
     };
-    let fewest = pss(co) <= pss(thread).min(pss(process));
-    // Throughput and CPU per message, coroutine against thread, at each size both ran at.
+    let fewest = all([pss(co), pss(thread), pss(process)]).map(|[co, thread, process]| co <= thread.min(process));
+    // Throughput and CPU per message, coroutine against thread, at each size both ran at; the
+    // sizes where either rate is missing are left out.
     let against = side_by_side(e, "coroutine", "thread");
-    let rate = |m: &ModelResult| m.figure("msgs_per_sec");
-    let faster = against.iter().any(|(_, c, t)| rate(c) >= rate(t));
+    let rates: Vec<bool> =
+        against.iter().filter_map(|(_, c, t)| all([rate(c), rate(t)])).map(|[co, thread]| co >= thread).collect();
+    let faster = (!rates.is_empty()).then(|| rates.contains(&true));
     let against_text: Vec<String> = against
         .iter()
         .map(|(n, c, t)| {
             format!(
                 "{} vs {} msg/s and {} vs {} µs CPU per message at {n}",
-                significant(rate(c)),
-                significant(rate(t)),
-                significant(cpu(c)),
-                significant(cpu(t))
+                shown(rate(c)),
+                shown(rate(t)),
+                shown(cpu(c)),
+                shown(cpu(t))
             )
         })
         .collect();
-    let cores = |m: &ModelResult| m.figure("cores_used");
-    let one_core = co.run.peak_threads <= 1 && cores(co) <= 1.05;
+    let one_core = cores(co).map(|cores| co.run.peak_threads <= 1 && cores <= 1.05);
     let multi = match find(e.compare, "coroutine-mt") {
-        Some(mt) => format!(
-            " (coroutine-mt, a worker per CPU: {} threads, {} cores)",
-            mt.run.peak_threads,
-            significant(cores(mt))
-        ),
+        Some(mt) => {
+            format!(" (coroutine-mt, a worker per CPU: {} threads, {} cores)", mt.run.peak_threads, shown(cores(mt)))
+        }
         None => String::new(),
     };
     let measured = format!(
         "PSS per connection coroutine {} KiB (thread {}, process {}); coroutine vs thread: {}; coroutine: {} thread, {} cores used{multi}",
-        significant(pss(co)),
-        significant(pss(thread)),
-        significant(pss(process)),
+        shown(pss(co)),
+        shown(pss(thread)),
+        shown(pss(process)),
         against_text.join("; "),
         co.run.peak_threads,
-        significant(cores(co))
+        shown(cores(co))
     );
     let measured = measured
         + &python(
@@ -234,7 +270,7 @@ pub fn coroutines(e: &Evidence) -> Claim {
             ],
         );
     let because = "fewest KiB per connection; at least as fast as threads at one size; one thread, ≤ 1.05 cores";
-    row("3", claim, &e.compare_command, measured, Verdict::of_parts(&[fewest, faster, one_core]), because)
+    judged("3", claim, &e.compare_command, measured, of_parts(&[fewest, faster, one_core]), because)
 }
 
 /// 4. The blocking designs make one IO syscall per connection, with a large switching cost.
@@ -243,20 +279,20 @@ pub fn one_syscall_per_connection(e: &Evidence) -> Claim {
     let (Some(thread), Some(epoll)) = (find(e.burst, "thread"), find(e.burst, "epoll")) else {
         return missing("4", claim, &e.burst_command, "thread or epoll");
     };
-    let reads = thread.figure("data_syscalls_per_msg") / 2.0;
-    let calls = reads >= 0.99 && switches(thread) >= 0.5;
-    let large = cpu(thread) >= 1.5 * cpu(epoll);
+    let reads = thread.figure(Figure::DataSyscallsPerMsg).map(|calls| calls / 2.0);
+    let calls = all([reads, switches(thread)]).map(|[reads, switches]| reads >= 0.99 && switches >= 0.5);
+    let large = all([cpu(thread), cpu(epoll)]).map(|[thread, epoll]| thread >= 1.5 * epoll);
     let measured = format!(
         "thread: {} reads and {} switches per message, {} µs CPU per message vs epoll {} µs ({}×); one syscall costs {} ns here",
-        significant(reads),
-        significant(switches(thread)),
-        significant(cpu(thread)),
-        significant(cpu(epoll)),
-        significant(cpu(thread) / cpu(epoll).max(f64::MIN_POSITIVE)),
+        shown(reads),
+        shown(switches(thread)),
+        shown(cpu(thread)),
+        shown(cpu(epoll)),
+        shown(ratio(cpu(thread), cpu(epoll))),
         significant(e.syscall_ns)
     );
     let because = "one read and one switch per message; large: ≥ 1.5× epoll's CPU per message";
-    row("4", claim, &e.burst_command, measured, Verdict::of_parts(&[calls, large]), because)
+    judged("4", claim, &e.burst_command, measured, of_parts(&[calls, large]), because)
 }
 
 /// 5a. select's 1024 limit can be changed.
@@ -265,7 +301,8 @@ pub fn select_limit(e: &Evidence) -> Claim {
     let Some(select) = e.select_wide else {
         return missing("5a", claim, &e.select_command, "select past 1024 fds");
     };
-    let kernel = select.run.errors == 0 && select.figure("fds_watched_per_wait_call") > 1024.0;
+    let watched = select.figure(Figure::FdsWatchedPerWait);
+    let kernel = watched.map(|fds| select.run.errors == 0 && fds > 1024.0);
     let (python, python_refused) = match &e.python_select {
         PythonSelect::Served(p) => (
             format!("Python's SelectSelector at {} connections: {} errors", p.run.workload.connections, p.run.errors),
@@ -277,18 +314,18 @@ pub fn select_limit(e: &Evidence) -> Claim {
     let measured = format!(
         "the select model served {} connections ({} fds watched per call, {} errors); {python}",
         select.run.workload.connections,
-        significant(select.figure("fds_watched_per_wait_call")),
+        shown(watched),
         select.run.errors
     );
     // The kernel has no limit to change; the 1024 is FD_SETSIZE, compiled into the C library's
     // fd_set and into Python: it holds in part when both halves are seen.
-    let verdict = match (kernel, python_refused) {
+    let verdict = kernel.map(|kernel| match (kernel, python_refused) {
         (true, true) => Verdict::HoldsInPart,
         (true, false) => Verdict::Holds,
         _ => Verdict::DoesNotHold,
-    };
+    });
     let because = "the kernel takes any nfds; FD_SETSIZE (1024) is fixed in libc's fd_set and Python";
-    row("5a", claim, &e.select_command, measured, verdict, because)
+    judged("5a", claim, &e.select_command, measured, verdict, because)
 }
 
 /// 5b. poll has no limit, because it is based on a linked list.
@@ -314,20 +351,20 @@ pub fn one_call(e: &Evidence) -> Claim {
         return missing("6", claim, &e.burst_command, "poll");
     };
     let n = poll.run.workload.connections as f64;
-    let one_wait = poll.figure("max_ready") >= n;
-    let io = poll.figure("data_syscalls_per_msg");
+    let (max_ready, io) = (poll.figure(Figure::MaxReady), poll.figure(Figure::DataSyscallsPerMsg));
     let measured = format!(
         "one poll call returned {} ready sockets of {}; then {} read+write syscalls per message",
-        significant(poll.figure("max_ready")),
+        shown(max_ready),
         significant(n),
-        significant(io)
+        shown(io)
     );
-    let verdict = match (one_wait, io < 0.5) {
+    let verdict = all([max_ready, io]).map(|[max_ready, io]| match (max_ready >= n, io < 0.5) {
         (true, true) => Verdict::Holds,
         (true, false) => Verdict::HoldsInPart,
         _ => Verdict::DoesNotHold,
-    };
-    row("6", claim, &e.burst_command, measured, verdict, "one wait for all N, but the reads and writes stay one each")
+    });
+    let because = "one wait for all N, but the reads and writes stay one each";
+    judged("6", claim, &e.burst_command, measured, verdict, because)
 }
 
 /// 7. Their cost: the whole array handed over and walked on every call.
@@ -382,9 +419,9 @@ pub fn epoll_claim(e: &Evidence) -> Claim {
     let measured = format!(
         "{} epoll_ctl per connection, {} fds passed per wait, {} ready of {} watched; peak threads {}",
         significant(per_connection),
-        significant(epoll.figure("fds_passed_per_wait_call")),
-        significant(epoll.figure("ready_per_wait_call")),
-        significant(epoll.figure("fds_watched_per_wait_call")),
+        shown(epoll.figure(Figure::FdsPassedPerWait)),
+        shown(epoll.figure(Figure::ReadyPerWait)),
+        shown(epoll.figure(Figure::FdsWatchedPerWait)),
         epoll.run.peak_threads
     );
     // Two parts hold when registered once and nothing passed; the thread is not there.
@@ -400,11 +437,20 @@ mod tests {
     use crate::results::{scan::ScanRow, stats::Summary};
     use lab_measure::{machine::MachineLimits, result::RunResult};
 
-    /// A result whose figures are the given medians (and everything else 0).
-    fn result(model: &str, figures: &[(&str, f64)]) -> ModelResult {
+    /// A result whose figures are the given medians; its run served no message, so every
+    /// other per-message figure is missing.
+    fn result(model: &str, figures: &[(Figure, f64)]) -> ModelResult {
         let run = RunResult { model: model.into(), ..RunResult::default() };
-        let spread = figures.iter().map(|&(k, v)| (k.to_owned(), Summary { median: v, min: v, max: v })).collect();
-        ModelResult { run, runs: 1, spread }
+        let mut result = ModelResult { run, runs: 1, spread: Default::default() };
+        set(&mut result, figures);
+        result
+    }
+
+    /// Gives `result` these figures' medians.
+    fn set(result: &mut ModelResult, figures: &[(Figure, f64)]) {
+        for &(f, v) in figures {
+            result.spread.insert(f.key().to_owned(), Summary { median: v, min: v, max: v });
+        }
     }
 
     /// A scan point of `model` at `fds` whose calls cost `ns` each.
@@ -441,7 +487,7 @@ mod tests {
     fn process_memory_is_judged_by_its_ratio_to_epoll() {
         let with = |process: f64| {
             let compare =
-                [result("process", &[("pss_kib_per_conn", process)]), result("epoll", &[("pss_kib_per_conn", 5.0)])];
+                [result("process", &[(Figure::PssPerConn, process)]), result("epoll", &[(Figure::PssPerConn, 5.0)])];
             process_memory(&evidence(&compare, &[], &[])).verdict
         };
         assert_eq!(with(50.0), Verdict::Holds, "10× at the boundary");
@@ -450,10 +496,19 @@ mod tests {
     }
 
     #[test]
+    fn process_memory_is_not_judged_on_a_memory_that_was_not_measured() {
+        let compare = [result("process", &[(Figure::PssPerConn, 40.0)]), result("epoll", &[])];
+        let claim = process_memory(&evidence(&compare, &[], &[]));
+        assert_eq!(claim.verdict, Verdict::NotTested, "no 0 KiB for epoll, no endless ratio: {}", claim.measured);
+        assert!(claim.measured.contains("40.0 vs – KiB at 0 (–×)"), "{}", claim.measured);
+        assert!(claim.because.contains("not measured"), "{}", claim.because);
+    }
+
+    #[test]
     fn process_memory_takes_the_smaller_ratio_and_names_who_was_not_served() {
         let at = |n: usize, process: f64, epoll: f64| {
             let mut results =
-                [result("process", &[("pss_kib_per_conn", process)]), result("epoll", &[("pss_kib_per_conn", epoll)])];
+                [result("process", &[(Figure::PssPerConn, process)]), result("epoll", &[(Figure::PssPerConn, epoll)])];
             results.iter_mut().for_each(|r| r.run.workload.connections = n);
             results
         };
@@ -478,16 +533,20 @@ mod tests {
     #[test]
     fn coroutines_are_compared_with_threads_at_every_size_and_with_their_multithreaded_runtime() {
         let pair = |n: usize, co_rate: f64, thread_rate: f64| {
-            let mut pair =
-                [result("coroutine", &[("msgs_per_sec", co_rate)]), result("thread", &[("msgs_per_sec", thread_rate)])];
+            let mut pair = [
+                result("coroutine", &[(Figure::MsgsPerSec, co_rate)]),
+                result("thread", &[(Figure::MsgsPerSec, thread_rate)]),
+            ];
             pair.iter_mut().for_each(|r| r.run.workload.connections = n);
             pair
         };
         let (small, large) = (pair(100, 90.0, 100.0), pair(10_000, 40.0, 50.0));
         let mut compare = pair(1000, 70.0, 80.0).to_vec();
         compare[0].run.peak_threads = 1;
-        compare.push(result("process", &[("pss_kib_per_conn", 40.0)]));
-        let mut mt = result("coroutine-mt", &[("cores_used", 1.6)]);
+        set(&mut compare[0], &[(Figure::PssPerConn, 4.0), (Figure::CoresUsed, 1.0)]);
+        set(&mut compare[1], &[(Figure::PssPerConn, 27.0)]);
+        compare.push(result("process", &[(Figure::PssPerConn, 40.0)]));
+        let mut mt = result("coroutine-mt", &[(Figure::CoresUsed, 1.6)]);
         mt.run.peak_threads = 3;
         compare.push(mt);
         let e = Evidence { small: &small, large: &large, ..evidence(&compare, &[], &[]) };
@@ -514,13 +573,13 @@ mod tests {
                 result(
                     "thread",
                     &[
-                        ("pss_kib_per_conn", thread_pss),
-                        ("window_cpu_us_per_msg", thread_cpu),
-                        ("voluntary_cs_per_msg", switches),
+                        (Figure::PssPerConn, thread_pss),
+                        (Figure::WindowCpuPerMsg, thread_cpu),
+                        (Figure::VoluntaryCsPerMsg, switches),
                     ],
                 ),
-                result("process", &[("pss_kib_per_conn", 40.0)]),
-                result("epoll", &[("window_cpu_us_per_msg", 10.0)]),
+                result("process", &[(Figure::PssPerConn, 40.0)]),
+                result("epoll", &[(Figure::WindowCpuPerMsg, 10.0)]),
             ];
             thread_cost(&evidence(&compare, &[], &[])).verdict
         };
@@ -537,12 +596,12 @@ mod tests {
                 result(
                     "thread",
                     &[
-                        ("data_syscalls_per_msg", data),
-                        ("voluntary_cs_per_msg", switches),
-                        ("window_cpu_us_per_msg", thread_cpu),
+                        (Figure::DataSyscallsPerMsg, data),
+                        (Figure::VoluntaryCsPerMsg, switches),
+                        (Figure::WindowCpuPerMsg, thread_cpu),
                     ],
                 ),
-                result("epoll", &[("window_cpu_us_per_msg", 10.0)]),
+                result("epoll", &[(Figure::WindowCpuPerMsg, 10.0)]),
             ];
             one_syscall_per_connection(&evidence(&[], &burst, &[])).verdict
         };
@@ -565,13 +624,18 @@ mod tests {
     #[test]
     fn one_call_needs_every_socket_in_one_wait() {
         let burst = |max_ready: f64, io: f64| {
-            let mut poll = result("poll", &[("max_ready", max_ready), ("data_syscalls_per_msg", io)]);
+            let mut poll = result("poll", &[(Figure::MaxReady, max_ready), (Figure::DataSyscallsPerMsg, io)]);
             poll.run.workload.connections = 100;
             one_call(&evidence(&[], &[poll], &[])).verdict
         };
         assert_eq!(burst(100.0, 2.0), Verdict::HoldsInPart, "one wait, but a read and a write each");
         assert_eq!(burst(100.0, 0.0), Verdict::Holds);
         assert_eq!(burst(99.0, 2.0), Verdict::DoesNotHold, "one socket short of all");
+        let mut waitless = result("poll", &[(Figure::DataSyscallsPerMsg, 2.0)]);
+        waitless.run.workload.connections = 100;
+        let claim = one_call(&evidence(&[], &[waitless], &[]));
+        assert_eq!(claim.verdict, Verdict::NotTested, "no wait call: no max ready, not 0 of 100");
+        assert!(claim.measured.starts_with("one poll call returned – ready sockets"), "{}", claim.measured);
     }
 
     #[test]
@@ -587,7 +651,7 @@ mod tests {
 
     #[test]
     fn select_limit_holds_in_part_when_python_refuses_what_the_kernel_takes() {
-        let mut select = result("select", &[("fds_watched_per_wait_call", 2001.0)]);
+        let mut select = result("select", &[(Figure::FdsWatchedPerWait, 2001.0)]);
         select.run.workload.connections = 2000;
         let verdict = |python: PythonSelect| {
             let e = Evidence { select_wide: Some(&select), python_select: python, ..evidence(&[], &[], &[]) };

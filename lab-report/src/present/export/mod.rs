@@ -17,10 +17,10 @@ use std::{fs::OpenOptions, io::Write, os::unix::fs::OpenOptionsExt};
 use anyhow::Context;
 
 use crate::{
-    present::numbers::compact,
+    present::numbers::{MISSING, compact},
     results::{
         document::{Document, ModelResult},
-        figures::{COMPARE, Figure},
+        figures::Figure,
         stats::{Summary, wide_spread},
     },
 };
@@ -67,70 +67,66 @@ pub fn open_output(path: Option<&str>) -> anyhow::Result<Box<dyn Write>> {
     }
 }
 
-/// Figures shown side by side: all of [`COMPARE`] is too wide for one terminal table, so the
-/// tables split it into these groups (any figure not named here goes to a last "other" group).
-const GROUPS: &[(&str, &[&str])] = &[
-    ("Throughput and latency", &["msgs_per_sec", "latency_p50_us", "latency_p99_us"]),
+/// Figures shown side by side: all of [`Figure::ALL`] is too wide for one terminal table, so
+/// the tables split it into these groups (any figure not named here goes to a last "other" group).
+const GROUPS: &[(&str, &[Figure])] = &[
+    ("Throughput and latency", &[Figure::MsgsPerSec, Figure::LatencyP50, Figure::LatencyP99]),
     (
         "Syscalls",
         &[
-            "syscalls_per_msg",
-            "data_syscalls_per_msg",
-            "wait_calls_per_msg",
-            "fds_passed_per_wait_call",
-            "fds_watched_per_wait_call",
-            "ready_per_wait_call",
-            "max_ready",
-            "wait_cpu_us_per_call",
+            Figure::SyscallsPerMsg,
+            Figure::DataSyscallsPerMsg,
+            Figure::WaitCallsPerMsg,
+            Figure::FdsPassedPerWait,
+            Figure::FdsWatchedPerWait,
+            Figure::ReadyPerWait,
+            Figure::MaxReady,
+            Figure::WaitCpuPerCall,
         ],
     ),
-    ("io_uring", &["sqes_per_msg", "cqes_per_msg", "sqes_per_enter", "cqes_per_enter"]),
+    ("io_uring", &[Figure::SqesPerMsg, Figure::CqesPerMsg, Figure::SqesPerEnter, Figure::CqesPerEnter]),
     (
         "Context switches and tasks",
-        &["voluntary_cs_per_msg", "involuntary_cs_per_msg", "peak_threads", "peak_processes"],
+        &[Figure::VoluntaryCsPerMsg, Figure::InvoluntaryCsPerMsg, Figure::PeakThreads, Figure::PeakProcesses],
     ),
     (
         "Server CPU and memory",
         &[
-            "window_cpu_us_per_msg",
-            "cores_used",
-            "server_cpu_us_per_msg",
-            "server_user_ms",
-            "server_sys_ms",
-            "peak_rss_kib",
-            "pss_kib_per_conn",
+            Figure::WindowCpuPerMsg,
+            Figure::CoresUsed,
+            Figure::ServerCpuPerMsg,
+            Figure::ServerUserMs,
+            Figure::ServerSysMs,
+            Figure::PeakRss,
+            Figure::PssPerConn,
         ],
     ),
 ];
 
-/// [`GROUPS`] as figures, with every figure of [`COMPARE`] in exactly one group; a group whose
-/// figures are all 0 in every row is left out (the io_uring group, when no server used io_uring).
-fn groups(doc: &Document) -> Vec<(&'static str, Vec<&'static Figure>)> {
+/// [`GROUPS`] as figures in [`Figure::ALL`]'s order, with every figure in exactly one group; a
+/// group whose figures are 0 or missing in every row is left out (the io_uring group, when no
+/// server used io_uring).
+fn groups(doc: &Document) -> Vec<(&'static str, Vec<Figure>)> {
     let mut groups: Vec<_> = GROUPS
         .iter()
-        .map(|(title, keys)| (*title, COMPARE.iter().filter(|f| keys.contains(&f.key)).collect::<Vec<_>>()))
+        .map(|(title, figures)| {
+            (*title, Figure::ALL.iter().copied().filter(|f| figures.contains(f)).collect::<Vec<_>>())
+        })
         .collect();
-    let other: Vec<_> = COMPARE.iter().filter(|f| !GROUPS.iter().any(|(_, keys)| keys.contains(&f.key))).collect();
+    let other: Vec<_> =
+        Figure::ALL.iter().copied().filter(|f| !GROUPS.iter().any(|(_, figures)| figures.contains(f))).collect();
     if !other.is_empty() {
         groups.push(("Other", other));
     }
-    let measured = |f: &&Figure| doc.results.iter().any(|r| summary(r, f).max != 0.0);
+    let measured = |f: &Figure| doc.results.iter().any(|r| r.summary(*f).is_some_and(|s| s.max != 0.0));
     groups.retain(|(_, figures)| figures.iter().any(measured));
     groups
 }
 
-/// A figure's median, min and max for one model. Without a stored spread (a hand-made
-/// document), the median run's value stands for all three.
-pub fn summary(result: &ModelResult, figure: &Figure) -> Summary {
-    result.spread.get(figure.key).copied().unwrap_or_else(|| {
-        let v = (figure.value)(&result.run);
-        Summary { median: v, min: v, max: v }
-    })
-}
-
 /// A table cell: the median, then the range when the runs differ at the digits shown,
-/// e.g. `12.3k (11.9k–12.8k)`.
-fn cell(s: &Summary) -> String {
+/// e.g. `12.3k (11.9k–12.8k)`; a figure that was not measured is `–`.
+fn cell(s: Option<Summary>) -> String {
+    let Some(s) = s else { return MISSING.to_owned() };
     let (median, min, max) = (compact(s.median), compact(s.min), compact(s.max));
     if min == max { median } else { format!("{median} ({min}–{max})") }
 }
@@ -188,18 +184,19 @@ fn heading(doc: &Document) -> String {
 }
 
 /// The figures whose spread is worth a warning: the headline ones a reader compares models by.
-pub const WATCHED: &[&str] = &["msgs_per_sec", "latency_p50_us", "syscalls_per_msg", "server_cpu_us_per_msg"];
+pub const WATCHED: &[Figure] =
+    &[Figure::MsgsPerSec, Figure::LatencyP50, Figure::SyscallsPerMsg, Figure::ServerCpuPerMsg];
 
 /// One line for each model and watched figure whose runs disagree by more than 10%.
 pub fn spread_warnings(doc: &Document) -> Vec<String> {
     let mut lines = Vec::new();
     for result in doc.results.iter().filter(|r| r.runs > 1) {
-        for key in WATCHED {
-            let Some(s) = result.spread.get(*key) else { continue };
+        for &figure in WATCHED {
+            let Some(s) = result.spread.get(figure.key()) else { continue };
             if !wide_spread(s) {
                 continue;
             }
-            let header = crate::results::figures::figure(key).map_or(*key, |f| f.header);
+            let header = figure.label();
             let varied = if s.median == 0.0 {
                 "varied around 0".to_owned()
             } else {

@@ -48,14 +48,14 @@ pub(super) fn render(doc: &Document) -> String {
 }
 
 /// The unstyled table of `figures`: a header row with units, then a row per model.
-pub(super) fn grid(doc: &Document, figures: &[&Figure]) -> Table {
+pub(super) fn grid(doc: &Document, figures: &[Figure]) -> Table {
     let mut builder = Builder::default();
-    let header = ["model", "conns"].into_iter().map(str::to_owned).chain(figures.iter().map(|f| f.header.to_owned()));
+    let header = ["model", "conns"].into_iter().map(str::to_owned).chain(figures.iter().map(|f| f.label().to_owned()));
     builder.push_record(header);
     for result in &doc.results {
         let row = [result.run.model.clone(), connections(result)]
             .into_iter()
-            .chain(figures.iter().map(|f| cell(&super::summary(result, f))));
+            .chain(figures.iter().map(|&f| cell(result.summary(f))));
         builder.push_record(row);
     }
     builder.build()
