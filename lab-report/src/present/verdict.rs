@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn switching_cost_is_against_epoll_when_it_ran() {
-        let window = |cpu_ns: u64| Window { seconds: 1.0, server_cpu_ns: cpu_ns };
+        let window = |cpu_ns: u64| Window { seconds: 1.0, server_cpu_ns: cpu_ns, ..Window::default() };
         let thread = model("thread", 1000, &[], |r| {
             r.context_switches.voluntary = 1000;
             r.window = window(30_000_000);
@@ -374,9 +374,9 @@ mod tests {
 
     #[test]
     fn cores_name_the_single_threaded_models() {
-        let window = Window { seconds: 1.0, server_cpu_ns: 900_000_000 };
+        let window = Window { seconds: 1.0, server_cpu_ns: 900_000_000, ..Window::default() };
         let epoll = model("epoll", 1000, &[], |r| (r.peak_threads, r.peak_processes, r.window) = (1, 1, window));
-        let wide = Window { seconds: 1.0, server_cpu_ns: 1_800_000_000 };
+        let wide = Window { seconds: 1.0, server_cpu_ns: 1_800_000_000, ..Window::default() };
         let reuseport =
             model("epoll-reuseport", 1000, &[], |r| (r.peak_threads, r.peak_processes, r.window) = (2, 1, wide));
         let line = cores(&[&epoll, &reuseport]).unwrap();
