@@ -50,7 +50,7 @@ fn run_json_has_every_figure_and_they_add_up() {
     let out = iolab(&["run", "--model", "epoll", "-c", "50", "-m", "40", "-b", "100", "--format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let doc = json(&out);
-    assert_eq!((doc["schema_version"].as_u64(), doc["command"].as_str()), (Some(2), Some("run")));
+    assert_eq!((doc["schema_version"].as_u64(), doc["command"].as_str()), (Some(3), Some("run")));
     let r = &doc["results"][0];
     assert_eq!(r["model"], "epoll");
     assert_eq!(r["connections"], 50);
@@ -107,7 +107,7 @@ fn compare_runs_every_model_and_says_what_it_measured() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let doc = json(&out);
-    assert_eq!(doc["schema_version"], 2);
+    assert_eq!(doc["schema_version"], 3);
     assert_eq!(doc["command"], "compare");
     assert_eq!(doc["incomplete"], false);
     let results = doc["results"].as_array().unwrap();

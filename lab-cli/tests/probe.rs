@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
+use lab_common::softirq;
 use lab_measure::{
     launch,
     probe::{EmptyProbe, Probe},
-    selftest,
+    selftest::{self, Side},
 };
 
 /// One test at a time. A child forked by one test holds copies of every fd of this process until
@@ -312,4 +313,84 @@ fn without_timing_its_program_is_not_loaded_and_its_code_is_dropped() {
         let (off, on) = (size(&off, name).unwrap(), size(&on, name).unwrap());
         assert!(off < on, "{name}: {off} bytes without --timing, {on} with");
     }
+}
+
+/// On loopback the receiving socket's TCP work runs in the sender's context. A traced process
+/// that only sends to an untraced peer runs the peer's receive in its own NET_RX softirqs; the
+/// probe counts that time apart, and all of it inside the process's on-CPU slices.
+#[test]
+fn a_loopback_sender_runs_the_receivers_network_work_in_net_rx() {
+    let _one = serial();
+    let mut probe = probe();
+    let (n, bytes) = (2_000, 64);
+    let check = selftest::check_loopback(&mut probe, Side::Sends, n, bytes).unwrap();
+    assert_eq!(check.peer_bytes, n * bytes as u64, "the peer got every byte");
+    let c = check.delta.0;
+    let net_rx = c.interrupts.softirq_ns[softirq::NET_RX];
+    let interrupts = c.interrupts.softirq_ns.iter().sum::<u64>() + c.interrupts.hardirq_ns;
+    eprintln!("on CPU {} ns, NET_RX {net_rx} ns, all interrupts {interrupts} ns", c.on_cpu_ns);
+    assert!(net_rx > 0, "the peer's receive ran in the sender: {:?}", c.interrupts);
+    assert!(interrupts <= c.on_cpu_ns, "interrupts are counted inside the slices they ran in");
+}
+
+/// A traced receiver's NET_RX is only the peer's socket taking in its ACKs: the data it reads
+/// was taken in by the peer's own sends. At the same messages it is less than a sender's (about
+/// half here: taking in an ACK costs less than taking in data and waking its reader, not nothing).
+#[test]
+fn a_loopback_receiver_has_its_receive_work_done_by_the_sender() {
+    let _one = serial();
+    let mut probe = probe();
+    let (n, bytes) = (2_000, 64);
+    let sends = selftest::check_loopback(&mut probe, Side::Sends, n, bytes).unwrap().delta.0;
+    let receives = selftest::check_loopback(&mut probe, Side::Receives, n, bytes).unwrap().delta.0;
+    let (sent, received) =
+        (sends.interrupts.softirq_ns[softirq::NET_RX], receives.interrupts.softirq_ns[softirq::NET_RX]);
+    eprintln!(
+        "NET_RX: sender {sent} ns, receiver {received} ns (on CPU {} and {} ns)",
+        sends.on_cpu_ns, receives.on_cpu_ns
+    );
+    assert!(received > 0, "its ACKs are taken in on its time");
+    assert!(received < sent, "the receiver's NET_RX ({received} ns) is under the sender's ({sent} ns)");
+}
+
+/// A process that spins in user space makes no syscall and sends nothing: no network softirq
+/// runs on its time (a stray packet from outside the machine may: at most 1 % of it).
+#[test]
+fn a_spinning_process_has_no_network_softirq() {
+    let _one = serial();
+    let mut probe = probe();
+    let before = probe.snapshot().unwrap();
+    let (counted, _) = selftest::check_cpu(&mut probe, 500, None).unwrap();
+    let after = probe.snapshot().unwrap();
+    let net_rx = after.interrupts.softirq_ns[softirq::NET_RX] - before.interrupts.softirq_ns[softirq::NET_RX];
+    eprintln!("spun {counted} ns, NET_RX {net_rx} ns");
+    assert!(counted >= 100_000_000, "it spun");
+    assert!(net_rx * 100 <= counted, "NET_RX {net_rx} ns in a {counted} ns spin");
+}
+
+/// Under `--timing` a syscall's own time leaves out the softirqs that ran inside it, and they are
+/// shown beside it: a loopback sender's writes carry the peer's receive.
+#[test]
+fn a_loopback_senders_writes_carry_its_net_rx_beside_their_own_time() {
+    let _one = serial();
+    launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
+    let mut probe = Probe::load_with(true).unwrap();
+    let before = probe.syscall_times().unwrap().unwrap();
+    let check = selftest::check_loopback(&mut probe, Side::Sends, 2_000, 64).unwrap();
+    let after = probe.syscall_times().unwrap().unwrap();
+    let times = lab_measure::probe::syscall_times_between(&before, &after);
+    let writes = times.get("sendto").expect("the sender sends (std's TcpStream writes with send)");
+    let net_rx = check.delta.0.interrupts.softirq_ns[softirq::NET_RX];
+    eprintln!(
+        "write: {} calls, own {} ns, softirq {} ns; window NET_RX {net_rx} ns",
+        writes.calls, writes.cpu_ns, writes.softirq_ns
+    );
+    assert_eq!(writes.calls, 2_000, "{writes:?}");
+    assert!(writes.softirq_ns > 0 && writes.cpu_ns > 0, "{writes:?}");
+    // NET_RX runs when a write re-enables bottom halves: almost all of it inside the writes.
+    assert!(
+        writes.softirq_ns * 10 >= net_rx * 9,
+        "write's softirq {} ns of the window's {net_rx} ns",
+        writes.softirq_ns
+    );
 }

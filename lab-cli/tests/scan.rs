@@ -56,7 +56,7 @@ fn a_small_scan_counts_one_ready_fd_per_wait_call_over_n_plus_the_listener() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!((doc["command"].as_str(), doc["schema_version"].as_u64()), (Some("scan"), Some(2)));
+    assert_eq!((doc["command"].as_str(), doc["schema_version"].as_u64()), (Some("scan"), Some(3)));
     assert_eq!((doc["calls"].as_u64(), doc["runs_per_point"].as_u64()), (Some(CALLS), Some(2)));
     assert_eq!(doc["incomplete"], false);
     let rows = doc["rows"].as_array().unwrap();

@@ -1,7 +1,7 @@
 //! What the probes count, laid out once for both sides.
 //!
 //! The kernel side (`lab-ebpf`) writes these `repr(C)` structs into BPF maps and the user side
-//! (`lab-cli`) reads them back, so both must agree byte for byte. Keeping them here, in a `no_std`
+//! (`lab-measure`) reads them back, so both must agree byte for byte. Keeping them here, in a `no_std`
 //! crate with no logic, is the aya-template split: the probe and the loader cannot drift apart.
 //!
 //! All counters live in one per-CPU struct, [`Counters`]. A per-CPU slot needs no atomic
@@ -14,9 +14,10 @@
 pub const MAX_SYSCALLS: usize = 512;
 
 /// How many descriptors of a select call's sets the probe reads (the bits set are its
-/// `fds_passed`). 20,480 is above this machine's `RLIMIT_NOFILE` hard limit (20,000), and the
-/// kernel scans no fd beyond the caller's fd table. Should a call's `nfds` exceed it, the fds
-/// beyond are counted as set (the most the kernel could scan) and in [`Dropped::select_fds`].
+/// `fds_passed`): 40 chunks of 512, each one iteration of lab-ebpf's bounded loop. The kernel
+/// scans no fd beyond the caller's fd table, so the sets of a process whose `RLIMIT_NOFILE` is at
+/// most this are always read whole. Should a call's `nfds` exceed it, the fds beyond are counted
+/// as set (the most the kernel could scan) and in [`Dropped::select_fds`].
 pub const MAX_SELECT_FDS: u64 = 20_480;
 
 /// How many tasks (threads and processes) the probe can follow at once.
@@ -203,10 +204,46 @@ counters! {
         pub errors: u64,
         /// Nanoseconds inside the calls with the thread switched out: asleep, or waiting for a CPU.
         pub blocked_ns: u64,
-        /// Nanoseconds inside the calls with the thread on a CPU: the kernel's work of the call
-        /// (copying the fds in, scanning them, copying the results out). Entry to exit, less
-        /// `blocked_ns`.
+        /// Nanoseconds inside the calls with the thread on a CPU, doing the call's own work
+        /// (copying the fds in, scanning them, copying the results out): entry to exit, less
+        /// `blocked_ns`, less the interrupts below.
         pub cpu_ns: u64,
+        /// Nanoseconds of softirqs that ran inside the calls, on the thread's CPU while it was
+        /// current (on loopback, mostly another socket's network receive).
+        pub softirq_ns: u64,
+        /// Nanoseconds of hard-interrupt handlers that ran inside the calls.
+        pub hardirq_ns: u64,
+        /// Calls that went to sleep at least once: their thread was switched out voluntarily
+        /// inside the call. A select or poll that sleeps walks its fds twice.
+        pub slept: u64,
+    }
+}
+
+/// Softirq vectors (`NR_SOFTIRQS`, include/linux/interrupt.h): HI, TIMER, NET_TX, NET_RX, BLOCK,
+/// IRQ_POLL, TASKLET, SCHED, HRTIMER, RCU, in this order; stable since Linux 4.1.
+pub const SOFTIRQ_VECTORS: usize = 10;
+
+/// The softirq vectors the lab names apart; the others are shown together.
+pub mod softirq {
+    pub const TIMER: usize = 1;
+    pub const NET_TX: usize = 2;
+    pub const NET_RX: usize = 3;
+    pub const SCHED: usize = 7;
+    pub const RCU: usize = 9;
+}
+
+counters! {
+    /// Interrupt work that ran on a traced thread's CPU while the thread was current: its time is
+    /// in the thread's on-CPU slices, but the work is not the thread's. On loopback a sender's
+    /// `sendto()` runs the receiving socket's TCP stack in the NET_RX softirq.
+    #[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema))]
+    #[cfg_attr(feature = "user", serde(default))]
+    pub struct Interrupts {
+        /// Softirq nanoseconds by vector ([`SOFTIRQ_VECTORS`]), less any hard interrupt that
+        /// ran inside them (counted once, in `hardirq_ns`).
+        pub softirq_ns: [u64; SOFTIRQ_VECTORS],
+        /// Nanoseconds of hard-interrupt handlers (`irq_handler_entry` to `irq_handler_exit`).
+        pub hardirq_ns: u64,
     }
 }
 
@@ -287,6 +324,8 @@ counters! {
         pub dropped: Dropped,
         /// io_uring submissions and completions.
         pub io_uring: IoUring,
+        /// Softirqs and hard interrupts that ran while a traced thread was current.
+        pub interrupts: Interrupts,
         /// Nanoseconds the traced tree's threads spent on a CPU, each slice counted when its
         /// thread is switched out (so a thread running at a snapshot is counted at its next switch).
         pub on_cpu_ns: u64,
@@ -307,8 +346,9 @@ pub type MaxReady = [u64; WAIT_KINDS];
 /// tag and counts as dropped.
 pub const TASK_SLOTS: u32 = 65_536;
 
-/// The time of a syscall between its entry and exit: when it entered, and how long its thread
-/// has been switched out since. Entry to exit less `off_cpu_ns` is its on-CPU time.
+/// The time of a syscall between its entry and exit: when it entered, how long its thread has
+/// been switched out since, and the interrupts that ran on its CPU while it was on one. Entry to
+/// exit, less `off_cpu_ns`, less the interrupts, is the call's own on-CPU time.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct InCall {
@@ -317,6 +357,34 @@ pub struct InCall {
     /// runs).
     pub off_cpu_ns: u64,
     pub switched_out_ns: u64,
+    /// The CPU's [`IrqClock`] totals when the thread's current stretch on it began (the entry,
+    /// or its return to a CPU), and the interrupt time of the stretches that ended.
+    pub mark: IrqTotals,
+    pub interrupts: IrqTotals,
+    /// 1 once the thread went to sleep inside the call.
+    pub slept: u64,
+}
+
+/// Softirq and hard-interrupt nanoseconds: a CPU's running totals, or a call's share of them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IrqTotals {
+    pub softirq_ns: u64,
+    pub hardirq_ns: u64,
+}
+
+/// One CPU's interrupt clock, kept by lab-ebpf's softirq and hard-interrupt programs: what ran
+/// there so far, whoever was current, and the interrupt running now.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IrqClock {
+    pub totals: IrqTotals,
+    /// When the running softirq began (0 when none), and `totals.hardirq_ns` then: a hard
+    /// interrupt inside a softirq is the hard interrupt's time, not the softirq's.
+    pub softirq_entered_ns: u64,
+    pub hardirq_at_softirq_entry: u64,
+    /// When the running hard-interrupt handler began (0 when none).
+    pub hardirq_entered_ns: u64,
 }
 
 /// A wait call between its entry and exit, in the slot of its thread.
@@ -364,20 +432,28 @@ counters! {
         pub calls: u64,
         /// Calls that returned an error (a negative value: EAGAIN, EINTR…).
         pub errors: u64,
-        /// Nanoseconds on a CPU inside the calls: entry to exit, less the time switched out.
+        /// Nanoseconds on a CPU inside the calls doing their own work: entry to exit, less the
+        /// time switched out, less the interrupts below.
         pub cpu_ns: u64,
-        /// Calls by their on-CPU time, in powers of two: entry 0 counts calls of 0 ns, entry
+        /// Nanoseconds of softirqs inside the calls (a loopback `sendto`'s is the peer's receive).
+        #[cfg_attr(feature = "user", serde(default))]
+        pub softirq_ns: u64,
+        /// Nanoseconds of hard-interrupt handlers inside the calls.
+        #[cfg_attr(feature = "user", serde(default))]
+        pub hardirq_ns: u64,
+        /// Calls by their own on-CPU time, in powers of two: entry 0 counts calls of 0 ns, entry
         /// `i` calls of `2^(i-1)` to `2^i - 1` ns; the last entry also every longer call.
         pub histogram: [u64; HISTOGRAM_BUCKETS],
     }
 }
 
-/// When the task running on one CPU was switched in, as lab-ebpf's `count_switch` saw it; 0
-/// until the probe has seen a switch there.
+/// When the task running on one CPU was switched in, as lab-ebpf's `count_switch` saw it (0
+/// until the probe has seen a switch there), and the CPU's interrupt totals then.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OnCpu {
     pub since_ns: u64,
+    pub irq_at_since: IrqTotals,
 }
 
 /// What the probe knows about the task running on one CPU, found out at its first syscall after
@@ -438,6 +514,7 @@ mod pod {
     unsafe impl aya::Pod for super::InterestSize {}
     unsafe impl aya::Pod for super::CurrentTask {}
     unsafe impl aya::Pod for super::OnCpu {}
+    unsafe impl aya::Pod for super::IrqClock {}
     unsafe impl aya::Pod for super::PendingEpollCtl {}
 }
 

@@ -1,8 +1,10 @@
 //! The iolab probes.
 //!
-//! They answer four questions about one process tree, exactly: which syscalls did it make, what
-//! did its wait calls hand the kernel and get back, how often were its threads switched out, and
-//! how long were they on a CPU.
+//! They answer five questions about one process tree, exactly: which syscalls did it make, what
+//! did its wait calls hand the kernel and get back, how often were its threads switched out, how
+//! long were they on a CPU, and how much of that time went to interrupts, which run on whatever
+//! thread is current (on loopback a sender's `sendto()` runs the receiver's TCP stack in a softirq).
+//! The interrupt time is counted apart and taken out of each call's own time, never hidden.
 //!
 //! The design is syscount's: count in the kernel, read the totals from user space, send no
 //! per-event records. Everything is decided by one lookup, "is the current thread traced?", and
@@ -19,6 +21,8 @@
 //! | `wait_exit`      | tracepoints `syscalls:sys_exit_<wait call>` | ready fds out (sum, max), time inside |
 //! | `epoll_ctl_exit` | tracepoint `syscalls:sys_exit_epoll_ctl` | applies a successful ADD or DEL   |
 //! | `count_submission`, `count_completion` | raw tracepoints `io_uring_submit_req`, `io_uring_complete` | io_uring requests taken and completions posted |
+//! | `softirq_begins`, `softirq_ends` | raw tracepoints `softirq_entry`, `softirq_exit` | a softirq's time, by vector, when a traced thread is current; every CPU's running totals |
+//! | `hardirq_begins`, `hardirq_ends` | raw tracepoints `irq_handler_entry`, `irq_handler_exit` | the same for hard-interrupt handlers |
 //! | `time_exit`      | raw tracepoint `sys_exit`, with `--timing` only  | a syscall's on-CPU time, error, histogram (`count_syscall` notes its entry) |
 //! | `empty_sys_enter`| raw tracepoint `sys_enter`, by `iolab bench` only | nothing: the floor (below)  |
 //!

@@ -16,9 +16,9 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use lab_common::{
-    Counters, CurrentTask, ERESTART_RESTARTBLOCK, InCall, InterestSize, MAX_EPOLL_MEMBERS, MAX_SELECT_FDS,
-    MAX_SYSCALLS, MAX_TRACED_TASKS, MaxReady, OnCpu, PendingEpollCtl, PendingSyscall, PendingWait, ProcessFd,
-    SyscallTime, TASK_SLOTS, WaitKind, histogram_bucket, nr,
+    Counters, CurrentTask, ERESTART_RESTARTBLOCK, InCall, InterestSize, IrqClock, IrqTotals, MAX_EPOLL_MEMBERS,
+    MAX_SELECT_FDS, MAX_SYSCALLS, MAX_TRACED_TASKS, MaxReady, OnCpu, PendingEpollCtl, PendingSyscall, PendingWait,
+    ProcessFd, SyscallTime, TASK_SLOTS, WaitKind, histogram_bucket, nr,
 };
 
 /// 1 at index `tid` for every traced thread. Sized to the kernel's `pid_max` by the loader.
@@ -28,6 +28,11 @@ static TRACED_TASKS: Array<u8> = Array::with_max_entries(1, 0);
 /// Per CPU: when the task running there was switched in (see [`count_switch`]).
 #[map]
 static ON_CPU: PerCpuArray<OnCpu> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per CPU: the softirq and hard-interrupt time that ran there, and the interrupt running now
+/// (see [`softirq_ends`]).
+#[map]
+static IRQ_CLOCK: PerCpuArray<IrqClock> = PerCpuArray::with_max_entries(1, 0);
 
 /// Per CPU: is the task running there traced, and its ids (see [`current_task`]).
 #[map]
@@ -231,37 +236,38 @@ fn syscall_arg(regs: *const pt_regs, n: usize) -> u64 {
 #[raw_tracepoint(tracepoint = "sched_switch")]
 pub fn count_switch(ctx: RawTracePointContext) -> i32 {
     let now = unsafe { bpf_ktime_get_ns() };
-    let since = match ON_CPU.get_ptr_mut(0) {
+    let irq_now = irq_totals();
+    let began = match ON_CPU.get_ptr_mut(0) {
         // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
-        Some(slot) => unsafe { core::mem::replace(&mut (*slot).since_ns, now) },
-        None => 0,
+        Some(slot) => unsafe { core::mem::replace(&mut *slot, OnCpu { since_ns: now, irq_at_since: irq_now }) },
+        None => OnCpu::default(),
     };
     let current = current_task();
     forget_current_task();
     let Some((_, tid)) = current else {
         return 0;
     };
+    let preempt: u64 = ctx.arg(0);
+    // The kernel's own rule for nvcsw/nivcsw (/proc/PID/status): a switch is voluntary when the
+    // task was not preempted and had left TASK_RUNNING, i.e. it went to sleep.
+    let voluntary = preempt & 1 == 0 && leaving_state(&ctx) != 0;
     // A thread switched out inside a wait call: its off-CPU time starts.
     if let Some(slot) = pending_wait(tid)
         && slot.tid == tid
     {
-        switched_out(&mut slot.time, since, now);
+        switched_out(&mut slot.time, &began, now, &irq_now, voluntary);
     }
     if timing()
         && let Some(slot) = pending_syscall(tid)
         && slot.tid == tid
     {
-        switched_out(&mut slot.time, since, now);
+        switched_out(&mut slot.time, &began, now, &irq_now, voluntary);
     }
-    let preempt: u64 = ctx.arg(0);
-    let prev_state = leaving_state(&ctx);
     if let Some(c) = counters() {
-        if since != 0 {
-            c.on_cpu_ns += now.saturating_sub(since); // 0: the slice began before the probe saw the CPU
+        if began.since_ns != 0 {
+            c.on_cpu_ns += now.saturating_sub(began.since_ns); // 0: the slice began before the probe saw the CPU
         }
-        // The kernel's own rule for nvcsw/nivcsw (/proc/PID/status): a switch is voluntary when
-        // the task was not preempted and had left TASK_RUNNING, i.e. it went to sleep.
-        if preempt & 1 == 0 && prev_state != 0 {
+        if voluntary {
             c.switches.voluntary += 1;
         } else {
             c.switches.involuntary += 1;
@@ -371,36 +377,69 @@ fn timing() -> bool {
     unsafe { core::ptr::read_volatile(&TIMING) != 0 }
 }
 
-/// A call's time from its entry to `now`, split: (on a CPU, switched out).
+/// A call that enters now, on this CPU.
 #[inline(always)]
-fn split_time(call: &InCall, now: u64) -> (u64, u64) {
+fn call_enters() -> InCall {
+    InCall { entered_ns: unsafe { bpf_ktime_get_ns() }, mark: irq_totals(), ..InCall::default() }
+}
+
+/// A call returns at `now`, on the CPU whose switch-in is `on_cpu` and whose interrupt totals
+/// are `irq_now`: its stretch there ends, and its time from entry is split into (its own on-CPU
+/// time, time switched out). The interrupts inside it are left in `call.interrupts`.
+#[inline(always)]
+fn call_returns(call: &mut InCall, on_cpu: &OnCpu, now: u64, irq_now: &IrqTotals) -> (u64, u64) {
+    back_since(call, on_cpu);
+    stretch_ends(call, irq_now);
     let inside = now.saturating_sub(call.entered_ns);
     let off_cpu = call.off_cpu_ns.min(inside);
-    (inside - off_cpu, off_cpu)
+    let interrupts = call.interrupts.softirq_ns + call.interrupts.hardirq_ns;
+    ((inside - off_cpu).saturating_sub(interrupts), off_cpu)
 }
 
-/// The thread of a call leaves its CPU at `now`, after a slice there that began at `since`.
+/// The thread of a call leaves its CPU at `now`, after a slice there that `began`: its stretch
+/// on that CPU ends, and its time away starts.
 #[inline(always)]
-fn switched_out(call: &mut InCall, since: u64, now: u64) {
-    back_since(call, since);
+fn switched_out(call: &mut InCall, began: &OnCpu, now: u64, irq_now: &IrqTotals, voluntary: bool) {
+    back_since(call, began);
+    stretch_ends(call, irq_now);
     call.switched_out_ns = now;
-}
-
-/// The thread of a call has been on this CPU since `since` (a switch [`count_switch`] saw): if it
-/// had left inside the call, it came back then, and the time away is off-CPU time.
-#[inline(always)]
-fn back_since(call: &mut InCall, since: u64) {
-    if call.switched_out_ns != 0 {
-        call.off_cpu_ns += since.saturating_sub(call.switched_out_ns);
-        call.switched_out_ns = 0;
+    if voluntary {
+        call.slept = 1;
     }
 }
 
-/// When the task running on this CPU was switched in (0 if the probe has not seen it).
+/// The thread of a call has been on this CPU since `on_cpu.since_ns` (a switch [`count_switch`]
+/// saw): if it had left inside the call, it came back then, the time away is off-CPU time, and
+/// its stretch on this CPU began with the CPU's interrupt totals of that switch.
 #[inline(always)]
-fn on_cpu_since() -> u64 {
+fn back_since(call: &mut InCall, on_cpu: &OnCpu) {
+    if call.switched_out_ns != 0 {
+        call.off_cpu_ns += on_cpu.since_ns.saturating_sub(call.switched_out_ns);
+        call.switched_out_ns = 0;
+        call.mark = on_cpu.irq_at_since;
+    }
+}
+
+/// The call's stretch on a CPU ends: the interrupts that ran there since its mark were inside it.
+#[inline(always)]
+fn stretch_ends(call: &mut InCall, irq_now: &IrqTotals) {
+    call.interrupts.softirq_ns += irq_now.softirq_ns.saturating_sub(call.mark.softirq_ns);
+    call.interrupts.hardirq_ns += irq_now.hardirq_ns.saturating_sub(call.mark.hardirq_ns);
+    call.mark = *irq_now;
+}
+
+/// When the task running on this CPU was switched in (`since_ns` 0 if the probe has not seen it).
+#[inline(always)]
+fn on_cpu() -> OnCpu {
     // SAFETY: this CPU's slot, read by a program of the task running there.
-    ON_CPU.get_ptr_mut(0).map_or(0, |slot| unsafe { (*slot).since_ns })
+    ON_CPU.get_ptr_mut(0).map_or(OnCpu::default(), |slot| unsafe { *slot })
+}
+
+/// This CPU's interrupt totals so far.
+#[inline(always)]
+fn irq_totals() -> IrqTotals {
+    // SAFETY: this CPU's slot; an interrupt program that updates it runs to completion first.
+    IRQ_CLOCK.get_ptr_mut(0).map_or(IrqTotals::default(), |clock| unsafe { (*clock).totals })
 }
 
 /// The slot of process `tgid` in [`EPOLL_SIZES`].
@@ -435,8 +474,7 @@ fn wait_enter(tgid: u32, tid: u32, kind: WaitKind, regs: *const pt_regs) {
         }
         return;
     }
-    let time = InCall { entered_ns: unsafe { bpf_ktime_get_ns() }, off_cpu_ns: 0, switched_out_ns: 0 };
-    *slot = PendingWait { time, fds_passed, fds_watched, kind: kind as u32, tid };
+    *slot = PendingWait { time: call_enters(), fds_passed, fds_watched, kind: kind as u32, tid };
 }
 
 /// Words of a select fd set read with one helper call (a 512-fd chunk).
@@ -531,7 +569,7 @@ fn wait_resumed(tid: u32) {
         && slot.tid == tid
         && slot.time.entered_ns == 0
     {
-        slot.time = InCall { entered_ns: unsafe { bpf_ktime_get_ns() }, off_cpu_ns: 0, switched_out_ns: 0 };
+        slot.time = call_enters();
     }
 }
 
@@ -563,8 +601,7 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     let now = unsafe { bpf_ktime_get_ns() };
     // Before the counters are looked up: the call's time, settled with this CPU's slice.
     let mut time = pending.time;
-    back_since(&mut time, on_cpu_since());
-    let (on_cpu, off_cpu) = split_time(&time, now);
+    let (own, off_cpu) = call_returns(&mut time, &on_cpu(), now, &irq_totals());
     let Some(c) = counters() else { return 0 };
     let Some(stats) = c.wait.get_mut(pending.kind as usize) else {
         return 0;
@@ -573,7 +610,10 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     stats.fds_passed += pending.fds_passed;
     stats.fds_watched += pending.fds_watched;
     stats.blocked_ns += off_cpu;
-    stats.cpu_ns += on_cpu;
+    stats.cpu_ns += own;
+    stats.softirq_ns += time.interrupts.softirq_ns;
+    stats.hardirq_ns += time.interrupts.hardirq_ns;
+    stats.slept += time.slept;
     if ret >= 0 {
         stats.ready += ret as u64;
         // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
@@ -600,8 +640,7 @@ fn time_enter(tid: u32, nr: u64) {
         }
         return;
     }
-    let time = InCall { entered_ns: unsafe { bpf_ktime_get_ns() }, off_cpu_ns: 0, switched_out_ns: 0 };
-    *slot = PendingSyscall { time, nr: nr as u32, tid };
+    *slot = PendingSyscall { time: call_enters(), nr: nr as u32, tid };
 }
 
 /// Under `--timing` only: `TP_PROTO(struct pt_regs *regs, long ret)`. A traced thread's syscall
@@ -617,8 +656,8 @@ pub fn time_exit(ctx: RawTracePointContext) -> i32 {
     }
     slot.tid = 0;
     let now = unsafe { bpf_ktime_get_ns() };
-    back_since(&mut slot.time, on_cpu_since());
-    let (on_cpu, _) = split_time(&slot.time, now);
+    let (own, _) = call_returns(&mut slot.time, &on_cpu(), now, &irq_totals());
+    let interrupts = slot.time.interrupts;
     let ret: i64 = ctx.arg(1);
     // SAFETY: this CPU's copy; programs on one CPU do not preempt each other.
     let Some(t) = SYSCALL_TIMES.get_ptr_mut(slot.nr).map(|p| unsafe { &mut *p }) else {
@@ -628,10 +667,12 @@ pub fn time_exit(ctx: RawTracePointContext) -> i32 {
     if ret < 0 {
         t.errors += 1;
     }
-    t.cpu_ns += on_cpu;
+    t.cpu_ns += own;
+    t.softirq_ns += interrupts.softirq_ns;
+    t.hardirq_ns += interrupts.hardirq_ns;
     // Through the stack, so the bounds check stays for the verifier: LLVM knows the bucket is
     // below 32 and would drop it, and the verifier does not follow leading_zeros.
-    let bucket = histogram_bucket(on_cpu);
+    let bucket = histogram_bucket(own);
     // SAFETY: a read of a local.
     if let Some(count) = t.histogram.get_mut(unsafe { core::ptr::read_volatile(&bucket) }) {
         *count += 1;
@@ -740,6 +781,78 @@ pub fn count_completion(_ctx: RawTracePointContext) -> i32 {
         && let Some(c) = counters()
     {
         c.io_uring.completed += 1;
+    }
+    0
+}
+
+/// This CPU's interrupt clock.
+#[inline(always)]
+fn irq_clock() -> Option<&'static mut IrqClock> {
+    // SAFETY: this CPU's slot; softirqs do not nest on one CPU, and a hard interrupt inside a
+    // softirq program touches other fields (see `softirq_ends`).
+    IRQ_CLOCK.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+}
+
+/// `TP_PROTO(unsigned int vec_nr)`: a softirq starts on this CPU, in whatever task is current
+/// (inside a syscall that re-enabled bottom halves, on an interrupt's exit) or in ksoftirqd.
+#[raw_tracepoint(tracepoint = "softirq_entry")]
+pub fn softirq_begins(_ctx: RawTracePointContext) -> i32 {
+    if let Some(clock) = irq_clock() {
+        clock.softirq_entered_ns = unsafe { bpf_ktime_get_ns() };
+        clock.hardirq_at_softirq_entry = clock.totals.hardirq_ns;
+    }
+    0
+}
+
+/// `TP_PROTO(unsigned int vec_nr)`: the softirq ends. Its time, less the hard interrupts that ran
+/// inside it, goes to the CPU's clock, and to the traced tree's counters by vector when a traced
+/// thread is current: the work ran on that thread's time without being its own. In ksoftirqd, or
+/// with no traced thread current, it is nobody's in the tree.
+#[raw_tracepoint(tracepoint = "softirq_exit")]
+pub fn softirq_ends(ctx: RawTracePointContext) -> i32 {
+    let vec: u32 = ctx.arg(0);
+    let Some(clock) = irq_clock() else { return 0 };
+    if clock.softirq_entered_ns == 0 {
+        return 0; // it began before the probe was attached
+    }
+    let now = unsafe { bpf_ktime_get_ns() };
+    let nested = clock.totals.hardirq_ns.saturating_sub(clock.hardirq_at_softirq_entry);
+    let ns = now.saturating_sub(clock.softirq_entered_ns).saturating_sub(nested);
+    clock.softirq_entered_ns = 0;
+    clock.totals.softirq_ns += ns;
+    if current_task().is_some()
+        && let Some(c) = counters()
+        && let Some(total) = c.interrupts.softirq_ns.get_mut(vec as usize)
+    {
+        *total += ns;
+    }
+    0
+}
+
+/// `TP_PROTO(int irq, struct irqaction *action)`: a hard-interrupt handler starts on this CPU.
+#[raw_tracepoint(tracepoint = "irq_handler_entry")]
+pub fn hardirq_begins(_ctx: RawTracePointContext) -> i32 {
+    if let Some(clock) = irq_clock() {
+        clock.hardirq_entered_ns = unsafe { bpf_ktime_get_ns() };
+    }
+    0
+}
+
+/// `TP_PROTO(int irq, struct irqaction *action, int ret)`: the handler returns; its time goes to
+/// the CPU's clock, and to the traced tree's counters when a traced thread is current.
+#[raw_tracepoint(tracepoint = "irq_handler_exit")]
+pub fn hardirq_ends(_ctx: RawTracePointContext) -> i32 {
+    let Some(clock) = irq_clock() else { return 0 };
+    if clock.hardirq_entered_ns == 0 {
+        return 0;
+    }
+    let ns = unsafe { bpf_ktime_get_ns() }.saturating_sub(clock.hardirq_entered_ns);
+    clock.hardirq_entered_ns = 0;
+    clock.totals.hardirq_ns += ns;
+    if current_task().is_some()
+        && let Some(c) = counters()
+    {
+        c.interrupts.hardirq_ns += ns;
     }
     0
 }

@@ -128,6 +128,48 @@ pub fn poll(k: usize, n: u64, timeout_ms: i32) -> Result<()> {
     Ok(())
 }
 
+/// Connects to the untraced peer at 127.0.0.1:`port` (`TCP_NODELAY`: each write its own
+/// segment), stops, then either sends `n` messages of `bytes` (`send`), each after a pause of
+/// [`LOOPBACK_PAUSE`], or reads until `n × bytes` have come (`receive`), and stops again before it
+/// exits, so the checker reads the probe over the transfer alone.
+///
+/// On loopback the receiving socket's TCP work runs in the sender's context: a traced sender runs
+/// the peer's receive in its NET_RX softirqs; a traced receiver's are only its own ACKs being
+/// taken in by the peer's socket. The pause lets the receiver go back to sleep before each
+/// message: a message that finds the receiving socket busy (its owner reading) is left on the
+/// socket's backlog for the owner to take in, and the sender would not run that receive itself.
+pub fn loopback(role: &str, port: u16, n: u64, bytes: usize) -> Result<()> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port))?;
+    stream.set_nodelay(true)?;
+    let mut buf = vec![b'x'; bytes];
+    stop_self();
+    match role {
+        "send" => {
+            for _ in 0..n {
+                std::thread::sleep(LOOPBACK_PAUSE);
+                stream.write_all(&buf)?;
+            }
+        }
+        "receive" => {
+            let mut left = n * bytes as u64;
+            while left > 0 {
+                let got = stream.read(&mut buf)?;
+                if got == 0 {
+                    bail!("the peer closed with {left} bytes still to come");
+                }
+                left -= got as u64;
+            }
+        }
+        other => bail!("loopback: no role {other} (send or receive)"),
+    }
+    stop_self();
+    Ok(())
+}
+
+/// The pause before each message of a [`loopback`] transfer.
+pub const LOOPBACK_PAUSE: std::time::Duration = std::time::Duration::from_micros(50);
+
 /// After the stop, keeps one CPU busy for `ms` milliseconds (no syscall: the clock is read through
 /// the vDSO), then stops again so the checker can read the kernel's own count, and exits.
 pub fn spin(ms: u64) -> Result<()> {

@@ -57,6 +57,14 @@ pub const FEATURES: &[Feature] = &[
         without: Without::NoProbe,
     },
     Feature {
+        name: "raw tracepoints `softirq_entry`, `softirq_exit`, `irq_handler_entry`, `irq_handler_exit`",
+        since: "4.17",
+        used_by: "`softirq_begins`, `softirq_ends`, `hardirq_begins`, `hardirq_ends`",
+        tracepoints: &[],
+        figures: &[],
+        without: Without::NoProbe,
+    },
+    Feature {
         name: "read-only global data set by the loader (`.rodata`)",
         since: "5.2",
         used_by: "`follow_fork`, `count_syscall` (`--timing`)",

@@ -298,6 +298,13 @@ fn hooks(tracefs: &Path, timing: bool) -> Vec<Hook> {
         let found = names.iter().find(|name| tracefs.join("events/io_uring").join(name).exists());
         hooks.push(Hook { program, kind: HookKind::Raw(found.unwrap_or(&names[0])), exists: found.is_some() });
     }
+    // Interrupts: time that runs on whatever thread is current, to be told apart from its own.
+    hooks.extend([
+        raw("softirq_begins", "softirq_entry"),
+        raw("softirq_ends", "softirq_exit"),
+        raw("hardirq_begins", "irq_handler_entry"),
+        raw("hardirq_ends", "irq_handler_exit"),
+    ]);
     if timing {
         hooks.push(raw("time_exit", "sys_exit"));
     }

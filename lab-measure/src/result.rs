@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use lab_common::{Dropped, IoUring, MaxReady, Switches, SyscallTime, WaitKind, WaitStats};
+use lab_common::{
+    Counters, Dropped, IoUring, MaxReady, SOFTIRQ_VECTORS, Switches, SyscallTime, WaitKind, WaitStats, softirq,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{burst::Burst, launch::Usage, probe::Delta, run::Measured, settle::NotIdle};
@@ -76,13 +78,70 @@ pub struct WaitTotals {
     pub by_call: BTreeMap<String, WaitCall>,
 }
 
-/// The measured window, between the two snapshots (see `measure::run`).
+/// The measured window, between the two snapshots (see [`crate::run`]), and whose CPU time the
+/// server's tree spent in it: `own_cpu_ns + softirq_ns.total() + hardirq_ns = server_cpu_ns`.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Window {
     pub seconds: f64,
     /// On-CPU time of every thread of the server's tree inside the window, from the probe (each
     /// slice from the thread's switch-in to its switch-out); 0 when untraced.
     pub server_cpu_ns: u64,
+    /// `server_cpu_ns` less the interrupts that ran on the tree's threads: the design's own code
+    /// and its own syscalls. Absent from documents written before the split was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_cpu_ns: Option<u64>,
+    /// Softirqs that ran while a thread of the tree was current, by vector: on loopback NET_RX
+    /// is mostly the peer's TCP receive, run inside the tree's own `sendto()`.
+    #[serde(default)]
+    pub softirq_ns: Softirqs,
+    /// Hard-interrupt handlers that ran while a thread of the tree was current.
+    #[serde(default)]
+    pub hardirq_ns: u64,
+}
+
+impl Window {
+    /// The window of `seconds` over which the probe counted `delta`.
+    pub fn measured(seconds: f64, delta: &Counters) -> Window {
+        let softirq_ns = Softirqs::from_vectors(&delta.interrupts.softirq_ns);
+        let hardirq_ns = delta.interrupts.hardirq_ns;
+        let own = delta.on_cpu_ns.saturating_sub(softirq_ns.total() + hardirq_ns);
+        Window { seconds, server_cpu_ns: delta.on_cpu_ns, own_cpu_ns: Some(own), softirq_ns, hardirq_ns }
+    }
+}
+
+/// Softirq nanoseconds by vector: the ones that matter on a server apart, the others together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
+pub struct Softirqs {
+    /// NET_RX: receiving packets (on loopback, the receiving socket's TCP stack).
+    pub net_rx: u64,
+    /// NET_TX: sending queued packets.
+    pub net_tx: u64,
+    pub timer: u64,
+    pub rcu: u64,
+    pub sched: u64,
+    /// HI, BLOCK, IRQ_POLL, TASKLET and HRTIMER.
+    pub other: u64,
+}
+
+impl Softirqs {
+    /// From the probe's counts by vector number.
+    pub fn from_vectors(ns: &[u64; SOFTIRQ_VECTORS]) -> Softirqs {
+        let named = [softirq::NET_RX, softirq::NET_TX, softirq::TIMER, softirq::RCU, softirq::SCHED];
+        let other = (0..SOFTIRQ_VECTORS).filter(|v| !named.contains(v)).map(|v| ns[v]).sum();
+        Softirqs {
+            net_rx: ns[softirq::NET_RX],
+            net_tx: ns[softirq::NET_TX],
+            timer: ns[softirq::TIMER],
+            rcu: ns[softirq::RCU],
+            sched: ns[softirq::SCHED],
+            other,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.net_rx + self.net_tx + self.timer + self.rcu + self.sched + self.other
+    }
 }
 
 /// One wait syscall's figures: the probe's counters, summed over its calls, and the most ready
@@ -139,7 +198,7 @@ impl RunResult {
             max_ready,
             syscall_times,
         } = measured;
-        let window = Window { seconds: window_seconds, server_cpu_ns: delta.0.on_cpu_ns };
+        let window = Window::measured(window_seconds, &delta.0);
         RunResult {
             peak_processes,
             peak_threads,

@@ -205,6 +205,68 @@ pub fn check_cpu(probe: &mut Probe, ms: u64, cpu: Option<usize>) -> Result<(u64,
     Ok((Delta::between(&before, &after).0.on_cpu_ns, kernel1 - kernel0))
 }
 
+/// Which side of a loopback transfer the traced process is (see [`check_loopback`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Sends,
+    Receives,
+}
+
+/// What the probe counted over a loopback transfer: the whole [`Delta`], and the peer's bytes.
+pub struct LoopbackCheck {
+    pub delta: Delta,
+    pub peer_bytes: u64,
+}
+
+/// A traced process that sends (or receives) `n` messages of `bytes` over one loopback TCP
+/// connection to a peer that is not traced: a thread of this process, which sends only once the
+/// window is open. The window holds the transfer alone.
+pub fn check_loopback(probe: &mut Probe, side: Side, n: u64, bytes: usize) -> Result<LoopbackCheck> {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+    let port = listener.local_addr()?.port();
+    let (open, window_open) = std::sync::mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || -> std::io::Result<u64> {
+        let (mut stream, _) = listener.accept()?;
+        stream.set_nodelay(true)?;
+        let mut buf = vec![b'y'; bytes];
+        match side {
+            Side::Sends => {
+                let mut got = 0;
+                loop {
+                    match stream.read(&mut buf)? {
+                        0 => return Ok(got),
+                        k => got += k as u64,
+                    }
+                }
+            }
+            Side::Receives => {
+                let _ = window_open.recv();
+                for _ in 0..n {
+                    std::thread::sleep(crate::exercise::LOOPBACK_PAUSE);
+                    stream.write_all(&buf)?;
+                }
+                Ok(n * bytes as u64)
+            }
+        }
+    });
+    let role = if side == Side::Sends { "send" } else { "receive" };
+    let args = ["loopback", role, &port.to_string(), &n.to_string(), &bytes.to_string()];
+    let mut traced = exercise(&args).start_traced(probe)?;
+    let pid = traced.pid;
+    wait_stopped(pid)?;
+    let before = probe.snapshot()?;
+    resume(&traced);
+    let _ = open.send(());
+    wait_until(pid, |s| s != 'T')?;
+    wait_stopped(pid)?;
+    let after = probe.snapshot()?;
+    resume(&traced);
+    traced.wait_success()?;
+    let peer_bytes = peer.join().map_err(|_| anyhow::anyhow!("the peer thread panicked"))??;
+    Ok(LoopbackCheck { delta: Delta::between(&before, &after), peer_bytes })
+}
+
 /// Lets thread `tid` (0: the caller) run on CPU `cpu` only.
 pub fn pin(tid: u32, cpu: usize) -> Result<()> {
     // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET and sched_setaffinity take it by pointer.

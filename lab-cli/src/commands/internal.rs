@@ -18,6 +18,7 @@ pub enum Exercise {
     Poll { k: usize, n: u64, timeout_ms: i32 },
     Spin { ms: u64 },
     Ready { call: String, k: usize, n: u64 },
+    Loopback { role: String, port: u16, n: u64, bytes: usize },
 }
 
 #[derive(Args)]
@@ -34,6 +35,7 @@ pub fn exercise_command(exercise: Exercise) -> Result<ExitCode> {
         Exercise::Poll { k, n, timeout_ms } => exercise::poll(k, n, timeout_ms)?,
         Exercise::Spin { ms } => exercise::spin(ms)?,
         Exercise::Ready { call, k, n } => exercise::ready(&call, k, n)?,
+        Exercise::Loopback { role, port, n, bytes } => exercise::loopback(&role, port, n, bytes)?,
     }
     Ok(ExitCode::SUCCESS)
 }

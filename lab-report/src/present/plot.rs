@@ -17,23 +17,31 @@ use crate::{
     results::{document::ModelResult, figures::Figure},
 };
 
-/// One panel: a title and the figures whose medians are added up to make its value.
+/// One panel: a title and the figures whose medians are added up to make its value, and
+/// optionally a second value drawn beside it, dashed, in the same colour.
 struct Panel {
     title: &'static str,
     figures: &'static [Figure],
+    beside: &'static [Figure],
 }
 
 const PANELS: [Panel; 4] = [
-    Panel { title: "syscalls per message", figures: &[Figure::SyscallsPerMsg] },
+    Panel { title: "syscalls per message", figures: &[Figure::SyscallsPerMsg], beside: &[] },
     Panel {
         title: "context switches per message (voluntary + involuntary)",
         figures: &[Figure::VoluntaryCsPerMsg, Figure::InvoluntaryCsPerMsg],
+        beside: &[],
     },
     Panel {
         title: "fds passed in per wait call (epoll: 0, its list is registered once)",
         figures: &[Figure::FdsPassedPerWait],
+        beside: &[],
     },
-    Panel { title: "server CPU µs per message (in the measured window)", figures: &[Figure::WindowCpuPerMsg] },
+    Panel {
+        title: "own CPU µs per message of the server; dashed: softirqs on its threads",
+        figures: &[Figure::OwnCpuPerMsg],
+        beside: &[Figure::NetRxPerMsg, Figure::OtherSoftirqPerMsg],
+    },
 ];
 
 /// Okabe–Ito colours (told apart by colour-blind readers too), then purple and grey, so that the
@@ -69,8 +77,9 @@ pub fn sweep_svg(results: &[ModelResult], path: &Path) -> Result<()> {
     legend(&top, &lines).map_err(fail)?;
     let (lo, hi) = x_range(results);
     for (area, panel) in body.split_evenly((2, 2)).iter().zip(&PANELS) {
-        let values: Vec<Vec<(f64, f64)>> = lines.iter().map(|(_, r)| points(r, panel)).collect();
-        let top_y = values.iter().flatten().map(|p| p.1).fold(0.0, f64::max);
+        let values: Vec<Vec<(f64, f64)>> = lines.iter().map(|(_, r)| points(r, panel.figures)).collect();
+        let beside: Vec<Vec<(f64, f64)>> = lines.iter().map(|(_, r)| points(r, panel.beside)).collect();
+        let top_y = values.iter().chain(&beside).flatten().map(|p| p.1).fold(0.0, f64::max);
         let top_y = if top_y > 0.0 { top_y * 1.1 } else { 1.0 };
         let mut chart = ChartBuilder::on(area)
             .caption(panel.title, (FONT, 20))
@@ -87,9 +96,10 @@ pub fn sweep_svg(results: &[ModelResult], path: &Path) -> Result<()> {
             .label_style((FONT, 14))
             .draw()
             .map_err(fail)?;
-        for (i, points) in values.into_iter().enumerate() {
+        for (i, (points, beside)) in values.into_iter().zip(beside).enumerate() {
             let color = COLORS[i % COLORS.len()];
             chart.draw_series(LineSeries::new(points, color.filled().stroke_width(2)).point_size(4)).map_err(fail)?;
+            chart.draw_series(DashedLineSeries::new(beside, 6, 4, color.stroke_width(1))).map_err(fail)?;
         }
     }
     root.present().map_err(fail)?;
@@ -122,10 +132,13 @@ fn lines(results: &[ModelResult]) -> Vec<(&str, Vec<&ModelResult>)> {
     lines
 }
 
-/// (connections, panel value) for each of one model's results that measured the panel's figures
-/// (a model without wait calls has no point in the wait call panel).
-fn points(results: &[&ModelResult], panel: &Panel) -> Vec<(f64, f64)> {
-    let value = |r: &ModelResult| -> Option<f64> { panel.figures.iter().map(|&f| r.figure(f)).sum() };
+/// (connections, the sum of `figures`) for each of one model's results that measured them all
+/// (a model without wait calls has no point in the wait call panel); none for no figures.
+fn points(results: &[&ModelResult], figures: &[Figure]) -> Vec<(f64, f64)> {
+    if figures.is_empty() {
+        return Vec::new();
+    }
+    let value = |r: &ModelResult| -> Option<f64> { figures.iter().map(|&f| r.figure(f)).sum() };
     results.iter().filter_map(|r| Some((r.run.workload.connections.max(1) as f64, value(r)?))).collect()
 }
 

@@ -155,6 +155,19 @@ fn run_table(r: &RunResult) -> String {
             ratio(w.server_cpu_ns as f64 / 1e3, msgs),
             w.server_cpu_ns as f64 / 1e9 / w.seconds.max(1e-9)
         );
+        if let Some(own) = w.own_cpu_ns {
+            let s = w.softirq_ns;
+            let _ = writeln!(
+                out,
+                "  of which its own {} µs per message; interrupts on its threads: NET_RX {} µs (on loopback \
+                 mostly the load generator's receive, run inside the server's sends), other softirqs {} µs, \
+                 hard interrupts {} µs per message",
+                ratio(own as f64 / 1e3, msgs),
+                ratio(s.net_rx as f64 / 1e3, msgs),
+                ratio((s.total() - s.net_rx) as f64 / 1e3, msgs),
+                ratio(w.hardirq_ns as f64 / 1e3, msgs)
+            );
+        }
     }
     if let Some(times) = &r.syscall_times {
         out += &crate::present::timing_table::render(times);

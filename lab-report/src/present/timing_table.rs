@@ -4,7 +4,9 @@
 //!
 //! strace's columns are wall time seen through ptrace, which stops the traced thread at every
 //! entry and exit; these are the kernel's own time on a CPU inside each call, switched-out time
-//! left out, so a read that sleeps 10 ms for data counts only what it did on the CPU.
+//! left out, so a read that sleeps 10 ms for data counts only what it did on the CPU. The
+//! interrupts that ran inside a call are left out too, and shown in a column of their own: on
+//! loopback a `sendto`'s softirq time is the peer's TCP receive.
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
@@ -22,6 +24,8 @@ struct Row {
     seconds: String,
     #[tabled(rename = "µs/call")]
     us_per_call: String,
+    #[tabled(rename = "softirq µs/call")]
+    softirq_per_call: String,
     calls: u64,
     errors: u64,
     syscall: String,
@@ -49,6 +53,7 @@ pub fn table(times: &BTreeMap<String, SyscallTime>) -> String {
         percent: format!("{:.2}", 100.0 * t.cpu_ns as f64 / total_ns.max(1) as f64),
         seconds: format!("{:.6}", t.cpu_ns as f64 / 1e9),
         us_per_call: format!("{:.2}", t.cpu_ns as f64 / 1e3 / t.calls.max(1) as f64),
+        softirq_per_call: format!("{:.2}", t.softirq_ns as f64 / 1e3 / t.calls.max(1) as f64),
         calls: t.calls,
         errors: t.errors,
         syscall: name.to_owned(),
@@ -104,13 +109,18 @@ mod tests {
         let mut read = SyscallTime { calls: 4, errors: 2, cpu_ns: 3_000, ..SyscallTime::ZERO };
         read.histogram[10] = 3;
         read.histogram[11] = 1;
-        let write = SyscallTime { calls: 1, errors: 0, cpu_ns: 1_000, ..SyscallTime::ZERO };
+        let write = SyscallTime { calls: 1, errors: 0, cpu_ns: 1_000, softirq_ns: 2_500, ..SyscallTime::ZERO };
         let text = render(&BTreeMap::from([("read".to_owned(), read), ("write".to_owned(), write)]));
         let lines: Vec<&str> = text.lines().collect();
         let row_of = |name: &str| lines.iter().position(|l| l.contains(&format!("│ {name} "))).unwrap();
         let (read_row, write_row) = (row_of("read"), row_of("write"));
         assert!(read_row < write_row, "{text}");
         assert!(lines[read_row].contains("75.00") && lines[read_row].contains("0.75"), "{}", lines[read_row]);
+        assert!(
+            lines[write_row].contains(" 1.00 │") && lines[write_row].contains(" 2.50 │"),
+            "own and softirq µs/call: {}",
+            lines[write_row]
+        );
         assert!(text.contains("512 -> 1023 : 3"), "{text}");
         assert!(text.contains("1024 -> 2047 : 1"), "{text}");
     }

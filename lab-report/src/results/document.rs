@@ -17,8 +17,10 @@ use lab_measure::{result::RunResult, validate::Validation};
 /// Bumped when a field changes meaning or disappears; `iolab report` refuses newer documents
 /// and reads older ones. 2: a result's `messages` is `messages_total`, beside the workload's
 /// `messages_per_connection` and `lockstep`; `latency_us` has every percentile the load
-/// generator measured, not only p50 and p99.
-pub const SCHEMA_VERSION: u32 = 2;
+/// generator measured, not only p50 and p99. 3: a wait call's and a timed syscall's `cpu_ns` is
+/// their own time, the interrupts that ran inside them beside it (`softirq_ns`, `hardirq_ns`);
+/// the window splits the server's CPU into `own_cpu_ns`, `softirq_ns` and `hardirq_ns`.
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Document {

@@ -35,6 +35,11 @@ pub enum Figure {
     PssPerConn,
     ServerCpuPerMsg,
     WindowCpuPerMsg,
+    OwnCpuPerMsg,
+    NetRxPerMsg,
+    OtherSoftirqPerMsg,
+    HardirqPerMsg,
+    OwnCoresUsed,
     CoresUsed,
 }
 
@@ -75,6 +80,11 @@ impl Figure {
         Figure::PssPerConn,
         Figure::ServerCpuPerMsg,
         Figure::WindowCpuPerMsg,
+        Figure::OwnCpuPerMsg,
+        Figure::NetRxPerMsg,
+        Figure::OtherSoftirqPerMsg,
+        Figure::HardirqPerMsg,
+        Figure::OwnCoresUsed,
         Figure::CoresUsed,
     ];
 
@@ -275,15 +285,50 @@ impl Figure {
                 "window_cpu_us_per_msg",
                 "window CPU µs/msg",
                 "µs/message",
-                "The server's on-CPU time in the measured window, per message.",
+                "The server's on-CPU time in the measured window, per message, interrupts that ran on its threads included.",
                 |r| per_message(r, r.window.server_cpu_ns).map(|ns| ns / 1e3),
+            ),
+            OwnCpuPerMsg => d(
+                "own_cpu_us_per_msg",
+                "own CPU µs/msg",
+                "µs/message",
+                "The server's own on-CPU time in the window, per message: its code and its own syscalls, without the interrupts that ran on its threads.",
+                |r| per_message(r, r.window.own_cpu_ns?).map(|ns| ns / 1e3),
+            ),
+            NetRxPerMsg => d(
+                "net_rx_us_per_msg",
+                "NET_RX µs/msg",
+                "µs/message",
+                "NET_RX softirq time on the server's threads in the window, per message: on loopback, the load generator's TCP receive, run inside the server's sends.",
+                |r| interrupts(r, r.window.softirq_ns.net_rx),
+            ),
+            OtherSoftirqPerMsg => d(
+                "other_softirq_us_per_msg",
+                "other softirq µs/msg",
+                "µs/message",
+                "The other softirqs on the server's threads in the window (timers, RCU, scheduler, sending), per message.",
+                |r| interrupts(r, r.window.softirq_ns.total() - r.window.softirq_ns.net_rx),
+            ),
+            HardirqPerMsg => d(
+                "hardirq_us_per_msg",
+                "hardirq µs/msg",
+                "µs/message",
+                "Hard-interrupt handler time on the server's threads in the window, per message.",
+                |r| interrupts(r, r.window.hardirq_ns),
+            ),
+            OwnCoresUsed => d(
+                "own_cores_used",
+                "own cores",
+                "cores",
+                "The server's own CPU time in the window (interrupts apart) over the window's length.",
+                |r| cores(r, r.window.own_cpu_ns?),
             ),
             CoresUsed => d(
                 "cores_used",
                 "cores used",
                 "cores",
-                "The server's CPU time in the window over the window's length: 1.0 is one core busy all along.",
-                |r| (r.window.seconds > 0.0).then(|| r.window.server_cpu_ns as f64 / 1e9 / r.window.seconds),
+                "The server's CPU time in the window over the window's length, interrupts included: 1.0 is one core busy all along.",
+                |r| cores(r, r.window.server_cpu_ns),
             ),
         }
     }
@@ -314,6 +359,17 @@ fn per_wait_call(r: &RunResult, n: u64) -> Option<f64> {
 
 fn per_enter(r: &RunResult, n: u64) -> Option<f64> {
     per(n as f64, r.calls("io_uring_enter"))
+}
+
+/// Interrupt nanoseconds as µs per message, in a run whose window was split (`own_cpu_ns` set).
+fn interrupts(r: &RunResult, ns: u64) -> Option<f64> {
+    r.window.own_cpu_ns?;
+    per_message(r, ns).map(|ns| ns / 1e3)
+}
+
+/// CPU nanoseconds in the window over its length.
+fn cores(r: &RunResult, ns: u64) -> Option<f64> {
+    (r.window.seconds > 0.0).then(|| ns as f64 / 1e9 / r.window.seconds)
 }
 
 #[cfg(test)]
@@ -376,5 +432,28 @@ mod tests {
         run.window.server_cpu_ns = 1_000_000_000;
         assert_eq!(Figure::ReadyPerWait.value(&run), Some(2.0));
         assert_eq!(Figure::CoresUsed.value(&run), Some(0.5));
+    }
+
+    #[test]
+    fn own_cpu_and_the_interrupts_add_up_to_the_window_and_are_missing_before_the_split() {
+        let mut run = RunResult { messages_total: 1000, ..RunResult::default() };
+        run.window.seconds = 1.0;
+        run.window.server_cpu_ns = 10_000_000;
+        for f in [Figure::OwnCpuPerMsg, Figure::NetRxPerMsg, Figure::HardirqPerMsg, Figure::OwnCoresUsed] {
+            assert_eq!(f.value(&run), None, "{f:?}: a document without the split did not measure it");
+        }
+        run.window.own_cpu_ns = Some(6_000_000);
+        run.window.softirq_ns.net_rx = 3_000_000;
+        run.window.softirq_ns.timer = 500_000;
+        run.window.hardirq_ns = 500_000;
+        let us = |f: Figure| f.value(&run).unwrap();
+        assert_eq!(us(Figure::WindowCpuPerMsg), 10.0);
+        assert_eq!(us(Figure::OwnCpuPerMsg), 6.0);
+        assert_eq!(us(Figure::NetRxPerMsg), 3.0);
+        assert_eq!(us(Figure::OtherSoftirqPerMsg), 0.5);
+        assert_eq!(us(Figure::HardirqPerMsg), 0.5);
+        let parts = us(Figure::OwnCpuPerMsg) + us(Figure::NetRxPerMsg) + us(Figure::OtherSoftirqPerMsg);
+        assert_eq!(parts + us(Figure::HardirqPerMsg), us(Figure::WindowCpuPerMsg));
+        assert_eq!((us(Figure::OwnCoresUsed), us(Figure::CoresUsed)), (0.006, 0.01));
     }
 }

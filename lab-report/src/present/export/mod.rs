@@ -92,7 +92,12 @@ const GROUPS: &[(&str, &[Figure])] = &[
     (
         "Server CPU and memory",
         &[
+            Figure::OwnCpuPerMsg,
+            Figure::NetRxPerMsg,
+            Figure::OtherSoftirqPerMsg,
+            Figure::HardirqPerMsg,
             Figure::WindowCpuPerMsg,
+            Figure::OwnCoresUsed,
             Figure::CoresUsed,
             Figure::ServerCpuPerMsg,
             Figure::ServerUserMs,
