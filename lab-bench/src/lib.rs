@@ -2,7 +2,7 @@
 //!
 //! Speed is never asserted by a test (a timed test on a shared 2-core VM fails at random). It is
 //! measured here, as ratios between contenders run in alternating rounds on the same machine a
-//! few seconds apart (see [`paired`]), and printed with the targets of issue 7, PASS or MISS:
+//! few seconds apart (see [`paired`]), and printed with their targets, PASS or MISS:
 //!
 //! 1. [`probe_cost`]: traced ÷ untraced throughput for every model (target ≥ 0.95), and what the
 //!    probe costs per syscall, from the server's CPU time and from an isolated microbenchmark;

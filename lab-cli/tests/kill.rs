@@ -32,7 +32,7 @@ fn process_model_run() {
 
 #[test]
 fn thread_model_compare() {
-    // The case of issue 17: the thread model's server stayed alive forever, asleep in accept.
+    // The thread model's server, asleep in accept, must not outlive a killed iolab.
     let args = ["compare", "--models", "thread", "-c", "200", "-m", "1000000", "--runs", "1", "--quiet"];
     killed_mid_run(&args, "serve", 1);
 }

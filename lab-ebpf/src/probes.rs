@@ -65,7 +65,7 @@ static SYSCALL_TIMES: PerCpuArray<SyscallTime> = PerCpuArray::with_max_entries(M
 
 /// Non-zero when the probe was loaded for `--timing` (set by the loader; read-only, so the
 /// verifier drops the code it guards when it is 0: without `--timing`, `count_syscall` and the
-/// switch hooks run the same instructions as before the feature).
+/// switch hook run none of the timing code).
 #[unsafe(no_mangle)]
 static TIMING: u32 = 0;
 
@@ -204,6 +204,11 @@ pub fn count_syscall(ctx: RawTracePointContext) -> i32 {
     }
     0
 }
+
+// The syscall arguments are read from x86_64's saved registers, and the syscall numbers the probe
+// recognises (`lab_common::nr`) are x86_64's: another architecture needs both.
+#[cfg(not(bpf_target_arch = "x86_64"))]
+compile_error!("the iolab probes read x86_64 syscall registers and numbers; this host is not x86_64");
 
 /// Syscall argument `n` (0-based) from the user registers saved at entry (x86_64 ABI).
 #[inline(always)]

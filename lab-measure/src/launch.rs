@@ -1,7 +1,8 @@
-//! Starting iolab's own binary, and the two halves of a traced start that are not process
-//! management: the gate (the process side) and waiting for a server to settle (the probe side).
+//! Starting iolab's own binary, and the gate: the half of a traced start that happens in the new
+//! process, which waits there until the probe follows it.
 //!
-//! Processes themselves are started, signalled and reaped by [`crate::process`].
+//! Processes themselves are started, signalled and reaped by [`crate::process`]; waiting for a
+//! started server to settle is [`crate::settle`].
 
 use std::{
     fs,
