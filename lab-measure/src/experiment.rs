@@ -13,7 +13,7 @@ use lab_load::Workload;
 
 use crate::{
     probe::Probe,
-    result::RunResult,
+    result::{RunResult, Unmeasured},
     run::{Counted, NotStarted, RunSpec, measure, start_model},
 };
 
@@ -23,7 +23,13 @@ pub fn run_model(probe: &mut Probe, spec: &RunSpec) -> Result<RunResult> {
     let context = || format!("{} {}", if spec.command.is_some() { "server" } else { "model" }, spec.name);
     let measured = measure(probe, server.pid, addr, spec, &mut || server.check_alive()).with_context(context)?;
     let usage = server.stop()?;
-    Ok(RunResult::from_measured(&spec.name, measured, usage))
+    let mut result = RunResult::from_measured(&spec.name, measured, usage);
+    result.not_measured = probe
+        .not_measured
+        .iter()
+        .map(|missing| Unmeasured { figure: missing.figure.to_owned(), needs: missing.needs.clone() })
+        .collect();
+    Ok(result)
 }
 
 /// What an experiment tells its caller as it goes.

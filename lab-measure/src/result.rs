@@ -48,6 +48,10 @@ pub struct RunResult {
     pub peak_pss_kib: u64,
     /// Anything the probe could not count (all 0 unless a map filled up).
     pub probe_dropped: Dropped,
+    /// Figures this kernel could not give (a hook it lacks), each with what it needs: the figure
+    /// is not 0 but missing (see `features`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_measured: Vec<Unmeasured>,
     /// The measured window: how long it lasted and the server tree's CPU time inside it.
     #[serde(default)]
     pub window: Window,
@@ -76,6 +80,21 @@ pub struct WaitTotals {
     pub all: WaitCall,
     /// The same figures for each wait syscall the server used.
     pub by_call: BTreeMap<String, WaitCall>,
+}
+
+/// A figure of a run (a field of its JSON: `io_uring`, `wait.by_call.epoll_pwait2`) that the
+/// kernel it ran on could not give, and what it needs ("needs …, Linux 5.11+").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Unmeasured {
+    pub figure: String,
+    pub needs: String,
+}
+
+impl Unmeasured {
+    /// What a table shows in the figure's place.
+    pub fn cell(&self) -> String {
+        format!("not measured on this kernel ({})", self.needs)
+    }
 }
 
 /// The measured window, between the two snapshots (see [`crate::run`]), and whose CPU time the
@@ -233,6 +252,7 @@ impl RunResult {
             peak_threads: 0,
             peak_pss_kib: 0,
             probe_dropped: delta.0.dropped,
+            not_measured: Vec::new(),
             not_idle: None,
             window: Window::default(),
             burst: None,

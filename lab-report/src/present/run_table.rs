@@ -175,6 +175,9 @@ fn run_table(r: &RunResult) -> String {
     if let Some(busy) = r.not_idle {
         let _ = writeln!(out, "{}", not_idle(&r.model, busy));
     }
+    for missing in &r.not_measured {
+        let _ = writeln!(out, "note: {}: {}", missing.figure, missing.cell());
+    }
     let d = r.probe_dropped;
     if d.tasks + d.waits + d.epoll_members > 0 {
         let _ = writeln!(

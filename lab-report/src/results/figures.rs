@@ -199,28 +199,28 @@ impl Figure {
                 "SQEs/msg",
                 "requests/message",
                 "io_uring requests the kernel took per message.",
-                |r| per_message(r, r.io_uring.submitted),
+                |r| per_message(r, io_uring(r)?.submitted),
             ),
             CqesPerMsg => d(
                 "cqes_per_msg",
                 "CQEs/msg",
                 "completions/message",
                 "io_uring completions the kernel posted per message.",
-                |r| per_message(r, r.io_uring.completed),
+                |r| per_message(r, io_uring(r)?.completed),
             ),
             SqesPerEnter => d(
                 "sqes_per_enter",
                 "SQEs/enter",
                 "requests/call",
                 "io_uring requests taken per io_uring_enter call (none: a polling thread submitted them).",
-                |r| per_enter(r, r.io_uring.submitted),
+                |r| per_enter(r, io_uring(r)?.submitted),
             ),
             CqesPerEnter => d(
                 "cqes_per_enter",
                 "CQEs/enter",
                 "completions/call",
                 "io_uring completions posted per io_uring_enter call.",
-                |r| per_enter(r, r.io_uring.completed),
+                |r| per_enter(r, io_uring(r)?.completed),
             ),
             VoluntaryCsPerMsg => d(
                 "voluntary_cs_per_msg",
@@ -361,6 +361,11 @@ fn per_enter(r: &RunResult, n: u64) -> Option<f64> {
     per(n as f64, r.calls("io_uring_enter"))
 }
 
+/// The run's io_uring counts, unless its kernel lacked the tracepoints that count them.
+fn io_uring(r: &RunResult) -> Option<&lab_common::IoUring> {
+    (!r.not_measured.iter().any(|m| m.figure == "io_uring")).then_some(&r.io_uring)
+}
+
 /// Interrupt nanoseconds as µs per message, in a run whose window was split (`own_cpu_ns` set).
 fn interrupts(r: &RunResult, ns: u64) -> Option<f64> {
     r.window.own_cpu_ns?;
@@ -432,6 +437,19 @@ mod tests {
         run.window.server_cpu_ns = 1_000_000_000;
         assert_eq!(Figure::ReadyPerWait.value(&run), Some(2.0));
         assert_eq!(Figure::CoresUsed.value(&run), Some(0.5));
+    }
+
+    #[test]
+    fn io_uring_figures_are_missing_on_a_kernel_without_its_tracepoints() {
+        let mut run = RunResult { messages_total: 10, ..RunResult::default() };
+        assert_eq!(Figure::SqesPerMsg.value(&run), Some(0.0), "no io_uring used: a measured 0");
+        run.not_measured.push(lab_measure::result::Unmeasured {
+            figure: "io_uring".into(),
+            needs: "needs the io_uring tracepoints, Linux 5.5+".into(),
+        });
+        for f in [Figure::SqesPerMsg, Figure::CqesPerMsg] {
+            assert_eq!(f.value(&run), None, "{f:?}");
+        }
     }
 
     #[test]

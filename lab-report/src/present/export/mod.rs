@@ -155,6 +155,12 @@ fn warnings(doc: &Document) -> Vec<String> {
     for skipped in &doc.unsupported {
         lines.push(format!("note: {}: not run: {}", skipped.model, skipped.reason));
     }
+    let mut unmeasured: Vec<&lab_measure::result::Unmeasured> =
+        doc.results.iter().flat_map(|r| &r.run.not_measured).collect();
+    unmeasured.dedup();
+    for missing in unmeasured {
+        lines.push(format!("note: {}: {}", missing.figure, missing.cell()));
+    }
     for result in &doc.results {
         let r = &result.run;
         if r.errors > 0 {
