@@ -18,7 +18,7 @@ use aya_log_ebpf::warn;
 use lab_common::{
     Counters, CurrentTask, ERESTART_RESTARTBLOCK, InCall, InterestSize, IrqClock, IrqTotals, MAX_EPOLL_MEMBERS,
     MAX_SELECT_FDS, MAX_SYSCALLS, MAX_TRACED_TASKS, MaxReady, OnCpu, PendingEpollCtl, PendingSyscall, PendingWait,
-    ProcessFd, SyscallTime, TASK_SLOTS, WaitKind, histogram_bucket, nr,
+    ProcessFd, SyscallTime, TASK_SLOTS, WAIT_KINDS, WaitKind, WaitStats, add_words, histogram_bucket, nr,
 };
 
 /// 1 at index `tid` for every traced thread. Sized to the kernel's `pid_max` by the loader.
@@ -607,30 +607,40 @@ pub fn wait_exit(ctx: TracePointContext) -> u32 {
     // Before the counters are looked up: the call's time, settled with this CPU's slice.
     let mut time = pending.time;
     let (own, off_cpu) = call_returns(&mut time, &on_cpu(), now, &irq_totals());
-    let Some(c) = counters() else { return 0 };
-    let Some(stats) = c.wait.get_mut(pending.kind as usize) else {
-        return 0;
+    // Everything the call adds, settled before the counters are looked up, and added in one go.
+    let add = WaitStats {
+        calls: 1,
+        fds_passed: pending.fds_passed,
+        fds_watched: pending.fds_watched,
+        ready: if ret >= 0 { ret as u64 } else { 0 },
+        errors: u64::from(ret < 0),
+        blocked_ns: off_cpu,
+        cpu_ns: own,
+        softirq_ns: time.interrupts.softirq_ns,
+        hardirq_ns: time.interrupts.hardirq_ns,
+        slept: time.slept,
     };
-    stats.calls += 1;
-    stats.fds_passed += pending.fds_passed;
-    stats.fds_watched += pending.fds_watched;
-    stats.blocked_ns += off_cpu;
-    stats.cpu_ns += own;
-    stats.softirq_ns += time.interrupts.softirq_ns;
-    stats.hardirq_ns += time.interrupts.hardirq_ns;
-    stats.slept += time.slept;
-    if ret >= 0 {
-        stats.ready += ret as u64;
-        // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
-        if let Some(max) = MAX_READY.get_ptr_mut(0).and_then(|m| unsafe { (*m).get_mut(pending.kind as usize) })
-            && (ret as u64) > *max
-        {
-            *max = ret as u64;
-        }
-    } else {
-        stats.errors += 1;
+    if let Some(c) = counters() {
+        add_words(&mut c.wait[wait_kind(&pending)], &add);
+    }
+    // SAFETY: this CPU's slot; programs on one CPU do not preempt each other.
+    if ret >= 0
+        && let Some(max) = MAX_READY.get_ptr_mut(0).map(|m| unsafe { &mut (*m)[wait_kind(&pending)] })
+        && (ret as u64) > *max
+    {
+        *max = ret as u64;
     }
     0
+}
+
+/// The pending call's wait kind as an index below `WAIT_KINDS`, read and bounded where it is
+/// used. Bounded once and kept across a helper call, LLVM spills it to the stack and reloads it,
+/// and 5.10's verifier does not keep a spilled scalar's bounds (seen in the 5.10 VM pass).
+#[inline(always)]
+fn wait_kind(pending: &PendingWait) -> usize {
+    const { assert!(WAIT_KINDS.is_power_of_two(), "the mask below bounds the kind") };
+    // SAFETY: a read of a local.
+    (unsafe { core::ptr::read_volatile(&pending.kind) } as usize) & (WAIT_KINDS - 1)
 }
 
 /// Under `--timing` (from `count_syscall`): every syscall of a traced thread opens its slot in
