@@ -106,7 +106,7 @@ const GROUPS: &[(&str, &[Figure])] = &[
 /// [`GROUPS`] as figures in [`Figure::ALL`]'s order, with every figure in exactly one group; a
 /// group whose figures are 0 or missing in every row is left out (the io_uring group, when no
 /// server used io_uring).
-fn groups(doc: &Document) -> Vec<(&'static str, Vec<Figure>)> {
+pub(crate) fn groups(doc: &Document) -> Vec<(&'static str, Vec<Figure>)> {
     let mut groups: Vec<_> = GROUPS
         .iter()
         .map(|(title, figures)| {
@@ -126,13 +126,22 @@ fn groups(doc: &Document) -> Vec<(&'static str, Vec<Figure>)> {
 /// A table cell: the median, then the range when the runs differ at the digits shown,
 /// e.g. `12.3k (11.9k–12.8k)`; a figure that was not measured is `–`.
 fn cell(s: Option<Summary>) -> String {
-    let Some(s) = s else { return MISSING.to_owned() };
+    match cell_parts(s) {
+        (median, range) if range.is_empty() => median,
+        (median, range) => format!("{median} ({range})"),
+    }
+}
+
+/// A cell's two parts: the median (or `–`), and `min–max` when the runs differ at the digits
+/// shown (else empty).
+pub(crate) fn cell_parts(s: Option<Summary>) -> (String, String) {
+    let Some(s) = s else { return (MISSING.to_owned(), String::new()) };
     let (median, min, max) = (compact(s.median), compact(s.min), compact(s.max));
-    if min == max { median } else { format!("{median} ({min}–{max})") }
+    if min == max { (median, String::new()) } else { (median, format!("{min}–{max}")) }
 }
 
 /// The connections column: `100`, or `100 +1k idle` with idle connections.
-fn connections(result: &ModelResult) -> String {
+pub(crate) fn connections(result: &ModelResult) -> String {
     let r = &result.run;
     if r.workload.idle > 0 {
         format!("{} +{} idle", r.workload.connections, compact(r.workload.idle as f64))
@@ -143,6 +152,11 @@ fn connections(result: &ModelResult) -> String {
 
 /// The lines shown under the tables: interrupted runs, load errors, probe losses, wide spreads.
 fn warnings(doc: &Document) -> Vec<String> {
+    detailed_warnings(doc)
+}
+
+/// Every warning about `doc`, a wide spread once per model and figure (the HTML page lists them).
+pub(crate) fn detailed_warnings(doc: &Document) -> Vec<String> {
     let mut lines = Vec::new();
     if doc.incomplete {
         lines.push("warning: interrupted: these are the runs finished before the interruption".to_owned());
