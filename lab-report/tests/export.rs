@@ -428,3 +428,15 @@ fn html_shows_what_the_user_typed_as_text() {
     assert_eq!(page.matches("</script>").count(), 2, "only the page's own scripts end");
     assert!(page.contains("&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"));
 }
+
+#[test]
+fn html_of_a_sweep_draws_lines_over_connections() {
+    let mut doc = fixture();
+    doc.command = "sweep".into();
+    doc.results = sweep();
+    let page = lab_report::present::html::document(&doc);
+    if let Ok(path) = std::env::var("IOLAB_HTML_SWEEP") {
+        fs::write(path, &page).unwrap();
+    }
+    insta::assert_snapshot!("html_sweep", html_structure(&page));
+}

@@ -156,10 +156,14 @@ pub fn document(doc: &Document) -> String {
     ];
     if let Some(r) = doc.results.first() {
         let w = &r.run.workload;
+        let mut counts: Vec<usize> = doc.results.iter().map(|r| r.run.workload.connections).collect();
+        counts.sort_unstable();
+        counts.dedup();
+        let counts = counts.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
         let load = if w.lockstep {
-            format!("{} connections in lockstep rounds", w.connections)
+            format!("{counts} connections in lockstep rounds")
         } else {
-            format!("{} connections × {} messages of {} bytes", w.connections, w.messages_per_connection, w.payload_bytes)
+            format!("{counts} connections × {} messages of {} bytes", w.messages_per_connection, w.payload_bytes)
         };
         rows.push(("load", esc(&load)));
     }
