@@ -18,7 +18,7 @@ use lab_load::Workload;
 use lab_measure::result::RunResult;
 use lab_report::{
     present::{
-        export::{Format, open_output, render, spread_warnings},
+        export::{Format, open_output, render, render_width, spread_summary, spread_warnings},
         plot::sweep_svg,
     },
     results::{
@@ -47,6 +47,15 @@ fn error_of<T>(result: anyhow::Result<T>) -> String {
 #[test]
 fn table_snapshot() {
     insta::assert_snapshot!("table", render(&fixture(), Format::Table));
+}
+
+#[test]
+fn table_at_100_columns_snapshot() {
+    let text = render_width(&fixture(), Format::Table, Some(100));
+    for line in text.lines() {
+        assert!(line.chars().count() <= 100, "{} wide: {line}", line.chars().count());
+    }
+    insta::assert_snapshot!("table_100", text);
 }
 
 #[test]
@@ -170,6 +179,17 @@ fn spread_warnings_name_the_noisy_model_and_figure() {
             "warning: thread at 100 connections: p50 µs varied 19% over 3 runs (2047–2489); smaller differences are noise",
         ]
     );
+}
+
+#[test]
+fn the_spread_warnings_are_one_line_naming_the_models_figures_and_worst() {
+    assert_eq!(
+        spread_summary(&fixture()).unwrap(),
+        "warning: runs varied more than 10% for thread (msg/s, p50 µs); the most: thread at 100 connections, \
+         msg/s by 19% (38.8k–46.8k); smaller differences are noise (each spread is in --format json and --html)"
+    );
+    let text = render(&fixture(), Format::Table);
+    assert_eq!(text.matches("varied").count(), 1, "{text}");
 }
 
 #[test]
