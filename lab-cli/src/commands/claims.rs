@@ -243,7 +243,9 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
         connections: c as u64,
         large: plan.large.unwrap_or(0) as u64,
     };
-    let table = report.table(args.format == Format::Markdown);
+    // For a terminal the table fits its width; to a file or a pipe it keeps its full width.
+    let width = if args.output.is_none() { export::stdout_width() } else { None };
+    let table = report.table_width(args.format == Format::Markdown, width);
     let text = match args.format {
         Format::Markdown => table,
         format => record::render("claims", &report, format, table)?,

@@ -37,6 +37,6 @@ pub fn report_command(args: ReportArgs) -> Result<ExitCode> {
         let mut out = export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--html: {e:#}")))?;
         out.write_all(html::document(&doc).as_bytes()).with_context(|| format!("cannot write {shown}"))?;
     }
-    print!("{}", export::render(&doc, args.format));
+    print!("{}", export::render_width(&doc, args.format, export::stdout_width()));
     Ok(ExitCode::SUCCESS)
 }

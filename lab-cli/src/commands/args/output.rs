@@ -79,7 +79,8 @@ impl OutputArgs {
     /// the error at the end counts the failures.
     pub fn write(&self, doc: &Document) -> anyhow::Result<()> {
         let summary = self.save.as_ref().map(|dir| dir.join(format!("{}.json", doc.command)));
-        self.write_each(|format| Ok(export::render(doc, format)), || html::document(doc), summary)
+        let render = |format, width| Ok(export::render_width(doc, format, width));
+        self.write_each(render, || html::document(doc), summary)
     }
 
     /// Writes what `render` makes in each format asked for, and `page` to each --html, as
@@ -90,13 +91,15 @@ impl OutputArgs {
         render: impl Fn(Format) -> anyhow::Result<String>,
         page: impl Fn() -> String,
     ) -> anyhow::Result<()> {
-        self.write_each(render, page, None)
+        self.write_each(|format, _| render(format), page, None)
     }
 
     /// Stdout or --output, every export, every --html page, then `json_copy` (if any) in JSON.
+    /// `render` gets the width of the terminal for stdout when it is one (see
+    /// `export::stdout_width`), else `None`: a file or a pipe keeps every table at full width.
     fn write_each(
         &self,
-        render: impl Fn(Format) -> anyhow::Result<String>,
+        render: impl Fn(Format, Option<usize>) -> anyhow::Result<String>,
         page: impl Fn() -> String,
         json_copy: Option<PathBuf>,
     ) -> anyhow::Result<()> {
@@ -107,7 +110,8 @@ impl OutputArgs {
                 failed += 1;
             }
         };
-        report("the results", render(self.format).and_then(|text| write_to(self.output.as_deref(), &text)));
+        let width = if matches!(self.output.as_deref(), None | Some("-")) { export::stdout_width() } else { None };
+        report("the results", render(self.format, width).and_then(|text| write_to(self.output.as_deref(), &text)));
         for path in &self.html {
             report(&path.display().to_string(), write_to(Some(&path.to_string_lossy()), &page()));
         }
@@ -116,7 +120,7 @@ impl OutputArgs {
         for (path, format) in files {
             report(
                 &path.display().to_string(),
-                render(format).and_then(|text| write_to(Some(&path.to_string_lossy()), &text)),
+                render(format, None).and_then(|text| write_to(Some(&path.to_string_lossy()), &text)),
             );
         }
         match failed {
