@@ -27,7 +27,7 @@ const EVIL: &str = "</script><img src=x onerror=window.__pwned=1>";
 fn chromium() -> PathBuf {
     ["chromium", "chromium-browser", "google-chrome"]
         .iter()
-        .find_map(|name| lab_measure::process::which(name))
+        .find_map(lab_measure::process::which)
         .expect("no chromium on PATH: `cargo xtask test` installs it (apt-get install chromium)")
 }
 
@@ -123,15 +123,39 @@ fn pages_open_offline_sort_and_show_the_users_markup_as_text() {
     let saved = dir.path().join("compare.json");
     let server = format!("evil=sh -c 'exit 3' '{EVIL}' {{port}}");
     let out = iolab(&[
-        "compare", "--models", "thread,poll,epoll", "-c", "100", "-m", "50", "--runs", "1", "-q",
-        "--server", &server, "--html", &path(&page("compare")), "--export-json", &path(&saved),
+        "compare",
+        "--models",
+        "thread,poll,epoll",
+        "-c",
+        "100",
+        "-m",
+        "50",
+        "--runs",
+        "1",
+        "-q",
+        "--server",
+        &server,
+        "--html",
+        &path(&page("compare")),
+        "--export-json",
+        &path(&saved),
     ]);
     assert_eq!(out.status.code(), Some(1), "the evil server does not start: {}", stderr(&out));
     let out = iolab(&["report", "--html", &path(&page("report")), &path(&saved)]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = iolab(&[
-        "scan", "--fds", "10,100", "--models", "poll,epoll", "--calls", "200", "--runs", "1", "-q",
-        "--html", &path(&page("scan")),
+        "scan",
+        "--fds",
+        "10,100",
+        "--models",
+        "poll,epoll",
+        "--calls",
+        "200",
+        "--runs",
+        "1",
+        "-q",
+        "--html",
+        &path(&page("scan")),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = iolab(&["claims", "--quick", "-q", "--html", &path(&page("claims"))]);

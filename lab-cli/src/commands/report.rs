@@ -34,7 +34,8 @@ pub fn report_command(args: ReportArgs) -> Result<ExitCode> {
     let doc = save::merge_files(&args.files).map_err(|e| BadInput(format!("{e:#}")))?;
     if let Some(path) = &args.html {
         let shown = path.display();
-        let mut out = export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--html: {e:#}")))?;
+        let mut out =
+            export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--html: {e:#}")))?;
         out.write_all(html::document(&doc).as_bytes()).with_context(|| format!("cannot write {shown}"))?;
     }
     print!("{}", export::render_width(&doc, args.format, export::stdout_width()));

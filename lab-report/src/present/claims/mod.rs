@@ -252,7 +252,11 @@ mod tests {
             because: "10× epoll's memory per connection at every size holds".into(),
         };
         ClaimsReport {
-            claims: vec![claim("1", long), claim("2", long), claim("7", "iolab scan --fds 10,1000 --models poll,epoll")],
+            claims: vec![
+                claim("1", long),
+                claim("2", long),
+                claim("7", "iolab scan --fds 10,1000 --models poll,epoll"),
+            ],
             limits: MachineLimits::default(),
             syscall_ns: 277.0,
             connections: 1000,

@@ -48,7 +48,10 @@ pub(super) fn render(doc: &Document, width: Option<usize>) -> String {
         out += &crate::present::timing_table::table(m.run.syscall_times.as_ref().unwrap_or(&Default::default()));
     }
     if dropped_ranges {
-        out += &fit("\n(medians only where the ranges did not fit this terminal: redirect the output for them, or see --format json or --html)", "");
+        out += &fit(
+            "\n(medians only where the ranges did not fit this terminal: redirect the output for them, or see --format json or --html)",
+            "",
+        );
         out.push('\n');
     }
     let warnings = warnings(doc);

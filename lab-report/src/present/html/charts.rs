@@ -38,7 +38,9 @@ pub(super) fn model_index(doc: &Document, model: &str) -> Option<usize> {
 /// A sweep: some model was measured at more than one connection count.
 pub(super) fn is_sweep(doc: &Document) -> bool {
     doc.results.iter().any(|a| {
-        doc.results.iter().any(|b| a.run.model == b.run.model && a.run.workload.connections != b.run.workload.connections)
+        doc.results
+            .iter()
+            .any(|b| a.run.model == b.run.model && a.run.workload.connections != b.run.workload.connections)
     })
 }
 
@@ -210,10 +212,8 @@ pub(super) fn lines(doc: &Document, figures: &[Figure]) -> String {
             esc(&clip(&titled(figure), (panel_w / 7.0) as usize)),
             esc(figure.description())
         );
-        let _ = writeln!(
-            out,
-            "<path d=\"M{left:.1},{top_px:.1}V{bottom:.1}H{right:.1}\" stroke=\"#999\" fill=\"none\"/>"
-        );
+        let _ =
+            writeln!(out, "<path d=\"M{left:.1},{top_px:.1}V{bottom:.1}H{right:.1}\" stroke=\"#999\" fill=\"none\"/>");
         for v in [0.0, top / 2.0, top] {
             let _ = writeln!(
                 out,
@@ -275,6 +275,13 @@ pub(super) fn lines(doc: &Document, figures: &[Figure]) -> String {
     out + "</svg>\n"
 }
 
+/// One line of the scan chart: a model's points (fds, µs per call), measured or published.
+struct Series {
+    model: usize,
+    published: bool,
+    points: Vec<(f64, f64)>,
+}
+
 /// The scan: µs per wait call against fds, both axes logarithmic; measured solid, published dashed.
 pub(super) fn scan(report: &ScanReport) -> String {
     let names = report.models();
@@ -282,7 +289,7 @@ pub(super) fn scan(report: &ScanReport) -> String {
     let mut out = svg_open(height, "log-log chart of the scan");
     legend(&mut out, &names, 16.0);
     let p = &report.published;
-    let mut series: Vec<(usize, bool, Vec<(f64, f64)>)> = Vec::new();
+    let mut series: Vec<Series> = Vec::new();
     for (m, name) in names.iter().enumerate() {
         let measured: Vec<(f64, f64)> = report
             .rows
@@ -290,12 +297,12 @@ pub(super) fn scan(report: &ScanReport) -> String {
             .filter(|r| r.model == *name && r.cpu_ns_per_wait > 0.0)
             .map(|r| (r.fds as f64, r.cpu_ns_per_wait / 1e3))
             .collect();
-        series.push((m, false, measured));
+        series.push(Series { model: m, published: false, points: measured });
         let published: Vec<(f64, f64)> =
             p.fds.iter().filter_map(|&n| Some((n as f64, p.us_per_operation(name, n)?))).collect();
-        series.push((m, true, published));
+        series.push(Series { model: m, published: true, points: published });
     }
-    let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.2.iter().copied()).collect();
+    let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.iter().copied()).collect();
     let decade = |v: f64, up: bool| 10f64.powf(if up { v.log10().ceil() } else { v.log10().floor() });
     let (x_lo, x_hi) = (
         decade(all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min), false),
@@ -343,7 +350,7 @@ pub(super) fn scan(report: &ScanReport) -> String {
         (top + bottom) / 2.0,
         (top + bottom) / 2.0
     );
-    for (m, published, points) in &series {
+    for Series { model: m, published, points } in &series {
         if points.is_empty() {
             continue;
         }

@@ -57,8 +57,7 @@ pub fn json_script(value: &impl Serialize) -> String {
 fn shell_line(argv: &[String]) -> String {
     argv.iter()
         .map(|word| {
-            let plain = !word.is_empty()
-                && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=,:@+%".contains(c));
+            let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=,:@+%".contains(c));
             if plain { word.clone() } else { format!("'{}'", word.replace('\'', r"'\''")) }
         })
         .collect::<Vec<_>>()
@@ -103,7 +102,11 @@ fn list(class: &str, lines: &[String]) -> String {
 
 /// A table heading cell: the label, the unit under it, the description as its tooltip.
 fn th(label: &str, unit: &str, description: &str, numeric: bool) -> String {
-    let unit = if unit.is_empty() || label.contains(unit) { String::new() } else { format!("<span class=\"unit\">{}</span>", esc(unit)) };
+    let unit = if unit.is_empty() || label.contains(unit) {
+        String::new()
+    } else {
+        format!("<span class=\"unit\">{}</span>", esc(unit))
+    };
     let class = if numeric { " class=\"num\"" } else { "" };
     format!("<th{class} title=\"{}\" scope=\"col\">{}{unit}</th>", esc(description), esc(label))
 }
@@ -233,7 +236,11 @@ pub fn scan(report: &ScanReport) -> String {
     let mut body = String::from("<h1>iolab scan</h1>\n");
     body += "<p class=\"question\">What does one wait call cost against the number of fds it watches?</p>\n";
     if let Some(sentence) = scan_text::shape(report) {
-        let _ = writeln!(body, "<section class=\"verdict\" id=\"verdict\">\n<h2>Verdict</h2>\n<p>{}</p>\n</section>", esc(&sentence));
+        let _ = writeln!(
+            body,
+            "<section class=\"verdict\" id=\"verdict\">\n<h2>Verdict</h2>\n<p>{}</p>\n</section>",
+            esc(&sentence)
+        );
     }
     body += "<h2 id=\"conditions\">Conditions</h2>\n";
     let p = &report.published;
@@ -311,7 +318,9 @@ fn scan_table(report: &ScanReport) -> String {
         out += &td_num(Some(r.fds as f64), &r.fds.to_string(), "");
         out += &td_num(Some(r.wait_calls as f64), &r.wait_calls.to_string(), "");
         out += &td_num(Some(us), &compact(us), &range);
-        for v in [r.ratio_to_smallest, r.ns_per_watched_fd, r.fds_passed_per_wait, r.fds_watched_per_wait, r.ready_per_wait] {
+        for v in
+            [r.ratio_to_smallest, r.ns_per_watched_fd, r.fds_passed_per_wait, r.fds_watched_per_wait, r.ready_per_wait]
+        {
             out += &td_num(Some(v), &compact(v), "");
         }
         for v in [published, published_ratio] {
@@ -343,7 +352,10 @@ pub fn claims(report: &ClaimsReport) -> String {
             "large comparison",
             if report.large == 0 { "not run".to_owned() } else { format!("{} connections", report.large) },
         ),
-        ("one getppid", format!("{} ns without a probe", esc(&crate::present::numbers::significant(report.syscall_ns)))),
+        (
+            "one getppid",
+            format!("{} ns without a probe", esc(&crate::present::numbers::significant(report.syscall_ns))),
+        ),
         ("RLIMIT_NOFILE", format!("{} (hard {})", l.open_files.0, l.open_files.1)),
         ("RLIMIT_NPROC", l.max_user_tasks.map_or("unlimited".into(), |n| n.to_string())),
         ("threads-max", l.threads_max.to_string()),
@@ -390,7 +402,10 @@ mod tests {
 
     #[test]
     fn escaping_leaves_no_markup() {
-        assert_eq!(esc("</script><img src=x onerror='a&b'>"), "&lt;/script&gt;&lt;img src=x onerror=&#39;a&amp;b&#39;&gt;");
+        assert_eq!(
+            esc("</script><img src=x onerror='a&b'>"),
+            "&lt;/script&gt;&lt;img src=x onerror=&#39;a&amp;b&#39;&gt;"
+        );
         let json = json_script(&serde_json::json!({ "cmd": "</script><b>&" }));
         assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'), "{json}");
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();
