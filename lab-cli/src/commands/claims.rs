@@ -30,6 +30,7 @@ use lab_report::{
     },
     results::{
         document::{ModelResult, Unsupported, model_result},
+        save,
         scan::ScanRow,
     },
 };
@@ -242,6 +243,8 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
         syscall_ns,
         connections: c as u64,
         large: plan.large.unwrap_or(0) as u64,
+        created: save::now_rfc3339(),
+        machine: save::this_machine(),
     };
     // For a terminal the table fits its width; to a file or a pipe it keeps its full width.
     let width = if args.output.is_none() { export::stdout_width() } else { None };

@@ -17,7 +17,7 @@ use tabled::{
 use crate::{
     present::numbers::significant,
     results::{
-        document::{ModelResult, Unsupported},
+        document::{Machine, ModelResult, Unsupported},
         scan::ScanRow,
     },
 };
@@ -224,6 +224,16 @@ pub struct ClaimsReport {
     /// The connections of the large comparison (0: not run, `--quick`).
     #[serde(default)]
     pub large: u64,
+    /// When it was made (UTC, RFC 3339).
+    #[serde(default)]
+    pub created: String,
+    /// The kernel and CPUs it ran on.
+    #[serde(default = "unknown_machine")]
+    pub machine: Machine,
+}
+
+fn unknown_machine() -> Machine {
+    Machine { kernel: "unknown".into(), cpus: 0 }
 }
 
 #[cfg(test)]
@@ -261,6 +271,8 @@ mod tests {
             syscall_ns: 277.0,
             connections: 1000,
             large: 10_000,
+            created: "2026-12-04T05:00:00Z".into(),
+            machine: unknown_machine(),
         }
     }
 

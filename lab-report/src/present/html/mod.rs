@@ -331,6 +331,11 @@ fn scan_table(report: &ScanReport) -> String {
     out + "</tbody>\n</table>\n"
 }
 
+/// A verdict's CSS class: its JSON name (`holds_in_part`).
+fn verdict_class(verdict: crate::present::claims::Verdict) -> String {
+    serde_json::to_value(verdict).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
 /// The page of `iolab claims`: the verdicts first, each with its badge, then the limits read.
 pub fn claims(report: &ClaimsReport) -> String {
     let mut body = String::from("<h1>iolab claims</h1>\n");
@@ -343,10 +348,30 @@ pub fn claims(report: &ClaimsReport) -> String {
         .filter(|&v| count(v) > 0)
         .map(|v| format!("{} {}", count(v), v.text()))
         .collect();
-    let _ = writeln!(body, "<p>Of {} claims: {}.</p>\n</section>", report.claims.len(), esc(&tally.join(", ")));
+    let _ = writeln!(
+        body,
+        "<p>Of {} claims: {}.</p>\n<ul class=\"verdict-lines\">",
+        report.claims.len(),
+        esc(&tally.join(", "))
+    );
+    for c in &report.claims {
+        let _ = writeln!(
+            body,
+            "<li><span class=\"badge {}\">{}</span> {}. {}: {}</li>",
+            verdict_class(c.verdict),
+            esc(c.verdict.text()),
+            esc(&c.id),
+            esc(&c.claim),
+            esc(&c.because)
+        );
+    }
+    body += "</ul>\n</section>\n";
     body += "<h2 id=\"conditions\">Conditions</h2>\n";
     let l = &report.limits;
     let mut rows = vec![
+        ("kernel", esc(&report.machine.kernel)),
+        ("CPUs", report.machine.cpus.to_string()),
+        ("date", esc(&report.created)),
         ("connections", report.connections.to_string()),
         (
             "large comparison",
@@ -376,8 +401,7 @@ pub fn claims(report: &ClaimsReport) -> String {
     }
     table += "</tr></thead>\n<tbody>\n";
     for c in &report.claims {
-        let verdict = serde_json::to_value(c.verdict).ok().and_then(|v| v.as_str().map(str::to_owned));
-        let class = verdict.unwrap_or_default();
+        let class = verdict_class(c.verdict);
         let _ = writeln!(
             table,
             "<tr>{}{}{}<td data-v=\"{}\"><span class=\"badge {class}\">{}</span><br><small>{}</small></td>\
