@@ -18,7 +18,7 @@ use lab_load::Workload;
 use lab_measure::result::RunResult;
 use lab_report::{
     present::{
-        export::{Format, open_output, render, spread_warnings},
+        export::{Format, open_output, render, render_width, spread_summary, spread_warnings},
         plot::sweep_svg,
     },
     results::{
@@ -47,6 +47,15 @@ fn error_of<T>(result: anyhow::Result<T>) -> String {
 #[test]
 fn table_snapshot() {
     insta::assert_snapshot!("table", render(&fixture(), Format::Table));
+}
+
+#[test]
+fn table_at_100_columns_snapshot() {
+    let text = render_width(&fixture(), Format::Table, Some(100));
+    for line in text.lines() {
+        assert!(line.chars().count() <= 100, "{} wide: {line}", line.chars().count());
+    }
+    insta::assert_snapshot!("table_100", text);
 }
 
 #[test]
@@ -170,6 +179,17 @@ fn spread_warnings_name_the_noisy_model_and_figure() {
             "warning: thread at 100 connections: p50 µs varied 19% over 3 runs (2047–2489); smaller differences are noise",
         ]
     );
+}
+
+#[test]
+fn the_spread_warnings_are_one_line_naming_the_models_figures_and_worst() {
+    assert_eq!(
+        spread_summary(&fixture()).unwrap(),
+        "warning: runs varied more than 10% for thread (msg/s, p50 µs); the most: thread at 100 connections, \
+         msg/s by 19% (38.8k–46.8k); smaller differences are noise (each spread is in --format json and --html)"
+    );
+    let text = render(&fixture(), Format::Table);
+    assert_eq!(text.matches("varied").count(), 1, "{text}");
 }
 
 #[test]
@@ -356,4 +376,91 @@ fn sweep_svg_draws_four_panels_and_a_legend_entry_per_model() {
 fn sweep_svg_fails_on_a_bad_path_naming_it() {
     let error = error_of(sweep_svg(&sweep(), Path::new("/nonexistent-iolab-dir/sweep.svg")));
     assert!(error.starts_with("cannot draw /nonexistent-iolab-dir/sweep.svg: "), "{error}");
+}
+
+/// A page's structure, for a snapshot: the style sheet and scripts elided, each chart reduced to
+/// its size and how many bars, lines and labels it holds.
+fn html_structure(page: &str) -> String {
+    let mut out = String::new();
+    let mut rest = page;
+    let elide = |rest: &mut &str, out: &mut String, open: &str, close: &str, what: &dyn Fn(&str) -> String| {
+        let Some(start) = rest.find(open) else { return false };
+        let end = start + rest[start..].find(close).expect("closed") + close.len();
+        let (head, body) = (&rest[..start], &rest[start..end]);
+        out.push_str(head);
+        out.push_str(&what(body));
+        *rest = &rest[end..];
+        true
+    };
+    loop {
+        let next = ["<style>", "<script", "<svg"].iter().filter_map(|t| rest.find(t).map(|i| (i, *t))).min();
+        let Some((_, tag)) = next else { break };
+        let count = |body: &str, t: &str| body.matches(t).count();
+        match tag {
+            "<style>" => elide(&mut rest, &mut out, "<style>", "</style>", &|_| "<style>…</style>".into()),
+            "<script" => elide(&mut rest, &mut out, "<script", "</script>", &|body: &str| {
+                let open = &body[..body.find('>').unwrap() + 1];
+                format!("{open}…{} bytes…</script>", body.len())
+            }),
+            _ => elide(&mut rest, &mut out, "<svg", "</svg>", &|body: &str| {
+                let view = body.split("viewBox=\"").nth(1).and_then(|v| v.split('"').next()).unwrap_or("");
+                format!(
+                    "<svg viewBox=\"{view}\">{} rect, {} path, {} circle, {} text</svg>",
+                    count(body, "<rect"),
+                    count(body, "<path"),
+                    count(body, "<circle"),
+                    count(body, "<text")
+                )
+            }),
+        };
+    }
+    out + rest
+}
+
+#[test]
+fn html_snapshot() {
+    if let Ok(path) = std::env::var("IOLAB_HTML_SAMPLE") {
+        fs::write(path, lab_report::present::html::document(&fixture())).unwrap();
+    }
+    insta::assert_snapshot!("html", html_structure(&lab_report::present::html::document(&fixture())));
+}
+
+#[test]
+fn html_embeds_the_whole_document_and_every_table() {
+    let doc = fixture();
+    let page = lab_report::present::html::document(&doc);
+    let start = page.find("id=\"iolab-data\">").unwrap() + "id=\"iolab-data\">".len();
+    let json = &page[start..start + page[start..].find("</script>").unwrap()];
+    let back: Document = serde_json::from_str(json).unwrap();
+    assert_eq!(render(&back, Format::Json), render(&doc, Format::Json));
+    let markdown_tables = render(&doc, Format::Markdown).matches("\n| model").count();
+    assert_eq!(page.matches("<table").count(), markdown_tables, "a table per group, as in Markdown");
+    for figure in [Figure::MsgsPerSec, Figure::SyscallsPerMsg] {
+        assert!(page.contains(&format!("title=\"{}\"", figure.description())), "{figure:?}'s tooltip");
+    }
+}
+
+#[test]
+fn html_shows_what_the_user_typed_as_text() {
+    let evil = "</script><img src=x onerror=alert(1)>";
+    let mut doc = fixture();
+    doc.argv = vec!["iolab".into(), "compare".into(), "--server".into(), format!("x=sh -c '{evil}' {{port}}")];
+    doc.results[0].run.model = evil.into();
+    doc.unsupported.push(lab_report::results::document::Unsupported { model: evil.into(), reason: evil.into() });
+    let page = lab_report::present::html::document(&doc);
+    assert!(!page.contains("<img"), "an injected element");
+    assert_eq!(page.matches("</script>").count(), 2, "only the page's own scripts end");
+    assert!(page.contains("&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"));
+}
+
+#[test]
+fn html_of_a_sweep_draws_lines_over_connections() {
+    let mut doc = fixture();
+    doc.command = "sweep".into();
+    doc.results = sweep();
+    let page = lab_report::present::html::document(&doc);
+    if let Ok(path) = std::env::var("IOLAB_HTML_SWEEP") {
+        fs::write(path, &page).unwrap();
+    }
+    insta::assert_snapshot!("html_sweep", html_structure(&page));
 }

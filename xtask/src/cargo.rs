@@ -65,6 +65,7 @@ pub fn run_iolab(root: &Path, args: &[OsString]) -> Result<()> {
 /// happens as the user.
 pub fn test(root: &Path, lint: bool, args: &[OsString]) -> Result<()> {
     let tools = prepare_tests(root, lint)?;
+    setup::ensure_chromium()?;
     // The gevent example's tests need it; without it they fail and say so, the others run.
     if let Err(err) = python::ensure_gevent(root) {
         say!("gevent: cannot set it up: {err:#}; the gevent server's tests will fail");

@@ -84,7 +84,8 @@ enum Task {
     /// `cargo clippy --all-targets -- -D warnings` on the default members.
     Lint,
     /// Make `.tools/python` (see `python`), build, then run `iolab claims ARGS…` as root: each
-    /// claim of the walkthrough tested, with the Python servers beside the models.
+    /// claim of the walkthrough tested, with the Python servers beside the models; the page goes
+    /// to docs/report.html unless ARGS has its own --html.
     #[command(disable_help_flag = true)]
     Claims {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -133,6 +134,10 @@ fn run(task: Task) -> anyhow::Result<()> {
                 say!("gevent: {err:#}; the claims go on without the gevent server");
             }
             args.insert(0, "claims".into());
+            // The page the README links: written unless the arguments name another.
+            if !args.iter().any(|a| a == "--html" || a.to_string_lossy().starts_with("--html=")) {
+                args.extend(["--html".into(), root.join("docs/report.html").into_os_string()]);
+            }
             cargo::run_iolab(&root, &args)
         }
         Task::Vm(args) => vm::vm(&root, args),

@@ -58,6 +58,29 @@ pub fn ensure_lint_tools() -> Result<()> {
     cmd::run(Command::new("rustup").args(["component", "add"]).args(&missing))
 }
 
+/// Makes sure a Chromium is on PATH: the browser test (`lab-cli/tests/browser.rs`) opens the HTML
+/// pages in it, headless. Missing, it is installed with Debian's `apt-get install -y chromium`
+/// (through sudo when we are not root), and xtask says so.
+pub fn ensure_chromium() -> Result<()> {
+    if ["chromium", "chromium-browser", "google-chrome"].iter().any(|name| which::which(name).is_ok()) {
+        return Ok(());
+    }
+    say!("chromium: installing with apt-get (the browser test opens the HTML pages in it)");
+    let apt = |args: &[&str]| -> Result<()> {
+        let mut command = match crate::root::sudo()? {
+            Some(sudo) => {
+                let mut c = Command::new(sudo);
+                c.arg("apt-get");
+                c
+            }
+            None => Command::new("apt-get"),
+        };
+        cmd::run(command.env("DEBIAN_FRONTEND", "noninteractive").args(args))
+    };
+    apt(&["update"])?;
+    apt(&["install", "-y", "--no-install-recommends", "chromium"]).context("cannot install chromium with apt-get")
+}
+
 /// The facts about the nightly toolchain that setup depends on.
 struct Nightly {
     release: String,

@@ -24,11 +24,13 @@ use lab_measure::{
 use lab_report::{
     present::{
         claims::{ClaimsReport, Evidence, PythonSelect, claims},
-        export::{Format, record},
+        export::{self, Format, record},
+        html,
         progress::Progress,
     },
     results::{
         document::{ModelResult, Unsupported, model_result},
+        save,
         scan::ScanRow,
     },
 };
@@ -52,6 +54,9 @@ pub struct ClaimsArgs {
     /// Write the result to FILE instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the claims as one self-contained HTML page to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// No progress line on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -116,6 +121,9 @@ const SCANNED: &[&str] = &["poll", "epoll"];
 pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
     if let Some(path) = &args.output {
         fs::File::create(path).map_err(|e| BadInput(format!("--output {}: {e}", path.display())))?;
+    }
+    if let Some(path) = &args.html {
+        export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--html: {e:#}")))?;
     }
     let plan = Plan::of(&args);
     let most = plan.large.unwrap_or(0).max(plan.connections).max(plan.wide);
@@ -235,8 +243,12 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
         syscall_ns,
         connections: c as u64,
         large: plan.large.unwrap_or(0) as u64,
+        created: save::now_rfc3339(),
+        machine: save::this_machine(),
     };
-    let table = report.table(args.format == Format::Markdown);
+    // For a terminal the table fits its width; to a file or a pipe it keeps its full width.
+    let width = if args.output.is_none() { export::stdout_width() } else { None };
+    let table = report.table_width(args.format == Format::Markdown, width);
     let text = match args.format {
         Format::Markdown => table,
         format => record::render("claims", &report, format, table)?,
@@ -244,6 +256,9 @@ pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
     match &args.output {
         Some(path) => fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
         None => print!("{text}"),
+    }
+    if let Some(path) = &args.html {
+        fs::write(path, html::claims(&report)).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

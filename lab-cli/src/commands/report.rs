@@ -1,13 +1,21 @@
 //! `iolab report FILE…`: saved results (`--save`, `--format json`) rendered again, in any format,
-//! side by side.
+//! side by side, and with `--html` as one page.
 
 use std::{path::PathBuf, process::ExitCode};
 
-use anyhow::Result;
+use std::io::Write as _;
+
+use anyhow::{Context as _, Result};
 use clap::Args;
 
 use lab_measure::error::BadInput;
-use lab_report::{present::export::Format, results::save};
+use lab_report::{
+    present::{
+        export::{self, Format},
+        html,
+    },
+    results::save,
+};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -17,10 +25,19 @@ pub struct ReportArgs {
     /// How the results are shown: tables, or JSON, CSV or Markdown for programs and notes.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Also write the results as one self-contained HTML page to FILE.
+    #[arg(long, value_name = "PAGE")]
+    pub html: Option<PathBuf>,
 }
 
 pub fn report_command(args: ReportArgs) -> Result<ExitCode> {
     let doc = save::merge_files(&args.files).map_err(|e| BadInput(format!("{e:#}")))?;
-    print!("{}", lab_report::present::export::render(&doc, args.format));
+    if let Some(path) = &args.html {
+        let shown = path.display();
+        let mut out =
+            export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--html: {e:#}")))?;
+        out.write_all(html::document(&doc).as_bytes()).with_context(|| format!("cannot write {shown}"))?;
+    }
+    print!("{}", export::render_width(&doc, args.format, export::stdout_width()));
     Ok(ExitCode::SUCCESS)
 }

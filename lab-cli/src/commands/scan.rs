@@ -28,7 +28,7 @@ use lab_measure::{
     run::RunSpec,
 };
 use lab_report::{
-    present::{export, plot, progress::Progress, scan},
+    present::{export, html, plot, progress::Progress, scan},
     results::{
         save,
         scan::{ScanReport, ScanRow},
@@ -110,7 +110,7 @@ pub fn scan_command(mut args: ScanArgs) -> Result<ExitCode> {
     let rows = points.iter().filter(|runs| !runs.is_empty()).map(|runs| ScanRow::from_runs(runs)).collect();
     let report = ScanReport::new(rows, args.calls as u64, args.runs as u64, interrupted.is_some());
     // The table first: a plot that cannot be written must not cost the measured results.
-    args.output.write_rendered(|format| scan::render(&report, format))?;
+    args.output.write_rendered(|format| scan::render(&report, format), || html::scan(&report))?;
     if let Some(path) = args.plot.as_ref().filter(|_| !report.rows.is_empty()) {
         plot::scan_svg(&report, path).with_context(|| format!("writing the plot to {}", path.display()))?;
         lab_measure::privileges::give_away(path)?;

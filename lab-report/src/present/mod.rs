@@ -1,6 +1,7 @@
 //! Presentation: turning results into text and pictures. Nothing here measures.
 //!
 //! - [`export`]: the [`document`](crate::results::document) as a table, JSON, CSV or Markdown.
+//! - [`html`]: the results as one self-contained HTML page (charts, sortable tables, the data).
 //! - [`run_table`]: one run in detail (syscalls by name, wait calls, switches).
 //! - [`timing_table`]: `--timing`'s per-syscall on-CPU time, errors and histograms.
 //! - [`validation`]: strace's and perf's counts beside the probe's (`trace --validate`).
@@ -12,6 +13,7 @@
 //! - [`numbers`]: how every number is written.
 pub mod claims;
 pub mod export;
+pub mod html;
 pub mod numbers;
 pub mod plot;
 pub mod progress;

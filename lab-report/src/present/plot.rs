@@ -46,7 +46,7 @@ const PANELS: [Panel; 4] = [
 
 /// Okabe–Ito colours (told apart by colour-blind readers too), then purple and grey, so that the
 /// nine models get nine colours; the pale yellow comes last.
-const COLORS: [RGBColor; 10] = [
+pub(crate) const COLORS: [RGBColor; 10] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),

@@ -206,7 +206,7 @@ pub fn shape(report: &ScanReport) -> Option<String> {
 
 /// Lines under the table: an interrupted scan, load errors, runs that disagree by more than 10%,
 /// a point where a call did not find exactly one fd ready.
-fn warnings(report: &ScanReport) -> Vec<String> {
+pub(crate) fn warnings(report: &ScanReport) -> Vec<String> {
     let mut lines = Vec::new();
     if report.incomplete {
         lines.push("warning: interrupted: these are the points finished before the interruption".to_owned());

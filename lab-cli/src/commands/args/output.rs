@@ -1,7 +1,7 @@
 //! Where a command's results go: the flags of every command that writes a results document
 //! (`run`, `compare`, `prove`, `sweep`) or a scan (`scan`). `claims` writes one verdict table
-//! and takes only `--format`, `-o` and `-q`, with help of its own; `load` and `trace` print one
-//! record with `--format`.
+//! and takes only `--format`, `-o`, `--html` and `-q`, with help of its own; `load` and `trace`
+//! print one record with `--format`.
 
 use std::path::PathBuf;
 
@@ -9,7 +9,10 @@ use clap::Args;
 
 use lab_measure::error::BadInput;
 use lab_report::{
-    present::export::{self, Format},
+    present::{
+        export::{self, Format},
+        html,
+    },
     results::{document::Document, save},
 };
 
@@ -32,6 +35,10 @@ pub struct OutputArgs {
     /// Also write the results as Markdown to FILE (repeatable).
     #[arg(long, value_name = "FILE")]
     pub export_markdown: Vec<PathBuf>,
+    /// Also write the results as one self-contained HTML page to FILE (repeatable): the verdict,
+    /// the conditions, charts, sortable tables and the data, opening from disk with no network.
+    #[arg(long, value_name = "FILE")]
+    pub html: Vec<PathBuf>,
     /// Keep every measured run's JSON in this folder (for `iolab report`).
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
@@ -58,6 +65,9 @@ impl OutputArgs {
             let flag = format!("--export-{name}");
             export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("{flag}: {e:#}")))?;
         }
+        for path in &self.html {
+            export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--html: {e:#}")))?;
+        }
         if let Some(dir) = &self.save {
             save::prepare_dir(dir).map_err(|e| BadInput(format!("--save: {e:#}")))?;
         }
@@ -69,19 +79,28 @@ impl OutputArgs {
     /// the error at the end counts the failures.
     pub fn write(&self, doc: &Document) -> anyhow::Result<()> {
         let summary = self.save.as_ref().map(|dir| dir.join(format!("{}.json", doc.command)));
-        self.write_each(|format| Ok(export::render(doc, format)), summary)
+        let render = |format, width| Ok(export::render_width(doc, format, width));
+        self.write_each(render, || html::document(doc), summary)
     }
 
-    /// Writes what `render` makes in each format asked for, as [`OutputArgs::write`] does, for a
-    /// command whose results are not a [`Document`] (`iolab scan`); `--save` is the command's.
-    pub fn write_rendered(&self, render: impl Fn(Format) -> anyhow::Result<String>) -> anyhow::Result<()> {
-        self.write_each(render, None)
-    }
-
-    /// Stdout or --output, every export, then `json_copy` (if any) in JSON.
-    fn write_each(
+    /// Writes what `render` makes in each format asked for, and `page` to each --html, as
+    /// [`OutputArgs::write`] does, for a command whose results are not a [`Document`]
+    /// (`iolab scan`); `--save` is the command's.
+    pub fn write_rendered(
         &self,
         render: impl Fn(Format) -> anyhow::Result<String>,
+        page: impl Fn() -> String,
+    ) -> anyhow::Result<()> {
+        self.write_each(|format, _| render(format), page, None)
+    }
+
+    /// Stdout or --output, every export, every --html page, then `json_copy` (if any) in JSON.
+    /// `render` gets the width of the terminal for stdout when it is one (see
+    /// `export::stdout_width`), else `None`: a file or a pipe keeps every table at full width.
+    fn write_each(
+        &self,
+        render: impl Fn(Format, Option<usize>) -> anyhow::Result<String>,
+        page: impl Fn() -> String,
         json_copy: Option<PathBuf>,
     ) -> anyhow::Result<()> {
         let mut failed = 0;
@@ -91,13 +110,17 @@ impl OutputArgs {
                 failed += 1;
             }
         };
-        report("the results", render(self.format).and_then(|text| write_to(self.output.as_deref(), &text)));
+        let width = if matches!(self.output.as_deref(), None | Some("-")) { export::stdout_width() } else { None };
+        report("the results", render(self.format, width).and_then(|text| write_to(self.output.as_deref(), &text)));
+        for path in &self.html {
+            report(&path.display().to_string(), write_to(Some(&path.to_string_lossy()), &page()));
+        }
         let mut files: Vec<(&PathBuf, Format)> = self.exports();
         files.extend(json_copy.as_ref().map(|path| (path, Format::Json)));
         for (path, format) in files {
             report(
                 &path.display().to_string(),
-                render(format).and_then(|text| write_to(Some(&path.to_string_lossy()), &text)),
+                render(format, None).and_then(|text| write_to(Some(&path.to_string_lossy()), &text)),
             );
         }
         match failed {

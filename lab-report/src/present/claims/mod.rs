@@ -11,13 +11,13 @@ mod rules;
 use serde::{Deserialize, Serialize};
 use tabled::{
     Table, Tabled,
-    settings::{Style, Width, object::Columns},
+    settings::{Style, Width, object::Columns, peaker::Priority},
 };
 
 use crate::{
     present::numbers::significant,
     results::{
-        document::{ModelResult, Unsupported},
+        document::{Machine, ModelResult, Unsupported},
         scan::ScanRow,
     },
 };
@@ -145,21 +145,49 @@ struct Row<'a> {
 }
 
 impl ClaimsReport {
-    /// The claims as a table for a terminal (`markdown`: for the README).
+    /// The claims as a table for a terminal (`markdown`: for the README), at full width.
     pub fn table(&self, markdown: bool) -> String {
-        let rows = self.claims.iter().map(|c| Row {
-            id: &c.id,
-            claim: &c.claim,
-            measured: &c.measured,
-            verdict: c.verdict.text(),
-            command: format!("`{}`", c.command),
-        });
+        self.table_width(markdown, None)
+    }
+
+    /// [`ClaimsReport::table`] fitted to `width` columns when given (a terminal's): the commands
+    /// move under the table as numbered notes, and the cells wrap.
+    pub fn table_width(&self, markdown: bool, width: Option<usize>) -> String {
+        let mut commands: Vec<&str> = Vec::new();
+        let rows: Vec<Row> = self
+            .claims
+            .iter()
+            .map(|c| {
+                let command = match width {
+                    Some(_) if !markdown => {
+                        if !commands.contains(&c.command.as_str()) {
+                            commands.push(&c.command);
+                        }
+                        let n = commands.iter().position(|k| *k == c.command).unwrap_or(0) + 1;
+                        format!("[{n}]")
+                    }
+                    _ => format!("`{}`", c.command),
+                };
+                Row { id: &c.id, claim: &c.claim, measured: &c.measured, verdict: c.verdict.text(), command }
+            })
+            .collect();
         let mut table = Table::new(rows);
         if markdown {
             table.with(Style::markdown());
+        } else if let Some(width) = width {
+            table.with(Style::rounded()).with(Width::wrap(width).keep_words(true).priority(Priority::max(false)));
         } else {
             table.with(Style::rounded()).modify(Columns::new(1..3), Width::wrap(44).keep_words(true));
         }
+        let mut notes = String::new();
+        if let Some(width) = width {
+            for (i, command) in commands.iter().enumerate() {
+                let number = format!("[{}] ", i + 1);
+                let indent = " ".repeat(number.len());
+                notes += &format!("{number}{}\n", crate::present::export::wrap(command, width - indent.len(), &indent));
+            }
+        }
+        let notes = if notes.is_empty() { notes } else { format!("\n{notes}") };
         let l = &self.limits;
         let open_files = format!("{} (hard {})", l.open_files.0, l.open_files.1);
         let user_tasks = l.max_user_tasks.map_or("unlimited".into(), |n| n.to_string());
@@ -169,13 +197,18 @@ impl ClaimsReport {
                 " The large comparison stops at {n} connections: each holds a socket in the load generator and one in the server, both under RLIMIT_NOFILE, and every server must be taken back cleanly after it."
             ),
         };
-        format!(
-            "{table}\n\nLimits here: RLIMIT_NPROC {user_tasks}, threads-max {}, pid_max {}, vm.max_map_count {}, RLIMIT_NOFILE {open_files}; one getppid costs {} ns without a probe.{bound}\n",
+        let limits = format!(
+            "Limits here: RLIMIT_NPROC {user_tasks}, threads-max {}, pid_max {}, vm.max_map_count {}, RLIMIT_NOFILE {open_files}; one getppid costs {} ns without a probe.{bound}",
             l.threads_max,
             l.pid_max,
             l.max_map_count,
             significant(self.syscall_ns)
-        )
+        );
+        let limits = match width {
+            Some(width) => crate::present::export::wrap(&limits, width, ""),
+            None => limits,
+        };
+        format!("{table}\n{notes}\n{limits}\n")
     }
 }
 
@@ -191,6 +224,16 @@ pub struct ClaimsReport {
     /// The connections of the large comparison (0: not run, `--quick`).
     #[serde(default)]
     pub large: u64,
+    /// When it was made (UTC, RFC 3339).
+    #[serde(default)]
+    pub created: String,
+    /// The kernel and CPUs it ran on.
+    #[serde(default = "unknown_machine")]
+    pub machine: Machine,
+}
+
+fn unknown_machine() -> Machine {
+    Machine { kernel: "unknown".into(), cpus: 0 }
 }
 
 #[cfg(test)]
@@ -202,6 +245,49 @@ mod tests {
         assert_eq!(Verdict::of_parts(&[true, true]), Verdict::Holds);
         assert_eq!(Verdict::of_parts(&[true, false, false]), Verdict::HoldsInPart);
         assert_eq!(Verdict::of_parts(&[false, false]), Verdict::DoesNotHold);
+    }
+
+    fn report() -> ClaimsReport {
+        let long = "iolab compare -c 1000 -m 50 --models process,thread,coroutine,coroutine-mt,epoll \
+                    --server 'py-process=.tools/python/bin/python examples/python/process_server.py {port}' \
+                    --server 'py-thread=.tools/python/bin/python examples/python/thread_server.py {port}'";
+        let claim = |id: &str, command: &str| Claim {
+            id: id.into(),
+            claim: "A process per connection costs a lot of resources; the OS limits how many".into(),
+            command: command.into(),
+            measured: "memory (PSS) per connection, process vs epoll: 50.6 vs 13.4 KiB at 1000 (3.78×); at most \
+                       32768 tasks here; Python: py-process 467 KiB at 1000"
+                .into(),
+            verdict: Verdict::HoldsInPart,
+            because: "10× epoll's memory per connection at every size holds".into(),
+        };
+        ClaimsReport {
+            claims: vec![
+                claim("1", long),
+                claim("2", long),
+                claim("7", "iolab scan --fds 10,1000 --models poll,epoll"),
+            ],
+            limits: MachineLimits::default(),
+            syscall_ns: 277.0,
+            connections: 1000,
+            large: 10_000,
+            created: "2026-12-04T05:00:00Z".into(),
+            machine: unknown_machine(),
+        }
+    }
+
+    #[test]
+    fn at_a_terminals_width_the_commands_become_numbered_notes_under_the_table() {
+        let text = report().table_width(false, Some(100));
+        for line in text.lines() {
+            assert!(line.chars().count() <= 100, "{} wide: {line}", line.chars().count());
+        }
+        assert!(text.contains("│ [1]") && text.contains("│ [2]"), "{text}");
+        assert_eq!(text.matches("\n[1] iolab compare -c 1000").count(), 1, "one note per command: {text}");
+        assert!(text.contains("\n[2] iolab scan --fds 10,1000 --models poll,epoll\n"), "{text}");
+        let full = report().table(false);
+        assert!(full.lines().any(|l| l.chars().count() > 100), "redirected: full width");
+        assert!(full.contains("`iolab scan --fds 10,1000 --models poll,epoll`"));
     }
 
     #[test]

@@ -40,12 +40,49 @@ pub enum Format {
 
 /// The document in `format`, ending with a newline.
 pub fn render(doc: &Document, format: Format) -> String {
+    render_width(doc, format, None)
+}
+
+/// [`render`], with the tables fitted to `width` columns when given (a terminal's, see
+/// [`stdout_width`]): long cells wrap, ranges go under the median, sentences wrap.
+pub fn render_width(doc: &Document, format: Format, width: Option<usize>) -> String {
     match format {
-        Format::Table => table::render(doc),
+        Format::Table => table::render(doc, width),
         Format::Json => json::render(doc),
         Format::Csv => csv::render(doc),
         Format::Markdown => markdown::render(doc),
     }
+}
+
+/// The width of the terminal standard output is, or `None` when it is redirected (a file or a
+/// pipe keeps every table at its full width).
+pub fn stdout_width() -> Option<usize> {
+    use std::io::IsTerminal as _;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size().map(|(width, _)| usize::from(width.0)).filter(|&w| w >= 40)
+}
+
+/// `text` broken at spaces into lines of at most `width` characters (a longer word stays whole),
+/// every line after the first starting with `indent`.
+pub fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split(' ') {
+        let len = word.chars().count();
+        if line > 0 && line + 1 + len > width {
+            out.push('\n');
+            out.push_str(indent);
+            line = indent.chars().count();
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += len;
+    }
+    out
 }
 
 /// Where `--output PATH` writes: standard output for `None` or `-`, else the file, created (or
@@ -111,7 +148,7 @@ const GROUPS: &[(&str, &[Figure])] = &[
 /// [`GROUPS`] as figures in [`Figure::ALL`]'s order, with every figure in exactly one group; a
 /// group whose figures are 0 or missing in every row is left out (the io_uring group, when no
 /// server used io_uring).
-fn groups(doc: &Document) -> Vec<(&'static str, Vec<Figure>)> {
+pub(crate) fn groups(doc: &Document) -> Vec<(&'static str, Vec<Figure>)> {
     let mut groups: Vec<_> = GROUPS
         .iter()
         .map(|(title, figures)| {
@@ -131,13 +168,22 @@ fn groups(doc: &Document) -> Vec<(&'static str, Vec<Figure>)> {
 /// A table cell: the median, then the range when the runs differ at the digits shown,
 /// e.g. `12.3k (11.9k–12.8k)`; a figure that was not measured is `–`.
 fn cell(s: Option<Summary>) -> String {
-    let Some(s) = s else { return MISSING.to_owned() };
+    match cell_parts(s) {
+        (median, range) if range.is_empty() => median,
+        (median, range) => format!("{median} ({range})"),
+    }
+}
+
+/// A cell's two parts: the median (or `–`), and `min–max` when the runs differ at the digits
+/// shown (else empty).
+pub(crate) fn cell_parts(s: Option<Summary>) -> (String, String) {
+    let Some(s) = s else { return (MISSING.to_owned(), String::new()) };
     let (median, min, max) = (compact(s.median), compact(s.min), compact(s.max));
-    if min == max { median } else { format!("{median} ({min}–{max})") }
+    if min == max { (median, String::new()) } else { (median, format!("{min}–{max}")) }
 }
 
 /// The connections column: `100`, or `100 +1k idle` with idle connections.
-fn connections(result: &ModelResult) -> String {
+pub(crate) fn connections(result: &ModelResult) -> String {
     let r = &result.run;
     if r.workload.idle > 0 {
         format!("{} +{} idle", r.workload.connections, compact(r.workload.idle as f64))
@@ -146,8 +192,23 @@ fn connections(result: &ModelResult) -> String {
     }
 }
 
-/// The lines shown under the tables: interrupted runs, load errors, probe losses, wide spreads.
+/// The lines shown under the tables: interrupted runs, load errors, probe losses, and one line
+/// for all the wide spreads (each is in the JSON's `spread` and on the HTML page).
 fn warnings(doc: &Document) -> Vec<String> {
+    let mut lines = notes(doc);
+    lines.extend(spread_summary(doc));
+    lines
+}
+
+/// Every warning about `doc`, a wide spread once per model and figure (the HTML page lists them).
+pub(crate) fn detailed_warnings(doc: &Document) -> Vec<String> {
+    let mut lines = notes(doc);
+    lines.extend(spread_warnings(doc));
+    lines
+}
+
+/// The warnings that are not about spread.
+fn notes(doc: &Document) -> Vec<String> {
     let mut lines = Vec::new();
     if doc.incomplete {
         lines.push("warning: interrupted: these are the runs finished before the interruption".to_owned());
@@ -180,7 +241,6 @@ fn warnings(doc: &Document) -> Vec<String> {
             ));
         }
     }
-    lines.extend(spread_warnings(doc));
     lines
 }
 
@@ -197,6 +257,49 @@ fn heading(doc: &Document) -> String {
 /// The figures whose spread is worth a warning: the headline ones a reader compares models by.
 pub const WATCHED: &[Figure] =
     &[Figure::MsgsPerSec, Figure::LatencyP50, Figure::SyscallsPerMsg, Figure::ServerCpuPerMsg];
+
+/// One line for every wide spread of [`spread_warnings`]: the models and figures that varied,
+/// and the worst spread; `None` when the runs agreed.
+pub fn spread_summary(doc: &Document) -> Option<String> {
+    let mut models: Vec<&str> = Vec::new();
+    let mut figures: Vec<&str> = Vec::new();
+    let mut worst: Option<(f64, String)> = None;
+    for result in doc.results.iter().filter(|r| r.runs > 1) {
+        for &figure in WATCHED {
+            let Some(s) = result.spread.get(figure.key()).filter(|s| wide_spread(s)) else { continue };
+            let model = result.run.model.as_str();
+            if !models.contains(&model) {
+                models.push(model);
+            }
+            if !figures.contains(&figure.label()) {
+                figures.push(figure.label());
+            }
+            let (share, by) = if s.median == 0.0 {
+                (f64::INFINITY, "around 0".to_owned())
+            } else {
+                let share = (s.max - s.min) / s.median.abs();
+                (share, format!("by {:.0}%", share * 100.0))
+            };
+            if worst.as_ref().is_none_or(|(w, _)| share > *w) {
+                let what = format!(
+                    "{model} at {} connections, {} {by} ({}–{})",
+                    result.run.workload.connections,
+                    figure.label(),
+                    compact(s.min),
+                    compact(s.max)
+                );
+                worst = Some((share, what));
+            }
+        }
+    }
+    let (_, worst) = worst?;
+    Some(format!(
+        "warning: runs varied more than 10% for {} ({}); the most: {worst}; smaller differences are noise \
+         (each spread is in --format json and --html)",
+        models.join(", "),
+        figures.join(", ")
+    ))
+}
 
 /// One line for each model and watched figure whose runs disagree by more than 10%.
 pub fn spread_warnings(doc: &Document) -> Vec<String> {

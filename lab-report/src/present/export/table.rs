@@ -3,45 +3,69 @@
 //! Sixteen figures with their ranges would be 300 columns wide, so the figures are split into
 //! groups (see `GROUPS`) of 3 to 5, each table under 160 columns. Every table repeats the model
 //! and connections columns so it reads on its own. Numbers are shortened (`12.3k`) and right
-//! aligned; no colour, so output is the same in a terminal, a pipe or a file.
+//! aligned; no colour. Redirected, the tables keep their full width; for a terminal
+//! ([`render`] with a width) a table too wide with its ranges shows the medians alone, long
+//! headers wrap so that every table fits, and the heading, warnings and verdict wrap too.
 
 use std::fmt::Write as _;
 
 use tabled::{
     Table,
     builder::Builder,
-    settings::{Alignment, Style, object::Columns},
+    settings::{Alignment, Style, Width, object::Columns, peaker::Priority},
 };
 
-use super::{cell, connections, groups, heading, warnings};
-use crate::results::{document::Document, figures::Figure};
+use super::{cell, cell_parts, connections, groups, heading, warnings, wrap};
+use crate::results::{document::Document, figures::Figure, stats::Summary};
 
-pub(super) fn render(doc: &Document) -> String {
+pub(super) fn render(doc: &Document, width: Option<usize>) -> String {
     if doc.is_one_run() {
         return crate::present::run_table::render(doc);
     }
-    let mut out = heading(doc) + "\n";
+    let fit = |text: &str, indent: &str| match width {
+        Some(width) => wrap(text, width, indent),
+        None => text.to_owned(),
+    };
+    let mut out = fit(&heading(doc), "") + "\n";
+    let mut dropped_ranges = false;
     for (title, figures) in groups(doc) {
         let mut table = grid(doc, &figures);
+        if let Some(width) = width
+            && table.total_width() > width
+        {
+            // Too wide with the ranges: the medians alone, wrapped if still too wide.
+            table = grid_with(doc, &figures, |s| cell_parts(s).0);
+            dropped_ranges |= doc.runs_per_model > 1;
+        }
         table.with(Style::rounded()).modify(Columns::new(2..), Alignment::right());
+        if let Some(width) = width {
+            table.with(Width::wrap(width).keep_words(true).priority(Priority::max(false)));
+        }
         let _ = write!(out, "\n{title}\n{table}\n");
     }
     for m in doc.results.iter().filter(|m| m.run.syscall_times.is_some()) {
         let _ = write!(out, "\n{} (the median run; histograms in --format json or `iolab run --timing`):", m.run.model);
         out += &crate::present::timing_table::table(m.run.syscall_times.as_ref().unwrap_or(&Default::default()));
     }
+    if dropped_ranges {
+        out += &fit(
+            "\n(medians only where the ranges did not fit this terminal: redirect the output for them, or see --format json or --html)",
+            "",
+        );
+        out.push('\n');
+    }
     let warnings = warnings(doc);
     if !warnings.is_empty() {
         out.push('\n');
         for line in warnings {
-            out += &line;
+            out += &fit(&line, "  ");
             out.push('\n');
         }
     }
     if !doc.verdict.is_empty() {
         out += "\nVerdict:\n";
         for line in &doc.verdict {
-            let _ = writeln!(out, "  {line}");
+            let _ = writeln!(out, "  {}", width.map_or_else(|| line.clone(), |w| wrap(line, w - 2, "  ")));
         }
     }
     out
@@ -49,6 +73,11 @@ pub(super) fn render(doc: &Document) -> String {
 
 /// The unstyled table of `figures`: a header row with units, then a row per model.
 pub(super) fn grid(doc: &Document, figures: &[Figure]) -> Table {
+    grid_with(doc, figures, cell)
+}
+
+/// [`grid`] with each figure's cell written by `cell`.
+fn grid_with(doc: &Document, figures: &[Figure], cell: impl Fn(Option<Summary>) -> String) -> Table {
     let mut builder = Builder::default();
     let header = ["model", "conns"].into_iter().map(str::to_owned).chain(figures.iter().map(|f| f.label().to_owned()));
     builder.push_record(header);
