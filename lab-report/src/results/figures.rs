@@ -79,11 +79,11 @@ impl Figure {
         Figure::PeakRss,
         Figure::PssPerConn,
         Figure::ServerCpuPerMsg,
-        Figure::WindowCpuPerMsg,
         Figure::OwnCpuPerMsg,
         Figure::NetRxPerMsg,
         Figure::OtherSoftirqPerMsg,
         Figure::HardirqPerMsg,
+        Figure::WindowCpuPerMsg,
         Figure::OwnCoresUsed,
         Figure::CoresUsed,
     ];

@@ -127,7 +127,7 @@ const GROUPS: &[(&str, &[Figure])] = &[
         &[Figure::VoluntaryCsPerMsg, Figure::InvoluntaryCsPerMsg, Figure::PeakThreads, Figure::PeakProcesses],
     ),
     (
-        "Server CPU and memory",
+        "Server CPU in the window: its own, and the interrupts on its threads",
         &[
             Figure::OwnCpuPerMsg,
             Figure::NetRxPerMsg,
@@ -136,12 +136,11 @@ const GROUPS: &[(&str, &[Figure])] = &[
             Figure::WindowCpuPerMsg,
             Figure::OwnCoresUsed,
             Figure::CoresUsed,
-            Figure::ServerCpuPerMsg,
-            Figure::ServerUserMs,
-            Figure::ServerSysMs,
-            Figure::PeakRss,
-            Figure::PssPerConn,
         ],
+    ),
+    (
+        "Server CPU over its life, and memory",
+        &[Figure::ServerCpuPerMsg, Figure::ServerUserMs, Figure::ServerSysMs, Figure::PeakRss, Figure::PssPerConn],
     ),
 ];
 
