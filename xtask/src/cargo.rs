@@ -92,6 +92,7 @@ pub fn quick_test(root: &Path, lint: bool) -> Result<()> {
 /// Setup, then the style gates unless `lint` is false.
 fn prepare_tests(root: &Path, lint: bool) -> Result<setup::Tools> {
     let tools = setup::setup(root)?;
+    setup::ensure_test_tools()?;
     if lint {
         gates(root, &tools)?;
     } else {
