@@ -350,6 +350,51 @@ mod tests {
         );
     }
 
+    /// `row`, measured with a message ready, `slept` of its 1,000 calls having slept.
+    fn ready_row(model: &str, fds: u64, ns_per_call: u64, slept: u64) -> ScanRow {
+        let mut r = row(model, fds, ns_per_call);
+        (r.mode, r.slept, r.slept_fraction) = (Mode::Ready, slept, slept as f64 / 1_000.0);
+        r
+    }
+
+    #[test]
+    fn the_sleeping_sentence_compares_each_model_at_its_most_fds_in_both_modes() {
+        let mut sleeps = vec![row("poll", 10, 6_000), row("poll", 1_000, 120_000), row("epoll", 1_000, 3_000)];
+        for r in &mut sleeps {
+            (r.slept, r.slept_fraction) = (1_000, 1.0);
+        }
+        let rows = vec![
+            sleeps[0].clone(),
+            ready_row("poll", 10, 2_000, 200),
+            sleeps[1].clone(),
+            ready_row("poll", 1_000, 40_000, 10),
+            sleeps[2].clone(),
+            ready_row("epoll", 1_000, 1_000, 5),
+            ready_row("select", 10, 2_000, 0), // ready alone: nothing to compare
+        ];
+        let report = ScanReport::new(rows, 1_000, 1, false);
+        assert_eq!(report.rows[3].ratio_to_smallest, 20.0, "ready rows are compared with ready rows");
+        let sentence = sleeping(&report).unwrap();
+        assert!(
+            sentence.starts_with(
+                "A wait call that sleeps over one that finds the message ready: poll 3× at 1000 fds (slept 100% vs \
+                 1% of its calls), epoll 3× at 1000 fds (slept 100% vs 0% of its calls). A poll or select"
+            ),
+            "{sentence}"
+        );
+        assert!(
+            shape(&report).unwrap().starts_with("One wait call that finds a message ready at 1000 fds over one at 10")
+        );
+        assert_eq!(sleeping(&ScanReport::new(vec![row("poll", 10, 1)], 1_000, 1, false)), None);
+        let lines = warnings(&report);
+        assert_eq!(
+            lines,
+            [
+                "warning: poll at 10 fds, ready: 20% of the calls slept; the message was not always queued, so their cost mixes both cases"
+            ]
+        );
+    }
+
     #[test]
     fn a_shape_that_differs_from_the_slide_is_said() {
         let rows = vec![row("select", 100, 8_000), row("select", 1_000, 16_000)];
