@@ -221,10 +221,13 @@ pub fn shape(report: &ScanReport) -> Option<String> {
 }
 
 /// With both modes measured: for each model, what a call that sleeps costs over one that finds
-/// the message ready, at the most fds both were measured at, and why. poll and select walk every
-/// fd twice when they sleep (once registering on each socket's wait queue, once after the wake-up
-/// collecting what is ready) and once when an fd is ready, so about 2×; epoll looks at its ready
-/// list either way, and sleeping adds only the wake-up path. `None` without a model in both modes.
+/// the message ready, at the most fds both were measured at, and why. poll and select that sleep
+/// walk every fd twice: the first walk also puts the caller on each socket's wait queue (undone
+/// on the way out), the second collects what is ready after the wake-up. One that finds an fd
+/// ready walks once, and stops registering at that fd (`_qproc` set to NULL in `do_poll` and
+/// `do_select`); the busy connection is among the first fds here, so it registers almost none.
+/// Two walks make 2×, the registering more. epoll looks at its ready list either way, and
+/// sleeping adds only the wake-up path. `None` without a model in both modes.
 pub fn sleeping(report: &ScanReport) -> Option<String> {
     let mut ratios = Vec::new();
     let mut at = None;
@@ -246,9 +249,11 @@ pub fn sleeping(report: &ScanReport) -> Option<String> {
     at?;
     Some(format!(
         "A wait call that sleeps over one that finds the message ready: {}. A poll or select that sleeps walks \
-         every fd twice (registering on each socket's wait queue, then collecting what is ready after the \
-         wake-up) and one that finds an fd ready walks once: about 2×. epoll looks only at its ready list either \
-         way; sleeping adds the wake-up path alone (switched out, woken by the socket's callback, switched back in).",
+         every fd twice, putting itself on each socket's wait queue in the first walk (and taking itself off on \
+         the way out) and collecting what is ready in the second; one that finds an fd ready walks once and stops \
+         registering at that fd, among the first here: two walks make 2×, the registering the rest. epoll looks \
+         only at its ready list either way; sleeping adds the wake-up path alone (switched out, woken by the \
+         socket's callback, switched back in).",
         ratios.join(", ")
     ))
 }
