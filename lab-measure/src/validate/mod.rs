@@ -105,6 +105,11 @@ pub struct NetRxAgreement {
     pub perf_percent: f64,
     pub samples: u64,
     pub net_rx_samples: u64,
+    /// The tree's on-CPU time by the probe, and by perf (its samples over its frequency): the two
+    /// denominators. They agree where the server switches rarely; where it switches on every
+    /// message perf's is the shorter, and the shares part by more.
+    pub probe_cpu_ns: u64,
+    pub perf_cpu_ns: u64,
     /// perf − probe, in percentage points.
     pub diff_points: f64,
     pub allowed_points: f64,

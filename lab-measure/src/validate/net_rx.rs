@@ -7,6 +7,9 @@
 //! probe times the same softirq between `softirq_entry` and `softirq_exit` on the tree's threads.
 //! Both count time on the tree's threads alone, so the two shares must agree; perf's is a sample
 //! (about a thousand per CPU-second), so they may part by a few points: [`ALLOWED_POINTS`].
+//! Where the tree switches on every message (a thread per connection), perf's samples add up to
+//! less CPU time than the probe counts and the shares part by more, perf's the higher; the check
+//! reports both denominators (`probe_cpu_ns`, `perf_cpu_ns`) so that a mismatch shows which.
 
 use std::path::PathBuf;
 
@@ -22,7 +25,7 @@ use crate::{
 };
 
 /// Samples per second per thread on a CPU.
-const FREQUENCY: &str = "999";
+const FREQUENCY: u64 = 999;
 
 /// How far apart, in percentage points, the two shares may be.
 pub const ALLOWED_POINTS: f64 = 5.0;
@@ -52,7 +55,8 @@ impl Sampling {
         let pids: Vec<String> = tree::processes(root).iter().map(u32::to_string).collect();
         let file = std::env::temp_dir().join(format!("iolab-perf-{}-{root}.data", std::process::id()));
         let path = file.to_string_lossy().into_owned();
-        let args = ["record", "-q", "-e", "cpu-clock", "-F", FREQUENCY, "-g", "-p", &pids.join(","), "-o", &path];
+        let args =
+            ["record", "-q", "-e", "cpu-clock", "-F", &FREQUENCY.to_string(), "-g", "-p", &pids.join(","), "-o", &path];
         let Some(mut perf) = Attached::start("perf", &args.map(String::from))? else {
             return Ok(Sampling::Unavailable(
                 "perf is not installed (apt-get install linux-perf): NET_RX share not checked".into(),
@@ -99,6 +103,8 @@ impl Sampling {
             perf_percent,
             samples,
             net_rx_samples: net_rx,
+            probe_cpu_ns: window.server_cpu_ns,
+            perf_cpu_ns: samples * 1_000_000_000 / FREQUENCY,
             diff_points,
             allowed_points: ALLOWED_POINTS,
             ok: diff_points.abs() <= ALLOWED_POINTS,

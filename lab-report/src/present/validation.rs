@@ -57,14 +57,16 @@ pub fn table(v: &Validation) -> String {
                 out,
                 "NET_RX share of the tree's CPU in the reported run: probe {:.1} % (softirq time / on-CPU time), \
                  perf record {:.1} % ({} of {} cpu-clock samples under net_rx_action), difference {:+.1} points \
-                 (allowed {}): {}",
+                 (allowed {}): {}; the tree's CPU time: probe {:.2} s, perf's samples {:.2} s",
                 n.probe_percent,
                 n.perf_percent,
                 n.net_rx_samples,
                 n.samples,
                 n.diff_points,
                 n.allowed_points,
-                verdict(n.ok)
+                verdict(n.ok),
+                n.probe_cpu_ns as f64 / 1e9,
+                n.perf_cpu_ns as f64 / 1e9
             );
         }
         (None, Some(note)) => {
