@@ -56,6 +56,10 @@ fn main() -> ExitCode {
             if trace && err.kind() == clap::error::ErrorKind::UnknownArgument && !line.contains("tip:") {
                 line += " (the command to trace goes after `--`: iolab trace -- CMD ARGS…)";
             }
+            let ready = std::env::args().skip(2).any(|a| a == "--ready");
+            if !trace && ready && err.kind() == clap::error::ErrorKind::UnknownArgument && line.contains("'--ready'") {
+                line += " (--ready is iolab scan's: iolab scan --ready)";
+            }
             eprintln!("iolab: {line}");
             return ExitCode::from(2);
         }

@@ -55,6 +55,11 @@ pub(crate) struct Shared {
     pub timeout: Duration,
     /// Whether message `k` starts on all connections together.
     pub lockstep: bool,
+    /// Messages each connection sends ahead of the reply it reads (see `Workload::ahead`).
+    pub ahead: usize,
+    /// The pause after each reply before the next message (see `Workload::think_us`); zero: none.
+    pub think: types::Timespec,
+    pub thinks: bool,
     /// Once every message is answered, before any connection closes: say `sent` and wait for a
     /// line on stdin (see `super::pause`).
     pub pause_when_sent: bool,
@@ -79,13 +84,17 @@ pub(crate) struct Outcome {
 struct Conn {
     id: usize,
     stream: TcpStream,
-    /// The message in progress (or, when finished, the number sent).
+    /// The message whose reply is being read (or, when finished, the number answered).
     k: usize,
+    /// The message being sent: `k` in the closed loop, up to `k + ahead` when sending ahead.
+    ks: usize,
+    /// Bytes of message `ks` sent, and of reply `k` received.
     sent: usize,
     got: usize,
     sending: bool,
     receiving: bool,
-    sent_at: Instant,
+    /// When each message in flight started, message `m` at `m % sent_at.len()`.
+    sent_at: Box<[Instant]>,
     /// Set while a message or the close is in progress.
     deadline: Option<Instant>,
     /// The close is in progress: a shutdown in place of the send, a receive that must see EOF.
@@ -105,9 +114,11 @@ impl Conn {
     }
 }
 
-/// The operations of a connection: `user_data` is its index shifted left once, plus this.
+/// The operations of a connection: `user_data` is its index shifted left twice, plus this.
 const SEND: u64 = 0;
 const RECV: u64 = 1;
+/// The pause after a reply (`Workload::think_us`) before the next message.
+const THINK: u64 = 2;
 /// `user_data` of the tick's timeout, on a kernel whose `io_uring_enter` takes no timeout (see
 /// [`Driver::submit_and_wait`]); no connection's index is that large.
 const TICK_TIMEOUT: u64 = u64::MAX;
@@ -124,11 +135,12 @@ pub(crate) fn drive_all(busy: Vec<(usize, TcpStream)>, shared: &Shared) -> io::R
             id,
             stream,
             k: 0,
+            ks: 0,
             sent: 0,
             got: 0,
             sending: false,
             receiving: false,
-            sent_at: Instant::now(),
+            sent_at: vec![Instant::now(); shared.ahead + 1].into_boxed_slice(),
             deadline: None,
             closing: false,
             failed: false,
@@ -209,7 +221,11 @@ impl<'a> Driver<'a> {
         let started = Instant::now();
         for (index, conn) in conns.iter_mut().enumerate() {
             conn.outcome.started = Some(started);
-            if self.shared.messages > 0 {
+            if self.shared.messages > 0 && self.shared.ahead > 0 {
+                conn.deadline = Some(started + self.shared.timeout);
+                self.send_ahead(index, conn)?;
+                self.receive(index, conn)?;
+            } else if self.shared.messages > 0 {
                 self.start_message(index, conn)?;
             } else {
                 self.finished(index, conn)?;
@@ -242,8 +258,8 @@ impl<'a> Driver<'a> {
             }
             self.in_flight -= completed.len();
             for &(user_data, result) in &completed {
-                let index = (user_data >> 1) as usize;
-                self.complete(index, &mut conns[index], user_data & 1, result)?;
+                let index = (user_data >> 2) as usize;
+                self.complete(index, &mut conns[index], user_data & 3, result)?;
                 if self.shared.lockstep && self.round_left == 0 {
                     self.next_round(conns)?;
                 }
@@ -303,20 +319,33 @@ impl<'a> Driver<'a> {
             self.round_unsent += 1;
             self.round_bytes += self.shared.payload.message(conn.id, conn.k).0.len();
         }
-        (conn.sent, conn.got) = (0, 0);
-        conn.sent_at = Instant::now();
-        conn.deadline = Some(conn.sent_at + self.shared.timeout);
+        (conn.ks, conn.sent, conn.got) = (conn.k, 0, 0);
+        let now = Instant::now();
+        conn.sent_at[0] = now;
+        conn.deadline = Some(now + self.shared.timeout);
         self.send(index, conn)?;
         self.receive(index, conn)
     }
 
+    /// Sending ahead: starts message `ks` unless one is being sent, all are, or `ahead` messages
+    /// are already in flight beyond reply `k`.
+    fn send_ahead(&mut self, index: usize, conn: &mut Conn) -> io::Result<()> {
+        if conn.sending || conn.ks >= self.shared.messages || conn.ks > conn.k + self.shared.ahead {
+            return Ok(());
+        }
+        conn.sent = 0;
+        let slot = conn.ks % conn.sent_at.len();
+        conn.sent_at[slot] = Instant::now();
+        self.send(index, conn)
+    }
+
     fn send(&mut self, index: usize, conn: &mut Conn) -> io::Result<()> {
-        let (message, _) = self.shared.payload.message(conn.id, conn.k);
+        let (message, _) = self.shared.payload.message(conn.id, conn.ks);
         let rest = &message[conn.sent..];
         let entry = opcode::Send::new(types::Fd(conn.fd()), rest.as_ptr(), rest.len() as u32)
             .flags(libc::MSG_NOSIGNAL)
             .build()
-            .user_data((index as u64) << 1 | SEND);
+            .user_data((index as u64) << 2 | SEND);
         conn.sending = true;
         self.push(entry)
     }
@@ -326,12 +355,16 @@ impl<'a> Driver<'a> {
         let want = conn.chunk.len().min(expected.len() - conn.got);
         let entry = opcode::Recv::new(types::Fd(conn.fd()), conn.chunk.as_mut_ptr(), want as u32)
             .build()
-            .user_data((index as u64) << 1 | RECV);
+            .user_data((index as u64) << 2 | RECV);
         conn.receiving = true;
         self.push(entry)
     }
 
     fn complete(&mut self, index: usize, conn: &mut Conn, op: u64, result: i32) -> io::Result<()> {
+        if op == THINK {
+            // The pause is over (its -ETIME is how a timeout ends).
+            return if conn.failed { Ok(()) } else { self.start_message(index, conn) };
+        }
         if op == SEND {
             conn.sending = false;
         } else {
@@ -347,6 +380,9 @@ impl<'a> Driver<'a> {
             return self.close_completed(conn, op, result);
         }
         let n = result as usize;
+        if self.shared.ahead > 0 {
+            return self.complete_ahead(index, conn, op, n);
+        }
         let (message, expected) = self.shared.payload.message(conn.id, conn.k);
         if op == SEND {
             conn.sent += n;
@@ -373,10 +409,52 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
+    /// Sending ahead, the send and the receive are two chains: a finished send starts the next
+    /// message if the window has room, a finished reply makes room and reads the next one. The
+    /// last reply can be read before its send's completion is reaped; the close waits for both.
+    fn complete_ahead(&mut self, index: usize, conn: &mut Conn, op: u64, n: usize) -> io::Result<()> {
+        if op == SEND {
+            conn.sent += n;
+            if conn.sent < self.shared.payload.message(conn.id, conn.ks).0.len() {
+                return self.send(index, conn); // the kernel took part: send the rest
+            }
+            conn.ks += 1;
+            if conn.k == self.shared.messages {
+                return self.finished(index, conn);
+            }
+            return self.send_ahead(index, conn);
+        }
+        if n == 0 {
+            return self.fail(conn, Failure::Eof);
+        }
+        let (_, expected) = self.shared.payload.message(conn.id, conn.k);
+        if conn.chunk[..n] != expected[conn.got..conn.got + n] {
+            return self.fail(conn, Failure::Mismatch);
+        }
+        conn.got += n;
+        if conn.got < expected.len() {
+            return self.receive(index, conn);
+        }
+        let now = Instant::now();
+        let started = conn.sent_at[conn.k % conn.sent_at.len()];
+        self.latencies.saturating_record((now - started).as_nanos().try_into().unwrap_or(u64::MAX));
+        conn.outcome.messages_ok += 1;
+        conn.outcome.last_reply = Some(now);
+        self.shared.answered.fetch_add(1, Ordering::Relaxed);
+        (conn.k, conn.got) = (conn.k + 1, 0);
+        if conn.k == self.shared.messages {
+            conn.deadline = None;
+            return if conn.sending { Ok(()) } else { self.finished(index, conn) };
+        }
+        conn.deadline = Some(now + self.shared.timeout);
+        self.receive(index, conn)?;
+        self.send_ahead(index, conn)
+    }
+
     /// A whole reply is in: count it, then start the next message unless in lockstep.
     fn answered(&mut self, index: usize, conn: &mut Conn) -> io::Result<()> {
         let now = Instant::now();
-        self.latencies.saturating_record((now - conn.sent_at).as_nanos().try_into().unwrap_or(u64::MAX));
+        self.latencies.saturating_record((now - conn.sent_at[0]).as_nanos().try_into().unwrap_or(u64::MAX));
         conn.outcome.messages_ok += 1;
         conn.outcome.last_reply = Some(now);
         conn.deadline = None;
@@ -387,6 +465,9 @@ impl<'a> Driver<'a> {
         }
         if conn.k == self.shared.messages {
             self.finished(index, conn)
+        } else if !self.shared.lockstep && self.shared.thinks {
+            let pause = opcode::Timeout::new(&self.shared.think).build().user_data((index as u64) << 2 | THINK);
+            self.push(pause)
         } else if !self.shared.lockstep {
             self.start_message(index, conn)
         } else {
@@ -405,11 +486,11 @@ impl<'a> Driver<'a> {
         conn.deadline = Some(Instant::now() + self.shared.timeout);
         let eof = opcode::Recv::new(types::Fd(conn.fd()), conn.chunk.as_mut_ptr(), 1)
             .build()
-            .user_data((index as u64) << 1 | RECV);
+            .user_data((index as u64) << 2 | RECV);
         if self.has_shutdown {
             let shutdown = opcode::Shutdown::new(types::Fd(conn.fd()), libc::SHUT_WR)
                 .build()
-                .user_data((index as u64) << 1 | SEND);
+                .user_data((index as u64) << 2 | SEND);
             conn.sending = true;
             self.push(shutdown)?;
         } else if let Err(err) = conn.stream.shutdown(std::net::Shutdown::Write) {

@@ -9,7 +9,8 @@
 //!    is listening: it is counted, not retried.)
 //! 2. **Drive.** All busy connections start together. Each runs a closed loop — send one
 //!    message, read and check the whole reply, repeat — either freely or, in lockstep mode,
-//!    with message `k` starting on every connection once all have answered `k - 1`. A busy
+//!    with message `k` starting on every connection once all have answered `k - 1`; or, with
+//!    [`Workload::ahead`], keeps that many more messages in flight than the reply it reads. A busy
 //!    connection that is done closes at once: it shuts down its side and expects the server to
 //!    close too. See [`connection`].
 //! 3. **Close** the idle connections the same way.
@@ -78,6 +79,17 @@ pub struct Workload {
     /// Whether all busy connections send message `k` at the same moment (not in schema 1).
     #[serde(default)]
     pub lockstep: bool,
+    /// Messages each busy connection sends ahead of the reply it is reading: 0 is the closed
+    /// loop (send, read the reply, send the next); `n` keeps up to `n + 1` messages in flight, so
+    /// the server finds the next one queued when it has answered one. Absent in older documents,
+    /// which read as 0.
+    #[serde(default)]
+    pub ahead: usize,
+    /// Microseconds each busy connection waits after a reply before it sends the next message (0:
+    /// at once), so a server that answered is already waiting again when the message comes.
+    /// Absent in older documents, which read as 0.
+    #[serde(default)]
+    pub think_us: u64,
 }
 
 impl Workload {
@@ -90,6 +102,8 @@ impl Workload {
             payload_bytes: DEFAULT_PAYLOAD_BYTES,
             idle: 0,
             lockstep: false,
+            ahead: 0,
+            think_us: 0,
         }
     }
 
@@ -107,6 +121,16 @@ impl Workload {
     /// The same, with `idle` extra connections that never send.
     pub fn with_idle(self, idle: usize) -> Workload {
         Workload { idle, ..self }
+    }
+
+    /// The same, with each busy connection sending `ahead` messages ahead of its replies.
+    pub fn with_ahead(self, ahead: usize) -> Workload {
+        Workload { ahead, ..self }
+    }
+
+    /// The same, with each busy connection waiting `think_us` µs after a reply.
+    pub fn with_think_us(self, think_us: u64) -> Workload {
+        Workload { think_us, ..self }
     }
 
     /// Busy and idle connections: the file descriptors and backlog a run needs.
@@ -164,6 +188,12 @@ impl LoadSpec {
         if self.timeout.is_zero() {
             bail!("the timeout must be longer than zero");
         }
+        if self.workload.ahead > 0 && self.workload.lockstep {
+            bail!("lockstep rounds send one message at a time; sending ahead needs free-running connections");
+        }
+        if self.workload.think_us > 0 && (self.workload.lockstep || self.workload.ahead > 0) {
+            bail!("a pause after each reply needs free-running connections that send one message at a time");
+        }
         if self.burst && !(self.workload.lockstep && self.pause_between_phases) {
             bail!("a burst needs lockstep rounds and the pauses between phases");
         }
@@ -213,6 +243,9 @@ async fn run_phases(spec: &LoadSpec) -> Result<LoadReport> {
         messages: w.messages_per_connection,
         timeout: spec.timeout,
         lockstep: w.lockstep,
+        ahead: w.ahead,
+        think: io_uring::types::Timespec::from(Duration::from_micros(w.think_us)),
+        thinks: w.think_us > 0,
         pause_when_sent: spec.pause_between_phases,
         burst: spec.burst,
         answered: AtomicU64::new(0),

@@ -86,16 +86,43 @@ pub fn compare(
     Ok(())
 }
 
-/// The workload of one scan point: one busy connection, `fds - 1` idle, `calls` messages of the
-/// default payload (small, so the wait call's cost is not hidden by copying); the window holds
-/// the messages alone ([`Counted::Rounds`]).
-pub fn scan_spec(model: &str, fds: usize, calls: usize) -> RunSpec {
+/// The workload of one scan point: one busy connection, `fds - 1` idle, `calls` messages; the
+/// window holds the messages alone ([`Counted::Rounds`]).
+///
+/// By default every wait call sleeps: each message is the default payload (small, so the wait
+/// call's cost is not hidden by copying), sent [`think_us`] after the last reply, by when the
+/// server has walked its fds and gone to sleep (sent at once, it can arrive during the first walk:
+/// the call then does not sleep, yet walks twice). `ready` has every wait call find a message
+/// already queued: each message is one full server read ([`lab_server::protocol::BUF_SIZE`]), and
+/// the connection keeps [`READY_AHEAD`] more in flight beyond the reply it reads, so when the
+/// server has read and answered one, the next is usually in its socket already. A smaller message
+/// would not do: the server reads everything queued at once, and its next call would sleep again.
+pub fn scan_spec(model: &str, fds: usize, calls: usize, ready: bool) -> RunSpec {
     let workload = Workload::free(1, calls).with_idle(fds - 1);
+    let workload = if ready {
+        workload.with_payload(lab_server::protocol::BUF_SIZE).with_ahead(READY_AHEAD)
+    } else {
+        workload.with_think_us(think_us(fds))
+    };
     RunSpec { workload, counted: Counted::Rounds, ..RunSpec::model(model) }
 }
 
+/// The pause after each reply in a sleeping scan point: longer than a server watching `fds`
+/// descriptors takes from its reply to sleeping in the next wait call. poll and select walk about
+/// 0.1 µs per fd on this lab's machines (BENCHMARKS.md, the scan); this allows twice that, over
+/// 50 µs for the syscalls around it.
+pub fn think_us(fds: usize) -> u64 {
+    50 + fds as u64 / 5
+}
+
+/// Messages the busy connection keeps in flight beyond the reply it reads in a ready scan point.
+/// The server only finds the next one queued while the client keeps ahead of it, and the two do
+/// about the same work per message, so the lead must absorb their jitter: a deep one.
+pub const READY_AHEAD: usize = 64;
+
 /// Every model at every number of fds in `fds` (smallest first), `runs` times, after one warm-up
-/// run per model at the smallest. Each point's runs are reported as [`Step::Measured`] (with the
+/// run per model at the smallest; with `ready`, each point once with sleeping calls and once with
+/// a message ready ([`scan_spec`]). Each point's runs are reported as [`Step::Measured`] (with the
 /// point's spec) once they are done, or as far as they got before an error.
 pub fn scan(
     probe: &mut Probe,
@@ -103,28 +130,32 @@ pub fn scan(
     fds: &[usize],
     runs: usize,
     calls: usize,
+    ready: bool,
     mut on_step: impl FnMut(Step<'_>) -> Result<()>,
 ) -> Result<()> {
+    let cases: &[bool] = if ready { &[false, true] } else { &[false] };
     for model in models {
-        let warm_up = scan_spec(model, fds[0], calls);
+        let warm_up = scan_spec(model, fds[0], calls, false);
         on_step(Step::Starting { spec: &warm_up, index: 0 })?;
         run_model(probe, &warm_up)?;
         for &n in fds {
-            let spec = scan_spec(model, n, calls);
-            let mut point = Vec::with_capacity(runs);
-            let outcome = (|| -> Result<()> {
-                for index in 1..=runs {
-                    on_step(Step::Starting { spec: &spec, index })?;
-                    let result = run_model(probe, &spec)?;
-                    on_step(Step::Finished { spec: &spec, index, result: &result })?;
-                    point.push(result);
+            for &ready in cases {
+                let spec = scan_spec(model, n, calls, ready);
+                let mut point = Vec::with_capacity(runs);
+                let outcome = (|| -> Result<()> {
+                    for index in 1..=runs {
+                        on_step(Step::Starting { spec: &spec, index })?;
+                        let result = run_model(probe, &spec)?;
+                        on_step(Step::Finished { spec: &spec, index, result: &result })?;
+                        point.push(result);
+                    }
+                    Ok(())
+                })();
+                if !point.is_empty() {
+                    on_step(Step::Measured { spec: &spec, runs: point })?;
                 }
-                Ok(())
-            })();
-            if !point.is_empty() {
-                on_step(Step::Measured { spec: &spec, runs: point })?;
+                outcome?;
             }
-            outcome?;
         }
     }
     Ok(())

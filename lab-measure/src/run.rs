@@ -374,6 +374,8 @@ pub fn load_generator(addr: SocketAddr, workload: &Workload) -> Spawn<'static> {
         .args(["-c", &w.connections.to_string(), "-m", &w.messages_per_connection.to_string()])
         .args(["-b", &w.payload_bytes.to_string(), "--idle", &w.idle.to_string()])
         .args(w.lockstep.then_some("--lockstep"))
+        .args((w.ahead > 0).then(|| ["--ahead".to_owned(), w.ahead.to_string()]).into_iter().flatten())
+        .args((w.think_us > 0).then(|| ["--think-us".to_owned(), w.think_us.to_string()]).into_iter().flatten())
         .named("the load generator")
         .stdin_pipe()
         .stdout(Stdout::Lines)

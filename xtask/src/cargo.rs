@@ -85,14 +85,15 @@ pub fn quick_test(root: &Path, lint: bool) -> Result<()> {
     for args in QUICK {
         cmd::run(test_command(root, &tools)?.args(*args))?;
     }
-    say!("--quick left out: the models' syscall profiles, the CLI, trace, scan, claims, kill, schema and");
-    say!("load tests, and lab-server's hostile-client tests; `cargo xtask test` runs them all, as CI does");
+    say!("--quick left out: the models' syscall profiles, the CLI, trace, scan, claims, kill, schema, browser");
+    say!("and load tests, and lab-server's hostile-client tests; `cargo xtask test` runs them all, as CI does");
     Ok(())
 }
 
 /// Setup, then the style gates unless `lint` is false.
 fn prepare_tests(root: &Path, lint: bool) -> Result<setup::Tools> {
     let tools = setup::setup(root)?;
+    setup::ensure_test_tools()?;
     if lint {
         gates(root, &tools)?;
     } else {

@@ -81,6 +81,37 @@ pub fn ensure_chromium() -> Result<()> {
     apt(&["install", "-y", "--no-install-recommends", "chromium"]).context("cannot install chromium with apt-get")
 }
 
+/// The validation tests need strace and perf (`--validate` checks the probe against them), so
+/// `cargo xtask test` installs them with apt-get when missing and root, as on a fresh CI machine.
+pub fn ensure_test_tools() -> Result<()> {
+    let missing: Vec<&str> = [("strace", "strace"), ("perf", "linux-perf")]
+        .into_iter()
+        .filter(|(p, _)| which::which(p).is_err())
+        .map(|(_, pkg)| pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        say!("{}: not installed, and not root to install them; the --validate tests will fail", missing.join(", "));
+        return Ok(());
+    }
+    say!("{}: installing (the --validate tests compare the probe with them)", missing.join(", "));
+    let install = || {
+        let mut apt = Command::new("apt-get");
+        apt.env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing);
+        apt
+    };
+    if cmd::run(&mut install()).is_err() {
+        cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
+        cmd::run(&mut install())?;
+    }
+    Ok(())
+}
+
 /// The facts about the nightly toolchain that setup depends on.
 struct Nightly {
     release: String,

@@ -320,6 +320,6 @@ fn server_flag(spec: &RunSpec) -> String {
 
 /// One point of a scan (see `iolab scan`): one busy connection, `fds - 1` idle, one run.
 fn scan_point(probe: &mut Probe, model: &str, fds: usize, calls: usize) -> Result<ScanRow> {
-    let run = experiment::run_model(probe, &experiment::scan_spec(model, fds, calls))?;
+    let run = experiment::run_model(probe, &experiment::scan_spec(model, fds, calls, false))?;
     Ok(ScanRow::from_runs(&[run]))
 }

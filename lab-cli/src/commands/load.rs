@@ -21,6 +21,13 @@ pub struct LoadArgs {
     /// Every connection sends message k at the same moment (a barrier between rounds).
     #[arg(long)]
     pub lockstep: bool,
+    /// Messages each connection sends ahead of the reply it reads (0: one at a time), so the
+    /// server finds the next one queued when it has answered one.
+    #[arg(long, default_value_t = 0, value_parser = crate::commands::args::workload::count(0..=1_000_000), conflicts_with = "lockstep")]
+    pub ahead: usize,
+    /// Microseconds each connection waits after a reply before it sends the next message.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000_000), conflicts_with_all = ["lockstep", "ahead"])]
+    pub think_us: u64,
     /// Allow a non-loopback --addr.
     #[arg(long)]
     pub allow_remote: bool,
@@ -55,7 +62,7 @@ pub fn load_command(args: LoadArgs) -> Result<ExitCode> {
     }
     let spec = LoadSpec {
         addr,
-        workload: args.workload.workload(args.lockstep),
+        workload: args.workload.workload(args.lockstep).with_ahead(args.ahead).with_think_us(args.think_us),
         timeout: Duration::from_secs(10),
         allow_remote: args.allow_remote,
         pause_between_phases: args.pause_between_phases,

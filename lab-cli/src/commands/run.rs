@@ -7,7 +7,17 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::commands::args::{OutputArgs, WorkloadArgs};
-use lab_measure::{error::BadInput, experiment::run_model, probe::Probe};
+use crate::commands::trace::measure_tree;
+use anyhow::Context as _;
+use lab_measure::{
+    bad_input,
+    error::BadInput,
+    experiment::run_model,
+    probe::Probe,
+    result::RunResult,
+    run::{RunSpec, start_model},
+    validate::{self, Validation},
+};
 use lab_report::results::{document::model_result, save};
 use lab_server::parse_model;
 
@@ -19,6 +29,11 @@ pub struct RunArgs {
     /// Run the same workload without the probes (to see what tracing costs).
     #[arg(long)]
     pub no_trace: bool,
+    /// As `iolab trace --validate`: serve the load a second time with strace attached, check the
+    /// first run against perf (context switches, the NET_RX share of the CPU) if installed, and
+    /// check that they counted what the probe counted; exit 1 if not.
+    #[arg(long, conflicts_with = "no_trace")]
+    pub validate: bool,
     #[command(flatten)]
     pub workload: WorkloadArgs,
     #[command(flatten)]
@@ -34,10 +49,15 @@ pub fn run_command(args: RunArgs) -> Result<ExitCode> {
     let w = spec.workload;
     lab_load::limits::make_room_for(w.all_connections())
         .map_err(|e| BadInput(format!("--connections {} --idle {}: {e:#}", w.connections, w.idle)))?;
+    if args.validate && lab_measure::process::which("strace").is_none() {
+        bad_input!("{}", validate::NO_STRACE);
+    }
     let mut probe = if args.no_trace { Probe::disabled() } else { Probe::load_with(args.timing.timing)? };
-    let result = run_model(&mut probe, &spec)?;
+    let (result, validation) =
+        if args.validate { validated(&mut probe, &spec)? } else { (run_model(&mut probe, &spec)?, None) };
     let mut doc = save::new_document("run", 1);
     doc.results.push(model_result(vec![result.clone()]));
+    doc.validation.clone_from(&validation);
     output.write(&doc)?;
     if let Some(dir) = &output.save {
         save::save_run(dir, &doc, &result, 1)?;
@@ -46,5 +66,21 @@ pub fn run_command(args: RunArgs) -> Result<ExitCode> {
         eprintln!("iolab: the load generator saw {} errors (--allow-errors to accept)", result.errors);
         return Ok(ExitCode::FAILURE);
     }
+    if let Some(v) = validation.as_ref().filter(|v| !v.ok) {
+        eprintln!("iolab: the probe and {} disagree: {}", validate::TOOLS, v.mismatches());
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The model started traced and measured as `iolab trace --validate` measures a command: the
+/// reported run with perf attached, then the strace run.
+fn validated(probe: &mut Probe, spec: &RunSpec) -> Result<(RunResult, Option<Validation>)> {
+    let (mut server, addr) = start_model(probe, spec)?;
+    let root = server.pid;
+    let traced = measure_tree(probe, root, addr, spec, true, &mut || server.check_alive())
+        .with_context(|| format!("model {}", spec.name));
+    server.stop()?;
+    let traced = traced?;
+    Ok((traced.run, traced.validation))
 }

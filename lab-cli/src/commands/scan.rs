@@ -4,7 +4,16 @@
 //! Each point is `--runs` measured runs (the median kept, as `compare` does) with one busy
 //! connection and N−1 idle ones: the busy one plays ping-pong, so each wait call finds one fd
 //! ready, and the load generator pauses with every connection open and again once the last reply is
-//! in, so the window holds the messages alone (the same pauses as `prove`). Models run one after
+//! in, so the window holds the messages alone (the same pauses as `prove`).
+//!
+//! In ping-pong every call sleeps until the next message arrives, and a poll or select that
+//! sleeps walks its fds twice (before sleeping and after the wake-up). `--ready` measures each
+//! point a second time with a message already queued at every call (one walk, no sleep; see
+//! `experiment::scan_spec`), so one scan holds both cases: each row says which (`mode`) and how
+//! many of its calls slept (`slept_fraction`), the table and the plot show both, and the sentence
+//! under the table compares them. Only models that wait again after one read per ready socket
+//! (select, poll, epoll) can find the next message queued: the edge-triggered ones read until
+//! the socket is empty first. Models run one after
 //! another under one loaded probe, each after one warm-up run at its smallest N that is not kept.
 //! Everything that can be wrong with the command line — the lists, the outputs, the descriptors N
 //! needs — is checked before the probe loads.
@@ -56,6 +65,10 @@ pub struct ScanArgs {
     /// Measured runs at each point; the row is the median one, with the range of its cost.
     #[arg(long, default_value_t = 3, value_parser = count(1..=100))]
     pub runs: usize,
+    /// Also measure each point with a message already queued at every wait call, so no call
+    /// sleeps (select, poll, epoll), beside the default where every call sleeps.
+    #[arg(long)]
+    pub ready: bool,
     /// Also draw the scan as an SVG here (log–log, one line per model).
     #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
@@ -80,8 +93,22 @@ fn parse_scanned_models(list: &str) -> Result<Vec<String>, String> {
     Ok(models)
 }
 
-/// The checks that cannot wait: each N once, room for the largest, every output writable.
+/// The models `--ready` takes: those that read once per ready socket and wait again, so their
+/// next wait call can find the next message queued.
+pub const READY_MODELS: &[&str] = &["select", "poll", "epoll"];
+
+/// The checks that cannot wait: each N once, `--ready` with models it works for, room for the
+/// largest N, every output writable.
 fn prepare(args: &mut ScanArgs) -> Result<()> {
+    if args.ready
+        && let Some(other) = args.models.iter().find(|m| !READY_MODELS.contains(&m.as_str()))
+    {
+        bad_input!(
+            "--ready: '{other}' reads each socket until it is empty before it waits again, so its wait calls \
+             cannot find a message queued; --ready takes {}",
+            READY_MODELS.join(", ")
+        );
+    }
     args.fds.sort_unstable();
     if let Some(twice) = args.fds.windows(2).find(|w| w[0] == w[1]) {
         bad_input!("--fds: {} is named twice; name each number once", twice[0]);
@@ -137,13 +164,15 @@ fn measure(
     mut on_run: impl FnMut(&RunResult, usize) -> Result<()>,
 ) -> Result<()> {
     let mut probe = Probe::load()?;
-    let steps = args.models.len() * (args.fds.len() * args.runs + 1);
+    let cases = if args.ready { 2 } else { 1 };
+    let steps = args.models.len() * (args.fds.len() * cases * args.runs + 1);
     let progress = Progress::new(steps as u64, args.output.quiet);
-    let outcome = experiment::scan(&mut probe, &args.models, &args.fds, args.runs, args.calls, |step| {
+    let outcome = experiment::scan(&mut probe, &args.models, &args.fds, args.runs, args.calls, args.ready, |step| {
         match step {
             Step::Starting { spec, index: 0 } => progress.step(format!("{}, {} fds, warm-up", spec.name, fds(spec))),
             Step::Starting { spec, index } => {
-                progress.step(format!("{}, {} fds, run {index}/{}", spec.name, fds(spec), args.runs))
+                let case = if spec.workload.ahead > 0 { ", message ready" } else { "" };
+                progress.step(format!("{}, {} fds{case}, run {index}/{}", spec.name, fds(spec), args.runs))
             }
             Step::Finished { index, result, .. } => on_run(result, index)?,
             Step::Measured { runs, .. } => points.push(runs),

@@ -142,7 +142,7 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
 }
 
 /// The run as the one document every command writes, with the validation if there was one.
-fn render(traced: &Traced, format: Format) -> Result<String> {
+pub fn render(traced: &Traced, format: Format) -> Result<String> {
     let mut doc = lab_report::results::save::new_document("trace", 1);
     doc.results.push(lab_report::results::document::model_result(vec![traced.run.clone()]));
     doc.validation.clone_from(&traced.validation);
@@ -210,9 +210,10 @@ fn trace_running(pid: u32, args: &TraceArgs, mut spec: RunSpec) -> Result<Traced
     measure_tree(&mut probe, pid, addr, &spec, args.validate, &mut alive)
 }
 
-/// One measured run of `spec` against the tree at `root`, and with `validate` a second one
-/// checked against strace (see `validate` for why two runs).
-fn measure_tree(
+/// One measured run of `spec` against the tree at `root` (with `validate`, perf attached to it),
+/// and with `validate` a second one checked against strace (see `validate` for why two runs).
+/// `iolab run --validate` measures its model with this too.
+pub fn measure_tree(
     probe: &mut Probe,
     root: u32,
     addr: SocketAddr,
@@ -221,6 +222,7 @@ fn measure_tree(
     alive: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Traced> {
     let perf = if validate { validate::Perf::attach(root)? } else { validate::PerfRun::NotAsked };
+    let sampling = if validate { validate::Sampling::attach(root)? } else { validate::Sampling::NotAsked };
     let (user0, sys0) = tree::cpu_ms(root);
     let measured = run::measure(probe, root, addr, spec, alive)?;
     // Again: a server that dies while the load generator finishes may still be exiting when
@@ -228,10 +230,11 @@ fn measure_tree(
     alive()?;
     let (user1, sys1) = tree::cpu_ms(root);
     let switches = perf.finish(&measured.delta)?;
+    let net_rx = sampling.finish(&measured.delta)?;
     let usage = Usage { user_ms: user1 - user0, sys_ms: sys1 - sys0, max_rss_kib: tree::peak_rss_kib(root) };
     let run = RunResult::from_measured(&spec.name, measured, usage);
     let validation = match validate {
-        true => Some(validate::against_strace(probe, root, addr, spec, alive, switches)?),
+        true => Some(validate::against_strace(probe, root, addr, spec, alive, switches, net_rx)?),
         false => None,
     };
     Ok(Traced { run, validation })

@@ -31,6 +31,11 @@
 //! that switches while it exits (closing its sockets, say) after `sched_process_exit`, where the
 //! probe stops following it, and before the kernel retires its perf counter. On every model
 //! and test server here the two were equal.
+//!
+//! **The NET_RX share of the tree's CPU, against `perf record -e cpu-clock -g`** (when perf is
+//! installed), attached during the first run beside `perf stat`: the probe's softirq time over
+//! the tree's on-CPU time, and perf's samples with `net_rx_action` on the stack over all its
+//! samples of the tree, within 5 points ([`net_rx`]).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -52,13 +57,15 @@ use crate::{
     tree,
 };
 
+mod net_rx;
 mod perf;
 mod strace;
 
+pub use net_rx::Sampling;
 pub use perf::{Perf, PerfRun};
 use strace::Strace;
 #[cfg(test)]
-use {perf::parse_perf_count, strace::parse_strace_summary};
+use {net_rx::count_samples, perf::parse_perf_count, strace::parse_strace_summary};
 
 /// The tools named in messages.
 pub const TOOLS: &str = "strace/perf";
@@ -80,6 +87,32 @@ pub struct Validation {
     pub switches: Option<SwitchAgreement>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub switches_note: Option<String>,
+    /// The NET_RX share of the tree's CPU in the reported run, from the probe and from perf's
+    /// samples. None when perf is not installed or cannot sample here (`net_rx_note` says why),
+    /// and in documents written before it was checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_rx: Option<NetRxAgreement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_rx_note: Option<String>,
+    pub ok: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NetRxAgreement {
+    /// NET_RX softirq time over the tree's on-CPU time, from the probe, in percent.
+    pub probe_percent: f64,
+    /// perf's samples of the tree with `net_rx_action` on the stack over all of them, in percent.
+    pub perf_percent: f64,
+    pub samples: u64,
+    pub net_rx_samples: u64,
+    /// The tree's on-CPU time by the probe, and by perf (its samples over its frequency): the two
+    /// denominators. They agree where the server switches rarely; where it switches on every
+    /// message perf's is the shorter, and the shares part by more.
+    pub probe_cpu_ns: u64,
+    pub perf_cpu_ns: u64,
+    /// perf − probe, in percentage points.
+    pub diff_points: f64,
+    pub allowed_points: f64,
     pub ok: bool,
 }
 
@@ -120,6 +153,12 @@ impl Validation {
         if let Some(s) = self.switches.as_ref().filter(|s| !s.ok) {
             bad.push(format!("context switches differ by {} (allowed {})", s.diff, s.allowed));
         }
+        if let Some(n) = self.net_rx.as_ref().filter(|n| !n.ok) {
+            bad.push(format!(
+                "the NET_RX share differs by {:.1} points (probe {:.1} %, perf {:.1} %; allowed {})",
+                n.diff_points, n.probe_percent, n.perf_percent, n.allowed_points
+            ));
+        }
         bad.join(", ")
     }
 }
@@ -129,7 +168,8 @@ pub fn allowed(count: u64) -> u64 {
     count.div_ceil(200).max(2)
 }
 
-/// The second run, with strace attached; `switches` is the first run's check against perf.
+/// The second run, with strace attached; `switches` and `net_rx` are the first run's checks
+/// against perf.
 pub fn against_strace(
     probe: &mut Probe,
     root: u32,
@@ -137,6 +177,7 @@ pub fn against_strace(
     spec: &RunSpec,
     alive: &mut dyn FnMut() -> Result<()>,
     switches: Result<SwitchAgreement, String>,
+    net_rx: Result<NetRxAgreement, String>,
 ) -> Result<Validation> {
     let strace = Strace::attach(root)?;
     settle(probe, root)?;
@@ -150,8 +191,13 @@ pub fn against_strace(
         Ok(check) => (Some(check), None),
         Err(note) => (None, Some(note)),
     };
-    let ok = syscalls.iter().all(|c| c.ok) && switches.as_ref().is_none_or(|s| s.ok);
-    Ok(Validation { syscalls, switches, switches_note, ok })
+    let (net_rx, net_rx_note) = match net_rx {
+        Ok(check) => (Some(check), None),
+        Err(note) => (None, Some(note)),
+    };
+    let ok =
+        syscalls.iter().all(|c| c.ok) && switches.as_ref().is_none_or(|s| s.ok) && net_rx.as_ref().is_none_or(|n| n.ok);
+    Ok(Validation { syscalls, switches, switches_note, net_rx, net_rx_note, ok })
 }
 
 /// Per syscall: what the probe counted, what strace counted, and whether they agree.
@@ -331,6 +377,30 @@ mod tests {
         assert_eq!(allowed(400), 2);
         assert_eq!(allowed(401), 3);
         assert_eq!(allowed(10_000), 50);
+    }
+
+    /// `perf script -F ip,sym` as perf 6.1 prints it: three samples, the second inside a NET_RX
+    /// softirq run from the thread's own `sendto()`, the third with `net_rx_action` in a frame's
+    /// offset only (not the function).
+    #[test]
+    fn counts_samples_and_those_under_net_rx_action() {
+        let script = "\
+\tffffffff81a2b3c4 do_sys_poll+0x2a4 ([kernel.kallsyms])
+\tffffffff81a2c000 __x64_sys_poll+0xa4 ([kernel.kallsyms])
+\t    7f1e2d3c4b5a __poll+0x1a (/usr/lib/x86_64-linux-gnu/libc.so.6)
+
+\tffffffff81c0ffee tcp_v4_rcv+0x10 ([kernel.kallsyms])
+\tffffffff81c0aaaa __netif_receive_skb_one_core+0x5e ([kernel.kallsyms])
+\tffffffff81c0bbbb net_rx_action+0x1b2 ([kernel.kallsyms])
+\tffffffff81c0cccc __do_softirq+0xd0 ([kernel.kallsyms])
+\tffffffff81c0dddd __x64_sys_sendto+0x24 ([kernel.kallsyms])
+
+
+\t    55d0c0ffee00 lab_server::models::poll::serve+0x99 (/work/target/release/iolab)
+\t    55d0c0ffee01 not_net_rx_action_wrapper+0x9 (/work/target/release/iolab)
+";
+        assert_eq!(count_samples(script), (3, 1));
+        assert_eq!(count_samples(""), (0, 0));
     }
 
     #[test]

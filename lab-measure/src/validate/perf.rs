@@ -64,7 +64,7 @@ pub(super) fn parse_perf_count(text: &str) -> Option<u64> {
 }
 
 /// perf's counters: its `anon_inode:[perf_event]` fds.
-fn perf_counters(perf: u32) -> usize {
+pub(super) fn perf_counters(perf: u32) -> usize {
     let Ok(fds) = procfs::process::Process::new(perf as i32).and_then(|p| p.fd()) else { return 0 };
     fds.filter_map(|fd| fd.ok())
         .filter(|fd| matches!(&fd.target, procfs::process::FDTarget::AnonInode(name) if name == "[perf_event]"))

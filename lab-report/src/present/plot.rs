@@ -168,32 +168,33 @@ fn legend(
 }
 
 /// Writes the scan plot to `path`, as SVG: on-CPU µs per wait call against the fds open, both
-/// axes logarithmic, one solid line per model; the published figures of the same experiment
-/// (µs per operation) dashed in the model's colour, for the shape.
+/// axes logarithmic, one thick solid line per model for calls that sleep, a thin one with hollow
+/// points for calls that find the message ready (a `--ready` scan); the published figures of the
+/// same experiment (µs per operation) dashed in the model's colour, for the shape.
 pub fn scan_svg(report: &crate::results::scan::ScanReport, path: &Path) -> Result<()> {
+    use crate::results::scan::Mode;
     let models = report.models();
     if models.is_empty() {
         return Err(anyhow!("nothing to plot: no results"));
     }
     let p = &report.published;
-    let measured: Vec<Vec<(f64, f64)>> = models
-        .iter()
-        .map(|m| {
-            let mut points: Vec<(f64, f64)> = report
-                .rows
-                .iter()
-                .filter(|r| r.model == *m && r.cpu_ns_per_wait > 0.0)
-                .map(|r| (r.fds as f64, r.cpu_ns_per_wait / 1e3))
-                .collect();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            points
-        })
-        .collect();
+    let line = |model: &str, mode: Mode| {
+        let mut points: Vec<(f64, f64)> = report
+            .rows
+            .iter()
+            .filter(|r| r.model == model && r.mode == mode && r.cpu_ns_per_wait > 0.0)
+            .map(|r| (r.fds as f64, r.cpu_ns_per_wait / 1e3))
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points
+    };
+    let measured: Vec<Vec<(f64, f64)>> = models.iter().map(|m| line(m, Mode::Sleeps)).collect();
+    let ready: Vec<Vec<(f64, f64)>> = models.iter().map(|m| line(m, Mode::Ready)).collect();
     let published: Vec<Vec<(f64, f64)>> = models
         .iter()
         .map(|m| p.fds.iter().filter_map(|&n| Some((n as f64, p.us_per_operation(m, n)?))).collect())
         .collect();
-    let all = || measured.iter().chain(&published).flatten();
+    let all = || measured.iter().chain(&ready).chain(&published).flatten();
     let (x_lo, x_hi) = (all().map(|p| p.0).fold(f64::INFINITY, f64::min), all().map(|p| p.0).fold(0.0, f64::max));
     let (y_lo, y_hi) = (all().map(|p| p.1).fold(f64::INFINITY, f64::min), all().map(|p| p.1).fold(0.0, f64::max));
     let root = SVGBackend::new(path, (1000, 700)).into_drawing_area();
@@ -217,11 +218,19 @@ pub fn scan_svg(report: &crate::results::scan::ScanReport, path: &Path) -> Resul
         .map_err(fail)?;
     for (i, model) in models.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
+        let sleeps = if ready[i].is_empty() { "measured" } else { "measured, every call sleeps" };
         chart
             .draw_series(LineSeries::new(measured[i].clone(), color.filled().stroke_width(3)).point_size(5))
             .map_err(fail)?
-            .label(format!("{model}: on-CPU µs inside the call, measured"))
+            .label(format!("{model}: on-CPU µs inside the call, {sleeps}"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
+        if !ready[i].is_empty() {
+            chart
+                .draw_series(LineSeries::new(ready[i].clone(), color.stroke_width(1)).point_size(5))
+                .map_err(fail)?
+                .label(format!("{model}: on-CPU µs inside the call, measured, a message ready at every call"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(1)));
+        }
         if published[i].is_empty() {
             continue;
         }

@@ -6,7 +6,9 @@
 //! one line per row, its columns named by the row's fields. The table and the Markdown share one
 //! grid. Published figures are elapsed time per operation on 2006 hardware, ours on-CPU time
 //! inside the call: the magnitudes are not comparable, the shapes (the ratio from the fewest fds
-//! to the most) are, and the sentence compares those.
+//! to the most) are, and the sentence compares those. A scan with `--ready` has each point in
+//! both modes (`mode` column: calls that sleep, calls that find the message queued) and a second
+//! sentence saying what sleeping costs a call of each model, and why.
 
 use std::fmt::Write as _;
 
@@ -21,7 +23,7 @@ use crate::{
         numbers::compact,
     },
     results::{
-        scan::{ScanReport, ScanRow},
+        scan::{Mode, ScanReport, ScanRow},
         stats::{Summary, wide_spread},
     },
 };
@@ -77,6 +79,9 @@ fn text(report: &ScanReport, markdown: bool) -> String {
     if let Some(sentence) = shape(report) {
         let _ = writeln!(out, "\n{sentence}");
     }
+    if let Some(sentence) = sleeping(report) {
+        let _ = writeln!(out, "\n{sentence}");
+    }
     for line in warnings(report) {
         let _ = writeln!(out, "{line}");
     }
@@ -89,6 +94,7 @@ fn grid(report: &ScanReport) -> Builder {
     builder.push_record([
         "model",
         "fds",
+        "mode",
         "wait calls",
         "CPU µs/wait",
         "× fewest fds",
@@ -96,17 +102,20 @@ fn grid(report: &ScanReport) -> Builder {
         "fds passed/wait",
         "fds watched/wait",
         "ready/wait",
+        "slept/wait",
         "published µs/op",
         "published ×",
     ]);
     let p = &report.published;
     for r in &report.rows {
-        let smallest = report.rows.iter().filter(|o| o.model == r.model).map(|o| o.fds).min().unwrap_or(r.fds);
+        let smallest =
+            report.rows.iter().filter(|o| o.model == r.model && o.mode == r.mode).map(|o| o.fds).min().unwrap_or(r.fds);
         let published = p.us_per_operation(&r.model, r.fds);
         let published_ratio = published.zip(p.us_per_operation(&r.model, smallest)).map(|(a, b)| a / b);
         builder.push_record([
             r.model.clone(),
             r.fds.to_string(),
+            r.mode.name().to_owned(),
             r.wait_calls.to_string(),
             cost(r),
             compact(r.ratio_to_smallest),
@@ -114,6 +123,7 @@ fn grid(report: &ScanReport) -> Builder {
             compact(r.fds_passed_per_wait),
             compact(r.fds_watched_per_wait),
             compact(r.ready_per_wait),
+            compact(r.slept_fraction),
             published.map_or_else(String::new, compact),
             published_ratio.map_or_else(String::new, compact),
         ]);
@@ -146,17 +156,22 @@ fn class(ratio: f64) -> &'static str {
 
 /// One sentence per scan: for each model the slide also measured, its cost at the most fds over
 /// the fewest, measured and published, over the largest range of N both have, and where the two
-/// agree on the shape (grows with N, stays flat) and where not. `None` when no such model was
-/// measured at two of the slide's N.
+/// agree on the shape (grows with N, stays flat) and where not. The slide's calls each found an fd
+/// ready, so the `ready` rows are compared when the scan has them, the `sleeps` ones otherwise.
+/// `None` when no such model was measured at two of the slide's N.
 pub fn shape(report: &ScanReport) -> Option<String> {
     let p = &report.published;
+    let mode = if report.rows.iter().any(|r| r.mode == Mode::Ready) { Mode::Ready } else { Mode::Sleeps };
     let mut ratios = Vec::new();
     let mut agree: Vec<(&str, &str)> = Vec::new();
     let mut disagree = Vec::new();
     let mut range = None;
     for model in report.models() {
-        let shared: Vec<&ScanRow> =
-            report.rows.iter().filter(|r| r.model == model && p.us_per_operation(model, r.fds).is_some()).collect();
+        let shared: Vec<&ScanRow> = report
+            .rows
+            .iter()
+            .filter(|r| r.model == model && r.mode == mode && p.us_per_operation(model, r.fds).is_some())
+            .collect();
         let (Some(lo), Some(hi)) = (shared.iter().min_by_key(|r| r.fds), shared.iter().max_by_key(|r| r.fds)) else {
             continue;
         };
@@ -187,7 +202,8 @@ pub fn shape(report: &ScanReport) -> Option<String> {
         }
     }
     let mut sentence = format!(
-        "One wait call at {} fds over one at {}: {}.",
+        "One wait call{} at {} fds over one at {}: {}.",
+        if mode == Mode::Ready { " that finds a message ready" } else { "" },
         compact(hi as f64),
         compact(lo as f64),
         ratios.join(", ")
@@ -204,26 +220,71 @@ pub fn shape(report: &ScanReport) -> Option<String> {
     Some(sentence)
 }
 
+/// With both modes measured: for each model, what a call that sleeps costs over one that finds
+/// the message ready, at the most fds both were measured at, and why. poll and select that sleep
+/// walk every fd twice: the first walk also puts the caller on each socket's wait queue (undone
+/// on the way out), the second collects what is ready after the wake-up. One that finds an fd
+/// ready walks once, and stops registering at that fd (`_qproc` set to NULL in `do_poll` and
+/// `do_select`); the busy connection is among the first fds here, so it registers almost none.
+/// Two walks make 2×, the registering more. epoll looks at its ready list either way, and
+/// sleeping adds only the wake-up path. `None` without a model in both modes.
+pub fn sleeping(report: &ScanReport) -> Option<String> {
+    let mut ratios = Vec::new();
+    let mut at = None;
+    for model in report.models() {
+        let both = report.rows.iter().filter(|r| r.model == model && r.mode == Mode::Sleeps).filter_map(|s| {
+            let ready = report.rows.iter().find(|r| r.model == model && r.mode == Mode::Ready && r.fds == s.fds)?;
+            (ready.cpu_ns_per_wait > 0.0).then_some((s, ready))
+        });
+        let Some((sleeps, ready)) = both.max_by_key(|(s, _)| s.fds) else { continue };
+        ratios.push(format!(
+            "{model} {}× at {} fds (slept {} vs {} of its calls)",
+            compact(sleeps.cpu_ns_per_wait / ready.cpu_ns_per_wait),
+            compact(sleeps.fds as f64),
+            percent(sleeps.slept_fraction),
+            percent(ready.slept_fraction)
+        ));
+        at.get_or_insert(());
+    }
+    at?;
+    Some(format!(
+        "A wait call that sleeps over one that finds the message ready: {}. A poll or select that sleeps walks \
+         every fd twice, putting itself on each socket's wait queue in the first walk (and taking itself off on \
+         the way out) and collecting what is ready in the second; one that finds an fd ready walks once and stops \
+         registering at that fd, among the first here: two walks make 2×, the registering the rest. epoll looks \
+         only at its ready list either way; sleeping adds the wake-up path alone (switched out, woken by the \
+         socket's callback, switched back in).",
+        ratios.join(", ")
+    ))
+}
+
+/// `fraction` as a whole percentage.
+fn percent(fraction: f64) -> String {
+    format!("{:.0}%", fraction * 100.0)
+}
+
+/// A ready point whose calls slept more often than this did not keep a message queued.
+const READY_SLEPT_AT_MOST: f64 = 0.1;
+
 /// Lines under the table: an interrupted scan, load errors, runs that disagree by more than 10%,
-/// a point where a call did not find exactly one fd ready.
+/// a point where a call did not find exactly one fd ready, a ready point whose calls slept.
 pub(crate) fn warnings(report: &ScanReport) -> Vec<String> {
     let mut lines = Vec::new();
     if report.incomplete {
         lines.push("warning: interrupted: these are the points finished before the interruption".to_owned());
     }
     for r in &report.rows {
+        let point = match r.mode {
+            Mode::Sleeps => format!("{} at {} fds", r.model, r.fds),
+            Mode::Ready => format!("{} at {} fds, ready", r.model, r.fds),
+        };
         if r.errors > 0 {
-            lines.push(format!(
-                "warning: {} at {} fds: {} load errors; its figures are not comparable",
-                r.model, r.fds, r.errors
-            ));
+            lines.push(format!("warning: {point}: {} load errors; its figures are not comparable", r.errors));
         }
         let spread = Summary { median: r.cpu_ns_per_wait, min: r.cpu_ns_per_wait_min, max: r.cpu_ns_per_wait_max };
         if wide_spread(&spread) {
             lines.push(format!(
-                "warning: {} at {} fds: one call cost {}–{} µs over {} runs; smaller differences are noise",
-                r.model,
-                r.fds,
+                "warning: {point}: one call cost {}–{} µs over {} runs; smaller differences are noise",
                 compact(spread.min / 1e3),
                 compact(spread.max / 1e3),
                 r.runs
@@ -231,8 +292,15 @@ pub(crate) fn warnings(report: &ScanReport) -> Vec<String> {
         }
         if r.wait_calls != r.ready {
             lines.push(format!(
-                "note: {} at {} fds: {} wait calls returned {} ready fds in all, not one each",
-                r.model, r.fds, r.wait_calls, r.ready
+                "note: {point}: {} wait calls returned {} ready fds in all, not one each",
+                r.wait_calls, r.ready
+            ));
+        }
+        if r.mode == Mode::Ready && r.slept_fraction > READY_SLEPT_AT_MOST {
+            lines.push(format!(
+                "warning: {point}: {} of the calls slept; the message was not always queued, so their cost mixes \
+                 both cases",
+                percent(r.slept_fraction)
             ));
         }
     }
@@ -284,6 +352,51 @@ mod tests {
             "One wait call at 10.0k fds over one at 10: poll 1500× (published 1562×), epoll 1.20× (published 1.49×). \
              The shape agrees: poll grows with N, epoll stays flat, here as in the slide. \
              (At least 10× counts as growing with N, at most 2× as flat.)"
+        );
+    }
+
+    /// `row`, measured with a message ready, `slept` of its 1,000 calls having slept.
+    fn ready_row(model: &str, fds: u64, ns_per_call: u64, slept: u64) -> ScanRow {
+        let mut r = row(model, fds, ns_per_call);
+        (r.mode, r.slept, r.slept_fraction) = (Mode::Ready, slept, slept as f64 / 1_000.0);
+        r
+    }
+
+    #[test]
+    fn the_sleeping_sentence_compares_each_model_at_its_most_fds_in_both_modes() {
+        let mut sleeps = vec![row("poll", 10, 6_000), row("poll", 1_000, 120_000), row("epoll", 1_000, 3_000)];
+        for r in &mut sleeps {
+            (r.slept, r.slept_fraction) = (1_000, 1.0);
+        }
+        let rows = vec![
+            sleeps[0].clone(),
+            ready_row("poll", 10, 2_000, 200),
+            sleeps[1].clone(),
+            ready_row("poll", 1_000, 40_000, 10),
+            sleeps[2].clone(),
+            ready_row("epoll", 1_000, 1_000, 5),
+            ready_row("select", 10, 2_000, 0), // ready alone: nothing to compare
+        ];
+        let report = ScanReport::new(rows, 1_000, 1, false);
+        assert_eq!(report.rows[3].ratio_to_smallest, 20.0, "ready rows are compared with ready rows");
+        let sentence = sleeping(&report).unwrap();
+        assert!(
+            sentence.starts_with(
+                "A wait call that sleeps over one that finds the message ready: poll 3× at 1000 fds (slept 100% vs \
+                 1% of its calls), epoll 3× at 1000 fds (slept 100% vs 0% of its calls). A poll or select"
+            ),
+            "{sentence}"
+        );
+        assert!(
+            shape(&report).unwrap().starts_with("One wait call that finds a message ready at 1000 fds over one at 10")
+        );
+        assert_eq!(sleeping(&ScanReport::new(vec![row("poll", 10, 1)], 1_000, 1, false)), None);
+        let lines = warnings(&report);
+        assert_eq!(
+            lines,
+            [
+                "warning: poll at 10 fds, ready: 20% of the calls slept; the message was not always queued, so their cost mixes both cases"
+            ]
         );
     }
 

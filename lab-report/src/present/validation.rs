@@ -1,4 +1,5 @@
-//! The validation (`iolab trace --validate`) as a table, after the run's.
+//! The validation (`iolab trace --validate`, `iolab run --validate`) as a table, after the run's,
+//! with perf's checks of the reported run under it.
 
 use std::fmt::Write as _;
 
@@ -47,6 +48,29 @@ pub fn table(v: &Validation) -> String {
         }
         (None, Some(note)) => {
             let _ = writeln!(out, "Context switches: {note}");
+        }
+        (None, None) => {}
+    }
+    match (&v.net_rx, &v.net_rx_note) {
+        (Some(n), _) => {
+            let _ = writeln!(
+                out,
+                "NET_RX share of the tree's CPU in the reported run: probe {:.1} % (softirq time / on-CPU time), \
+                 perf record {:.1} % ({} of {} cpu-clock samples under net_rx_action), difference {:+.1} points \
+                 (allowed {}): {}; the tree's CPU time: probe {:.2} s, perf's samples {:.2} s",
+                n.probe_percent,
+                n.perf_percent,
+                n.net_rx_samples,
+                n.samples,
+                n.diff_points,
+                n.allowed_points,
+                verdict(n.ok),
+                n.probe_cpu_ns as f64 / 1e9,
+                n.perf_cpu_ns as f64 / 1e9
+            );
+        }
+        (None, Some(note)) => {
+            let _ = writeln!(out, "NET_RX share: {note}");
         }
         (None, None) => {}
     }

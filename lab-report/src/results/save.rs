@@ -72,14 +72,15 @@ pub fn save_run(dir: &Path, doc: &Document, run: &RunResult, number: usize) -> R
     Ok(path)
 }
 
-/// `<command>-<model>-c<connections>[-i<idle>]-<number>.json`, with anything but letters,
-/// digits, `-` and `_` in the names replaced by `_`.
+/// `<command>-<model>-c<connections>[-i<idle>][-a<ahead>]-<number>.json`, with anything but
+/// letters, digits, `-` and `_` in the names replaced by `_`.
 fn file_name(command: &str, run: &RunResult, number: usize) -> String {
     let clean = |s: &str| {
         s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect::<String>()
     };
     let idle = if run.workload.idle > 0 { format!("-i{}", run.workload.idle) } else { String::new() };
-    format!("{}-{}-c{}{idle}-{number}.json", clean(command), clean(&run.model), run.workload.connections)
+    let ahead = if run.workload.ahead > 0 { format!("-a{}", run.workload.ahead) } else { String::new() };
+    format!("{}-{}-c{}{idle}{ahead}-{number}.json", clean(command), clean(&run.model), run.workload.connections)
 }
 
 /// Reads a saved Document (or one run printed by `iolab run/trace --format json`), refusing files

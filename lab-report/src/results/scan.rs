@@ -2,7 +2,9 @@
 //!
 //! Each point is a few measured runs with N connections open, one busy and N−1 idle: the busy
 //! one plays ping-pong, so every wait call finds exactly one fd ready, and the window holds the
-//! messages alone (connecting and closing are outside it). A [`ScanRow`] keeps the probe's sums
+//! messages alone (connecting and closing are outside it). A point is measured in one of two
+//! [`Mode`]s: every call sleeping until the message arrives (the default), or every call finding
+//! it already queued (`--ready`); each row says which, and how many of its calls slept. A [`ScanRow`] keeps the probe's sums
 //! over the wait calls of the point's median run and derives the per-call figures from them when
 //! it is made, so the table, JSON and CSV carry the same numbers and cannot disagree with the
 //! sums beside them.
@@ -15,6 +17,30 @@ use serde::Serialize;
 use crate::results::document::Machine;
 use lab_measure::result::RunResult;
 
+/// Whether a point's wait calls sleep until the message arrives or find it queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Ping-pong: each message is sent once the last reply is in, so every call sleeps.
+    Sleeps,
+    /// The client sends ahead, so every call finds the next message queued and does not sleep.
+    Ready,
+}
+
+impl Mode {
+    /// The mode a run was measured in, from its workload.
+    pub fn of(run: &RunResult) -> Mode {
+        if run.workload.ahead > 0 { Mode::Ready } else { Mode::Sleeps }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Sleeps => "sleeps",
+            Mode::Ready => "ready",
+        }
+    }
+}
+
 /// One model at one number of fds: the sums the probe counted in the median run (by the cost of a
 /// call), what they make per call, and the range of that cost over the runs.
 #[derive(Clone, Debug, Serialize)]
@@ -22,6 +48,8 @@ pub struct ScanRow {
     pub model: String,
     /// Connections open: one busy, `fds - 1` idle. The server also watches its listener.
     pub fds: u64,
+    /// `sleeps` (each call waits for the message) or `ready` (each call finds it queued).
+    pub mode: Mode,
     /// Messages the busy connection sent and got answered.
     pub messages: u64,
     /// Wait calls that returned inside the window.
@@ -36,6 +64,9 @@ pub struct ScanRow {
     pub fds_watched: u64,
     /// Ready descriptors returned, summed over the calls.
     pub ready: u64,
+    /// Calls whose thread went to sleep inside the call (a select or poll that sleeps walks its
+    /// fds twice).
+    pub slept: u64,
     /// Load-generator errors in the run (0 in a good one).
     pub errors: u64,
     /// `cpu_ns / wait_calls`: the cost of one call.
@@ -53,6 +84,8 @@ pub struct ScanRow {
     pub fds_watched_per_wait: f64,
     /// `ready / wait_calls`: 1 when the scan does what it says.
     pub ready_per_wait: f64,
+    /// `slept / wait_calls`: near 1 in the `sleeps` mode, near 0 in the `ready` one.
+    pub slept_fraction: f64,
 }
 
 /// A ratio that is 0 rather than NaN when there is nothing to divide by.
@@ -79,6 +112,7 @@ impl ScanRow {
         ScanRow {
             model: r.model.clone(),
             fds: r.workload.all_connections() as u64,
+            mode: Mode::of(r),
             messages: r.messages_total,
             wait_calls: w.calls,
             cpu_ns: w.cpu_ns,
@@ -86,6 +120,7 @@ impl ScanRow {
             fds_passed: w.fds_passed,
             fds_watched: w.fds_watched,
             ready: w.ready,
+            slept: w.slept,
             errors: r.errors,
             cpu_ns_per_wait: cpu_ns_per_wait(r),
             runs: runs.len() as u64,
@@ -96,6 +131,7 @@ impl ScanRow {
             fds_passed_per_wait: per(w.fds_passed, w.calls),
             fds_watched_per_wait: per(w.fds_watched, w.calls),
             ready_per_wait: per(w.ready, w.calls),
+            slept_fraction: per(w.slept, w.calls),
         }
     }
 }
@@ -118,12 +154,16 @@ pub struct ScanReport {
 
 impl ScanReport {
     /// The report of `rows` (in the order measured), each ratio taken to the same model's row
-    /// with the fewest fds.
+    /// in the same mode with the fewest fds.
     pub fn new(mut rows: Vec<ScanRow>, calls: u64, runs_per_point: u64, incomplete: bool) -> ScanReport {
         let smallest: Vec<(String, f64)> = rows
             .iter()
             .map(|row| {
-                let base = rows.iter().filter(|r| r.model == row.model).min_by_key(|r| r.fds).expect("row itself");
+                let base = rows
+                    .iter()
+                    .filter(|r| r.model == row.model && r.mode == row.mode)
+                    .min_by_key(|r| r.fds)
+                    .expect("row itself");
                 (row.model.clone(), base.cpu_ns_per_wait)
             })
             .collect();
