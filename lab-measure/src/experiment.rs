@@ -56,20 +56,11 @@ pub fn compare(
     mut on_step: impl FnMut(Step<'_>) -> Result<()>,
 ) -> Result<()> {
     for spec in specs {
-        let mut measured = Vec::with_capacity(runs);
-        let outcome = (|| -> Result<()> {
-            if warm_up {
-                on_step(Step::Starting { spec, index: 0 })?;
-                run_model(probe, spec)?; // not kept
-            }
-            for index in 1..=runs {
-                on_step(Step::Starting { spec, index })?;
-                let result = run_model(probe, spec)?;
-                on_step(Step::Finished { spec, index, result: &result })?;
-                measured.push(result);
-            }
-            Ok(())
-        })();
+        let warmed = if warm_up { warm_up_run(probe, spec, &mut on_step) } else { Ok(()) };
+        let (measured, outcome) = match warmed {
+            Ok(()) => measured_runs(probe, spec, runs, &mut on_step),
+            Err(err) => (Vec::new(), Err(err)),
+        };
         if !measured.is_empty() {
             on_step(Step::Measured { spec, runs: measured })?;
         } else if let Err(err) = outcome {
@@ -84,6 +75,35 @@ pub fn compare(
         outcome?;
     }
     Ok(())
+}
+
+/// One run of `spec` that is not kept: page cache, CPU frequency, the first accept queue.
+fn warm_up_run(probe: &mut Probe, spec: &RunSpec, on_step: &mut impl FnMut(Step<'_>) -> Result<()>) -> Result<()> {
+    on_step(Step::Starting { spec, index: 0 })?;
+    run_model(probe, spec).map(drop)
+}
+
+/// `runs` measured runs of `spec`, each reported as it starts and ends: the runs that finished,
+/// and how the loop ended (after an error, the runs before it are kept).
+fn measured_runs(
+    probe: &mut Probe,
+    spec: &RunSpec,
+    runs: usize,
+    on_step: &mut impl FnMut(Step<'_>) -> Result<()>,
+) -> (Vec<RunResult>, Result<()>) {
+    let mut measured = Vec::with_capacity(runs);
+    for index in 1..=runs {
+        let run = on_step(Step::Starting { spec, index }).and_then(|()| run_model(probe, spec));
+        let ended = run.and_then(|result| {
+            on_step(Step::Finished { spec, index, result: &result })?;
+            measured.push(result);
+            Ok(())
+        });
+        if let Err(err) = ended {
+            return (measured, Err(err));
+        }
+    }
+    (measured, Ok(()))
 }
 
 /// The workload of one scan point: one busy connection, `fds - 1` idle, `calls` messages; the
@@ -135,22 +155,11 @@ pub fn scan(
 ) -> Result<()> {
     let cases: &[bool] = if ready { &[false, true] } else { &[false] };
     for model in models {
-        let warm_up = scan_spec(model, fds[0], calls, false);
-        on_step(Step::Starting { spec: &warm_up, index: 0 })?;
-        run_model(probe, &warm_up)?;
+        warm_up_run(probe, &scan_spec(model, fds[0], calls, false), &mut on_step)?;
         for &n in fds {
             for &ready in cases {
                 let spec = scan_spec(model, n, calls, ready);
-                let mut point = Vec::with_capacity(runs);
-                let outcome = (|| -> Result<()> {
-                    for index in 1..=runs {
-                        on_step(Step::Starting { spec: &spec, index })?;
-                        let result = run_model(probe, &spec)?;
-                        on_step(Step::Finished { spec: &spec, index, result: &result })?;
-                        point.push(result);
-                    }
-                    Ok(())
-                })();
+                let (point, outcome) = measured_runs(probe, &spec, runs, &mut on_step);
                 if !point.is_empty() {
                     on_step(Step::Measured { spec: &spec, runs: point })?;
                 }
