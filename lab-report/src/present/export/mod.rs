@@ -215,9 +215,13 @@ fn notes(doc: &Document) -> Vec<String> {
     for skipped in &doc.unsupported {
         lines.push(format!("note: {}: not run: {}", skipped.model, skipped.reason));
     }
-    let mut unmeasured: Vec<&lab_measure::result::Unmeasured> =
-        doc.results.iter().flat_map(|r| &r.run.not_measured).collect();
-    unmeasured.dedup();
+    // Every run on one kernel misses the same figures: each is said once.
+    let mut unmeasured: Vec<&lab_measure::result::Unmeasured> = Vec::new();
+    for missing in doc.results.iter().flat_map(|r| &r.run.not_measured) {
+        if !unmeasured.contains(&missing) {
+            unmeasured.push(missing);
+        }
+    }
     for missing in unmeasured {
         lines.push(format!("note: {}: {}", missing.figure, missing.cell()));
     }
@@ -350,5 +354,28 @@ mod tests {
         assert!(!titles(&doc).contains(&"io_uring"), "{:?}", titles(&doc));
         doc.results.push(run("io-uring", 200));
         assert!(titles(&doc).contains(&"io_uring"), "{:?}", titles(&doc));
+    }
+
+    #[test]
+    fn a_figure_this_kernel_cannot_give_is_named_once_for_all_runs() {
+        let missing = |figure: &str| lab_measure::result::Unmeasured {
+            figure: figure.into(),
+            needs: format!("needs {figure}, Linux 5.11+"),
+        };
+        let run = |model: &str| {
+            let mut r = RunResult { model: model.into(), messages_total: 100, ..RunResult::default() };
+            r.not_measured = vec![missing("io_uring"), missing("wait.by_call.epoll_pwait2")];
+            model_result(vec![r])
+        };
+        let mut doc = new_document("compare", 1);
+        doc.results = vec![run("poll"), run("epoll"), run("thread")];
+        let said: Vec<String> = notes(&doc).into_iter().filter(|l| l.contains("not measured on this kernel")).collect();
+        assert_eq!(
+            said,
+            [
+                "note: io_uring: not measured on this kernel (needs io_uring, Linux 5.11+)",
+                "note: wait.by_call.epoll_pwait2: not measured on this kernel (needs wait.by_call.epoll_pwait2, Linux 5.11+)"
+            ]
+        );
     }
 }
