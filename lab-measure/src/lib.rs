@@ -21,6 +21,8 @@
 //! - [`machine`] reads the limits on processes, threads and fds, and times one syscall.
 //! - [`selftest`] proves the probe exact against [`exercise`]'s workloads of known counts;
 //!   [`validate`] checks a run's counts against strace and perf.
+//! - [`profile`] (`--profile`) is where the tree's time went, as stacks: sampled on the CPU,
+//!   off it by where each thread blocked, and the scheduler's delay.
 //! - [`result`] is what one run found, as data ([`result::RunResult`]); [`experiment`] makes
 //!   results: one run of a model ([`experiment::run_model`]), and the loops of `compare` and
 //!   `scan` over models and workloads.
@@ -42,6 +44,7 @@ pub mod preflight;
 pub mod privileges;
 pub mod probe;
 pub mod process;
+pub mod profile;
 pub mod result;
 pub mod run;
 pub mod samples;

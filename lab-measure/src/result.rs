@@ -70,6 +70,9 @@ pub struct RunResult {
     /// most: how a server with a loop per thread had its connections spread (empty: no epoll).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub epoll_lists: Vec<u64>,
+    /// With `--profile`: the tree's stacks in the window (see `profile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::profile::Profile>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -258,6 +261,7 @@ impl RunResult {
             burst: None,
             epoll_lists: Vec::new(),
             syscall_times: None,
+            profile: None,
         }
     }
 
