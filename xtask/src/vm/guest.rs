@@ -112,12 +112,22 @@ pub enum Seen {
     OutputEnd,
 }
 
+/// What the guest kernel prints when a CPU has made no progress for many seconds: a task stuck
+/// in the kernel (the soft-lockup watchdog) or a grace period that cannot end. An emulated guest
+/// on a busy host has been seen to stall this way (CI, Debian's 6.1 under TCG: both CPUs stuck,
+/// and nothing moved until the timeout); a guest that says it is stuck does not recover, so
+/// waiting longer only costs time.
+pub const STALL_SIGNS: &[&str] =
+    &["watchdog: BUG: soft lockup", "rcu_preempt detected stalls", "rcu_sched detected stalls"];
+
 /// Reads the console line by line (see the module doc) and keeps what the summary needs.
 #[derive(Debug, Default)]
 pub struct Console {
     pub kernel_release: Option<String>,
     pub steps: Vec<StepOutput>,
     pub verdict: Option<Verdict>,
+    /// The guest kernel's first report that a CPU stopped making progress (see [`STALL_SIGNS`]).
+    pub stall: Option<String>,
     /// Inside a step's output block.
     in_output: bool,
 }
@@ -137,6 +147,9 @@ impl Console {
         if line.starts_with("IOLAB-VM-OUTPUT-BEGIN ") {
             self.in_output = true;
             return Seen::Kept;
+        }
+        if self.stall.is_none() && STALL_SIGNS.iter().any(|sign| line.contains(sign)) {
+            self.stall = Some(line.trim().to_owned());
         }
         if let Some(rest) = line.strip_prefix("IOLAB-VM: ") {
             self.marker(rest);
@@ -181,6 +194,19 @@ mod tests {
     fn steps_are_quoted_for_sh() {
         let steps = [Step::iolab(&["run".into(), "--model".into(), "it's".into()])];
         assert_eq!(steps_script(&steps), "step 'iolab' 'iolab' 'run' '--model' 'it'\\''s'\n");
+    }
+
+    #[test]
+    fn console_notes_the_first_stall() {
+        let mut console = Console::default();
+        console.line("IOLAB-VM: step selftest: iolab selftest --format json");
+        assert_eq!(console.stall, None);
+        console.line("[   52.5] watchdog: BUG: soft lockup - CPU#0 stuck for 44s! [iolab:99]");
+        console.line("[   80.5] watchdog: BUG: soft lockup - CPU#0 stuck for 71s! [iolab:99]");
+        assert_eq!(
+            console.stall.as_deref(),
+            Some("[   52.5] watchdog: BUG: soft lockup - CPU#0 stuck for 44s! [iolab:99]")
+        );
     }
 
     #[test]

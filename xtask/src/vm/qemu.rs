@@ -54,6 +54,9 @@ const KVM_PROBE_TIME: Duration = Duration::from_secs(20);
 /// After the guest's last word, how long it may take to power off before QEMU is killed.
 const POWER_OFF_GRACE: Duration = Duration::from_secs(10);
 
+/// After the guest's first stall report, how long its backtraces get to reach the log.
+const STALL_GRACE: Duration = Duration::from_secs(10);
+
 /// What to boot.
 pub struct Machine<'a> {
     pub qemu: &'a Path,
@@ -70,6 +73,9 @@ pub enum Ending {
     TimedOut,
     /// The guest said PASS or FAIL but did not power off in time, so QEMU was killed.
     PowerOffHung,
+    /// The guest kernel said a CPU was stuck (see `guest::STALL_SIGNS`); QEMU was killed once
+    /// the kernel had printed its backtraces.
+    Stalled,
 }
 
 pub struct Outcome {
@@ -99,7 +105,12 @@ pub fn boot(machine: &Machine, extra: &str, timeout: Duration, relay: &Relay) ->
         .arg(machine.vmlinuz)
         .arg("-initrd")
         .arg(machine.initrd)
-        .args(["-append", format!("console=ttyS0 panic=-1 quiet {extra}").trim_end()])
+        // Warnings and worse on the console (`loglevel=5`, not `quiet`), and every CPU's
+        // backtrace when one is stuck: a stalled guest then says where it was.
+        .args([
+            "-append",
+            format!("console=ttyS0 panic=-1 loglevel=5 softlockup_all_cpu_backtrace=1 {extra}").trim_end(),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -147,11 +158,18 @@ pub fn boot(machine: &Machine, extra: &str, timeout: Duration, relay: &Relay) ->
                 if console.verdict.is_some() {
                     deadline = deadline.min(Instant::now() + POWER_OFF_GRACE);
                 }
+                if console.stall.is_some() && console.verdict.is_none() {
+                    deadline = deadline.min(Instant::now() + STALL_GRACE);
+                }
             }
             // Both pipes closed: QEMU has exited.
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
-                let ending = if console.verdict.is_some() { Ending::PowerOffHung } else { Ending::TimedOut };
+                let ending = match (&console.verdict, &console.stall) {
+                    (Some(_), _) => Ending::PowerOffHung,
+                    (None, Some(_)) => Ending::Stalled,
+                    (None, None) => Ending::TimedOut,
+                };
                 drop(running);
                 return Ok(Outcome { console, ending, elapsed: start.elapsed() });
             }

@@ -191,6 +191,7 @@ fn result(outcome: &Outcome, accel: Accel) -> String {
         (None, Ending::TimedOut) => "TIMED OUT".to_owned(),
         (None, Ending::Exited(status)) => format!("NO RESULT: qemu ended ({status})"),
         (None, Ending::PowerOffHung) => "NO RESULT".to_owned(),
+        (None, Ending::Stalled) => "STALLED (a CPU stuck in the guest kernel; backtraces in the log)".to_owned(),
     };
     format!("{verdict} after {} s ({})", outcome.elapsed.as_secs(), accel.name())
 }
