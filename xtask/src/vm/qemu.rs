@@ -106,10 +106,14 @@ pub fn boot(machine: &Machine, extra: &str, timeout: Duration, relay: &Relay) ->
         .arg("-initrd")
         .arg(machine.initrd)
         // Warnings and worse on the console (`loglevel=5`, not `quiet`), and every CPU's
-        // backtrace when one is stuck: a stalled guest then says where it was.
+        // backtrace when one is stuck: a stalled guest then says where it was. `no_timer_check`:
+        // an emulated CPU on a busy host can be too slow for the boot's check that the timer
+        // interrupt arrives in time, and the kernel then panics ("IO-APIC + timer doesn't
+        // work!", seen here with the host's two cores busy).
         .args([
             "-append",
-            format!("console=ttyS0 panic=-1 loglevel=5 softlockup_all_cpu_backtrace=1 {extra}").trim_end(),
+            format!("console=ttyS0 panic=-1 loglevel=5 softlockup_all_cpu_backtrace=1 no_timer_check {extra}")
+                .trim_end(),
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
