@@ -383,24 +383,34 @@ mod tests {
     /// softirq run from the thread's own `sendto()`, the third with `net_rx_action` in a frame's
     /// offset only (not the function).
     #[test]
-    fn counts_samples_and_those_under_net_rx_action() {
+    fn counts_the_trees_samples_and_those_under_net_rx_action() {
+        // 100 is the root; it forks 200, which forks 300; 400 is another process; 101 is a
+        // thread of 100.
         let script = "\
+    0/0     PERF_RECORD_FORK(200:200):(100:100)
+    0/0     PERF_RECORD_FORK(101:101):(100:100)
+    0/0     PERF_RECORD_FORK(300:300):(200:200)
+   100/100 
 \tffffffff81a2b3c4 do_sys_poll+0x2a4 ([kernel.kallsyms])
 \tffffffff81a2c000 __x64_sys_poll+0xa4 ([kernel.kallsyms])
 \t    7f1e2d3c4b5a __poll+0x1a (/usr/lib/x86_64-linux-gnu/libc.so.6)
 
+   300/300 
 \tffffffff81c0ffee tcp_v4_rcv+0x10 ([kernel.kallsyms])
-\tffffffff81c0aaaa __netif_receive_skb_one_core+0x5e ([kernel.kallsyms])
 \tffffffff81c0bbbb net_rx_action+0x1b2 ([kernel.kallsyms])
 \tffffffff81c0cccc __do_softirq+0xd0 ([kernel.kallsyms])
 \tffffffff81c0dddd __x64_sys_sendto+0x24 ([kernel.kallsyms])
 
+   400/400 
+\tffffffff81c0bbbb net_rx_action+0x1b2 ([kernel.kallsyms])
 
+   100/101 
 \t    55d0c0ffee00 lab_server::models::poll::serve+0x99 (/work/target/release/iolab)
 \t    55d0c0ffee01 not_net_rx_action_wrapper+0x9 (/work/target/release/iolab)
 ";
-        assert_eq!(count_samples(script), (3, 1));
-        assert_eq!(count_samples(""), (0, 0));
+        assert_eq!(count_samples(script, &[100]), (3, 1));
+        assert_eq!(count_samples(script, &[400]), (1, 1));
+        assert_eq!(count_samples("", &[100]), (0, 0));
     }
 
     #[test]

@@ -1,15 +1,21 @@
-//! `perf record -e cpu-clock -g` attached to the tree during the reported run: the share of the
-//! tree's CPU time that went to NET_RX softirqs, from perf's samples, beside the probe's.
+//! `perf record -a -e cpu-clock -g` over the reported run: the share of the tree's CPU time that
+//! went to NET_RX softirqs, from perf's samples, beside the probe's.
 //!
-//! perf samples each thread of the tree's processes at [`FREQUENCY`] while it is on a CPU, with
-//! its kernel stack; a sample taken while the NET_RX softirq runs on the thread (on loopback,
-//! inside its own `sendto()`, see the kernel notes) has `net_rx_action` on that stack. The
-//! probe times the same softirq between `softirq_entry` and `softirq_exit` on the tree's threads.
-//! Both count time on the tree's threads alone, so the two shares must agree; perf's is a sample
-//! (about a thousand per CPU-second), so they may part by a few points: [`ALLOWED_POINTS`].
-//! Where the tree switches on every message (a thread per connection), perf's samples add up to
-//! less CPU time than the probe counts and the shares part by more, perf's the higher; the check
-//! reports both denominators (`probe_cpu_ns`, `perf_cpu_ns`) so that a mismatch shows which.
+//! perf samples every CPU at [`FREQUENCY`], whatever runs there, with its kernel stack; the
+//! samples of the tree's processes are kept (the tree is followed through perf's own fork
+//! records, so a child that exits before the end is kept too). A sample taken while the NET_RX
+//! softirq runs on one of the tree's threads (on loopback, inside its own `sendto()`, see the
+//! kernel notes) has `net_rx_action` on its stack. The probe times the same softirq between
+//! `softirq_entry` and `softirq_exit` on the tree's threads. Both count time on the tree's
+//! threads alone, so the two shares must agree; perf's is a sample (about a thousand per
+//! CPU-second), so they may part by a few points: [`ALLOWED_POINTS`].
+//!
+//! Every CPU, not the tree's threads (`perf record -p`): a per-thread event is switched in and
+//! out with its thread, and where the tree switches on every message that is both a cost and a
+//! blind spot. Measured with `iolab run --model thread -c 100 -m 2000 --validate`: with `-p`
+//! the probe counted 6.12 s of the tree's CPU and perf's samples 4.38 s (the switches' own
+//! perf work, unsampled), and the NET_RX shares parted by 3.5 points; sampling every CPU, the
+//! same run had 2.39 s and 2.34 s, and NET_RX 21.6 % and 21.7 %.
 
 use std::path::PathBuf;
 
@@ -24,7 +30,7 @@ use crate::{
     tree,
 };
 
-/// Samples per second per thread on a CPU.
+/// Samples per second on each CPU.
 const FREQUENCY: u64 = 999;
 
 /// How far apart, in percentage points, the two shares may be.
@@ -45,26 +51,30 @@ pub enum Sampling {
     Attached(Recording),
 }
 
-/// perf record attached, and the file it writes.
-pub struct Recording(Attached, PathBuf);
+/// perf record attached, the file it writes, and the tree whose samples count: `root` and the
+/// processes it had when perf started.
+pub struct Recording {
+    perf: Attached,
+    file: PathBuf,
+    root: u32,
+    processes: Vec<u32>,
+}
 
 impl Sampling {
-    /// `perf record -e cpu-clock -F 999 -g -p PID,… -o FILE`, ready once it has an event on
-    /// every thread.
+    /// `perf record -a -e cpu-clock -F 999 -g -o FILE`, ready once it has an event on every
+    /// CPU; `root`'s tree is picked out of the samples at the end.
     pub fn attach(root: u32) -> Result<Sampling> {
-        let pids: Vec<String> = tree::processes(root).iter().map(u32::to_string).collect();
         let file = std::env::temp_dir().join(format!("iolab-perf-{}-{root}.data", std::process::id()));
         let path = file.to_string_lossy().into_owned();
-        let args =
-            ["record", "-q", "-e", "cpu-clock", "-F", &FREQUENCY.to_string(), "-g", "-p", &pids.join(","), "-o", &path];
+        let args = ["record", "-q", "-a", "-e", "cpu-clock", "-F", &FREQUENCY.to_string(), "-g", "-o", &path];
         let Some(mut perf) = Attached::start("perf", &args.map(String::from))? else {
             return Ok(Sampling::Unavailable(
                 "perf is not installed (apt-get install linux-perf): NET_RX share not checked".into(),
             ));
         };
-        let threads = tree::tasks(root).len();
-        match perf.wait_until(|perf| super::perf::perf_counters(perf) >= threads) {
-            Ok(()) => Ok(Sampling::Attached(Recording(perf, file))),
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        match perf.wait_until(|perf| super::perf::perf_counters(perf) >= cpus) {
+            Ok(()) => Ok(Sampling::Attached(Recording { perf, file, root, processes: tree::processes(root) })),
             Err(err) if interrupt::cause(&err).is_some() => Err(err),
             Err(err) => Ok(Sampling::Unavailable(format!("{err:#}: NET_RX share not checked"))),
         }
@@ -73,16 +83,18 @@ impl Sampling {
     /// Stops perf, counts its samples and those under `net_rx_action`, and compares the share
     /// with the probe's over the same run.
     pub fn finish(self, delta: &Delta) -> Result<Result<NetRxAgreement, String>> {
-        let (perf, file) = match self {
+        let recording = match self {
             Sampling::NotAsked => return Ok(Err("not asked".into())),
             Sampling::Unavailable(why) => return Ok(Err(why)),
-            Sampling::Attached(Recording(perf, file)) => (perf, file),
+            Sampling::Attached(recording) => recording,
         };
+        let Recording { perf, file, root, mut processes } = recording;
         let _ = perf.finish()?;
         let script = read_script(&file);
         let _ = std::fs::remove_file(&file);
+        processes.push(root);
         let (samples, net_rx) = match script {
-            Ok(text) => count_samples(&text),
+            Ok(text) => count_samples(&text, &processes),
             Err(err) => return Ok(Err(format!("{err:#}: NET_RX share not checked"))),
         };
         if samples < MIN_SAMPLES {
@@ -112,10 +124,13 @@ impl Sampling {
     }
 }
 
-/// `perf script -F ip,sym -i FILE`: each sample's stack, one frame a line, samples apart.
+/// `perf script -F pid,tid,ip,sym --show-task-events -i FILE`: each sample's `PID/TID` line and
+/// its stack, one frame a line, samples apart; and a line per task created
+/// (`PERF_RECORD_FORK(PID:TID):(PARENT_PID:PARENT_TID)`).
 fn read_script(file: &std::path::Path) -> Result<String> {
     let perf = process::which("perf").context("perf is gone")?;
-    let args = ["script", "-F", "ip,sym", "-i", &file.to_string_lossy()].map(String::from);
+    let args =
+        ["script", "-F", "pid,tid,ip,sym", "--show-task-events", "-i", &file.to_string_lossy()].map(String::from);
     let mut child =
         Spawn::program(&perf).named("perf script").args(&args).stdout(Stdout::Lines).stderr(Stderr::Tail).start()?;
     let exit = child.wait()?;
@@ -127,25 +142,53 @@ fn read_script(file: &std::path::Path) -> Result<String> {
     Ok(out.join("\n"))
 }
 
-/// Samples in `perf script` output (stacks separated by blank lines), and those with
-/// `net_rx_action` on their stack.
-pub(super) fn count_samples(text: &str) -> (u64, u64) {
+/// The samples of the tree in `perf script` output (see [`read_script`]), and those with
+/// `net_rx_action` on their stack. The tree is `roots` and every process any of them (or their
+/// children) forked, by perf's fork records.
+pub(super) fn count_samples(text: &str, roots: &[u32]) -> (u64, u64) {
+    let tree = follow_forks(text, roots);
     let (mut samples, mut net_rx) = (0, 0);
-    let mut in_sample = false;
-    let mut under_net_rx = false;
+    // The process of the sample being read, and whether `net_rx_action` is on its stack so far.
+    let mut sample: Option<(u32, bool)> = None;
     for line in text.lines().chain(std::iter::once("")) {
-        if line.trim().is_empty() {
-            if in_sample {
+        if line.trim().is_empty() || line.contains("PERF_RECORD_") {
+            if let Some((pid, under_net_rx)) = sample.take()
+                && tree.contains(&pid)
+            {
                 samples += 1;
                 net_rx += u64::from(under_net_rx);
             }
-            (in_sample, under_net_rx) = (false, false);
             continue;
         }
-        in_sample = true;
+        if !line.starts_with('\t') {
+            // A sample's header: `PID/TID`.
+            sample = line.split('/').next().and_then(|pid| pid.trim().parse().ok()).map(|pid| (pid, false));
+            continue;
+        }
         // A frame: `ADDRESS SYMBOL+OFFSET (DSO)`.
         let symbol = line.split_whitespace().nth(1).unwrap_or("");
-        under_net_rx |= symbol.split('+').next() == Some(NET_RX);
+        if let Some((_, under_net_rx)) = &mut sample {
+            *under_net_rx |= symbol.split('+').next() == Some(NET_RX);
+        }
     }
     (samples, net_rx)
+}
+
+/// `roots` and every process forked from them, by the fork records in `perf script` output (a
+/// thread's record names its own process as the parent, so it adds nothing).
+fn follow_forks(text: &str, roots: &[u32]) -> std::collections::HashSet<u32> {
+    let mut tree: std::collections::HashSet<u32> = roots.iter().copied().collect();
+    for line in text.lines() {
+        let Some(record) = line.split("PERF_RECORD_FORK(").nth(1) else { continue };
+        // `CHILD_PID:CHILD_TID):(PARENT_PID:PARENT_TID)`
+        let pid =
+            |part: &str| part.trim_start_matches([':', '(']).split(':').next().and_then(|p| p.parse::<u32>().ok());
+        let mut parts = record.split(')');
+        if let (Some(child), Some(parent)) = (parts.next().and_then(pid), parts.next().and_then(pid))
+            && tree.contains(&parent)
+        {
+            tree.insert(child);
+        }
+    }
+    tree
 }
