@@ -395,7 +395,7 @@ impl Figure {
             ),
             ProfileCpuMs => d(
                 "profile_cpu_ms",
-                "sampled CPU ms",
+                "CPU ms",
                 "ms",
                 "The CPU time the samples stand for: samples over the sampling rate.",
                 |r| Breakdown::of(r.profile.as_ref()?).total_cpu_ms(),
@@ -403,16 +403,16 @@ impl Figure {
             FdWalkShare => {
                 share(Mechanism::FdWalk, "profile_fd_walk_pct", "fd walk %", |r| mechanism_share(r, Mechanism::FdWalk))
             }
-            EpollReadyShare => share(Mechanism::EpollReady, "profile_epoll_ready_pct", "epoll ready %", |r| {
+            EpollReadyShare => share(Mechanism::EpollReady, "profile_epoll_ready_pct", "epoll %", |r| {
                 mechanism_share(r, Mechanism::EpollReady)
             }),
-            SchedulerShare => share(Mechanism::Scheduler, "profile_scheduler_pct", "scheduler %", |r| {
+            SchedulerShare => share(Mechanism::Scheduler, "profile_scheduler_pct", "sched %", |r| {
                 mechanism_share(r, Mechanism::Scheduler)
             }),
-            TcpCopyShare => share(Mechanism::TcpCopy, "profile_tcp_copy_pct", "TCP+copy %", |r| {
-                mechanism_share(r, Mechanism::TcpCopy)
-            }),
-            NetSoftirqShare => share(Mechanism::NetSoftirq, "profile_net_softirq_pct", "net softirq %", |r| {
+            TcpCopyShare => {
+                share(Mechanism::TcpCopy, "profile_tcp_copy_pct", "TCP %", |r| mechanism_share(r, Mechanism::TcpCopy))
+            }
+            NetSoftirqShare => share(Mechanism::NetSoftirq, "profile_net_softirq_pct", "softirq %", |r| {
                 mechanism_share(r, Mechanism::NetSoftirq)
             }),
             UserShare => share(Mechanism::User, "profile_user_pct", "user %", |r| mechanism_share(r, Mechanism::User)),
