@@ -571,3 +571,19 @@ fn the_mechanism_shares_add_up_to_100_in_every_row() {
         doc.verdict
     );
 }
+
+#[test]
+fn html_shows_each_flame_graph_and_the_threads_names_as_text() {
+    let evil = "</script><img src=x onerror=alert(1)>";
+    let mut doc = profiled();
+    let profile = doc.results[0].run.profile.as_mut().unwrap();
+    profile.on_cpu.insert(format!("{evil};main"), 5);
+    let page = lab_report::present::html::document(&doc);
+    assert_eq!(page.matches("<svg class=\"flame\"").count(), 3, "a flame graph per model");
+    assert!(!page.contains("<img"), "an injected element");
+    assert_eq!(page.matches("</script>").count(), 2, "only the page's own scripts end");
+    assert!(!page.contains("onload="), "no event attribute from inferno's SVG");
+    assert!(page.contains("Where the sampled CPU went"), "the mechanism table");
+    let flames = page.find("id=\"flame-graphs\"").unwrap();
+    assert!(page.find("id=\"tables\"").unwrap() < flames && flames < page.find("id=\"data\"").unwrap());
+}
