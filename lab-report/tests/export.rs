@@ -464,3 +464,126 @@ fn html_of_a_sweep_draws_lines_over_connections() {
     }
     insta::assert_snapshot!("html_sweep", html_structure(&page));
 }
+
+/// The fixture with a made-up `--profile` on each model (1000 Hz, so a sample is 1 ms): thread
+/// in the scheduler, poll walking its fds, epoll on its ready list and in TCP. Its verdict is
+/// computed again, so it has the profile's sentences.
+fn profiled() -> Document {
+    use lab_measure::profile::{Profile, RunQueue};
+    let k = |frames: &str| frames.split(';').map(|f| format!("{f}_[k]")).collect::<Vec<_>>().join(";");
+    let mut doc = fixture();
+    for result in &mut doc.results {
+        let model = result.run.model.clone();
+        let stack = |user: &str, kernel: &str| {
+            if kernel.is_empty() {
+                format!("{model};main;{user}")
+            } else {
+                format!("{model};main;{user};{}", k(kernel))
+            }
+        };
+        let read = "entry_SYSCALL_64;ksys_read;sock_read_iter;tcp_recvmsg;skb_copy_datagram_iter;_copy_to_iter";
+        let send = "entry_SYSCALL_64;ksys_write;sock_write_iter;tcp_sendmsg;__local_bh_enable_ip";
+        let softirq = format!("{};[softirq];{}", stack("write", send), k("handle_softirqs;net_rx_action;tcp_v4_rcv"));
+        let (samples, waits, histogram): ([u64; 7], u64, &[(usize, u64)]) = match model.as_str() {
+            // fd walk, epoll, scheduler, TCP, net softirq, user, rest
+            "thread" => {
+                ([0, 0, 350, 200, 250, 100, 100], 99_000, &[(11, 40_000), (12, 50_000), (14, 8_000), (17, 1_000)])
+            }
+            "poll" => ([600, 0, 50, 150, 150, 50, 0], 1_300, &[(10, 1_000), (12, 300)]),
+            _ => ([0, 50, 50, 400, 350, 100, 50], 1_100, &[(10, 1_000), (12, 100)]),
+        };
+        let stacks = [
+            stack("poll", "entry_SYSCALL_64;__x64_sys_poll;do_sys_poll;sock_poll;tcp_poll"),
+            stack("epoll_wait", "entry_SYSCALL_64;do_epoll_wait;ep_send_events;ep_item_poll.isra.0;sock_poll"),
+            stack("read", "entry_SYSCALL_64;ksys_read;schedule;__schedule;finish_task_switch.isra.0"),
+            stack("read", read),
+            softirq,
+            stack("handle", ""),
+            stack("read", "entry_SYSCALL_64;ksys_read;__fdget_pos"),
+        ];
+        let mut rq = RunQueue { waits, ..RunQueue::default() };
+        for &(bucket, count) in histogram {
+            rq.histogram[bucket] = count;
+            rq.delay_ns += count * (3 << bucket) / 4;
+        }
+        result.run.profile = Some(Profile {
+            hz: 1000,
+            on_cpu: stacks.into_iter().zip(samples).filter(|(_, n)| *n > 0).collect(),
+            lost_samples: if model == "poll" { 10 } else { 0 },
+            off_cpu_ns: [(format!("{model};{}", k("ksys_read;schedule")), 5_000_000)].into(),
+            run_queue: rq,
+        });
+    }
+    doc.verdict = lab_report::present::verdict::verdict(&doc.results);
+    doc
+}
+
+#[test]
+fn profiled_table_snapshot() {
+    insta::assert_snapshot!("profiled_table", render(&profiled(), Format::Table));
+}
+
+#[test]
+fn profiled_table_at_100_columns_snapshot() {
+    let text = render_width(&profiled(), Format::Table, Some(100));
+    for line in text.lines() {
+        assert!(line.chars().count() <= 100, "{} wide: {line}", line.chars().count());
+    }
+    insta::assert_snapshot!("profiled_table_100", text);
+}
+
+#[test]
+fn profiled_markdown_snapshot() {
+    insta::assert_snapshot!("profiled_markdown", render(&profiled(), Format::Markdown));
+}
+
+#[test]
+fn profiled_csv_snapshot() {
+    insta::assert_snapshot!("profiled_csv", render(&profiled(), Format::Csv));
+}
+
+#[test]
+fn profiled_json_snapshot() {
+    insta::assert_snapshot!("profiled_json", render(&profiled(), Format::Json));
+}
+
+#[test]
+fn one_profiled_run_snapshot() {
+    let mut doc = profiled();
+    doc.command = "run".into();
+    doc.results.truncate(1);
+    insta::assert_snapshot!("profiled_run", render(&doc, Format::Table));
+}
+
+#[test]
+fn the_mechanism_shares_add_up_to_100_in_every_row() {
+    let doc = profiled();
+    for result in &doc.results {
+        let shares: f64 = Figure::ALL.iter().filter_map(|f| f.mechanism().and(result.figure(*f))).sum();
+        assert!((shares - 100.0).abs() < 1e-9, "{}: {shares}", result.run.model);
+    }
+    let poll = &doc.results[1];
+    assert_eq!(poll.figure(Figure::FdWalkShare), Some(60.0));
+    assert_eq!(poll.figure(Figure::ProfileCpuMs), Some(1010.0), "lost samples are CPU time too");
+    assert!(
+        doc.verdict.iter().any(|l| l.starts_with("Profile: poll at 100 connections spent 60.0 % of its sampled CPU in the per-fd walk; epoll: none in a per-fd walk, 5.00 % in its ready list.")),
+        "{:#?}",
+        doc.verdict
+    );
+}
+
+#[test]
+fn html_shows_each_flame_graph_and_the_threads_names_as_text() {
+    let evil = "</script><img src=x onerror=alert(1)>";
+    let mut doc = profiled();
+    let profile = doc.results[0].run.profile.as_mut().unwrap();
+    profile.on_cpu.insert(format!("{evil};main"), 5);
+    let page = lab_report::present::html::document(&doc);
+    assert_eq!(page.matches("<svg class=\"flame\"").count(), 3, "a flame graph per model");
+    assert!(!page.contains("<img"), "an injected element");
+    assert_eq!(page.matches("</script>").count(), 2, "only the page's own scripts end");
+    assert!(!page.contains("onload="), "no event attribute from inferno's SVG");
+    assert!(page.contains("Where the sampled CPU went"), "the mechanism table");
+    let flames = page.find("id=\"flame-graphs\"").unwrap();
+    assert!(page.find("id=\"tables\"").unwrap() < flames && flames < page.find("id=\"data\"").unwrap());
+}

@@ -5,6 +5,8 @@
 //! - [`run_table`]: one run in detail (syscalls by name, wait calls, switches).
 //! - [`timing_table`]: `--timing`'s per-syscall on-CPU time, errors and histograms.
 //! - [`validation`]: strace's and perf's counts beside the probe's (`trace --validate`).
+//! - [`profile`]: `--profile`'s run-queue delay and switch cost in detail, its verdict
+//!   sentences, and its flame graphs and folded files.
 //! - [`plot`]: the SVGs of sweep and scan.
 //! - [`scan`]: `iolab scan` in every format.
 //! - [`verdict`]: sentences computed from the numbers.
@@ -16,6 +18,7 @@ pub mod export;
 pub mod html;
 pub mod numbers;
 pub mod plot;
+pub mod profile;
 pub mod progress;
 pub mod run_table;
 pub mod scan;

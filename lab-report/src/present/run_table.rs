@@ -172,6 +172,7 @@ fn run_table(r: &RunResult) -> String {
     if let Some(times) = &r.syscall_times {
         out += &crate::present::timing_table::render(times);
     }
+    out += &crate::present::profile::run(r);
     if let Some(busy) = r.not_idle {
         let _ = writeln!(out, "{}", not_idle(&r.model, busy));
     }

@@ -69,14 +69,23 @@ pub fn table(times: &BTreeMap<String, SyscallTime>) -> String {
     format!("\nOn-CPU time inside each syscall (--timing; errors: calls that returned < 0):\n{table}\n")
 }
 
-/// One syscall's histogram: a line per bucket from the first to the last that holds a call.
+/// One syscall's histogram, under a line naming it.
 fn histogram(name: &str, t: &SyscallTime) -> String {
-    let used: Vec<usize> = (0..HISTOGRAM_BUCKETS).filter(|&i| t.histogram[i] > 0).collect();
+    let lines = log2_histogram(&t.histogram);
+    if lines.is_empty() {
+        return lines;
+    }
+    format!("\n{name}: {} calls, on-CPU ns per call\n{lines}", t.calls)
+}
+
+/// A log2 histogram of ns (`lab_common::histogram_bucket`'s buckets) as `syscount -L` draws it:
+/// a line per bucket from the first to the last that holds a count; empty when none does.
+pub(crate) fn log2_histogram(histogram: &[u64; HISTOGRAM_BUCKETS]) -> String {
+    let used: Vec<usize> = (0..HISTOGRAM_BUCKETS).filter(|&i| histogram[i] > 0).collect();
     let (Some(&first), Some(&last)) = (used.first(), used.last()) else { return String::new() };
-    let most = t.histogram.iter().copied().max().unwrap_or(1).max(1);
-    let mut out = format!("\n{name}: {} calls, on-CPU ns per call\n", t.calls);
-    for i in first..=last {
-        let count = t.histogram[i];
+    let most = histogram.iter().copied().max().unwrap_or(1).max(1);
+    let mut out = String::new();
+    for (i, &count) in histogram.iter().enumerate().take(last + 1).skip(first) {
         let bar = "*".repeat((count * 40).div_ceil(most) as usize);
         let _ = writeln!(out, "{:>22} : {count:<9} |{bar:<40}|", bucket_range(i));
     }

@@ -58,6 +58,7 @@ fn workload_verdict(models: &[&ModelResult]) -> Vec<String> {
     lines.extend(switching_cost(models));
     lines.extend(cores(models));
     lines.extend(models.iter().filter_map(|m| epoll_spread(m)));
+    lines.extend(crate::present::profile::verdict::verdict(models));
     lines
 }
 

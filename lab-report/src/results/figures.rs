@@ -6,6 +6,11 @@
 
 use lab_measure::result::RunResult;
 
+use crate::results::{
+    mechanism::{Breakdown, Mechanism},
+    profile::{self, mean_delay_ns, quantile_bound},
+};
+
 /// One figure of a comparison. Its facts (key, label, unit, description, how it is computed)
 /// are all in [`Figure::def`], one arm per figure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +46,24 @@ pub enum Figure {
     HardirqPerMsg,
     OwnCoresUsed,
     CoresUsed,
+    ProfileSamples,
+    ProfileCpuMs,
+    FdWalkShare,
+    EpollReadyShare,
+    SchedulerShare,
+    TcpCopyShare,
+    NetSoftirqShare,
+    UserShare,
+    RestShare,
+    RunQueueWaitsPerMsg,
+    RunQueueDelayMs,
+    RunQueueDelayPerMsg,
+    RunQueueMean,
+    RunQueueP50,
+    RunQueueP99,
+    SchedulerCpuPerSwitch,
+    SwitchCost,
+    SwitchCostPerMsg,
 }
 
 /// What a figure is: see the accessors of [`Figure`].
@@ -86,6 +109,24 @@ impl Figure {
         Figure::WindowCpuPerMsg,
         Figure::OwnCoresUsed,
         Figure::CoresUsed,
+        Figure::ProfileSamples,
+        Figure::ProfileCpuMs,
+        Figure::FdWalkShare,
+        Figure::EpollReadyShare,
+        Figure::SchedulerShare,
+        Figure::TcpCopyShare,
+        Figure::NetSoftirqShare,
+        Figure::UserShare,
+        Figure::RestShare,
+        Figure::RunQueueWaitsPerMsg,
+        Figure::RunQueueDelayMs,
+        Figure::RunQueueDelayPerMsg,
+        Figure::RunQueueMean,
+        Figure::RunQueueP50,
+        Figure::RunQueueP99,
+        Figure::SchedulerCpuPerSwitch,
+        Figure::SwitchCost,
+        Figure::SwitchCostPerMsg,
     ];
 
     /// Stable name, with its unit: used in JSON, CSV and a document's `spread`.
@@ -111,6 +152,21 @@ impl Figure {
     /// Its value in one run; `None` when the run did not measure it.
     pub fn value(self, run: &RunResult) -> Option<f64> {
         (self.def().value)(run)
+    }
+
+    /// The share of the sampled CPU this figure gives, if it is one.
+    pub fn mechanism(self) -> Option<Mechanism> {
+        use Figure::*;
+        Some(match self {
+            FdWalkShare => Mechanism::FdWalk,
+            EpollReadyShare => Mechanism::EpollReady,
+            SchedulerShare => Mechanism::Scheduler,
+            TcpCopyShare => Mechanism::TcpCopy,
+            NetSoftirqShare => Mechanism::NetSoftirq,
+            UserShare => Mechanism::User,
+            RestShare => Mechanism::Rest,
+            _ => return None,
+        })
     }
 
     /// The figure whose key is `key` (a saved document's `spread`), if there is one.
@@ -330,8 +386,109 @@ impl Figure {
                 "The server's CPU time in the window over the window's length, interrupts included: 1.0 is one core busy all along.",
                 |r| cores(r, r.window.server_cpu_ns),
             ),
+            ProfileSamples => d(
+                "profile_samples",
+                "samples",
+                "samples",
+                "On-CPU samples of the server's threads in the window (--profile), lost ones included.",
+                |r| Some(r.profile.as_ref()?.samples() as f64),
+            ),
+            ProfileCpuMs => d(
+                "profile_cpu_ms",
+                "CPU ms",
+                "ms",
+                "The CPU time the samples stand for: samples over the sampling rate.",
+                |r| Breakdown::of(r.profile.as_ref()?).total_cpu_ms(),
+            ),
+            FdWalkShare => {
+                share(Mechanism::FdWalk, "profile_fd_walk_pct", "fd walk %", |r| mechanism_share(r, Mechanism::FdWalk))
+            }
+            EpollReadyShare => share(Mechanism::EpollReady, "profile_epoll_ready_pct", "epoll %", |r| {
+                mechanism_share(r, Mechanism::EpollReady)
+            }),
+            SchedulerShare => share(Mechanism::Scheduler, "profile_scheduler_pct", "sched %", |r| {
+                mechanism_share(r, Mechanism::Scheduler)
+            }),
+            TcpCopyShare => {
+                share(Mechanism::TcpCopy, "profile_tcp_copy_pct", "TCP %", |r| mechanism_share(r, Mechanism::TcpCopy))
+            }
+            NetSoftirqShare => share(Mechanism::NetSoftirq, "profile_net_softirq_pct", "softirq %", |r| {
+                mechanism_share(r, Mechanism::NetSoftirq)
+            }),
+            UserShare => share(Mechanism::User, "profile_user_pct", "user %", |r| mechanism_share(r, Mechanism::User)),
+            RestShare => share(Mechanism::Rest, "profile_rest_pct", "rest %", |r| mechanism_share(r, Mechanism::Rest)),
+            RunQueueWaitsPerMsg => d(
+                "run_queue_waits_per_msg",
+                "rq waits/msg",
+                "waits/message",
+                "Times a server thread was made runnable (woken or preempted) and then waited to run, per message.",
+                |r| per_message(r, r.profile.as_ref()?.run_queue.waits),
+            ),
+            RunQueueDelayMs => d(
+                "run_queue_delay_ms",
+                "rq delay ms",
+                "ms",
+                "The server's threads' time in the run queue in the window, summed: runnable, not running.",
+                |r| Some(r.profile.as_ref()?.run_queue.delay_ns as f64 / 1e6),
+            ),
+            RunQueueDelayPerMsg => d(
+                "run_queue_delay_us_per_msg",
+                "rq delay µs/msg",
+                "µs/message",
+                "Run-queue delay of the server's threads per message.",
+                |r| per_message(r, r.profile.as_ref()?.run_queue.delay_ns).map(|ns| ns / 1e3),
+            ),
+            RunQueueMean => {
+                d("run_queue_mean_us", "rq mean µs", "µs/wait", "The mean run-queue delay of one wait.", |r| {
+                    mean_delay_ns(&r.profile.as_ref()?.run_queue).map(|ns| ns / 1e3)
+                })
+            }
+            RunQueueP50 => d(
+                "run_queue_p50_bound_us",
+                "rq p50 ≤ µs",
+                "µs",
+                "A bound on the median run-queue delay: the upper end of the log2 bucket it falls in.",
+                |r| quantile_bound(&r.profile.as_ref()?.run_queue, 0.5).map(|ns| ns / 1e3),
+            ),
+            RunQueueP99 => d(
+                "run_queue_p99_bound_us",
+                "rq p99 ≤ µs",
+                "µs",
+                "A bound on the 99th percentile of the run-queue delay: the upper end of the log2 bucket it falls in.",
+                |r| quantile_bound(&r.profile.as_ref()?.run_queue, 0.99).map(|ns| ns / 1e3),
+            ),
+            SchedulerCpuPerSwitch => d(
+                "scheduler_cpu_us_per_switch",
+                "sched CPU µs/switch",
+                "µs/switch",
+                "The scheduler's sampled CPU time per context switch (voluntary and involuntary).",
+                |r| profile::SwitchCost::of(r).map(|c| c.cpu_ns / 1e3),
+            ),
+            SwitchCost => d(
+                "switch_cost_us",
+                "switch µs",
+                "µs/switch",
+                "What a context switch costs: the scheduler's CPU per switch plus the mean run-queue delay.",
+                |r| profile::SwitchCost::of(r).map(|c| c.ns() / 1e3),
+            ),
+            SwitchCostPerMsg => d(
+                "switch_cost_us_per_msg",
+                "switches µs/msg",
+                "µs/message",
+                "Every switch at that cost, per message.",
+                |r| per_message(r, 1).zip(profile::SwitchCost::of(r)).map(|(m, c)| m * c.total_ns() / 1e3),
+            ),
         }
     }
+}
+
+/// A mechanism's share of the sampled CPU, described by the mechanism itself.
+fn share(mechanism: Mechanism, key: &'static str, label: &'static str, value: fn(&RunResult) -> Option<f64>) -> Def {
+    d(key, label, "% of samples", mechanism.description(), value)
+}
+
+fn mechanism_share(r: &RunResult, mechanism: Mechanism) -> Option<f64> {
+    Breakdown::of(r.profile.as_ref()?).share(mechanism)
 }
 
 fn d(
@@ -385,7 +542,7 @@ mod tests {
 
     #[test]
     fn every_figure_is_listed_once_with_a_unique_key() {
-        assert_eq!(Figure::ALL.len(), Figure::CoresUsed as usize + 1, "a variant is missing from ALL");
+        assert_eq!(Figure::ALL.len(), Figure::SwitchCostPerMsg as usize + 1, "a variant is missing from ALL");
         let variants: HashSet<Figure> = Figure::ALL.iter().copied().collect();
         assert_eq!(variants.len(), Figure::ALL.len(), "a figure is listed twice");
         let keys: HashSet<&str> = Figure::ALL.iter().map(|f| f.key()).collect();
@@ -409,7 +566,7 @@ mod tests {
         assert_eq!(Figure::ALL[0].key(), "msgs_per_sec");
         assert_eq!(Figure::VoluntaryCsPerMsg.key(), "voluntary_cs_per_msg");
         assert_eq!(Figure::WindowCpuPerMsg.label(), "window CPU µs/msg");
-        assert_eq!(Figure::ALL[Figure::ALL.len() - 1].key(), "cores_used");
+        assert_eq!(Figure::ALL[30].key(), "cores_used", "--profile's figures come after the others");
     }
 
     #[test]

@@ -142,6 +142,35 @@ const GROUPS: &[(&str, &[Figure])] = &[
         "Server CPU over its life, and memory",
         &[Figure::ServerCpuPerMsg, Figure::ServerUserMs, Figure::ServerSysMs, Figure::PeakRss, Figure::PssPerConn],
     ),
+    (
+        "Where the sampled CPU went (--profile): % of the samples with a stack, by kernel mechanism",
+        &[
+            Figure::ProfileSamples,
+            Figure::ProfileCpuMs,
+            Figure::FdWalkShare,
+            Figure::EpollReadyShare,
+            Figure::SchedulerShare,
+            Figure::TcpCopyShare,
+            Figure::NetSoftirqShare,
+            Figure::UserShare,
+            Figure::RestShare,
+        ],
+    ),
+    (
+        "Run-queue delay (--profile; p50 and p99 are log2 bucket bounds)",
+        &[
+            Figure::RunQueueWaitsPerMsg,
+            Figure::RunQueueDelayMs,
+            Figure::RunQueueDelayPerMsg,
+            Figure::RunQueueMean,
+            Figure::RunQueueP50,
+            Figure::RunQueueP99,
+        ],
+    ),
+    (
+        "What a context switch costs (--profile): scheduler CPU per switch plus the mean run-queue delay",
+        &[Figure::SchedulerCpuPerSwitch, Figure::SwitchCost, Figure::SwitchCostPerMsg],
+    ),
 ];
 
 /// [`GROUPS`] as figures in [`Figure::ALL`]'s order, with every figure in exactly one group; a
@@ -236,6 +265,7 @@ fn notes(doc: &Document) -> Vec<String> {
         if let Some(busy) = r.not_idle {
             lines.push(crate::present::run_table::not_idle(&r.model, busy));
         }
+        lines.extend(crate::present::profile::lost_samples(r));
         let d = r.probe_dropped;
         if d.tasks + d.waits + d.epoll_members > 0 {
             lines.push(format!(

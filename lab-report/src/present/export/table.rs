@@ -47,6 +47,7 @@ pub(super) fn render(doc: &Document, width: Option<usize>) -> String {
         let _ = write!(out, "\n{} (the median run; histograms in --format json or `iolab run --timing`):", m.run.model);
         out += &crate::present::timing_table::table(m.run.syscall_times.as_ref().unwrap_or(&Default::default()));
     }
+    out += &crate::present::profile::histograms(doc, width);
     if dropped_ranges {
         out += &fit(
             "\n(medians only where the ranges did not fit this terminal: redirect the output for them, or see --format json or --html)",

@@ -198,8 +198,36 @@ pub fn document(doc: &Document) -> String {
             let _ = writeln!(body, "<h3>{}</h3>", esc(title));
             body += &figure_table(doc, figures);
         }
+        body += &flame_graphs(doc);
     }
     page(&format!("iolab {}", doc.command), &body, &json_script(doc))
+}
+
+/// Each profiled run's on-CPU flame graph, static (inferno's script is the file's, not the
+/// page's): its frames' tooltips give their samples.
+fn flame_graphs(doc: &Document) -> String {
+    let mut out = String::new();
+    for (n, result) in doc.results.iter().enumerate() {
+        let r = &result.run;
+        let Some(profile) = &r.profile else { continue };
+        let title = format!("{} at {} connections", r.model, connections(result));
+        let svg = match crate::present::profile::flame::inline_svg(profile, &title, n) {
+            Ok(Some(svg)) => svg,
+            Ok(None) => continue,
+            Err(e) => format!("<p class=\"warnings\">{}</p>\n", esc(&format!("no flame graph: {e:#}"))),
+        };
+        if out.is_empty() {
+            out += "<h2 id=\"flame-graphs\">Flame graphs</h2>\n";
+        }
+        let _ = writeln!(
+            out,
+            "<figure class=\"flame\"><h3>{}</h3>\n{svg}<figcaption>On-CPU samples of the median run, the root at \
+             the bottom; kernel frames orange, user frames red. Hover a frame for its samples; \
+             <code>--flamegraph DIR</code> writes it as an SVG to zoom and search.</figcaption></figure>",
+            esc(&title)
+        );
+    }
+    out
 }
 
 /// One group's table: model, connections, then each figure (median, range under it).
