@@ -1,8 +1,9 @@
 //! Command-line arguments shared by several commands: the workload ([`workload`]), the output
-//! options ([`OutputArgs`]), `--timing`, `--server` and `--addr`. Every bound is checked by clap,
+//! options ([`OutputArgs`]), `--timing`, `--profile` ([`ProfileArgs`]), `--server` and `--addr`. Every bound is checked by clap,
 //! so bad input is one line naming the flag and exit status 2.
 
 mod output;
+mod profile;
 pub mod workload;
 
 use clap::Args;
@@ -10,6 +11,7 @@ use clap::Args;
 use lab_measure::run::{PORT, RunSpec};
 
 pub use output::OutputArgs;
+pub use profile::ProfileArgs;
 pub use workload::WorkloadArgs;
 
 /// `--timing`, on the commands that measure a server (`run`, `compare`, `prove`, `sweep`, `trace`).

@@ -16,7 +16,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::commands::args::{
-    OutputArgs, ServerArg, parse_server,
+    OutputArgs, ProfileArgs, ServerArg, parse_server,
     workload::{AllowErrors, Connections, Idle, MAX_CONNECTIONS, Messages, Payload, count, short_allow_errors},
 };
 use lab_load::Workload;
@@ -62,6 +62,8 @@ pub struct Common {
     pub allow_errors: AllowErrors,
     #[command(flatten)]
     pub timing: crate::commands::args::TimingArg,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -180,6 +182,7 @@ fn describe(spec: &RunSpec, index: usize, runs: usize) -> String {
 fn finish(doc: &mut Document, common: &Common, interrupted: Option<Interrupted>) -> Result<ExitCode> {
     doc.verdict = verdict::verdict(&doc.results);
     common.output.write(doc)?;
+    write_profiles(doc, &common.profile);
     if let Some(interrupted) = interrupted {
         eprintln!("iolab: {interrupted}: the results above are incomplete");
         return Ok(ExitCode::from(interrupted.exit_code()));
@@ -197,6 +200,20 @@ fn finish(doc: &mut Document, common: &Common, interrupted: Option<Interrupted>)
     Ok(ExitCode::SUCCESS)
 }
 
+/// Each model's stacks (its median run's), where --flamegraph and --export-folded asked: named
+/// for the model, and for its connections too when the document holds several loads (sweep).
+fn write_profiles(doc: &Document, profile: &ProfileArgs) {
+    let loads: std::collections::BTreeSet<usize> = doc.results.iter().map(|m| m.run.workload.connections).collect();
+    for m in &doc.results {
+        let Some(stacks) = &m.run.profile else { continue };
+        let name = match loads.len() {
+            1 => m.run.model.clone(),
+            _ => format!("{}-{}", m.run.model, m.run.workload.connections),
+        };
+        profile.write(&name, stacks, &crate::commands::run::profile_title(&m.run));
+    }
+}
+
 /// Checks that cannot wait: something to run, the output file and save folder, and room for
 /// the connections.
 fn prepare(common: &Common, connections: usize) -> Result<()> {
@@ -212,6 +229,7 @@ fn prepare(common: &Common, connections: usize) -> Result<()> {
         }
     }
     common.output.check()?;
+    common.profile.check()?;
     let idle = common.idle.idle;
     lab_load::limits::make_room_for(connections + idle)
         .map_err(|e| BadInput(format!("--connections {connections} --idle {idle}: {e:#}")))?;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
-use crate::commands::args::{OutputArgs, WorkloadArgs};
+use crate::commands::args::{OutputArgs, ProfileArgs, WorkloadArgs};
 use crate::commands::trace::measure_tree;
 use anyhow::Context as _;
 use lab_measure::{
@@ -27,7 +27,7 @@ pub struct RunArgs {
     #[arg(long, short = 'M', value_parser = parse_model)]
     pub model: String,
     /// Run the same workload without the probes (to see what tracing costs).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["profile", "timing"])]
     pub no_trace: bool,
     /// As `iolab trace --validate`: serve the load a second time with strace attached, check the
     /// first run against perf (context switches, the NET_RX share of the CPU) if installed, and
@@ -39,6 +39,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub timing: crate::commands::args::TimingArg,
     #[command(flatten)]
+    pub profile: ProfileArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -46,6 +48,7 @@ pub fn run_command(args: RunArgs) -> Result<ExitCode> {
     let spec = args.workload.spec(&args.model);
     let output = &args.output;
     output.check()?;
+    args.profile.check()?;
     let w = spec.workload;
     lab_load::limits::make_room_for(w.all_connections())
         .map_err(|e| BadInput(format!("--connections {} --idle {}: {e:#}", w.connections, w.idle)))?;
@@ -59,6 +62,9 @@ pub fn run_command(args: RunArgs) -> Result<ExitCode> {
     doc.results.push(model_result(vec![result.clone()]));
     doc.validation.clone_from(&validation);
     output.write(&doc)?;
+    if let Some(profile) = &result.profile {
+        args.profile.write(&spec.name, profile, &profile_title(&result));
+    }
     if let Some(dir) = &output.save {
         save::save_run(dir, &doc, &result, 1)?;
     }
@@ -71,6 +77,13 @@ pub fn run_command(args: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a flame graph of `run` is titled: the model, its load and the sampling rate.
+pub fn profile_title(run: &RunResult) -> String {
+    let w = &run.workload;
+    let (what, hz) = (if w.lockstep { "rounds" } else { "messages each" }, run.profile.as_ref().map_or(0, |p| p.hz));
+    format!("{}: {} connections, {} {what}, sampled at {hz} Hz", run.model, w.connections, w.messages_per_connection)
 }
 
 /// The model started traced and measured as `iolab trace --validate` measures a command: the

@@ -24,7 +24,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use crate::commands::args::{
-    OutputArgs,
+    OutputArgs, ProfileArgs,
     workload::{AllowErrors, MAX_CONNECTIONS, count, short_allow_errors},
 };
 use lab_measure::{
@@ -40,7 +40,7 @@ use lab_report::{
     present::{export, html, plot, progress::Progress, scan},
     results::{
         save,
-        scan::{ScanReport, ScanRow},
+        scan::{Mode as ScanMode, ScanReport, ScanRow, median as scan_median},
     },
 };
 use lab_server::parse_models;
@@ -74,6 +74,8 @@ pub struct ScanArgs {
     pub plot: Option<PathBuf>,
     #[command(flatten)]
     pub allow_errors: AllowErrors,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -116,6 +118,7 @@ fn prepare(args: &mut ScanArgs) -> Result<()> {
     let most = *args.fds.last().expect("clap gives at least the default");
     lab_load::limits::make_room_for(most).map_err(|e| BadInput(format!("--fds {most}: {e:#}")))?;
     args.output.check()?;
+    args.profile.check()?;
     if let Some(path) = &args.plot {
         export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--plot: {e:#}")))?;
     }
@@ -138,6 +141,7 @@ pub fn scan_command(mut args: ScanArgs) -> Result<ExitCode> {
     let report = ScanReport::new(rows, args.calls as u64, args.runs as u64, interrupted.is_some());
     // The table first: a plot that cannot be written must not cost the measured results.
     args.output.write_rendered(|format| scan::render(&report, format), || html::scan(&report))?;
+    write_profiles(&args.profile, &points);
     if let Some(path) = args.plot.as_ref().filter(|_| !report.rows.is_empty()) {
         plot::scan_svg(&report, path).with_context(|| format!("writing the plot to {}", path.display()))?;
         lab_measure::privileges::give_away(path)?;
@@ -153,6 +157,35 @@ pub fn scan_command(mut args: ScanArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each point's stacks (its median run's) as `{model}-{fds}` (`{model}-{fds}-ready` for the
+/// `--ready` case), and per model and case a differential flame graph from its fewest fds to its
+/// most, `{model}-{fewest}-{most}[-ready]-diff.svg`: what grew with N is red.
+fn write_profiles(profile: &ProfileArgs, points: &[Vec<RunResult>]) {
+    let medians: Vec<&RunResult> = points.iter().filter(|runs| !runs.is_empty()).map(|r| scan_median(r)).collect();
+    let case = |r: &RunResult| if ScanMode::of(r) == ScanMode::Ready { "-ready" } else { "" };
+    let fds = |r: &RunResult| r.workload.all_connections();
+    for run in &medians {
+        if let Some(stacks) = &run.profile {
+            profile.write(&format!("{}-{}{}", run.model, fds(run), case(run)), stacks, &super::run::profile_title(run));
+        }
+    }
+    for (i, first) in medians.iter().enumerate() {
+        let same = |r: &&&RunResult| r.model == first.model && ScanMode::of(r) == ScanMode::of(first);
+        if medians[..i].iter().any(|r| same(&r)) {
+            continue; // not the model's first point in this case
+        }
+        let Some(last) = medians.iter().filter(same).max_by_key(|r| fds(r)) else { continue };
+        if let (Some(before), Some(after)) = (&first.profile, &last.profile)
+            && fds(last) > fds(first)
+        {
+            let (few, most) = (fds(first), fds(last));
+            let title =
+                format!("{}: {most} fds against {few} (red: a larger share of the samples at {most})", first.model);
+            profile.write_differential(&format!("{}-{few}-{most}{}", first.model, case(first)), before, after, &title);
+        }
+    }
 }
 
 /// Every model at every N, `--runs` times, into `points` (one list of runs per point) as each

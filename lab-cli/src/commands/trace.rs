@@ -61,6 +61,8 @@ pub struct TraceArgs {
     pub workload: WorkloadArgs,
     #[command(flatten)]
     pub timing: crate::commands::args::TimingArg,
+    #[command(flatten)]
+    pub profile: crate::commands::args::ProfileArgs,
     /// How the results are shown: tables, or JSON, CSV or Markdown for programs and notes.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -105,6 +107,10 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
     if args.interval.is_some() && args.timing.timing {
         bad_input!("'--timing' times the syscalls of one measured window: drop '--interval' (or '--timing')");
     }
+    if args.interval.is_some() && args.profile.profile {
+        bad_input!("'--profile' samples the stacks of one measured window: drop '--interval' (or '--profile')");
+    }
+    args.profile.check()?;
     if let (Some(pid), Some(interval)) = (args.pid, args.interval) {
         if matches!(args.format, Format::Csv | Format::Markdown) {
             bad_input!("invalid value for '--format' with '--interval': live rates come as a table or JSON lines");
@@ -125,6 +131,9 @@ pub fn trace_command(args: TraceArgs) -> Result<ExitCode> {
         None => trace_started(&args, spec)?,
     };
     print!("{}", render(&traced, args.format)?);
+    if let Some(profile) = &traced.run.profile {
+        args.profile.write(&traced.run.model, profile, &crate::commands::run::profile_title(&traced.run));
+    }
     let validation_ok = traced.validation.as_ref().is_none_or(|v| v.ok);
     if traced.run.errors > 0 && !args.workload.allow_errors.allow_errors {
         eprintln!("iolab: the load generator saw {} errors (--allow-errors to accept)", traced.run.errors);

@@ -23,6 +23,7 @@ use crate::{
         numbers::compact,
     },
     results::{
+        mechanism::Mechanism,
         scan::{Mode, ScanReport, ScanRow},
         stats::{Summary, wide_spread},
     },
@@ -80,6 +81,9 @@ fn text(report: &ScanReport, markdown: bool) -> String {
         let _ = writeln!(out, "\n{sentence}");
     }
     if let Some(sentence) = sleeping(report) {
+        let _ = writeln!(out, "\n{sentence}");
+    }
+    if let Some(sentence) = mechanisms(report) {
         let _ = writeln!(out, "\n{sentence}");
     }
     for line in warnings(report) {
@@ -256,6 +260,26 @@ pub fn sleeping(report: &ScanReport) -> Option<String> {
          socket's callback, switched back in).",
         ratios.join(", ")
     ))
+}
+
+/// With `--profile`: where each model's CPU went at its most fds (the default mode), from the
+/// stacks: the per-fd walk, epoll's ready list and the scheduler. `None` without a profile.
+pub fn mechanisms(report: &ScanReport) -> Option<String> {
+    let mut parts = Vec::new();
+    for model in report.models() {
+        let most = report.rows.iter().filter(|r| r.model == model && r.mode == Mode::Sleeps).max_by_key(|r| r.fds);
+        let Some(row) = most.filter(|r| r.profile_percent.is_some()) else { continue };
+        let share = |m| row.percent_in(m).map_or_else(|| "none".to_owned(), |p| format!("{} %", compact(p)));
+        parts.push(format!(
+            "{model} at {} fds: {} in the per-fd walk, {} in epoll's ready list, {} in the scheduler",
+            compact(row.fds as f64),
+            share(Mechanism::FdWalk),
+            share(Mechanism::EpollReady),
+            share(Mechanism::Scheduler)
+        ));
+    }
+    (!parts.is_empty())
+        .then(|| format!("Where the sampled CPU went (--profile, the calls that slept): {}.", parts.join("; ")))
 }
 
 /// `fraction` as a whole percentage.

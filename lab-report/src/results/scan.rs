@@ -14,7 +14,10 @@
 
 use serde::Serialize;
 
-use crate::results::document::Machine;
+use crate::results::{
+    document::Machine,
+    mechanism::{Breakdown, Mechanism},
+};
 use lab_measure::result::RunResult;
 
 /// Whether a point's wait calls sleep until the message arrives or find it queued.
@@ -86,11 +89,28 @@ pub struct ScanRow {
     pub ready_per_wait: f64,
     /// `slept / wait_calls`: near 1 in the `sleeps` mode, near 0 in the `ready` one.
     pub slept_fraction: f64,
+    /// With `--profile`: the median run's sampled CPU by kernel mechanism (see `mechanism`), in
+    /// percent, by the mechanism's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_percent: Option<std::collections::BTreeMap<&'static str, f64>>,
 }
 
 /// A ratio that is 0 rather than NaN when there is nothing to divide by.
 fn per(n: u64, d: u64) -> f64 {
     if d == 0 { 0.0 } else { n as f64 / d as f64 }
+}
+
+/// `runs` from the cheapest call to the dearest.
+fn by_cost(runs: &[RunResult]) -> Vec<&RunResult> {
+    let mut sorted: Vec<&RunResult> = runs.iter().collect();
+    sorted.sort_by(|a, b| cpu_ns_per_wait(a).total_cmp(&cpu_ns_per_wait(b)));
+    sorted
+}
+
+/// The run a point's row is made from: the median by the cost of a call.
+pub fn median(runs: &[RunResult]) -> &RunResult {
+    let sorted = by_cost(runs);
+    sorted[(sorted.len() - 1) / 2]
 }
 
 fn cpu_ns_per_wait(r: &RunResult) -> f64 {
@@ -105,9 +125,8 @@ impl ScanRow {
     /// # Panics
     /// If `runs` is empty: a point with no finished run has no row.
     pub fn from_runs(runs: &[RunResult]) -> ScanRow {
-        let mut sorted: Vec<&RunResult> = runs.iter().collect();
-        sorted.sort_by(|a, b| cpu_ns_per_wait(a).total_cmp(&cpu_ns_per_wait(b)));
-        let r = sorted[(sorted.len() - 1) / 2];
+        let sorted = by_cost(runs);
+        let r = median(runs);
         let w = &r.wait.all;
         ScanRow {
             model: r.model.clone(),
@@ -132,7 +151,16 @@ impl ScanRow {
             fds_watched_per_wait: per(w.fds_watched, w.calls),
             ready_per_wait: per(w.ready, w.calls),
             slept_fraction: per(w.slept, w.calls),
+            profile_percent: r.profile.as_ref().map(|p| {
+                let breakdown = Breakdown::of(p);
+                Mechanism::ALL.iter().filter_map(|&m| Some((m.key(), breakdown.share(m)? * 100.0))).collect()
+            }),
         }
+    }
+
+    /// The share of the median run's sampled CPU that went to `mechanism`, in percent.
+    pub fn percent_in(&self, mechanism: Mechanism) -> Option<f64> {
+        self.profile_percent.as_ref()?.get(mechanism.key()).copied()
     }
 }
 
