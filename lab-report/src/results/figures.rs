@@ -129,6 +129,16 @@ impl Figure {
         Figure::SwitchCostPerMsg,
     ];
 
+    /// The run-queue delay of `--profile`, as its tables show it.
+    pub const RUN_QUEUE: [Figure; 6] = [
+        Figure::RunQueueWaitsPerMsg,
+        Figure::RunQueueDelayMs,
+        Figure::RunQueueDelayPerMsg,
+        Figure::RunQueueMean,
+        Figure::RunQueueP50,
+        Figure::RunQueueP99,
+    ];
+
     /// Stable name, with its unit: used in JSON, CSV and a document's `spread`.
     pub fn key(self) -> &'static str {
         self.def().key

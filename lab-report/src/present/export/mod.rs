@@ -156,17 +156,7 @@ const GROUPS: &[(&str, &[Figure])] = &[
             Figure::RestShare,
         ],
     ),
-    (
-        "Run-queue delay (--profile; p50 and p99 are log2 bucket bounds)",
-        &[
-            Figure::RunQueueWaitsPerMsg,
-            Figure::RunQueueDelayMs,
-            Figure::RunQueueDelayPerMsg,
-            Figure::RunQueueMean,
-            Figure::RunQueueP50,
-            Figure::RunQueueP99,
-        ],
-    ),
+    ("Run-queue delay (--profile; p50 and p99 are log2 bucket bounds)", &Figure::RUN_QUEUE),
     (
         "What a context switch costs (--profile): scheduler CPU per switch plus the mean run-queue delay",
         &[Figure::SchedulerCpuPerSwitch, Figure::SwitchCost, Figure::SwitchCostPerMsg],

@@ -79,14 +79,7 @@ pub fn run(r: &RunResult) -> String {
     let rq = &profile.run_queue;
     if rq.waits > 0 {
         let _ = writeln!(out, "\nRun-queue delay (runnable, not running; p50 and p99 are log2 bucket bounds):");
-        let figures = [
-            Figure::RunQueueWaitsPerMsg,
-            Figure::RunQueueDelayMs,
-            Figure::RunQueueDelayPerMsg,
-            Figure::RunQueueMean,
-            Figure::RunQueueP50,
-            Figure::RunQueueP99,
-        ];
+        let figures = Figure::RUN_QUEUE;
         let mut table = Builder::default();
         table.push_record(std::iter::once("waits".to_owned()).chain(figures.iter().map(|f| f.label().to_owned())));
         table.push_record(
