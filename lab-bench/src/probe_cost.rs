@@ -178,7 +178,7 @@ pub fn syscall_cost(calls: u64, rounds: usize) -> Result<SyscallCost> {
         empty.push(getppid_loop(calls, None)?);
         empty_probe.set_attached(false)?;
         for (timing, miss, hit) in [(false, &mut miss, &mut hit), (true, &mut timed_miss, &mut timed_hit)] {
-            let mut probe = Probe::load_with(timing)?;
+            let mut probe = Probe::load_with(lab_measure::probe::ProbeOptions { timing, profile: None })?;
             for traced in order(2, round) {
                 if traced == 0 {
                     miss.push(getppid_loop(calls, Some((&mut probe, false)))?);

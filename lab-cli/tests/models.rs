@@ -29,7 +29,8 @@ fn rounds_of(model: &str, command: Option<Vec<String>>, connections: usize, roun
     launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
     let fds_before = open_fds();
     let result = {
-        let mut probe = Probe::load_with(timing).expect("loading the probes (tests run as root)");
+        let mut probe = Probe::load_with(lab_measure::probe::ProbeOptions { timing, profile: None })
+            .expect("loading the probes (tests run as root)");
         let workload = Workload::lockstep(connections, rounds);
         let spec = RunSpec { name: model.into(), command, workload, counted: Counted::Bursts };
         run_model(&mut probe, &spec).unwrap_or_else(|e| panic!("{model}: {e:#}"))

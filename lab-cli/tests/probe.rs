@@ -296,7 +296,7 @@ fn without_timing_its_program_is_not_loaded_and_its_code_is_dropped() {
     launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
     let sizes = |timing: bool| {
         let before: Vec<u32> = aya::programs::loaded_programs().filter_map(Result::ok).map(|p| p.id()).collect();
-        let probe = Probe::load_with(timing).unwrap();
+        let probe = Probe::load_with(lab_measure::probe::ProbeOptions { timing, profile: None }).unwrap();
         let ours: Vec<(String, u32)> = aya::programs::loaded_programs()
             .filter_map(Result::ok)
             .filter(|p| !before.contains(&p.id()))
@@ -374,7 +374,7 @@ fn a_spinning_process_has_no_network_softirq() {
 fn a_loopback_senders_writes_carry_its_net_rx_beside_their_own_time() {
     let _one = serial();
     launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
-    let mut probe = Probe::load_with(true).unwrap();
+    let mut probe = Probe::load_with(lab_measure::probe::ProbeOptions { timing: true, profile: None }).unwrap();
     let before = probe.syscall_times().unwrap().unwrap();
     let check = selftest::check_loopback(&mut probe, Side::Sends, 2_000, 64).unwrap();
     let after = probe.syscall_times().unwrap().unwrap();
@@ -393,4 +393,143 @@ fn a_loopback_senders_writes_carry_its_net_rx_beside_their_own_time() {
         "write's softirq {} ns of the window's {net_rx} ns",
         writes.softirq_ns
     );
+}
+
+/// `--profile` at this frequency in the tests: off the 1 kHz of the kernel's tick, so the
+/// samples do not beat against it.
+const PROFILE_HZ: u32 = 999;
+
+fn profiled_probe() -> Probe {
+    launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
+    let profile = Some(lab_measure::profile::ProfileOptions { hz: PROFILE_HZ });
+    Probe::load_with(lab_measure::probe::ProbeOptions { timing: false, profile }).unwrap()
+}
+
+/// The `n` heaviest stacks of `stacks`, for a failing assertion's message.
+fn heaviest(stacks: &std::collections::BTreeMap<String, u64>, n: usize) -> Vec<(u64, &str)> {
+    let mut all: Vec<(u64, &str)> = stacks.iter().map(|(s, &v)| (v, s.as_str())).collect();
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    all.truncate(n);
+    all
+}
+
+/// A thread spinning in user space (no syscall: the clock is the vDSO's) is sampled almost only
+/// in user frames; the kernel's share is the timer and the interrupts that hit it. Its samples
+/// are the frequency times its on-CPU time, as the probe counted it slice by slice.
+#[test]
+fn a_spinning_thread_is_sampled_in_user_frames_at_the_chosen_frequency() {
+    let _one = serial();
+    let mut probe = profiled_probe();
+    let check = selftest::check_profile(&mut probe, &["spin", "1000"], 0).unwrap();
+    let p = &check.profile;
+    let user_only: u64 = p.on_cpu.iter().filter(|(s, _)| !s.contains("_[k]")).map(|(_, v)| v).sum();
+    let samples = p.samples();
+    let expected = u64::from(PROFILE_HZ) * check.delta.on_cpu_ns / 1_000_000_000;
+    eprintln!(
+        "{samples} samples ({} lost), {user_only} in user frames only; {} ns on CPU: {expected} expected; {:#?}",
+        p.lost_samples,
+        check.delta.on_cpu_ns,
+        heaviest(&p.on_cpu, 5)
+    );
+    assert!(check.delta.on_cpu_ns >= 100_000_000, "it spun: {check:?}");
+    assert!(user_only * 100 >= samples * 95, "{user_only} of {samples} in user frames: {:#?}", heaviest(&p.on_cpu, 8));
+    assert!(
+        samples.abs_diff(expected) * 10 <= expected,
+        "{samples} samples, {expected} expected from {} ns on CPU at {PROFILE_HZ} Hz",
+        check.delta.on_cpu_ns
+    );
+    assert!(
+        p.on_cpu.keys().any(|s| s.contains("exercise::spin")),
+        "the spin loop is named: {:#?}",
+        heaviest(&p.on_cpu, 8)
+    );
+}
+
+/// A thread looping on getppid spends its kernel time in the syscall: every kernel sample sits
+/// under the getppid of the C library (user frame), and some inside the kernel's own
+/// `__x64_sys_getppid`.
+#[test]
+fn a_getppid_loop_is_sampled_under_getppid() {
+    let _one = serial();
+    let mut probe = profiled_probe();
+    let check = selftest::check_profile(&mut probe, &["getppid", "3000000"], 0).unwrap();
+    let p = &check.profile;
+    let kernel: Vec<(&String, &u64)> = p.on_cpu.iter().filter(|(s, _)| s.contains("_[k]")).collect();
+    let in_kernel: u64 = kernel.iter().map(|(_, v)| **v).sum();
+    let under: u64 = kernel.iter().filter(|(s, _)| s.contains("getppid")).map(|(_, v)| **v).sum();
+    let in_syscall: u64 = kernel.iter().filter(|(s, _)| s.contains("sys_getppid_[k]")).map(|(_, v)| **v).sum();
+    let samples = p.samples();
+    let expected = u64::from(PROFILE_HZ) * check.delta.on_cpu_ns / 1_000_000_000;
+    eprintln!(
+        "{samples} samples, {expected} expected, {in_kernel} in the kernel, {under} under getppid, {in_syscall} in \
+         sys_getppid; {:#?}",
+        heaviest(&p.on_cpu, 8)
+    );
+    assert!(in_kernel * 2 >= samples, "a syscall loop is mostly kernel: {in_kernel} of {samples}");
+    assert!(under * 100 >= in_kernel * 95, "{under} of {in_kernel} kernel samples under getppid");
+    assert!(in_syscall > 0, "some in the syscall itself: {:#?}", heaviest(&p.on_cpu, 8));
+    assert!(samples.abs_diff(expected) * 10 <= expected, "{samples} samples, {expected} expected");
+}
+
+/// A thread that blocks N times reading an empty pipe is off the CPU under `pipe_read`, and
+/// waits for a CPU at least once per wake-up.
+#[test]
+fn a_thread_blocking_on_a_pipe_is_off_cpu_under_pipe_read() {
+    let _one = serial();
+    let mut probe = profiled_probe();
+    let blocks = 200;
+    let check = selftest::check_profile(&mut probe, &["block", &blocks.to_string()], blocks).unwrap();
+    let p = &check.profile;
+    let off: u64 = p.off_cpu_ns.values().sum();
+    let in_pipe: u64 = p.off_cpu_ns.iter().filter(|(s, _)| s.contains("pipe_read_[k]")).map(|(_, v)| v).sum();
+    eprintln!(
+        "off CPU {off} ns, {in_pipe} under pipe_read; run queue {:?}; {:#?}",
+        p.run_queue,
+        heaviest(&p.off_cpu_ns, 5)
+    );
+    assert!(
+        in_pipe > 0 && in_pipe * 10 >= off * 9,
+        "{in_pipe} of {off} ns under pipe_read: {:#?}",
+        heaviest(&p.off_cpu_ns, 5)
+    );
+    assert!(p.run_queue.waits >= blocks, "{:?}", p.run_queue);
+    assert_eq!(p.run_queue.histogram.iter().sum::<u64>(), p.run_queue.waits);
+    assert!(p.run_queue.delay_ns > 0);
+}
+
+/// Without `--profile` its programs are not loaded and the verifier drops its code from
+/// `count_switch` (behind a read-only flag), as for `--timing`. Loaded with it and detached, it
+/// samples nothing; attached again, it samples.
+#[test]
+fn without_profile_its_programs_are_not_loaded_and_detached_it_samples_nothing() {
+    let _one = serial();
+    launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
+    let sizes = |profile: bool| {
+        let before: Vec<u32> = aya::programs::loaded_programs().filter_map(Result::ok).map(|p| p.id()).collect();
+        let profile = profile.then_some(lab_measure::profile::ProfileOptions { hz: PROFILE_HZ });
+        let probe = Probe::load_with(lab_measure::probe::ProbeOptions { timing: false, profile }).unwrap();
+        let ours: Vec<(String, u32)> = aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .filter(|p| !before.contains(&p.id()))
+            .map(|p| (p.name_as_str().unwrap_or_default().to_owned(), p.size_translated().unwrap_or(0)))
+            .collect();
+        drop(probe);
+        ours
+    };
+    let (off, on) = (sizes(false), sizes(true));
+    let size = |programs: &[(String, u32)], name: &str| programs.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
+    for name in ["sample_stack", "mark_runnable"] {
+        assert_eq!(size(&off, name), None, "{off:?}");
+        assert!(size(&on, name).is_some(), "{on:?}");
+    }
+    let (off, on) = (size(&off, "count_switch").unwrap(), size(&on, "count_switch").unwrap());
+    assert!(off < on, "count_switch: {off} bytes without --profile, {on} with");
+
+    let mut probe = profiled_probe();
+    probe.set_attached(false).unwrap();
+    let check = selftest::check_profile(&mut probe, &["spin", "200"], 0).unwrap();
+    assert_eq!(check.profile.samples(), 0, "{check:?}");
+    probe.set_attached(true).unwrap();
+    let check = selftest::check_profile(&mut probe, &["spin", "200"], 0).unwrap();
+    assert!(check.profile.samples() > 0, "{check:?}");
 }

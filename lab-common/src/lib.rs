@@ -503,6 +503,68 @@ pub struct ProcessFd {
     pub fd: u32,
 }
 
+/// The kernel's `TASK_COMM_LEN`: a thread's name, NUL-padded.
+pub const COMM_LEN: usize = 16;
+
+/// Stack ids in lab-ebpf's `STACK_TRACES` map are non-negative; this one means "no stack": a
+/// sample taken in user mode has no kernel stack, a kernel thread no user stack.
+pub const NO_STACK: i32 = -1;
+
+/// Under `--profile`: what one on-CPU sample is counted by, in lab-ebpf's `STACK_SAMPLES`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StackKey {
+    pub tgid: u32,
+    /// Ids in `STACK_TRACES`, or [`NO_STACK`].
+    pub kernel_stack: i32,
+    pub user_stack: i32,
+    pub _pad: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// Under `--profile`: what off-CPU time is counted by, in lab-ebpf's `OFF_CPU`: the thread's
+/// process and name, and its kernel stack as it left the CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OffCpuKey {
+    pub tgid: u32,
+    pub kernel_stack: i32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// Under `--profile`: a traced thread away from its CPU, in its slot (`tid % TASK_SLOTS`) of
+/// lab-ebpf's `OFF_CPU_SLOTS`, from its switch-out to its switch back in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OffCpuSlot {
+    /// When it left (0: it has not left since it last came back).
+    pub left_ns: u64,
+    /// Since when it has been runnable, waiting for a CPU (0: it is not).
+    pub runnable_ns: u64,
+    /// The thread; 0 when the slot is free.
+    pub tid: u32,
+    pub key: OffCpuKey,
+    pub _pad: u32,
+}
+
+counters! {
+    /// Under `--profile`, one per CPU in lab-ebpf's `PROFILE_COUNTERS`: what is not counted by
+    /// stack. Zeroed when a window opens.
+    pub struct ProfileCounters {
+        /// Samples of traced threads whose stacks the kernel could not keep (stack map full, a
+        /// hash collision there, a failed walk) or whose key did not fit in `STACK_SAMPLES`.
+        pub lost_samples: u64,
+        /// Switch-outs whose off-CPU time could not be counted (`OFF_CPU` full).
+        pub lost_off_cpu: u64,
+        /// Times a traced thread became runnable (woken, or preempted) and then ran.
+        pub run_queue_waits: u64,
+        /// Their delays, summed, in ns.
+        pub run_queue_delay_ns: u64,
+        /// The delays by [`histogram_bucket`].
+        pub run_queue_histogram: [u64; HISTOGRAM_BUCKETS],
+    }
+}
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: all are repr(C), Copy, with no padding that is read and no pointers.
@@ -516,6 +578,10 @@ mod pod {
     unsafe impl aya::Pod for super::OnCpu {}
     unsafe impl aya::Pod for super::IrqClock {}
     unsafe impl aya::Pod for super::PendingEpollCtl {}
+    unsafe impl aya::Pod for super::StackKey {}
+    unsafe impl aya::Pod for super::OffCpuKey {}
+    unsafe impl aya::Pod for super::OffCpuSlot {}
+    unsafe impl aya::Pod for super::ProfileCounters {}
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //! | program          | hook                                     | does                              |
 //! |------------------|------------------------------------------|-----------------------------------|
 //! | `count_syscall`  | raw tracepoint `sys_enter`               | `syscalls[nr] += 1`; for wait calls, `epoll_ctl` and `close` also what they were handed |
-//! | `count_switch`   | raw tracepoint `sched_switch`            | voluntary / involuntary switches; the leaving thread's slice on its CPU, and a wait call's time away |
+//! | `count_switch`   | raw tracepoint `sched_switch`            | voluntary / involuntary switches; the leaving thread's slice on its CPU, and a wait call's time away; with `--profile`, where a thread left and its time away |
 //! | `follow_fork`    | tracepoint `task:task_newtask`           | a traced task's child is traced   |
 //! | `forget_task`    | raw tracepoint `sched_process_exit`      | an exiting task is forgotten      |
 //! | `wait_exit`      | tracepoints `syscalls:sys_exit_<wait call>` | ready fds out (sum, max), time inside |
@@ -24,6 +24,8 @@
 //! | `softirq_begins`, `softirq_ends` | raw tracepoints `softirq_entry`, `softirq_exit` | a softirq's time, by vector, when a traced thread is current; every CPU's running totals |
 //! | `hardirq_begins`, `hardirq_ends` | raw tracepoints `irq_handler_entry`, `irq_handler_exit` | the same for hard-interrupt handlers |
 //! | `time_exit`      | raw tracepoint `sys_exit`, with `--timing` only  | a syscall's on-CPU time, error, histogram (`count_syscall` notes its entry) |
+//! | `sample_stack`   | perf event `cpu-clock` of every CPU, with `--profile` only | a traced thread's sample, counted by its kernel and user stacks |
+//! | `mark_runnable`  | raw tracepoints `sched_wakeup`, `sched_wakeup_new`, with `--profile` only | a traced thread is runnable from now (`count_switch` adds its off-CPU time and run-queue delay when it runs again) |
 //! | `empty_sys_enter`| raw tracepoint `sys_enter`, by `iolab bench` only | nothing: the floor (below)  |
 //!
 //! Every tracepoint on syscall entry or exit costs every syscall of the machine something, not

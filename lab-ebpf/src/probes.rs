@@ -7,18 +7,19 @@ use core::ptr::addr_of;
 use aya_ebpf::{
     bindings::pt_regs,
     helpers::{
-        bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel,
         generated::bpf_probe_read_user as bpf_probe_read_user_raw,
     },
-    macros::{map, raw_tracepoint, tracepoint},
-    maps::{Array, HashMap, PerCpuArray},
-    programs::{RawTracePointContext, TracePointContext},
+    macros::{map, perf_event, raw_tracepoint, tracepoint},
+    maps::{Array, HashMap, PerCpuArray, StackTrace},
+    programs::{PerfEventContext, RawTracePointContext, TracePointContext, tracing::StackIdContext as _},
 };
 use aya_log_ebpf::warn;
 use lab_common::{
-    Counters, CurrentTask, ERESTART_RESTARTBLOCK, InCall, InterestSize, IrqClock, IrqTotals, MAX_EPOLL_MEMBERS,
-    MAX_SELECT_FDS, MAX_SYSCALLS, MAX_TRACED_TASKS, MaxReady, OnCpu, PendingEpollCtl, PendingSyscall, PendingWait,
-    ProcessFd, SyscallTime, TASK_SLOTS, WAIT_KINDS, WaitKind, WaitStats, add_words, histogram_bucket, nr,
+    COMM_LEN, Counters, CurrentTask, ERESTART_RESTARTBLOCK, InCall, InterestSize, IrqClock, IrqTotals,
+    MAX_EPOLL_MEMBERS, MAX_SELECT_FDS, MAX_SYSCALLS, MAX_TRACED_TASKS, MaxReady, NO_STACK, OffCpuKey, OffCpuSlot,
+    OnCpu, PendingEpollCtl, PendingSyscall, PendingWait, ProcessFd, ProfileCounters, StackKey, SyscallTime, TASK_SLOTS,
+    WAIT_KINDS, WaitKind, WaitStats, add_words, histogram_bucket, nr,
 };
 
 /// 1 at index `tid` for every traced thread. Sized to the kernel's `pid_max` by the loader.
@@ -68,6 +69,57 @@ static SYSCALL_TIMES: PerCpuArray<SyscallTime> = PerCpuArray::with_max_entries(M
 /// switch hook run none of the timing code).
 #[unsafe(no_mangle)]
 static TIMING: u32 = 0;
+
+/// Non-zero when the probe was loaded for `--profile` (set by the loader; read-only, as
+/// [`TIMING`]): without it `count_switch` runs none of the off-CPU and run-queue code, and the
+/// profile's programs are neither loaded nor attached.
+#[unsafe(no_mangle)]
+static PROFILE: u32 = 0;
+
+/// Offset of `pid` in `struct task_struct`, from the kernel's BTF (set by the loader under
+/// `--profile`): the scheduler's tracepoints pass tasks, and only their pid says if one is traced.
+#[unsafe(no_mangle)]
+static TASK_PID_OFFSET: u32 = 0;
+
+/// Under `--profile`: every stack a sample or a switch-out recorded, kernel and user, by id. Never
+/// cleared, so an id stays valid across windows. 16,384 entries, as bcc's `profile` and
+/// `offcputime` use: a server's distinct stacks over a run are a few thousand at most, and the
+/// map is hashed by stack, so it fails (a lost sample) on collisions well before it is full.
+/// 127 frames of 8 bytes each: 16 MiB, allocated only with `--profile` (the loader sizes it to
+/// 1 entry otherwise).
+#[map]
+static STACK_TRACES: StackTrace = StackTrace::with_max_entries(PROFILE_STACKS, 0);
+
+/// Under `--profile`: on-CPU samples of traced threads by (process, name, kernel stack, user
+/// stack). As many keys as stacks: each key holds at least one new stack or a new name.
+#[map]
+static STACK_SAMPLES: HashMap<StackKey, u64> = HashMap::with_max_entries(PROFILE_STACKS, 0);
+
+/// Under `--profile`: off-CPU ns of traced threads by (process, name, kernel stack as they left).
+#[map]
+static OFF_CPU: HashMap<OffCpuKey, u64> = HashMap::with_max_entries(PROFILE_STACKS, 0);
+
+/// Under `--profile`: each traced thread away from its CPU, in its slot (`tid % TASK_SLOTS`), an
+/// array for the reason [`PENDING_WAITS`] is one: `count_switch` runs at every switch.
+#[map]
+static OFF_CPU_SLOTS: Array<OffCpuSlot> = Array::with_max_entries(TASK_SLOTS, 0);
+
+/// Under `--profile`: lost samples and run-queue delay, one copy per CPU.
+#[map]
+static PROFILE_COUNTERS: PerCpuArray<ProfileCounters> = PerCpuArray::with_max_entries(1, 0);
+
+/// Under `--profile`: when the window opened, by this clock (set by user space): time away
+/// that began before it counts from it.
+#[map]
+static PROFILE_SINCE: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Entries of the profile's stack maps (see [`STACK_TRACES`]).
+const PROFILE_STACKS: u32 = 16_384;
+
+/// `bpf_get_stackid`'s flag for the user stack; its error when there is no stack to walk (user
+/// mode has no kernel stack, a kernel thread no user stack): not a lost sample.
+const BPF_F_USER_STACK: u64 = 1 << 8;
+const EFAULT: i32 = 14;
 
 /// epoll_ctl calls in flight, by thread id: applied on success only.
 #[map]
@@ -249,13 +301,19 @@ pub fn count_switch(ctx: RawTracePointContext) -> i32 {
     };
     let current = current_task();
     forget_current_task();
-    let Some((_, tid)) = current else {
+    if profile() {
+        comes_back(&ctx, now);
+    }
+    let Some((tgid, tid)) = current else {
         return 0;
     };
     let preempt: u64 = ctx.arg(0);
     // The kernel's own rule for nvcsw/nivcsw (/proc/PID/status): a switch is voluntary when the
     // task was not preempted and had left TASK_RUNNING, i.e. it went to sleep.
     let voluntary = preempt & 1 == 0 && leaving_state(&ctx) != 0;
+    if profile() {
+        leaves(&ctx, tgid, tid, now, voluntary);
+    }
     // A thread switched out inside a wait call: its off-CPU time starts.
     if let Some(slot) = pending_wait(tid)
         && slot.tid == tid
@@ -345,6 +403,12 @@ pub fn forget_task(_ctx: RawTracePointContext) -> i32 {
         {
             pending.tid = 0;
         }
+        if profile()
+            && let Some(slot) = off_cpu_slot(tid)
+            && slot.tid == tid
+        {
+            slot.tid = 0;
+        }
         let _ = PENDING_EPOLL_CTLS.remove(tid);
         if let Some(c) = counters() {
             c.tasks.exited += 1;
@@ -374,6 +438,12 @@ fn pending_wait(tid: u32) -> Option<&'static mut PendingWait> {
 fn pending_syscall(tid: u32) -> Option<&'static mut PendingSyscall> {
     // SAFETY: a live array value; only its own thread writes a slot it has tagged.
     PENDING_SYSCALLS.get_ptr_mut(tid % TASK_SLOTS).map(|p| unsafe { &mut *p })
+}
+
+#[inline(always)]
+fn profile() -> bool {
+    // SAFETY: a plain u32 set by the loader before the program is loaded.
+    unsafe { core::ptr::read_volatile(&PROFILE) != 0 }
 }
 
 #[inline(always)]
@@ -868,6 +938,169 @@ pub fn hardirq_ends(_ctx: RawTracePointContext) -> i32 {
         && let Some(c) = counters()
     {
         c.interrupts.hardirq_ns += ns;
+    }
+    0
+}
+
+/// Under `--profile`: the software `cpu-clock` event of each CPU fires at the chosen frequency,
+/// whatever runs there. A sample of a traced thread is counted by its stacks: the kernel's
+/// (from the interrupted registers; none if the thread was in user mode) and the user's (walked
+/// by frame pointers from the registers saved at its last entry into the kernel, or the
+/// interrupted ones). The stacks are interned in [`STACK_TRACES`] by the kernel; only their ids
+/// and a count are kept here, and user space names the frames once, when the window closes.
+#[perf_event]
+pub fn sample_stack(ctx: PerfEventContext) -> u32 {
+    let Some((tgid, _)) = current_task() else { return 0 };
+    let kernel_stack = ctx.get_stackid(&STACK_TRACES, 0);
+    let user_stack = ctx.get_stackid(&STACK_TRACES, BPF_F_USER_STACK);
+    let (Some(kernel_stack), Some(user_stack)) = (stack_id(kernel_stack), stack_id(user_stack)) else {
+        return lost_sample();
+    };
+    if kernel_stack == NO_STACK && user_stack == NO_STACK {
+        return lost_sample();
+    }
+    let key = StackKey { tgid, kernel_stack, user_stack, _pad: 0, comm: current_comm() };
+    if !count_by(&STACK_SAMPLES, &key, 1) {
+        return lost_sample();
+    }
+    0
+}
+
+/// A stack id from `bpf_get_stackid`'s result: [`NO_STACK`] when there was no stack to walk,
+/// `None` when there was one and it could not be kept.
+#[inline(always)]
+fn stack_id(result: Result<i64, i32>) -> Option<i32> {
+    match result {
+        Ok(id) => Some(id as i32),
+        Err(err) if err == -EFAULT => Some(NO_STACK),
+        Err(_) => None,
+    }
+}
+
+#[inline(always)]
+fn lost_sample() -> u32 {
+    if let Some(c) = profile_counters() {
+        c.lost_samples += 1;
+    }
+    0
+}
+
+#[inline(always)]
+fn current_comm() -> [u8; COMM_LEN] {
+    bpf_get_current_comm().unwrap_or([0; COMM_LEN])
+}
+
+/// Adds `delta` to `map[key]`, creating it at 0 first; false if the map is full.
+#[inline(always)]
+fn count_by<K>(map: &HashMap<K, u64>, key: &K, delta: u64) -> bool {
+    let _ = map.insert(key, 0, BPF_NOEXIST); // fails when it exists (or the map is full)
+    match map.get_ptr_mut(key) {
+        Some(value) => {
+            atomic_add(value, delta); // several CPUs may count the same key
+            true
+        }
+        None => false,
+    }
+}
+
+#[inline(always)]
+fn profile_counters() -> Option<&'static mut ProfileCounters> {
+    // SAFETY: per-CPU slot; a program that interrupts another on this CPU touches other fields,
+    // or adds to the same one a count that is lost at worst.
+    PROFILE_COUNTERS.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+}
+
+/// The slot of thread `tid` in [`OFF_CPU_SLOTS`].
+#[inline(always)]
+fn off_cpu_slot(tid: u32) -> Option<&'static mut OffCpuSlot> {
+    // SAFETY: a live array value; its thread is off its CPU while others write it (see `leaves`).
+    OFF_CPU_SLOTS.get_ptr_mut(tid % TASK_SLOTS).map(|p| unsafe { &mut *p })
+}
+
+/// Under `--profile` (from `count_switch`): traced thread `tid` leaves its CPU at `now`. Its
+/// slot keeps when, and where in the kernel (the current task is still the leaving one, so
+/// `bpf_get_stackid` walks its stack); preempted, it is runnable from now on.
+#[inline(always)]
+fn leaves(ctx: &RawTracePointContext, tgid: u32, tid: u32, now: u64, voluntary: bool) {
+    let kernel_stack = stack_id(ctx.get_stackid(&STACK_TRACES, 0)).unwrap_or(NO_STACK);
+    let Some(slot) = off_cpu_slot(tid) else { return };
+    *slot = OffCpuSlot {
+        left_ns: now,
+        runnable_ns: if voluntary { 0 } else { now },
+        tid,
+        key: OffCpuKey { tgid, kernel_stack, comm: current_comm() },
+        _pad: 0,
+    };
+}
+
+/// Under `--profile` (from `count_switch`): the task arriving on this CPU (`next`, argument 2),
+/// if traced and seen leaving, adds its time away to [`OFF_CPU`] and its wait for a CPU to the
+/// run-queue delay.
+#[inline(always)]
+fn comes_back(ctx: &RawTracePointContext, now: u64) {
+    let next: *const u8 = ctx.arg(2);
+    let tid = task_pid(next);
+    if tid == 0 || !is_traced(tid) {
+        return;
+    }
+    let Some(slot) = off_cpu_slot(tid) else { return };
+    if slot.tid != tid {
+        return;
+    }
+    let since = PROFILE_SINCE.get(0).copied().unwrap_or(0);
+    if slot.left_ns != 0 {
+        let key = slot.key;
+        if !count_by(&OFF_CPU, &key, now.saturating_sub(slot.left_ns.max(since)))
+            && let Some(c) = profile_counters()
+        {
+            c.lost_off_cpu += 1;
+        }
+    }
+    if slot.runnable_ns != 0 {
+        let delay = now.saturating_sub(slot.runnable_ns.max(since));
+        if let Some(c) = profile_counters() {
+            c.run_queue_waits += 1;
+            c.run_queue_delay_ns += delay;
+            // Through the stack, as in `time_exit`, so the bounds check stays for the verifier.
+            let bucket = histogram_bucket(delay);
+            // SAFETY: a read of a local.
+            if let Some(count) = c.run_queue_histogram.get_mut(unsafe { core::ptr::read_volatile(&bucket) }) {
+                *count += 1;
+            }
+        }
+    }
+    slot.left_ns = 0;
+    slot.runnable_ns = 0;
+}
+
+/// The pid (thread id) of a task the scheduler passed, read at its BTF offset.
+#[inline(always)]
+fn task_pid(task: *const u8) -> u32 {
+    // SAFETY: a plain u32 set by the loader before the program is loaded.
+    let at = unsafe { core::ptr::read_volatile(&TASK_PID_OFFSET) };
+    // SAFETY: `task` is the tracepoint's task; the read is checked by bpf_probe_read_kernel.
+    unsafe { bpf_probe_read_kernel(task.wrapping_add(at as usize).cast::<u32>()) }.unwrap_or(0)
+}
+
+/// Under `--profile`: `TP_PROTO(struct task_struct *p)`, on `sched_wakeup` and
+/// `sched_wakeup_new`. A traced thread is made runnable: its wait for a CPU starts now. A new
+/// thread takes its slot here; one woken from sleep has it since it left.
+#[raw_tracepoint]
+pub fn mark_runnable(ctx: RawTracePointContext) -> i32 {
+    let task: *const u8 = ctx.arg(0);
+    let tid = task_pid(task);
+    if tid == 0 || !is_traced(tid) {
+        return 0;
+    }
+    let Some(slot) = off_cpu_slot(tid) else { return 0 };
+    if slot.tid != tid {
+        if slot.left_ns != 0 && slot.tid != 0 {
+            return 0; // another traced thread whose id shares this slot is away
+        }
+        *slot = OffCpuSlot { tid, ..OffCpuSlot::default() };
+    }
+    if slot.runnable_ns == 0 {
+        slot.runnable_ns = unsafe { bpf_ktime_get_ns() };
     }
     0
 }

@@ -182,6 +182,19 @@ pub fn spin(ms: u64) -> Result<()> {
     Ok(())
 }
 
+/// After the stop, calls `getppid(2)` `n` times (the cheapest syscall: its time is nearly all
+/// the kernel's entry and exit around it), then stops again, so the checker can read the probe
+/// while the process still lives, and exits.
+pub fn getppid(n: u64) -> Result<()> {
+    stop_self();
+    for _ in 0..n {
+        // SAFETY: plain getppid(2).
+        unsafe { libc::getppid() };
+    }
+    stop_self();
+    Ok(())
+}
+
 /// The fd that [`ready`]'s select sets hold beyond the others, and the `nfds` it passes: the sets
 /// span 16 words, and a bit at `nfds` itself (set too) is one the kernel ignores.
 pub const SELECT_HIGH_FD: i32 = 990;

@@ -12,16 +12,24 @@ use std::{fs, path::Path};
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, MapData, PerCpuArray, PerCpuValues},
-    programs::{RawTracePoint, TracePoint, raw_trace_point::RawTracePointLink, trace_point::TracePointLink},
-    util::nr_cpus,
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuValues, StackTraceMap},
+    programs::{
+        PerfEvent, RawTracePoint, TracePoint,
+        perf_event::{PerfEventConfig, PerfEventLink, PerfEventScope, SamplePolicy, SoftwareEvent},
+        raw_trace_point::RawTracePointLink,
+        trace_point::TracePointLink,
+    },
+    util::{nr_cpus, online_cpus},
 };
-use lab_common::{Counters, CurrentTask, MAX_SYSCALLS, MaxReady, OnCpu, SyscallTime, WaitKind};
+use lab_common::{
+    Counters, CurrentTask, MAX_SYSCALLS, MaxReady, OffCpuKey, OnCpu, ProfileCounters, StackKey, SyscallTime, WaitKind,
+};
 
 use crate::{
     btf::Btf,
     features::{self, NotMeasured},
     preflight,
+    profile::{Profile, ProfileOptions, symbols},
 };
 
 /// The compiled probes (lab-ebpf), embedded at build time by `build.rs`.
@@ -50,7 +58,34 @@ struct Loaded {
     max_ready: PerCpuArray<MapData, MaxReady>,
     /// With `--timing` only.
     syscall_times: Option<PerCpuArray<MapData, SyscallTime>>,
+    /// With `--profile` only.
+    profile: Option<ProfileMaps>,
 }
+
+/// What the probe can be loaded with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProbeOptions {
+    /// `--timing`: every syscall timed (see [`Probe::syscall_times`]).
+    pub timing: bool,
+    /// `--profile`: stacks sampled on the CPU, off-CPU time and run-queue delay (see
+    /// [`Probe::profile`]).
+    pub profile: Option<ProfileOptions>,
+}
+
+/// The maps `--profile` reads (see lab-ebpf's `sample_stack` and `count_switch`).
+struct ProfileMaps {
+    hz: u32,
+    stacks: StackTraceMap<MapData>,
+    samples: HashMap<MapData, StackKey, u64>,
+    off_cpu: HashMap<MapData, OffCpuKey, u64>,
+    counters: PerCpuArray<MapData, ProfileCounters>,
+    /// When the window opened, by the probe's clock: time away before it is not counted.
+    since: Array<MapData, u64>,
+}
+
+/// The profile's maps that hold one entry per stack or per thread; sized to 1 without
+/// `--profile`, so they cost no memory (a map cannot have 0 entries).
+const PROFILE_MAPS: [&str; 4] = ["STACK_TRACES", "STACK_SAMPLES", "OFF_CPU", "OFF_CPU_SLOTS"];
 
 /// Zeroes every CPU's copy of a per-CPU slot. For `CURRENT_TASK`: every CPU looks up its current
 /// task afresh at its next syscall (lab-ebpf's `current_task` keeps the answer until the CPU
@@ -64,32 +99,56 @@ fn reset_per_cpu<T: aya::Pod + Default + Clone>(map: &mut PerCpuArray<MapData, T
 impl Probe {
     /// Checks privileges and tracefs, loads every program and attaches it.
     pub fn load() -> Result<Probe> {
-        Probe::load_with(false)
+        Probe::load_with(ProbeOptions::default())
     }
 
-    /// [`Probe::load`], and with `timing` (`--timing`) every syscall timed (see
-    /// [`Probe::syscall_times`]): a program on `sys_exit` is attached too, and `count_syscall`
-    /// notes each entry. Without it that program is neither verified nor attached, and the
-    /// verifier drops the code that serves it from the others (it is behind a read-only flag).
-    pub fn load_with(timing: bool) -> Result<Probe> {
+    /// [`Probe::load`], with what `options` ask for.
+    ///
+    /// With `timing` (`--timing`) every syscall is timed (see [`Probe::syscall_times`]): a
+    /// program on `sys_exit` is attached too, and `count_syscall` notes each entry. With
+    /// `profile` (`--profile`) a `perf_event` program samples every CPU's `cpu-clock` and
+    /// programs on the wake-up tracepoints mark threads runnable (see [`Probe::profile`]).
+    /// Without them their programs are neither verified nor attached, and the verifier drops
+    /// the code that serves them from the others (it is behind read-only flags).
+    pub fn load_with(options: ProbeOptions) -> Result<Probe> {
+        let ProbeOptions { timing, profile } = options;
         preflight::check_privileges()?;
         let tracefs = preflight::ensure_tracefs()?;
         let pid_max: u32 = read_trimmed("/proc/sys/kernel/pid_max")?.parse()?;
         let newtask_pid = format_field_offset(&tracefs, "task/task_newtask", "pid")?;
         let newtask_flags = format_field_offset(&tracefs, "task/task_newtask", "clone_flags")?;
         let task_state = task_state_offset()?;
+        let task_pid = match profile {
+            Some(_) => task_pid_offset()?,
+            None => 0,
+        };
+        let sampled = match profile {
+            Some(options) => {
+                let cpus = online_cpus().map_err(|(what, err)| anyhow!("reading {what}: {err}"))?;
+                Some((u64::from(options.hz), cpus))
+            }
+            None => None,
+        };
 
-        let mut ebpf = EbpfLoader::new()
+        let (timing_flag, profile_flag) = (u32::from(timing), u32::from(profile.is_some()));
+        let mut loader = EbpfLoader::new();
+        loader
             .map_max_entries("TRACED_TASKS", pid_max)
             .override_global("NEWTASK_PID_OFFSET", &newtask_pid, true)
             .override_global("NEWTASK_FLAGS_OFFSET", &newtask_flags, true)
-            .override_global("TIMING", &u32::from(timing), true)
+            .override_global("TIMING", &timing_flag, true)
             .override_global("TASK_STATE_OFFSET", &task_state, true)
-            .load(PROBES)
-            .context("loading the probes")?;
+            .override_global("PROFILE", &profile_flag, true)
+            .override_global("TASK_PID_OFFSET", &task_pid, true);
+        if profile.is_none() {
+            for map in PROFILE_MAPS {
+                loader.map_max_entries(map, 1);
+            }
+        }
+        let mut ebpf = loader.load(PROBES).context("loading the probes")?;
         let logger = aya_log::EbpfLogger::init(&mut ebpf).ok();
 
-        let hooks = hooks(&tracefs, timing);
+        let hooks = hooks(&tracefs, timing, sampled.as_ref().map(|(hz, cpus)| (*hz, cpus.as_slice())));
         let not_measured = features::missing(&tracefs);
         let unavailable = hooks.iter().filter(|h| !h.exists).map(|h| h.to_string()).collect();
         let mut verified = std::collections::HashSet::new();
@@ -108,7 +167,19 @@ impl Probe {
         let max_ready = PerCpuArray::try_from(take_map(&mut ebpf, "MAX_READY")?)?;
         let syscall_times =
             if timing { Some(PerCpuArray::try_from(take_map(&mut ebpf, "SYSCALL_TIMES")?)?) } else { None };
-        let loaded = Loaded { ebpf, hooks, logger, traced, counters, current, on_cpu, max_ready, syscall_times };
+        let profile = match profile {
+            Some(options) => Some(ProfileMaps {
+                hz: options.hz,
+                stacks: StackTraceMap::try_from(take_map(&mut ebpf, "STACK_TRACES")?)?,
+                samples: HashMap::try_from(take_map(&mut ebpf, "STACK_SAMPLES")?)?,
+                off_cpu: HashMap::try_from(take_map(&mut ebpf, "OFF_CPU")?)?,
+                counters: PerCpuArray::try_from(take_map(&mut ebpf, "PROFILE_COUNTERS")?)?,
+                since: Array::try_from(take_map(&mut ebpf, "PROFILE_SINCE")?)?,
+            }),
+            None => None,
+        };
+        let loaded =
+            Loaded { ebpf, hooks, logger, traced, counters, current, on_cpu, max_ready, syscall_times, profile };
         let mut probe = Probe { loaded: Some(loaded), unavailable, not_measured };
         probe.set_attached(true)?;
         Ok(probe)
@@ -202,6 +273,89 @@ impl Probe {
     }
 }
 
+impl Probe {
+    /// With `--profile`: starts the profile afresh, as a window opens. The samples and the
+    /// off-CPU time counted so far are forgotten, and time away from a CPU before now will not
+    /// count (a thread asleep since before the window adds only its time asleep inside it). The
+    /// stacks themselves stay interned: their ids are only names.
+    pub fn reset_profile(&mut self) -> Result<()> {
+        let Some(maps) = self.loaded.as_mut().and_then(|l| l.profile.as_mut()) else { return Ok(()) };
+        maps.since.set(0, monotonic_ns(), 0).context("setting the profile's start")?;
+        let samples: Vec<StackKey> = maps.samples.keys().filter_map(Result::ok).collect();
+        for key in samples {
+            let _ = maps.samples.remove(&key); // gone already if another reset raced it
+        }
+        let off_cpu: Vec<OffCpuKey> = maps.off_cpu.keys().filter_map(Result::ok).collect();
+        for key in off_cpu {
+            let _ = maps.off_cpu.remove(&key);
+        }
+        reset_per_cpu(&mut maps.counters, "profile counters")
+    }
+
+    /// With `--profile`: the stacks since [`Probe::reset_profile`], their frames named. Read it
+    /// once, as the window closes, while the traced processes still live: their user frames are
+    /// named from their own memory maps. None without `--profile`.
+    pub fn profile(&mut self) -> Result<Option<Profile>> {
+        let Some(maps) = self.loaded.as_mut().and_then(|l| l.profile.as_mut()) else { return Ok(None) };
+        let mut counters = ProfileCounters::ZERO;
+        for cpu in maps.counters.get(&0, 0).context("reading the profile counters")?.iter() {
+            lab_common::add_words(&mut counters, cpu);
+        }
+        if counters.lost_off_cpu > 0 {
+            log::warn!("--profile: {} switch-outs not counted off the CPU (its map is full)", counters.lost_off_cpu);
+        }
+        let samples: Vec<(StackKey, u64)> = maps.samples.iter().filter_map(Result::ok).collect();
+        let off_cpu: Vec<(OffCpuKey, u64)> = maps.off_cpu.iter().filter_map(Result::ok).collect();
+        let stacks = &maps.stacks;
+        let frames = |id: i32| -> Vec<u64> {
+            if id < 0 {
+                return Vec::new();
+            }
+            stacks.get(&(id as u32), 0).map(|s| s.frames().iter().map(|f| f.ip).collect()).unwrap_or_default()
+        };
+        let samples = samples
+            .into_iter()
+            .map(|(key, count)| symbols::Sample {
+                tgid: key.tgid,
+                comm: key.comm,
+                kernel: frames(key.kernel_stack),
+                user: frames(key.user_stack),
+                value: count,
+            })
+            .collect();
+        let off_cpu = off_cpu
+            .into_iter()
+            .map(|(key, ns)| symbols::Sample {
+                tgid: key.tgid,
+                comm: key.comm,
+                kernel: frames(key.kernel_stack),
+                user: Vec::new(),
+                value: ns,
+            })
+            .collect();
+        let (on_cpu, off_cpu) = symbols::Symbols::new().fold(samples, off_cpu);
+        Ok(Some(Profile {
+            hz: maps.hz,
+            on_cpu,
+            lost_samples: counters.lost_samples,
+            off_cpu_ns: off_cpu,
+            run_queue: crate::profile::RunQueue {
+                waits: counters.run_queue_waits,
+                delay_ns: counters.run_queue_delay_ns,
+                histogram: counters.run_queue_histogram,
+            },
+        }))
+    }
+}
+
+/// `CLOCK_MONOTONIC` in ns: the clock of the probe's `bpf_ktime_get_ns`.
+fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
 /// Syscall `nr`'s name (the `syscalls` crate names them).
 pub fn syscall_name(nr: usize) -> String {
     syscalls::Sysno::new(nr).map_or_else(|| format!("syscall_{nr}"), |s| s.name().to_owned())
@@ -258,15 +412,15 @@ impl EmptyProbe {
 /// The names of every program iolab loads (the kernel keeps their first 15 characters): how a
 /// test or a user tells the lab's programs from others in `bpftool prog`.
 pub fn program_names() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = hooks(Path::new(""), true).iter().map(|h| h.program).collect();
+    let mut names: Vec<&'static str> = hooks(Path::new(""), true, Some((1, &[0]))).iter().map(|h| h.program).collect();
     names.push(EMPTY_PROGRAM);
     names.sort_unstable();
     names.dedup();
     names
 }
 
-/// Where each program attaches.
-fn hooks(tracefs: &Path, timing: bool) -> Vec<Hook> {
+/// Where each program attaches. `sampled`: with `--profile`, the frequency and the CPUs to sample.
+fn hooks(tracefs: &Path, timing: bool, sampled: Option<(u64, &[u32])>) -> Vec<Hook> {
     let raw = |program, name| Hook { program, kind: HookKind::Raw(name), exists: true };
     let tracepoint = |program, category: &'static str, name: String| {
         // Per-syscall tracepoints vary by kernel (epoll_pwait2 came in 5.11: see `features`); the
@@ -308,6 +462,14 @@ fn hooks(tracefs: &Path, timing: bool) -> Vec<Hook> {
     if timing {
         hooks.push(raw("time_exit", "sys_exit"));
     }
+    if let Some((hz, cpus)) = sampled {
+        // A new thread is first made runnable by sched_wakeup_new, a sleeping one by sched_wakeup.
+        hooks.push(raw("mark_runnable", "sched_wakeup"));
+        hooks.push(raw("mark_runnable", "sched_wakeup_new"));
+        for &cpu in cpus {
+            hooks.push(Hook { program: "sample_stack", kind: HookKind::Perf { cpu, hz }, exists: true });
+        }
+    }
     hooks
 }
 
@@ -322,6 +484,11 @@ struct Hook {
 enum HookKind {
     Raw(&'static str),
     Tracepoint(&'static str, String),
+    /// The software `cpu-clock` event of one CPU, every task there, `hz` times a second.
+    Perf {
+        cpu: u32,
+        hz: u64,
+    },
 }
 
 /// An attachment; dropping it detaches the program.
@@ -329,6 +496,7 @@ enum HookKind {
 enum Link {
     Raw(RawTracePointLink),
     Tracepoint(TracePointLink),
+    Perf(PerfEventLink),
 }
 
 /// Detaches all of `links` at once. Detaching a `syscalls:*` or `task:*` tracepoint waits for the
@@ -354,6 +522,7 @@ impl Hook {
         match self.kind {
             HookKind::Raw(_) => program_mut::<RawTracePoint>(ebpf, self.program)?.load(),
             HookKind::Tracepoint(..) => program_mut::<TracePoint>(ebpf, self.program)?.load(),
+            HookKind::Perf { .. } => program_mut::<PerfEvent>(ebpf, self.program)?.load(),
         }
         .with_context(|| format!("verifying {}", self.program))
     }
@@ -371,6 +540,18 @@ impl Hook {
                 let id = program.attach(category, name).with_context(context)?;
                 Link::Tracepoint(program.take_link(id)?)
             }
+            &HookKind::Perf { cpu, hz } => {
+                let program = program_mut::<PerfEvent>(ebpf, self.program)?;
+                let event = PerfEventConfig::Software(SoftwareEvent::CpuClock);
+                let scope = PerfEventScope::AllProcessesOneCpu { cpu };
+                let id = program.attach(event, scope, SamplePolicy::Frequency(hz), false).with_context(|| {
+                    format!(
+                        "{}; the kernel takes at most kernel.perf_event_max_sample_rate samples a second",
+                        context()
+                    )
+                })?;
+                Link::Perf(program.take_link(id)?)
+            }
         })
     }
 }
@@ -380,6 +561,7 @@ impl std::fmt::Display for Hook {
         match &self.kind {
             HookKind::Raw(name) => write!(f, "{name}"),
             HookKind::Tracepoint(category, name) => write!(f, "{category}:{name}"),
+            HookKind::Perf { cpu, hz } => write!(f, "cpu-clock of CPU {cpu} at {hz} Hz"),
         }
     }
 }
@@ -409,6 +591,13 @@ fn task_state_offset() -> Result<u32> {
             .context("sched_switch passes no prev_state here, and the kernel's BTF has no task_struct state"),
         _ => Ok(0),
     }
+}
+
+/// Where the probe reads a task's pid (lab-ebpf's `TASK_PID_OFFSET`), from the kernel's BTF.
+fn task_pid_offset() -> Result<u32> {
+    let btf = Btf::from_sys_fs().context("--profile reads where a task's pid is from the kernel's BTF")?;
+    let (_, offset) = btf.member_offset("task_struct", &["pid"]).context("the kernel's BTF has no task_struct pid")?;
+    Ok(offset)
 }
 
 fn read_trimmed(path: &str) -> Result<String> {

@@ -219,6 +219,7 @@ impl RunResult {
             epoll_lists,
             max_ready,
             syscall_times,
+            profile,
         } = measured;
         let window = Window::measured(window_seconds, &delta.0);
         RunResult {
@@ -230,6 +231,7 @@ impl RunResult {
             burst,
             epoll_lists,
             syscall_times,
+            profile,
             ..RunResult::new(name, &delta, &max_ready, &load, usage)
         }
     }

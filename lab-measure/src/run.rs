@@ -28,6 +28,7 @@ use crate::{
     privileges,
     probe::{Delta, Probe, syscall_times_between},
     process::{self, Child, Spawn, Stderr, Stdout},
+    profile::Profile,
     samples::{EpollLists, Peak, Pss, SAMPLE_EVERY},
     settle::{Idle, NotIdle, settle},
     tree,
@@ -185,6 +186,9 @@ pub struct Measured {
     /// With `--timing`: each syscall's calls, errors and on-CPU time in the window, by name (a
     /// burst's: from the first round's opening to the last one's close, holds included).
     pub syscall_times: Option<std::collections::BTreeMap<String, SyscallTime>>,
+    /// With `--profile`: the tree's stacks in the window (a burst's: from the first round's
+    /// opening to the last one's close, holds included).
+    pub profile: Option<Profile>,
 }
 
 /// Steps 2–3 above for any traced server listening at `addr` whose tree is rooted at `root`
@@ -210,6 +214,7 @@ pub fn measure(
         paused: Duration::ZERO,
         times: None,
         max_ready: None,
+        profile: None,
     };
     let mut holds = match spec.counted {
         Counted::Bursts => Some(Holds::new(root)?),
@@ -321,6 +326,7 @@ pub fn measure(
         epoll_lists: epoll_lists.largest,
         syscall_times,
         max_ready,
+        profile: window.profile,
     })
 }
 
@@ -341,12 +347,15 @@ struct Window {
     /// The most ready fds one wait call returned, read when the window closed (the probe's
     /// maxima are zeroed when it opens; closing the connections afterwards must not count).
     max_ready: Option<MaxReady>,
+    /// With `--profile`: the stacks, read once when the window closed, the server still alive.
+    profile: Option<Profile>,
 }
 
 impl Window {
     fn open(&mut self, probe: &mut Probe, root: u32) -> Result<()> {
         let before = settle(probe, root)?.counters;
         probe.reset_max_ready()?; // the server is idle: no wait call returns meanwhile
+        probe.reset_profile()?;
         self.opened = Some(Instant::now());
         self.times = probe.syscall_times()?.map(|times| (times, None));
         self.peak = Some(Peak::at_start(root, &before));
@@ -355,9 +364,10 @@ impl Window {
     }
 
     /// Reads what the probe keeps apart from the counters, as the window closes: the maxima
-    /// and, with `--timing`, the syscall times.
+    /// and, with `--timing`, the syscall times; with `--profile`, the stacks.
     fn close_readings(&mut self, probe: &mut Probe) -> Result<()> {
         self.max_ready = Some(probe.max_ready()?);
+        self.profile = probe.profile()?;
         if let Some((_, after)) = self.times.as_mut() {
             *after = probe.syscall_times()?;
         }

@@ -267,6 +267,43 @@ pub fn check_loopback(probe: &mut Probe, side: Side, n: u64, bytes: usize) -> Re
     Ok(LoopbackCheck { delta: Delta::between(&before, &after), peer_bytes })
 }
 
+/// What `--profile` saw of an exercise, over the window from its first stop to its second.
+#[derive(Debug)]
+pub struct ProfileCheck {
+    pub profile: crate::profile::Profile,
+    /// The probe's counters over the same window (its on-CPU ns, its switches).
+    pub delta: lab_common::Counters,
+}
+
+/// `iolab exercise ARGS…` (one that stops, works, and stops again: spin, getppid, block) under
+/// a probe loaded with `--profile`: the profile is reset at its first stop and read at its
+/// second, while it still lives. For `block N` (`blocks` > 0) its stdin is refilled one byte
+/// at a time, each once it sleeps, as [`check_switches`] does.
+pub fn check_profile(probe: &mut Probe, args: &[&str], blocks: u64) -> Result<ProfileCheck> {
+    let spawn = exercise(args);
+    let mut traced = if blocks > 0 { spawn.stdin_pipe() } else { spawn }.start_traced(probe)?;
+    let pid = traced.pid;
+    wait_stopped(pid)?;
+    probe.reset_profile()?;
+    let before = probe.snapshot()?;
+    resume(&traced);
+    if blocks > 0 {
+        let mut pipe = traced.take_stdin().context("no stdin pipe")?;
+        for _ in 0..blocks {
+            wait_until(pid, |state| state == 'S' && unread_bytes(&pipe) == 0)?;
+            pipe.write_all(b"x")?;
+        }
+    } else {
+        wait_until(pid, |s| s != 'T')?;
+    }
+    wait_stopped(pid)?;
+    let after = probe.snapshot()?;
+    let profile = probe.profile()?.context("the probe was not loaded with --profile")?;
+    resume(&traced);
+    traced.wait_success()?;
+    Ok(ProfileCheck { profile, delta: Delta::between(&before, &after).0 })
+}
+
 /// Lets thread `tid` (0: the caller) run on CPU `cpu` only.
 pub fn pin(tid: u32, cpu: usize) -> Result<()> {
     // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET and sched_setaffinity take it by pointer.

@@ -17,6 +17,7 @@ pub enum Exercise {
     Epoll { k: usize },
     Poll { k: usize, n: u64, timeout_ms: i32 },
     Spin { ms: u64 },
+    Getppid { n: u64 },
     Ready { call: String, k: usize, n: u64 },
     Loopback { role: String, port: u16, n: u64, bytes: usize },
 }
@@ -34,6 +35,7 @@ pub fn exercise_command(exercise: Exercise) -> Result<ExitCode> {
         Exercise::Epoll { k } => exercise::epoll(k)?,
         Exercise::Poll { k, n, timeout_ms } => exercise::poll(k, n, timeout_ms)?,
         Exercise::Spin { ms } => exercise::spin(ms)?,
+        Exercise::Getppid { n } => exercise::getppid(n)?,
         Exercise::Ready { call, k, n } => exercise::ready(&call, k, n)?,
         Exercise::Loopback { role, port, n, bytes } => exercise::loopback(&role, port, n, bytes)?,
     }

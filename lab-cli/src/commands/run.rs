@@ -55,7 +55,11 @@ pub fn run_command(args: RunArgs) -> Result<ExitCode> {
     if args.validate && lab_measure::process::which("strace").is_none() {
         bad_input!("{}", validate::NO_STRACE);
     }
-    let mut probe = if args.no_trace { Probe::disabled() } else { Probe::load_with(args.timing.timing)? };
+    let mut probe = if args.no_trace {
+        Probe::disabled()
+    } else {
+        Probe::load_with(lab_measure::probe::ProbeOptions { timing: args.timing.timing, profile: None })?
+    };
     let (result, validation) =
         if args.validate { validated(&mut probe, &spec)? } else { (run_model(&mut probe, &spec)?, None) };
     let mut doc = save::new_document("run", 1);

@@ -19,6 +19,8 @@
 //! hard interrupt's, so the peer's network receive (run in a softirq inside the server's
 //! `sendto()`) stands as a tower of its own.
 
+pub mod symbols;
+
 use std::collections::BTreeMap;
 
 use lab_common::HISTOGRAM_BUCKETS;
