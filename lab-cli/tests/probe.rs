@@ -533,3 +533,43 @@ fn without_profile_its_programs_are_not_loaded_and_detached_it_samples_nothing()
     let check = selftest::check_profile(&mut probe, &["spin", "200"], 0).unwrap();
     assert!(check.profile.samples() > 0, "{check:?}");
 }
+
+/// A measured run of a model carries the window's profile, read while the server lived: the
+/// epoll server's threads sleep in `epoll_wait`, and its samples name its own code.
+#[test]
+fn a_model_run_carries_its_windows_profile() {
+    use lab_measure::{
+        experiment::run_model,
+        run::{Counted, RunSpec},
+    };
+    let _one = serial();
+    let mut probe = profiled_probe();
+    let spec = RunSpec {
+        name: "epoll".into(),
+        command: None,
+        workload: lab_load::Workload {
+            connections: 50,
+            messages_per_connection: 400,
+            payload_bytes: lab_load::DEFAULT_PAYLOAD_BYTES,
+            ..Default::default()
+        },
+        counted: Counted::Everything,
+    };
+    let result = run_model(&mut probe, &spec).unwrap();
+    let p = result.profile.expect("a probe loaded with --profile profiles the window");
+    let off: u64 = p.off_cpu_ns.values().sum();
+    let in_epoll: u64 = p.off_cpu_ns.iter().filter(|(s, _)| s.contains("epoll_wait")).map(|(_, v)| v).sum();
+    eprintln!(
+        "{} samples, {} lost, off CPU {off} ns ({in_epoll} in epoll_wait), run queue {} waits {} ns; {:#?}; {:#?}",
+        p.samples(),
+        p.lost_samples,
+        p.run_queue.waits,
+        p.run_queue.delay_ns,
+        heaviest(&p.on_cpu, 6),
+        heaviest(&p.off_cpu_ns, 3)
+    );
+    assert_eq!(p.hz, PROFILE_HZ);
+    assert!(p.samples() > 0 && p.run_queue.waits > 0, "{p:?}");
+    assert!(in_epoll * 2 >= off, "the server sleeps in epoll_wait: {:#?}", heaviest(&p.off_cpu_ns, 5));
+    assert!(p.on_cpu.keys().any(|s| s.contains("lab_server::")), "{:#?}", heaviest(&p.on_cpu, 8));
+}

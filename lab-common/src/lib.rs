@@ -618,6 +618,15 @@ mod tests {
     }
 
     #[test]
+    fn the_profiles_keys_and_slots_have_no_hidden_padding() {
+        // The kernel hashes a key's every byte: padding left uninitialised would split one key in two.
+        use core::mem::size_of;
+        assert_eq!(size_of::<StackKey>(), 4 * 4 + COMM_LEN);
+        assert_eq!(size_of::<OffCpuKey>(), 2 * 4 + COMM_LEN);
+        assert_eq!(size_of::<OffCpuSlot>(), 2 * 8 + 4 + size_of::<OffCpuKey>() + 4);
+    }
+
+    #[test]
     fn histogram_buckets_are_powers_of_two() {
         let buckets = [0, 1, 2, 3, 4, 1023, 1024, 1 << 29, (1 << 30) - 1, 1 << 30, u64::MAX].map(histogram_bucket);
         assert_eq!(buckets, [0, 1, 2, 2, 3, 10, 11, 30, 30, 31, 31]);

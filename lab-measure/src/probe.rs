@@ -124,6 +124,7 @@ impl Probe {
         };
         let sampled = match profile {
             Some(options) => {
+                anyhow::ensure!(options.hz > 0, "--profile samples at 1 Hz or more");
                 let cpus = online_cpus().map_err(|(what, err)| anyhow!("reading {what}: {err}"))?;
                 Some((u64::from(options.hz), cpus))
             }
