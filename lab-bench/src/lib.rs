@@ -11,7 +11,9 @@
 //! 3. and 5. [`contenders`]: the `epoll` and `coroutine-mt` models against a minimal C epoll
 //!    server (within 10 %), and whether the load generator has headroom;
 //! 4. [`scale`]: `iolab compare` over all models at 10,000 connections: wall time (< 60 s) and
-//!    iolab's own peak memory (< 100 MiB).
+//!    iolab's own peak memory (< 100 MiB);
+//! 6. [`programs`]: each eBPF program's ns per run, timed by the kernel (per softirq, per stack
+//!    sample, per switch…), and what `--profile` at 99 and 999 Hz costs a server's throughput.
 //!
 //! A miss is reported, not hidden, and is not an error: the command exits 0 unless a section
 //! could not run at all. The machine, the kernel and the load average are printed with the
@@ -23,6 +25,7 @@ mod harness;
 mod machine;
 mod paired;
 mod probe_cost;
+mod programs;
 mod render;
 mod scale;
 mod tools;
@@ -86,6 +89,8 @@ pub enum Section {
     Contenders,
     /// 4: iolab compare at 10,000 connections: wall time and peak RSS.
     Scale,
+    /// 6: each eBPF program's ns per run; --profile's cost to throughput.
+    Programs,
 }
 
 /// Everything one bench measured.
@@ -100,6 +105,7 @@ pub struct BenchReport {
     pub tools: Option<tools::ToolsSection>,
     pub contenders: Option<contenders::ContendersSection>,
     pub scale: Option<scale::ScaleSection>,
+    pub programs: Option<programs::ProgramsSection>,
     /// Sections that could not run, and why.
     pub failures: Vec<String>,
     pub total_seconds: f64,
@@ -187,7 +193,8 @@ fn run_sections(args: &BenchArgs, workload: Plan) -> Result<BenchReport> {
         + wanted(Section::Syscall) as usize
         + wanted(Section::Tools) as usize * 8 * tool_rounds
         + wanted(Section::Contenders) as usize * 4 * rounds
-        + wanted(Section::Scale) as usize;
+        + wanted(Section::Scale) as usize
+        + wanted(Section::Programs) as usize * (1 + (programs::RATES.len() + 1) * rounds);
     let progress = Progress::new(steps as u64, args.quiet);
     // Before every run: wait for quiet; is anyone else's eBPF program attached right now?
     let seen = std::cell::RefCell::new(machine::Conditions::now());
@@ -209,6 +216,7 @@ fn run_sections(args: &BenchArgs, workload: Plan) -> Result<BenchReport> {
         tools: None,
         contenders: None,
         scale: None,
+        programs: None,
         failures: Vec::new(),
         total_seconds: 0.0,
     };
@@ -252,6 +260,12 @@ fn run_sections(args: &BenchArgs, workload: Plan) -> Result<BenchReport> {
         step(format!("compare, {} connections", workload.scale_connections));
         let result = scale::scale(workload.scale_connections, workload.scale_messages).map(|s| report.scale = Some(s));
         record("compare at scale", result, &mut report)?;
+    }
+    if wanted(Section::Programs) {
+        say("6. every eBPF program timed by the kernel; --profile's cost");
+        let model = &args.tool_model[0];
+        let result = programs::programs(&workload.spec(model), rounds, &mut step).map(|p| report.programs = Some(p));
+        record("program costs", result, &mut report)?;
     }
     progress.finish();
     report.machine = seen.into_inner();

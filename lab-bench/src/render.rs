@@ -11,7 +11,7 @@ use tabled::{
 use super::{
     BenchReport, contenders, machine,
     paired::Verdict,
-    probe_cost, scale,
+    probe_cost, programs, scale,
     tools::{self, ToolsSection},
 };
 use lab_report::results::stats::Summary;
@@ -56,6 +56,9 @@ pub fn render(r: &BenchReport) -> String {
     }
     if let Some(t) = &r.tools {
         out += &tools_section(t, &r.probe);
+    }
+    if let Some(p) = &r.programs {
+        out += &programs_section(p);
     }
     if let Some(c) = &r.contenders {
         out += &generator_section(c);
@@ -188,6 +191,40 @@ fn syscall_section(s: &probe_cost::SyscallCost) -> String {
         vec!["probe with --timing, thread traced".into(), spread(&s.timed_hit_ns, 1), spread(&s.timed_hit_cost_ns, 1)],
     ];
     table(&format!("1. Probe cost per syscall, isolated: {} getppid calls per measurement", s.calls), rows)
+}
+
+fn programs_section(p: &programs::ProgramsSection) -> String {
+    let mut rows = vec![strings(["program", "runs", "runs per message", "ns per run"])];
+    for program in &p.programs {
+        rows.push(vec![
+            program.program.clone(),
+            program.runs.to_string(),
+            format!("{:.3}", program.runs_per_msg),
+            format!("{:.1}", program.ns_per_run),
+        ]);
+    }
+    let title = format!(
+        "6. Each program's cost, timed by the kernel (inside the program only): one {} run of {} messages with \
+         --profile at {} Hz",
+        p.model,
+        p.messages,
+        programs::PROFILE_HZ
+    );
+    let mut out = table(&title, rows);
+    let ns = |x: Option<f64>| x.map_or("–".into(), |x| format!("{x:.1} ns"));
+    let _ = writeln!(
+        out,
+        "per softirq {}, per hard interrupt {}, per stack sample {}",
+        ns(p.ns_per_softirq),
+        ns(p.ns_per_hardirq),
+        ns(p.ns_per_sample)
+    );
+    let mut rows = vec![strings(["--profile", "msg/s", "÷ the probe alone"])];
+    for o in &p.profile {
+        rows.push(vec![format!("{} Hz", o.hz), spread(&o.msgs_per_sec, 0), ratio(&o.ratio)]);
+    }
+    out += &table(&format!("6. What --profile costs {}'s throughput, whole runs in rotated order", p.model), rows);
+    out
 }
 
 fn tools_section(t: &ToolsSection, probe: &[probe_cost::ModelOverhead]) -> String {

@@ -130,7 +130,10 @@ fn measure_into(doc: &mut Document, common: &Common, workloads: &[RunSpec]) -> R
     let (output, runs) = (&common.output, common.runs);
     let (models, unsupported) = crate::commands::args::unsupported(&common.models);
     doc.unsupported = unsupported;
-    let mut probe = Probe::load_with(lab_measure::probe::ProbeOptions { timing: common.timing.timing, profile: None })?;
+    let mut probe = Probe::load_with(lab_measure::probe::ProbeOptions {
+        timing: common.timing.timing,
+        profile: common.profile.options(),
+    })?;
     let steps = (workloads.len() * (models.len() + common.servers.len()) * (runs + 1)) as u64;
     let progress = Progress::new(steps, output.quiet);
     let mut outcome = Ok(());

@@ -58,7 +58,10 @@ pub fn run_command(args: RunArgs) -> Result<ExitCode> {
     let mut probe = if args.no_trace {
         Probe::disabled()
     } else {
-        Probe::load_with(lab_measure::probe::ProbeOptions { timing: args.timing.timing, profile: None })?
+        Probe::load_with(lab_measure::probe::ProbeOptions {
+            timing: args.timing.timing,
+            profile: args.profile.options(),
+        })?
     };
     let (result, validation) =
         if args.validate { validated(&mut probe, &spec)? } else { (run_model(&mut probe, &spec)?, None) };

@@ -196,7 +196,8 @@ fn measure(
     points: &mut Vec<Vec<RunResult>>,
     mut on_run: impl FnMut(&RunResult, usize) -> Result<()>,
 ) -> Result<()> {
-    let mut probe = Probe::load()?;
+    let mut probe =
+        Probe::load_with(lab_measure::probe::ProbeOptions { timing: false, profile: args.profile.options() })?;
     let cases = if args.ready { 2 } else { 1 };
     let steps = args.models.len() * (args.fds.len() * cases * args.runs + 1);
     let progress = Progress::new(steps as u64, args.output.quiet);

@@ -164,7 +164,10 @@ fn trace_started(args: &TraceArgs, mut spec: RunSpec) -> Result<Traced> {
     let (program, rest) = args.command.split_first().context("no command given")?;
     let program = find_program(program)?;
     spec.name = display_name(&args.command);
-    let mut probe = Probe::load_with(lab_measure::probe::ProbeOptions { timing: args.timing.timing, profile: None })?;
+    let mut probe = Probe::load_with(lab_measure::probe::ProbeOptions {
+        timing: args.timing.timing,
+        profile: args.profile.options(),
+    })?;
     let spawn = Spawn::program(&program).named("the server").args(rest).stdout(Stdout::Tail).stderr(Stderr::Tail);
     let mut server = spawn.own_group().as_invoking_user().start_traced(&mut probe)?;
     let tail = server.tail();
@@ -204,7 +207,10 @@ fn trace_running(pid: u32, args: &TraceArgs, mut spec: RunSpec) -> Result<Traced
         bad_input!("invalid value '{pid}' for '--pid': no such process");
     }
     spec.name = tree::name(pid);
-    let mut probe = Probe::load_with(lab_measure::probe::ProbeOptions { timing: args.timing.timing, profile: None })?;
+    let mut probe = Probe::load_with(lab_measure::probe::ProbeOptions {
+        timing: args.timing.timing,
+        profile: args.profile.options(),
+    })?;
     attach(&mut probe, pid)?;
     let want = args.addr.filter(|a| a.port() != 0);
     let timeout = Duration::from_secs_f64(args.ready_timeout);

@@ -77,12 +77,18 @@ fn interrupt_marker(name: &str) -> Option<&'static str> {
 /// root to the leaf, joined by `;`. Kernel frames are suffixed `_[k]`, and the marker of
 /// [`INTERRUPT_ENTRIES`] goes before the first frame of each run of entry frames (the `asm_`
 /// stub and its handler are one entry). A `;` inside a name (Rust's `[u8; 16]`) would split the
-/// frame, so it becomes `:`.
+/// frame, so it becomes `:`. A run of user frames that cannot be named is one `[unknown]`: a
+/// frame-pointer walk through code built without them (the C library's thread start) follows
+/// whatever the stack holds, up to the kernel's depth limit, and draws a tower of nothing.
 pub fn fold(thread: &str, user: &[&str], kernel: &[&str]) -> String {
     let clean = |name: &str| if name.is_empty() { UNKNOWN_FRAME.to_owned() } else { name.replace(';', ":") };
     let mut frames: Vec<String> = Vec::with_capacity(1 + user.len() + kernel.len() + 2);
     frames.push(clean(thread));
-    frames.extend(user.iter().map(|name| clean(name)));
+    for name in user.iter().map(|name| clean(name)) {
+        if name != UNKNOWN_FRAME || frames.len() < 2 || frames[frames.len() - 1] != UNKNOWN_FRAME {
+            frames.push(name);
+        }
+    }
     let mut previous = None;
     for name in kernel {
         let marker = interrupt_marker(name);
@@ -204,6 +210,9 @@ mod tests {
         assert_eq!(folded, "server;main;serve;entry_SYSCALL_64_[k];do_syscall_64_[k];__x64_sys_read_[k]");
         assert_eq!(fold("spin", &["main", "spin"], &[]), "spin;main;spin");
         assert_eq!(fold("kworker/0:1", &[], &["worker_thread"]), "kworker/0:1;worker_thread_[k]");
+        // A walk gone astray: the unnamed frames in a row are one.
+        let astray = ["[unknown]", "thread_start", "", "[unknown]", "[unknown]", "recv"];
+        assert_eq!(fold("t", &astray, &[]), "t;[unknown];thread_start;[unknown];recv");
     }
 
     #[test]

@@ -153,7 +153,7 @@ impl ScanRow {
             slept_fraction: per(w.slept, w.calls),
             profile_percent: r.profile.as_ref().map(|p| {
                 let breakdown = Breakdown::of(p);
-                Mechanism::ALL.iter().filter_map(|&m| Some((m.key(), breakdown.share(m)? * 100.0))).collect()
+                Mechanism::ALL.iter().filter_map(|&m| Some((m.key(), breakdown.share(m)?))).collect()
             }),
         }
     }
