@@ -6,7 +6,9 @@
 //! every table and chart drawn with a size, nothing wider than 1280 px, a click on a column
 //! heading sorts the rows both ways, and the `--server` command holding markup is shown as text
 //! with no element injected. Then a screenshot of each page lands in
-//! `target/tmp/browser/NAME.png`. `cargo xtask test` installs Chromium when it is missing.
+//! `target/tmp/browser/NAME.png`. The compare runs with `--profile`, so its page holds flame
+//! graphs too, and the flame graph files it writes are drawn by Chromium and by rsvg-convert.
+//! `cargo xtask test` installs Chromium and rsvg-convert when they are missing.
 
 mod support;
 
@@ -121,6 +123,7 @@ fn pages_open_offline_sort_and_show_the_users_markup_as_text() {
     let path = |p: &Path| p.to_str().unwrap().to_owned();
 
     let saved = dir.path().join("compare.json");
+    let graphs = dir.path().join("flamegraphs");
     let server = format!("evil=sh -c 'exit 3' '{EVIL}' {{port}}");
     let out = iolab(&[
         "compare",
@@ -133,6 +136,9 @@ fn pages_open_offline_sort_and_show_the_users_markup_as_text() {
         "--runs",
         "1",
         "-q",
+        "--profile",
+        "--flamegraph",
+        &path(&graphs),
         "--server",
         &server,
         "--html",
@@ -172,7 +178,24 @@ fn pages_open_offline_sort_and_show_the_users_markup_as_text() {
         if matches!(name, "compare" | "report") {
             assert_eq!(found["data_command"], name, "{name}: the embedded document");
         }
+        if name == "compare" {
+            let text = found["text"].as_str().unwrap();
+            assert!(text.contains("Flame graphs"), "{name}: --profile ran, so the page shows its flame graphs");
+        }
         let png = screenshot(&page(name), name, found["height"].as_u64().unwrap_or(2000), &profile);
         eprintln!("{name}: {}", png.display());
+    }
+    // A flame graph file on its own: drawn by the browser and by rsvg-convert.
+    for model in ["thread", "epoll"] {
+        let svg = graphs.join(format!("{model}.svg"));
+        let png = screenshot(&svg, &format!("flamegraph-{model}"), 1200, &profile);
+        eprintln!("{model}.svg: {}", png.display());
+        let drawn = dir.path().join(format!("{model}-rsvg.png"));
+        let out = Command::new("rsvg-convert")
+            .args(["-w", "1200", "-o", drawn.to_str().unwrap(), svg.to_str().unwrap()])
+            .output()
+            .expect("rsvg-convert: `cargo xtask test` installs it (apt-get install librsvg2-bin)");
+        assert!(out.status.success(), "rsvg-convert {}: {}", svg.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(fs::read(&drawn).unwrap().starts_with(b"\x89PNG"), "{} drawn", svg.display());
     }
 }

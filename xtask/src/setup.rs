@@ -81,10 +81,11 @@ pub fn ensure_chromium() -> Result<()> {
     apt(&["install", "-y", "--no-install-recommends", "chromium"]).context("cannot install chromium with apt-get")
 }
 
-/// The validation tests need strace and perf (`--validate` checks the probe against them), so
+/// The validation tests need strace and perf (`--validate` checks the probe against them), and
+/// the profile tests rsvg-convert (a flame graph must render outside a browser too), so
 /// `cargo xtask test` installs them with apt-get when missing and root, as on a fresh CI machine.
 pub fn ensure_test_tools() -> Result<()> {
-    let missing: Vec<&str> = [("strace", "strace"), ("perf", "linux-perf")]
+    let missing: Vec<&str> = [("strace", "strace"), ("perf", "linux-perf"), ("rsvg-convert", "librsvg2-bin")]
         .into_iter()
         .filter(|(p, _)| which::which(p).is_err())
         .map(|(_, pkg)| pkg)
@@ -94,10 +95,16 @@ pub fn ensure_test_tools() -> Result<()> {
     }
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        say!("{}: not installed, and not root to install them; the --validate tests will fail", missing.join(", "));
+        say!(
+            "{}: not installed, and not root to install them; the --validate and profile tests will fail",
+            missing.join(", ")
+        );
         return Ok(());
     }
-    say!("{}: installing (the --validate tests compare the probe with them)", missing.join(", "));
+    say!(
+        "{}: installing (the --validate tests compare the probe with them; the profile tests draw with rsvg-convert)",
+        missing.join(", ")
+    );
     let install = || {
         let mut apt = Command::new("apt-get");
         apt.env("DEBIAN_FRONTEND", "noninteractive")
