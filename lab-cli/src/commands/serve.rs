@@ -33,6 +33,7 @@ pub struct ServeArgs {
 pub fn serve_command(args: ServeArgs) -> Result<ExitCode> {
     let ServeArgs { model, addr, listen_fd, allow_remote } = args;
     let m = lab_server::model(&model).expect("checked by clap");
+    name_the_process(&model);
     let listener = match listen_fd {
         // SAFETY: the lab passes a listening socket at this fd (see `lab_measure::launch`).
         Some(fd) => unsafe { TcpListener::from_raw_fd(fd) },
@@ -54,4 +55,13 @@ pub fn serve_command(args: ServeArgs) -> Result<ExitCode> {
     std::io::stdout().flush()?;
     (m.serve)(listener).with_context(|| format!("model {model}"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Names this process (and the threads and processes it starts, which inherit the name) for the
+/// model, where `ps`, `top` and a flame graph's root show it: started through `/proc/self/exe`,
+/// it would be called `exe`. The kernel keeps the first 15 bytes.
+fn name_the_process(model: &str) {
+    let Ok(name) = std::ffi::CString::new(model) else { return };
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string, which `name` is, and keeps a copy.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
 }
