@@ -244,13 +244,13 @@ pub fn measure(
                 if spec.counted == Counted::Everything {
                     // Inside the window: from the server's last syscall to the release it waited
                     // for the lab, which reads its epoll lists too while it holds it.
-                    epoll_lists.sample(root, true);
+                    epoll_lists.sample(root);
                     window.paused += idle.since.elapsed();
                     generator.write_line("")?;
                     continue;
                 }
+                epoll_lists.sample(root); // idle, every connection accepted
                 window.open(probe, root)?;
-                epoll_lists.sample(root, true); // idle, every connection accepted
                 if let Some(holds) = holds.as_mut() {
                     holds.measure_empty_hold(probe, root)?;
                 }
@@ -277,7 +277,6 @@ pub fn measure(
                 if let Some(peak) = window.peak.as_mut() {
                     peak.sample(&probe.snapshot()?);
                 }
-                epoll_lists.sample(root, false);
             }
             Err(RecvTimeoutError::Disconnected) => break None,
         }

@@ -1,7 +1,8 @@
-//! What the lab samples while a run goes on, beside the probe's counters: the tree's peak size,
-//! its memory, and its epoll interest lists. Each is read from /proc, so each is read sparingly.
+//! What the lab samples beside the probe's counters: the tree's peak size while a run goes on,
+//! and, while the server is idle, its memory and its epoll interest lists. Each is read from
+//! /proc, so each is read sparingly.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lab_common::Counters;
 
@@ -72,26 +73,22 @@ impl Pss {
 }
 
 /// The tree's epoll interest lists at their largest (see [`tree::epoll_interest_lists`]).
+///
+/// Read only while the server is idle with every connection open (the load generator's pause),
+/// never while it works: the kernel formats an epoll fd's fdinfo holding the instance's mutex,
+/// which the server's `epoll_wait` needs to hand back what is ready. Read every 250 ms during a
+/// scan at 10,000 fds, it made epoll's wait call look 17.7× dearer than at 10 fds: `--profile`
+/// put 84 % of epoll's samples in `ep_send_events` spinning on that mutex (`mutex_spin_on_owner`).
 #[derive(Default)]
 pub(super) struct EpollLists {
     pub(super) largest: Vec<u64>,
-    sampled: Option<Instant>,
 }
 
 impl EpollLists {
-    /// Reads them again unless the last read was recent (`now` forces it); a tree of many
-    /// processes (a forking server) is not read while it runs: each has its own few fds.
-    pub(super) fn sample(&mut self, root: u32, now: bool) {
-        if !now && (self.sampled.is_some_and(|at| at.elapsed() < EPOLL_SAMPLE_EVERY) || tree::size(root).0 > 64) {
-            return;
-        }
-        self.sampled = Some(Instant::now());
+    pub(super) fn sample(&mut self, root: u32) {
         let lists = tree::epoll_interest_lists(root);
         if lists.iter().sum::<u64>() > self.largest.iter().sum::<u64>() {
             self.largest = lists;
         }
     }
 }
-
-/// Reading every epoll instance's fdinfo costs the lab a few ms at 10,000 connections.
-const EPOLL_SAMPLE_EVERY: Duration = Duration::from_millis(250);
