@@ -125,7 +125,7 @@ fn per_program(spec: &RunSpec) -> Result<(u64, Vec<ProgramCost>)> {
             })
         })
         .collect();
-    programs.sort_by(|a, b| b.runs.cmp(&a.runs));
+    programs.sort_by_key(|p| std::cmp::Reverse(p.runs));
     Ok((messages, programs))
 }
 

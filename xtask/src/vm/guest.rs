@@ -17,15 +17,17 @@
 //!
 //! [`Console`] reads those lines one at a time while the VM runs and keeps each step's output.
 
-/// The default steps: prove the counters exact, then a small comparison of the models. Kept
-/// small because without KVM the guest runs on an emulated CPU, many times slower than the host.
-/// Each step's output is JSON, which the summary table is made from.
+/// The default steps: prove the counters exact, then a small comparison of the models, then one
+/// run with `--profile` (its programs load only with it, so only a run with it shows this kernel
+/// takes them). Kept small because without KVM the guest runs on an emulated CPU, many times
+/// slower than the host. Each step's output is JSON, which the summary table is made from.
 pub const DEFAULT_STEPS: &[(&str, &[&str])] = &[
     ("selftest", &["iolab", "selftest", "--format", "json"]),
     (
         "compare",
         &["iolab", "compare", "--models", "all", "-c", "20", "-m", "50", "--runs", "3", "--quiet", "--format", "json"],
     ),
+    ("profile", &["iolab", "run", "--model", "thread", "-c", "20", "-m", "50", "--profile", "--format", "json"]),
 ];
 
 /// One command for the guest to run, named for the markers and the summary.

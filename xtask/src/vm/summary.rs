@@ -72,11 +72,15 @@ pub fn render(runs: &[KernelRun]) -> String {
 
 fn status_table(runs: &[KernelRun]) -> String {
     let mut builder = Builder::default();
-    builder.push_record(["kernel", "probes loaded", "exactness tests", "models that ran", "result"]);
+    builder.push_record(["kernel", "probes loaded", "exactness tests", "models that ran", "--profile", "result"]);
     for run in runs {
         let row = match &run.state {
-            State::Skipped(why) => [run.label.clone(), "-".into(), "-".into(), "-".into(), format!("skipped: {why}")],
-            State::Error(err) => [run.label.clone(), "-".into(), "-".into(), "-".into(), format!("error: {err}")],
+            State::Skipped(why) => {
+                [run.label.clone(), "-".into(), "-".into(), "-".into(), "-".into(), format!("skipped: {why}")]
+            }
+            State::Error(err) => {
+                [run.label.clone(), "-".into(), "-".into(), "-".into(), "-".into(), format!("error: {err}")]
+            }
             State::Booted { source, accel, outcome } => {
                 let console = &outcome.console;
                 let release = console.kernel_release.as_deref().unwrap_or(source);
@@ -85,6 +89,7 @@ fn status_table(runs: &[KernelRun]) -> String {
                     probes_loaded(console),
                     exactness(console),
                     models_that_ran(console),
+                    profiled(console),
                     result(outcome, *accel),
                 ]
             }
@@ -144,6 +149,32 @@ fn exactness(console: &Console) -> String {
     if findings.is_empty() { "passed".into() } else { format!("FAILED: {}", findings.join("; ")) }
 }
 
+/// What the `--profile` step sampled: its stacks, or why it did not run.
+fn profiled(console: &Console) -> String {
+    let Some(step) = console.step(PROFILE_STEP) else {
+        return "not run".into();
+    };
+    let Some(json) = step.json() else {
+        return match step.error() {
+            Some(error) => format!("FAILED: {error}"),
+            None => "FAILED".into(),
+        };
+    };
+    let profile = &json["results"][0]["profile"];
+    let count = |key: &str| profile[key].as_object().map_or(0, |stacks| stacks.len());
+    let samples: u64 = profile["on_cpu"].as_object().map_or(0, |s| s.values().filter_map(Value::as_u64).sum());
+    format!(
+        "{samples} samples in {} stacks, {} off-CPU stacks, {} run-queue waits",
+        count("on_cpu"),
+        count("off_cpu_ns"),
+        profile["run_queue"]["waits"]
+    )
+}
+
+/// The step that runs a model with `--profile` (see `guest::DEFAULT_STEPS`): its run is not one of
+/// the models' rows.
+const PROFILE_STEP: &str = "profile";
+
 fn models_that_ran(console: &Console) -> String {
     let names: Vec<String> = models(console).into_keys().collect();
     let ran = if names.is_empty() { "none".into() } else { names.join(", ") };
@@ -170,7 +201,7 @@ fn unsupported(console: &Console) -> BTreeMap<String, String> {
 /// `results` hold one run per model, or a bare run as iolab's schema 1 printed for `iolab run`.
 fn models(console: &Console) -> BTreeMap<String, Value> {
     let mut found = BTreeMap::new();
-    for json in console.steps.iter().filter_map(StepOutput::json) {
+    for json in console.steps.iter().filter(|step| step.name != PROFILE_STEP).filter_map(StepOutput::json) {
         let runs = match json["results"].as_array() {
             Some(results) => results.clone(),
             None => vec![json],
