@@ -65,6 +65,14 @@ pub const FEATURES: &[Feature] = &[
         without: Without::NoProbe,
     },
     Feature {
+        name: "a `perf_event` program on the software `cpu-clock`; `bpf_get_stackid` from it and from raw tracepoints; raw tracepoints `sched_wakeup`, `sched_wakeup_new`",
+        since: "4.17",
+        used_by: "`sample_stack`, `mark_runnable`, `count_switch` (`--profile` only)",
+        tracepoints: &[],
+        figures: &[],
+        without: Without::NoProbe,
+    },
+    Feature {
         name: "read-only global data set by the loader (`.rodata`)",
         since: "5.2",
         used_by: "`follow_fork`, `count_syscall` (`--timing`)",
