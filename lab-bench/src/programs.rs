@@ -8,7 +8,8 @@
 //! (`count_switch`), per syscall (`count_syscall`)… Only the time inside each program: the
 //! tracepoint's dispatch (~5 ns for a raw one, the kernel notes) and the syscall slow path are what
 //! section 1's microbenchmark measures. The statistics add a clock read around each run, so the
-//! figures are a little above what the programs cost without them.
+//! empty program (`empty_sys_enter`) runs beside the others, timed the same way: its ns per run is
+//! what timing a run costs here, and each program's own cost is its figure less that floor.
 //!
 //! **`--profile`'s throughput.** Rounds of whole runs of the same model: the probe alone, with
 //! `--profile` at 99 Hz and at 999 Hz, in an order rotated each round; each ratio is taken within
@@ -22,7 +23,7 @@ use serde::Serialize;
 use super::paired::{order, ratios};
 use lab_measure::{
     experiment::run_model,
-    probe::{Probe, ProbeOptions},
+    probe::{EmptyProbe, Probe, ProbeOptions},
     profile::ProfileOptions,
     run::RunSpec,
 };
@@ -47,6 +48,9 @@ pub struct ProgramsSection {
     pub ns_per_hardirq: Option<f64>,
     /// `sample_stack`: what one cpu-clock sample pays (on every CPU, traced thread or not).
     pub ns_per_sample: Option<f64>,
+    /// `empty_sys_enter`, a program that does nothing: what the statistics' timing of one run
+    /// adds to every figure here.
+    pub ns_floor: Option<f64>,
     /// Throughput with `--profile` at each of [`RATES`] over the probe alone.
     pub profile: Vec<ProfileOverhead>,
 }
@@ -98,6 +102,7 @@ pub fn programs(spec: &RunSpec, rounds: usize, step: &mut dyn FnMut(String)) -> 
         ns_per_softirq: sum(&["softirq_begins", "softirq_ends"]),
         ns_per_hardirq: sum(&["hardirq_begins", "hardirq_ends"]),
         ns_per_sample: sum(&["sample_stack"]),
+        ns_floor: sum(&["empty_sys_enter"]),
         programs,
         profile,
     })
@@ -108,9 +113,13 @@ fn per_program(spec: &RunSpec) -> Result<(u64, Vec<ProgramCost>)> {
     let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).context("turning on the kernel's BPF statistics")?;
     let options = ProbeOptions { timing: false, profile: Some(ProfileOptions { hz: PROFILE_HZ }) };
     let mut probe = Probe::load_with(options)?;
+    // The floor: a program that does nothing, timed the same way, on every syscall beside them.
+    let mut empty = EmptyProbe::load()?;
+    empty.set_attached(true)?;
     let before = stats()?;
     let result = run_model(&mut probe, spec)?;
     let after = stats()?;
+    drop(empty);
     let messages = result.messages_total.max(1);
     let mut programs: Vec<ProgramCost> = after
         .iter()

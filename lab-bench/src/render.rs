@@ -214,10 +214,12 @@ fn programs_section(p: &programs::ProgramsSection) -> String {
     let ns = |x: Option<f64>| x.map_or("–".into(), |x| format!("{x:.1} ns"));
     let _ = writeln!(
         out,
-        "per softirq {}, per hard interrupt {}, per stack sample {}",
+        "per softirq {}, per hard interrupt {}, per stack sample {}; the empty program, timed the same way: {} per run \
+         (what the kernel's timing adds to each figure)",
         ns(p.ns_per_softirq),
         ns(p.ns_per_hardirq),
-        ns(p.ns_per_sample)
+        ns(p.ns_per_sample),
+        ns(p.ns_floor)
     );
     let mut rows = vec![strings(["--profile", "msg/s", "÷ the probe alone"])];
     for o in &p.profile {
