@@ -294,17 +294,7 @@ fn an_epoll_with_k_registered_is_handed_none_watches_k_and_returns_k() {
 fn without_timing_its_program_is_not_loaded_and_its_code_is_dropped() {
     let _one = serial();
     launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
-    let sizes = |timing: bool| {
-        let before: Vec<u32> = aya::programs::loaded_programs().filter_map(Result::ok).map(|p| p.id()).collect();
-        let probe = Probe::load_with(lab_measure::probe::ProbeOptions { timing, profile: None }).unwrap();
-        let ours: Vec<(String, u32)> = aya::programs::loaded_programs()
-            .filter_map(Result::ok)
-            .filter(|p| !before.contains(&p.id()))
-            .map(|p| (p.name_as_str().unwrap_or_default().to_owned(), p.size_translated().unwrap_or(0)))
-            .collect();
-        drop(probe);
-        ours
-    };
+    let sizes = |timing: bool| loaded_sizes(lab_measure::probe::ProbeOptions { timing, profile: None });
     let (off, on) = (sizes(false), sizes(true));
     let size = |programs: &[(String, u32)], name: &str| programs.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
     assert_eq!(size(&off, "time_exit"), None, "{off:?}");
@@ -472,7 +462,9 @@ fn a_getppid_loop_is_sampled_under_getppid() {
 }
 
 /// A thread that blocks N times reading an empty pipe is off the CPU under `pipe_read`, and
-/// waits for a CPU at least once per wake-up.
+/// waits for a CPU at least once per wake-up. Off-CPU time also counts a preemption (from the
+/// switch-out to the switch back in, as `offcputime` does), which on a busy machine can hold a
+/// runnable thread for milliseconds: most of the time, not all of it, is under `pipe_read`.
 #[test]
 fn a_thread_blocking_on_a_pipe_is_off_cpu_under_pipe_read() {
     let _one = serial();
@@ -488,7 +480,7 @@ fn a_thread_blocking_on_a_pipe_is_off_cpu_under_pipe_read() {
         heaviest(&p.off_cpu_ns, 5)
     );
     assert!(
-        in_pipe > 0 && in_pipe * 10 >= off * 9,
+        in_pipe > 0 && in_pipe * 4 >= off * 3,
         "{in_pipe} of {off} ns under pipe_read: {:#?}",
         heaviest(&p.off_cpu_ns, 5)
     );
@@ -505,16 +497,8 @@ fn without_profile_its_programs_are_not_loaded_and_detached_it_samples_nothing()
     let _one = serial();
     launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
     let sizes = |profile: bool| {
-        let before: Vec<u32> = aya::programs::loaded_programs().filter_map(Result::ok).map(|p| p.id()).collect();
         let profile = profile.then_some(lab_measure::profile::ProfileOptions { hz: PROFILE_HZ });
-        let probe = Probe::load_with(lab_measure::probe::ProbeOptions { timing: false, profile }).unwrap();
-        let ours: Vec<(String, u32)> = aya::programs::loaded_programs()
-            .filter_map(Result::ok)
-            .filter(|p| !before.contains(&p.id()))
-            .map(|p| (p.name_as_str().unwrap_or_default().to_owned(), p.size_translated().unwrap_or(0)))
-            .collect();
-        drop(probe);
-        ours
+        loaded_sizes(lab_measure::probe::ProbeOptions { timing: false, profile })
     };
     let (off, on) = (sizes(false), sizes(true));
     let size = |programs: &[(String, u32)], name: &str| programs.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
@@ -572,4 +556,18 @@ fn a_model_run_carries_its_windows_profile() {
     assert!(p.samples() > 0 && p.run_queue.waits > 0, "{p:?}");
     assert!(in_epoll * 2 >= off, "the server sleeps in epoll_wait: {:#?}", heaviest(&p.off_cpu_ns, 5));
     assert!(p.on_cpu.keys().any(|s| s.contains("lab_server::")), "{:#?}", heaviest(&p.on_cpu, 8));
+}
+
+/// The programs a probe loaded with `options` holds, by name, with their size once translated
+/// (what the verifier kept), read while it is loaded.
+fn loaded_sizes(options: lab_measure::probe::ProbeOptions) -> Vec<(String, u32)> {
+    let before: Vec<u32> = aya::programs::loaded_programs().filter_map(Result::ok).map(|p| p.id()).collect();
+    let probe = Probe::load_with(options).unwrap();
+    let ours = aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|p| !before.contains(&p.id()))
+        .map(|p| (p.name_as_str().unwrap_or_default().to_owned(), p.size_translated().unwrap_or(0)))
+        .collect();
+    drop(probe);
+    ours
 }
