@@ -238,9 +238,9 @@ impl Drop for PerCpuMap {
 }
 
 /// poll over K sockets that are all readable, with timeout 0: every call returns K at once and
-/// never sleeps. The exercise runs at real-time priority, so nothing preempts it either (no
-/// involuntary switch): no time at all is spent switched out inside a call, and `blocked_ns` is
-/// exactly 0. The one voluntary switch is the stop that closes the window, outside any call.
+/// never sleeps. The exercise runs at real-time priority, so no other task preempts it: no time
+/// is spent switched out inside a call (see [`assert_not_blocked_unless_preempted`]). The one
+/// voluntary switch is the stop that closes the window, outside any call.
 #[test]
 fn a_poll_over_k_ready_sockets_returns_k_each_call_and_never_blocks() {
     let _one = serial();
@@ -252,9 +252,18 @@ fn a_poll_over_k_ready_sockets_returns_k_each_call_and_never_blocks() {
     assert_eq!((w.fds_passed, w.fds_watched), (n * k as u64, n * k as u64), "poll is handed its K fds: {check:?}");
     assert_eq!(w.ready, n * k as u64, "{check:?}");
     assert_eq!(check.max_ready, k as u64, "one call returned all K: {check:?}");
-    assert_eq!((check.switches.voluntary, check.switches.involuntary), (1, 0), "{check:?}");
-    assert_eq!(w.blocked_ns, 0, "never switched out inside a call: {check:?}");
+    assert_eq!(check.switches.voluntary, 1, "{check:?}");
+    assert_not_blocked_unless_preempted(&check);
     assert!(w.cpu_ns > 0, "{check:?}");
+}
+
+/// A call that never sleeps spends no time switched out, unless the kernel preempted its thread
+/// inside it: real-time priority keeps every other task away, but not the kernel's stop-class
+/// work (CPU migration). Seen once in CI: select, one involuntary switch, 6.86 µs switched out.
+fn assert_not_blocked_unless_preempted(check: &selftest::ReadyCheck) {
+    let (blocked, preempted) = (check.wait.blocked_ns, check.switches.involuntary);
+    assert!(preempted <= 1, "{check:?}");
+    assert_eq!(blocked > 0, preempted > 0, "switched out inside a call only when preempted: {check:?}");
 }
 
 /// select is handed the fds set in its sets, not `nfds`: K sockets (one at fd 990) in both the
@@ -270,7 +279,7 @@ fn a_select_over_k_fds_set_among_a_larger_nfds_is_handed_k() {
     assert_eq!((w.calls, w.errors), (n, 0), "{check:?}");
     assert_eq!((w.fds_passed, w.fds_watched), (n * k as u64, n * k as u64), "K set, not nfds 1000: {check:?}");
     assert_eq!((w.ready, check.max_ready), (n * 2 * k as u64, 2 * k as u64), "{check:?}");
-    assert_eq!(w.blocked_ns, 0, "{check:?}");
+    assert_not_blocked_unless_preempted(&check);
 }
 
 /// epoll is handed nothing per call; it watches its K registrations, and returns all K.
@@ -284,7 +293,7 @@ fn an_epoll_with_k_registered_is_handed_none_watches_k_and_returns_k() {
     assert_eq!((w.calls, w.errors), (n, 0), "{check:?}");
     assert_eq!((w.fds_passed, w.fds_watched), (0, n * k as u64), "{check:?}");
     assert_eq!((w.ready, check.max_ready), (n * k as u64, k as u64), "{check:?}");
-    assert_eq!(w.blocked_ns, 0, "{check:?}");
+    assert_not_blocked_unless_preempted(&check);
 }
 
 /// Without `--timing` nothing of it is loaded, and the verifier drops the code that serves it
