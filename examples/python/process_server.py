@@ -38,12 +38,25 @@ def echo(conn):
             conn.sendall(data.upper())  # bytes.upper() changes ASCII a-z only
 
 
+reaping = False
+
+
 def reap(signum, frame):
+    # Python runs a handler between two bytecodes of whatever runs, this loop included. A
+    # SIGCHLD that comes while the loop runs returns at once (the loop reaps that child too):
+    # looping again would nest one call per child, and 10,000 children ending together
+    # overflow Python's recursion limit.
+    global reaping
+    if reaping:
+        return
+    reaping = True
     try:
         while os.waitpid(-1, os.WNOHANG)[0] > 0:
             pass
     except ChildProcessError:
         pass  # no children left
+    finally:
+        reaping = False
 
 
 main()
