@@ -18,7 +18,7 @@ use lab_load::Workload;
 use lab_measure::result::RunResult;
 use lab_report::{
     present::{
-        export::{Format, open_output, render, render_width, spread_summary, spread_warnings},
+        export::{Format, check_writable, open_output, render, render_width, spread_summary, spread_warnings},
         plot::sweep_svg,
     },
     results::{
@@ -252,6 +252,21 @@ fn load_document_rejects_a_newer_schema() {
 #[test]
 fn open_output_fails_on_a_bad_path_naming_it() {
     let error = error_of(open_output(Some("/nonexistent-iolab-dir/out.csv")));
+    assert_eq!(error, "cannot write /nonexistent-iolab-dir/out.csv: No such file or directory (os error 2)");
+}
+
+#[test]
+fn check_writable_leaves_an_old_file_as_it_was_and_no_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.md");
+    fs::write(&old, "earlier results\n").unwrap();
+    check_writable(Some(old.to_str().unwrap())).unwrap();
+    assert_eq!(fs::read_to_string(&old).unwrap(), "earlier results\n", "a failed run must not empty it");
+    let new = dir.path().join("new.md");
+    check_writable(Some(new.to_str().unwrap())).unwrap();
+    assert!(!new.exists(), "checked, not created");
+    check_writable(Some("-")).unwrap();
+    let error = error_of(check_writable(Some("/nonexistent-iolab-dir/out.csv")));
     assert_eq!(error, "cannot write /nonexistent-iolab-dir/out.csv: No such file or directory (os error 2)");
 }
 

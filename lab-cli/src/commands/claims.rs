@@ -120,10 +120,10 @@ const SCANNED: &[&str] = &["poll", "epoll"];
 
 pub fn claims_command(args: ClaimsArgs) -> Result<ExitCode> {
     if let Some(path) = &args.output {
-        fs::File::create(path).map_err(|e| BadInput(format!("--output {}: {e}", path.display())))?;
+        export::check_writable(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--output: {e:#}")))?;
     }
     if let Some(path) = &args.html {
-        export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--html: {e:#}")))?;
+        export::check_writable(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--html: {e:#}")))?;
     }
     let plan = Plan::of(&args);
     let most = plan.large.unwrap_or(0).max(plan.connections).max(plan.wide);

@@ -263,7 +263,7 @@ pub fn sweep_command(args: SweepArgs) -> Result<ExitCode> {
     let c = &args.common;
     let most = args.connections.iter().max().copied().unwrap_or(1);
     prepare(c, most)?;
-    export::open_output(Some(&args.plot.to_string_lossy())).map_err(|e| BadInput(format!("--plot: {e:#}")))?;
+    export::check_writable(Some(&args.plot.to_string_lossy())).map_err(|e| BadInput(format!("--plot: {e:#}")))?;
     let mut doc = save::new_document("sweep", c.runs);
     let messages = args.messages.messages_per_connection;
     let workloads: Vec<RunSpec> = args.connections.iter().map(|&n| c.spec(Workload::free(n, messages))).collect();

@@ -120,7 +120,7 @@ fn prepare(args: &mut ScanArgs) -> Result<()> {
     args.output.check()?;
     args.profile.check()?;
     if let Some(path) = &args.plot {
-        export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--plot: {e:#}")))?;
+        export::check_writable(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--plot: {e:#}")))?;
     }
     Ok(())
 }

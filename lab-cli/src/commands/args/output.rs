@@ -16,7 +16,7 @@ use lab_report::{
     results::{document::Document, save},
 };
 
-/// Where the results go. Every path is created before the first run, so a bad one fails at
+/// Where the results go. Every path is checked before the first run, so a bad one fails at
 /// once; after the runs, one that can no longer be written costs only itself (see [`OutputArgs::write`]).
 #[derive(Args, Clone, Debug)]
 pub struct OutputArgs {
@@ -56,17 +56,17 @@ impl OutputArgs {
         all
     }
 
-    /// Creates every output now (emptying files that exist), so that a path that cannot be
-    /// written is bad input before anything is measured.
+    /// Checks every output now, so that a path that cannot be written is bad input before
+    /// anything is measured; a file that exists keeps what it holds until the results replace it.
     pub fn check(&self) -> Result<(), BadInput> {
-        export::open_output(self.output.as_deref()).map_err(|e| BadInput(format!("--output: {e:#}")))?;
+        export::check_writable(self.output.as_deref()).map_err(|e| BadInput(format!("--output: {e:#}")))?;
         for (path, format) in self.exports() {
             let name = clap::ValueEnum::to_possible_value(&format).map(|v| v.get_name().to_owned()).unwrap_or_default();
             let flag = format!("--export-{name}");
-            export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("{flag}: {e:#}")))?;
+            export::check_writable(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("{flag}: {e:#}")))?;
         }
         for path in &self.html {
-            export::open_output(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--html: {e:#}")))?;
+            export::check_writable(Some(&path.to_string_lossy())).map_err(|e| BadInput(format!("--html: {e:#}")))?;
         }
         if let Some(dir) = &self.save {
             save::prepare_dir(dir).map_err(|e| BadInput(format!("--save: {e:#}")))?;

@@ -85,8 +85,26 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
     out
 }
 
+/// Checks, before anything is measured, that an output path can be written (`None` and `-` are
+/// standard output), without touching it: a run that fails later leaves a file that was there as
+/// it was, and no new empty one. [`open_output`] writes it once the results are ready.
+pub fn check_writable(path: Option<&str>) -> anyhow::Result<()> {
+    let Some(path) = path.filter(|&p| p != "-") else { return Ok(()) };
+    let existed = std::fs::symlink_metadata(path).is_ok();
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .mode(0o644)
+        .open(path)
+        .with_context(|| format!("cannot write {path}"))?;
+    if !existed {
+        std::fs::remove_file(path).with_context(|| format!("cannot remove {path} after checking it"))?;
+    }
+    Ok(())
+}
+
 /// Where `--output PATH` writes: standard output for `None` or `-`, else the file, created (or
-/// emptied) now so that a bad path fails before any run starts. New files get mode 0644.
+/// emptied) now. New files get mode 0644.
 pub fn open_output(path: Option<&str>) -> anyhow::Result<Box<dyn Write>> {
     match path {
         None | Some("-") => Ok(Box::new(std::io::stdout())),
