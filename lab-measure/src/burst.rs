@@ -4,8 +4,9 @@
 //! Before each round the lab freezes the server's tree ([`Freezer`], a cgroup of its own); the
 //! load generator sends the round and says how many bytes it queued; the lab releases the tree
 //! once the server's TCP has acknowledged every byte, and the round is counted from the release
-//! until the server is idle again. What a hold costs by itself (the interrupted wait calls
-//! entered again) is measured once with an empty hold and taken out.
+//! until the server is idle again. What a hold costs by itself is measured once with an empty
+//! hold and taken out: the calls the freeze interrupted, entered again, and the threads it woke
+//! that had nothing to do (see [`Burst`]).
 
 use std::{
     net::SocketAddr,
@@ -39,11 +40,24 @@ pub struct Burst {
     /// the freeze and entered again on release. Measured with an empty hold before the rounds;
     /// `rounds` times this, syscall by syscall, is subtracted from the counts.
     pub hold_syscalls: u64,
+    /// Voluntary switches one hold adds by itself: every thread blocked in the server is woken by
+    /// the freeze and blocks again after the release. Measured with the empty hold.
+    #[serde(default)]
+    pub hold_switches: u64,
+    /// The rounds' switches that only the holds caused, subtracted from the counts. In a round
+    /// at most one woken thread per busy connection can have had a message to serve; the others
+    /// of `hold_switches` switched only because the lab froze them — a thread per idle
+    /// connection, as the thread and process models keep under `--idle`. Their share of the
+    /// empty hold's CPU is subtracted with them.
+    #[serde(default)]
+    pub forced_switches: u64,
 }
 
 /// A burst run between the load generator's cues (see the module comment).
 pub(super) struct Holds {
     freezer: Freezer,
+    /// Connections that send in every round.
+    busy: u64,
     /// What an empty hold added: freezing the idle server and releasing it.
     empty_hold: Option<Counters>,
     /// The snapshot that opened the round in progress (taken frozen) and when it was released.
@@ -55,14 +69,16 @@ pub(super) struct Holds {
 }
 
 impl Holds {
-    /// A cgroup of its own for the server's tree; a process the tree creates is born in it.
-    pub(super) fn new(root: u32) -> Result<Holds> {
+    /// A cgroup of its own for the server's tree, whose `busy` connections send in every round;
+    /// a process the tree creates is born in it.
+    pub(super) fn new(root: u32, busy: u64) -> Result<Holds> {
         let freezer = Freezer::new()?;
         for pid in tree::processes(root) {
             freezer.adopt(pid)?;
         }
         Ok(Holds {
             freezer,
+            busy,
             empty_hold: None,
             round_opened: None,
             summed: Counters::ZERO,
@@ -79,6 +95,7 @@ impl Holds {
         let idle = settle(probe, root)?.counters;
         let cost = lab_common::sub_words(&idle, &frozen);
         self.figures.hold_syscalls = cost.syscalls.iter().sum::<u64>() + cost.syscall_out_of_range;
+        self.figures.hold_switches = cost.switches.voluntary;
         self.empty_hold = Some(cost);
         Ok(())
     }
@@ -113,15 +130,79 @@ impl Holds {
         Ok(idle)
     }
 
-    /// The rounds' counts, less the syscalls the holds added.
-    pub(super) fn counted(&self) -> Delta {
-        let mut counted = self.summed;
-        if let Some(cost) = &self.empty_hold {
-            for (count, per_hold) in counted.syscalls.iter_mut().zip(cost.syscalls) {
-                *count = count.saturating_sub(per_hold * self.figures.rounds);
-            }
-        }
+    /// The rounds' counts, less what the holds did by themselves; the switches that took out go
+    /// into the figures.
+    pub(super) fn counted(&mut self) -> Delta {
+        let Some(empty) = &self.empty_hold else { return Delta(self.summed) };
+        let (counted, forced) = less_holds(&self.summed, empty, self.figures.rounds, self.busy);
+        self.figures.forced_switches = forced;
         Delta(counted)
+    }
+}
+
+/// `summed` over `rounds` less what each hold did by itself, given the `empty` hold's counts:
+/// its syscalls, and the switches of the threads it woke beyond one per `busy` connection with
+/// their share of its CPU (see [`Burst`]). Returns the counts and the switches taken out.
+fn less_holds(summed: &Counters, empty: &Counters, rounds: u64, busy: u64) -> (Counters, u64) {
+    let mut counted = *summed;
+    for (count, per_hold) in counted.syscalls.iter_mut().zip(empty.syscalls) {
+        *count = count.saturating_sub(per_hold * rounds);
+    }
+    let woken = empty.switches.voluntary;
+    let forced = woken.saturating_sub(busy) * rounds;
+    if forced == 0 {
+        return (counted, 0);
+    }
+    counted.switches.voluntary = counted.switches.voluntary.saturating_sub(forced);
+    // The empty hold's nanoseconds, per thread it woke, times the forced switches.
+    let share = |ns: u64| u64::try_from(u128::from(ns) * u128::from(forced) / u128::from(woken)).unwrap_or(u64::MAX);
+    counted.on_cpu_ns = counted.on_cpu_ns.saturating_sub(share(empty.on_cpu_ns));
+    for (total, per_hold) in counted.interrupts.softirq_ns.iter_mut().zip(empty.interrupts.softirq_ns) {
+        *total = total.saturating_sub(share(per_hold));
+    }
+    counted.interrupts.hardirq_ns = counted.interrupts.hardirq_ns.saturating_sub(share(empty.interrupts.hardirq_ns));
+    (counted, forced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counters with `read` syscalls, voluntary switches, on-CPU and NET_RX nanoseconds.
+    fn counters(reads: u64, switches: u64, on_cpu_ns: u64, net_rx_ns: u64) -> Counters {
+        let mut c = Counters::ZERO;
+        c.syscalls[0] = reads;
+        c.switches.voluntary = switches;
+        c.on_cpu_ns = on_cpu_ns;
+        c.interrupts.softirq_ns[lab_common::softirq::NET_RX] = net_rx_ns;
+        c
+    }
+
+    #[test]
+    fn a_thread_per_idle_connection_woken_by_every_hold_is_taken_out() {
+        // The thread model, 1,000 busy and 9,000 idle connections, 3 rounds: the empty hold
+        // woke the 10,000 connection threads and the acceptor, 1 µs of CPU each. In the rounds
+        // each busy thread also read and wrote its message (5 µs more, 1 µs of it NET_RX).
+        let empty = counters(10_001, 10_001, 10_001_000, 0);
+        let summed = counters(3 * (10_001 + 1_000), 3 * 10_001, 3 * (10_001_000 + 5_000_000), 3 * 1_000_000);
+        let (counted, forced) = less_holds(&summed, &empty, 3, 1_000);
+        assert_eq!(forced, 3 * 9_001, "every thread beyond one per busy connection");
+        assert_eq!(counted.switches.voluntary, 3_000, "one switch per message");
+        assert_eq!(counted.syscalls[0], 3_000, "one read per message, the restarted ones out");
+        assert_eq!(counted.on_cpu_ns, 3 * (1_000_000 + 5_000_000), "the busy threads' wake-ups and their work");
+        assert_eq!(counted.interrupts.softirq_ns[lab_common::softirq::NET_RX], 3_000_000);
+    }
+
+    #[test]
+    fn one_loop_for_every_connection_loses_nothing_but_the_restarted_call() {
+        // epoll: one thread, woken by the hold, has the whole round to serve.
+        let empty = counters(1, 1, 2_000, 0);
+        let summed = counters(3 * (1 + 2_000), 3, 3 * 4_000_000, 0);
+        let (counted, forced) = less_holds(&summed, &empty, 3, 1_000);
+        assert_eq!(forced, 0);
+        assert_eq!(counted.switches.voluntary, 3);
+        assert_eq!(counted.on_cpu_ns, 3 * 4_000_000);
+        assert_eq!(counted.syscalls[0], 3 * 2_000);
     }
 }
 

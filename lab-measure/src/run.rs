@@ -217,7 +217,7 @@ pub fn measure(
         profile: None,
     };
     let mut holds = match spec.counted {
-        Counted::Bursts => Some(Holds::new(root)?),
+        Counted::Bursts => Some(Holds::new(root, spec.workload.connections as u64)?),
         _ => None,
     };
     if spec.counted == Counted::Everything {
@@ -306,7 +306,7 @@ pub fn measure(
     let not_idle = after.not_idle;
     let max_ready = window.max_ready.unwrap_or_default();
     let (delta, window_seconds, burst) = match holds {
-        Some(holds) => (holds.counted(), holds.seconds, Some(holds.figures)),
+        Some(mut holds) => (holds.counted(), holds.seconds, Some(holds.figures)),
         None => {
             let seconds =
                 window.opened.map_or(0.0, |opened| (after.since - opened).saturating_sub(window.paused).as_secs_f64());

@@ -97,8 +97,15 @@ fn blocking_claim(m: &ModelResult) -> String {
         Some(_) => "does not hold here",
         None => "cannot be judged: no message was served",
     };
+    let taken_out = match r.burst {
+        Some(burst) if burst.forced_switches > 0 => format!(
+            " ({} more switches, of threads the lab's holds woke with nothing to serve, taken out with their CPU)",
+            burst.forced_switches
+        ),
+        _ => String::new(),
+    };
     format!(
-        "{}: {} reads, {} writes and {} voluntary context switches per message, no wait calls — the claim of one blocking IO and one switch per message {held}.",
+        "{}: {} reads, {} writes and {} voluntary context switches per message, no wait calls{taken_out} — the claim of one blocking IO and one switch per message {held}.",
         r.model,
         shown(per(r.read_calls(), r.messages_total)),
         shown(per(r.write_calls(), r.messages_total)),
@@ -344,6 +351,21 @@ mod tests {
         assert!(blocking_claim(&blocking("thread", 1000)).ends_with("one switch per message holds."));
         assert!(blocking_claim(&blocking("thread", 500)).ends_with("holds."), "the boundary: 0.5 per message");
         assert!(blocking_claim(&blocking("thread", 499)).ends_with("does not hold here."));
+    }
+
+    #[test]
+    fn switches_the_holds_forced_are_named_beside_the_claim() {
+        let held = model("thread", 3000, &[("read", 3000), ("write", 3000)], |r| {
+            r.context_switches.voluntary = 3000;
+            r.burst = Some(lab_measure::burst::Burst { rounds: 3, forced_switches: 27_003, ..Default::default() });
+        });
+        let line = blocking_claim(&held);
+        assert!(
+            line.contains("1.00 voluntary context switches per message, no wait calls (27003 more switches, of threads the lab's holds woke with nothing to serve, taken out with their CPU) — the claim"),
+            "{line}"
+        );
+        assert!(line.ends_with("holds."), "{line}");
+        assert!(!blocking_claim(&blocking("thread", 1000)).contains("holds woke"), "no burst, nothing to name");
     }
 
     #[test]
