@@ -25,18 +25,23 @@ fn rounds(model: &str, connections: usize, rounds: usize) -> RunResult {
 /// [`rounds`] of a model, or with `command` of a `--server` of that name; every syscall timed if
 /// `timing` (`--timing`).
 fn rounds_of(model: &str, command: Option<Vec<String>>, connections: usize, rounds: usize, timing: bool) -> RunResult {
+    bursts(model, command, Workload::lockstep(connections, rounds), timing)
+}
+
+/// `workload` sent in bursts (a round per message) to a model, or to `command` as a `--server`.
+fn bursts(model: &str, command: Option<Vec<String>>, workload: Workload, timing: bool) -> RunResult {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     launch::set_iolab_exe(Path::new(env!("CARGO_BIN_EXE_iolab")));
     let fds_before = open_fds();
+    let messages = (workload.connections * workload.messages_per_connection) as u64;
     let result = {
         let mut probe = Probe::load_with(lab_measure::probe::ProbeOptions { timing, profile: None })
             .expect("loading the probes (tests run as root)");
-        let workload = Workload::lockstep(connections, rounds);
         let spec = RunSpec { name: model.into(), command, workload, counted: Counted::Bursts };
         run_model(&mut probe, &spec).unwrap_or_else(|e| panic!("{model}: {e:#}"))
     };
     assert_eq!(result.errors, 0, "{model}: {:?}", result.error_kinds);
-    assert_eq!(result.messages_total, (connections * rounds) as u64, "{model}: every reply verified");
+    assert_eq!(result.messages_total, messages, "{model}: every reply verified");
     assert_nothing_left_behind(model, fds_before);
     result
 }
@@ -178,6 +183,19 @@ fn epoll_returns_many_ready_fds_per_call_from_a_registered_interest_list() {
     assert_eq!(r.wait.all.fds_passed, 0, "nothing handed in: the list was registered once");
     assert!(per_call(r.wait.all.ready, r.wait.all.calls) > 1.0, "{:?}", r.wait);
     assert_eq!(r.calls("epoll_ctl"), 0, "registered once, outside the rounds");
+}
+
+/// A hold freezes the whole tree, which wakes every blocked thread: with idle connections the
+/// thread model's idle threads (and its acceptor) switch once a round with nothing to serve. The
+/// lab takes those out, and one switch per message is left.
+#[test]
+fn the_switches_of_idle_threads_woken_by_the_holds_are_taken_out() {
+    let r = bursts("thread", None, Workload { idle: 80, ..Workload::lockstep(20, 3) }, false);
+    let burst = r.burst.expect("a burst run");
+    assert_eq!(burst.hold_switches, 101, "a hold wakes every connection's thread and the acceptor");
+    assert_eq!(burst.forced_switches, 3 * 81, "the 80 idle threads and the acceptor, each round");
+    assert_eq!(r.context_switches.voluntary, 60, "one per message");
+    assert_eq!(r.data_calls(), 120, "a read and a write per message, the restarted reads out");
 }
 
 #[test]
