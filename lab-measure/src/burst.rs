@@ -130,8 +130,8 @@ impl Holds {
         Ok(idle)
     }
 
-    /// The rounds' counts, less what the holds did by themselves; the switches that took out go
-    /// into the figures.
+    /// The rounds' counts, less what the holds did by themselves; the switches taken out are
+    /// recorded in the figures (`forced_switches`).
     pub(super) fn counted(&mut self) -> Delta {
         let Some(empty) = &self.empty_hold else { return Delta(self.summed) };
         let (counted, forced) = less_holds(&self.summed, empty, self.figures.rounds, self.busy);
