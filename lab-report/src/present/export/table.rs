@@ -4,8 +4,9 @@
 //! groups (see `GROUPS`) of 3 to 5, each table under 160 columns. Every table repeats the model
 //! and connections columns so it reads on its own. Numbers are shortened (`12.3k`) and right
 //! aligned; no colour. Redirected, the tables keep their full width; for a terminal
-//! ([`render`] with a width) a table too wide with its ranges shows the medians alone, long
-//! headers wrap so that every table fits, and the heading, warnings and verdict wrap too.
+//! ([`render`] with a width) a table too wide with its ranges shows the medians alone, one still
+//! too wide is split in two (each half with the model and connections again) until each fits, and
+//! the heading, warnings and verdict wrap too.
 
 use std::fmt::Write as _;
 
@@ -29,19 +30,22 @@ pub(super) fn render(doc: &Document, width: Option<usize>) -> String {
     let mut out = fit(&heading(doc), "") + "\n";
     let mut dropped_ranges = false;
     for (title, figures) in groups(doc) {
-        let mut table = grid(doc, &figures);
-        if let Some(width) = width
-            && table.total_width() > width
-        {
-            // Too wide with the ranges: the medians alone, wrapped if still too wide.
-            table = grid_with(doc, &figures, |s| cell_parts(s).0);
-            dropped_ranges |= doc.runs_per_model > 1;
+        let tables = match width {
+            Some(width) if grid(doc, &figures).total_width() > width => {
+                dropped_ranges |= doc.runs_per_model > 1;
+                split_to_fit(doc, &figures, width)
+            }
+            _ => vec![grid(doc, &figures)],
+        };
+        for (part, mut table) in tables.into_iter().enumerate() {
+            table.with(Style::rounded()).modify(Columns::new(2..), Alignment::right());
+            if let Some(width) = width {
+                // The last resort, for a single figure wider than the terminal.
+                table.with(Width::wrap(width).keep_words(true).priority(Priority::max(false)));
+            }
+            let more = if part > 0 { " (continued)" } else { "" };
+            let _ = write!(out, "\n{}\n{table}\n", fit(&format!("{title}{more}"), ""));
         }
-        table.with(Style::rounded()).modify(Columns::new(2..), Alignment::right());
-        if let Some(width) = width {
-            table.with(Width::wrap(width).keep_words(true).priority(Priority::max(false)));
-        }
-        let _ = write!(out, "\n{title}\n{table}\n");
     }
     for m in doc.results.iter().filter(|m| m.run.syscall_times.is_some()) {
         let _ = write!(out, "\n{} (the median run; histograms in --format json or `iolab run --timing`):", m.run.model);
@@ -75,6 +79,19 @@ pub(super) fn render(doc: &Document, width: Option<usize>) -> String {
 /// The unstyled table of `figures`: a header row with units, then a row per model.
 pub(super) fn grid(doc: &Document, figures: &[Figure]) -> Table {
     grid_with(doc, figures, cell)
+}
+
+/// The medians of `figures` in as few tables as fit `width`: halved until each fits, or holds one
+/// figure.
+fn split_to_fit(doc: &Document, figures: &[Figure], width: usize) -> Vec<Table> {
+    let medians = grid_with(doc, figures, |s| cell_parts(s).0);
+    if medians.total_width() <= width || figures.len() == 1 {
+        return vec![medians];
+    }
+    let (first, second) = figures.split_at(figures.len() / 2);
+    let mut tables = split_to_fit(doc, first, width);
+    tables.extend(split_to_fit(doc, second, width));
+    tables
 }
 
 /// [`grid`] with each figure's cell written by `cell`.
