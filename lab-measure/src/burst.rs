@@ -164,6 +164,36 @@ fn less_holds(summed: &Counters, empty: &Counters, rounds: u64, busy: u64) -> (C
     (counted, forced)
 }
 
+/// Waits until the server's TCP has acknowledged every byte the clients sent to `addr` (no
+/// client socket has unacknowledged data), and returns how many of them the server's sockets
+/// hold unread. The two differ for io_uring: its receives, armed before the hold, are completed
+/// by the kernel in the frozen server's task work, which still runs.
+fn wait_until_delivered(addr: SocketAddr) -> Result<u64> {
+    let started = Instant::now();
+    loop {
+        let sockets = procfs::net::tcp().context("reading /proc/net/tcp")?;
+        let established = sockets.iter().filter(|s| s.state == procfs::net::TcpState::Established);
+        let (mut unacknowledged, mut unread) = (0, 0);
+        for socket in established {
+            if socket.remote_address == addr {
+                unacknowledged += u64::from(socket.tx_queue);
+            } else if socket.local_address == addr {
+                unread += u64::from(socket.rx_queue);
+            }
+        }
+        if unacknowledged == 0 {
+            return Ok(unread);
+        }
+        if started.elapsed() > QUEUE_LIMIT {
+            bail!("{unacknowledged} bytes of the round never reached the held server's sockets in {QUEUE_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// How long a round's bytes may take to reach the held server's sockets.
+const QUEUE_LIMIT: Duration = Duration::from_secs(10);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,33 +235,3 @@ mod tests {
         assert_eq!(counted.syscalls[0], 3 * 2_000);
     }
 }
-
-/// Waits until the server's TCP has acknowledged every byte the clients sent to `addr` (no
-/// client socket has unacknowledged data), and returns how many of them the server's sockets
-/// hold unread. The two differ for io_uring: its receives, armed before the hold, are completed
-/// by the kernel in the frozen server's task work, which still runs.
-fn wait_until_delivered(addr: SocketAddr) -> Result<u64> {
-    let started = Instant::now();
-    loop {
-        let sockets = procfs::net::tcp().context("reading /proc/net/tcp")?;
-        let established = sockets.iter().filter(|s| s.state == procfs::net::TcpState::Established);
-        let (mut unacknowledged, mut unread) = (0, 0);
-        for socket in established {
-            if socket.remote_address == addr {
-                unacknowledged += u64::from(socket.tx_queue);
-            } else if socket.local_address == addr {
-                unread += u64::from(socket.rx_queue);
-            }
-        }
-        if unacknowledged == 0 {
-            return Ok(unread);
-        }
-        if started.elapsed() > QUEUE_LIMIT {
-            bail!("{unacknowledged} bytes of the round never reached the held server's sockets in {QUEUE_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// How long a round's bytes may take to reach the held server's sockets.
-const QUEUE_LIMIT: Duration = Duration::from_secs(10);

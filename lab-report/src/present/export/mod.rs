@@ -94,6 +94,7 @@ pub fn check_writable(path: Option<&str>) -> anyhow::Result<()> {
     OpenOptions::new()
         .write(true)
         .create(true)
+        .truncate(false)
         .mode(0o644)
         .open(path)
         .with_context(|| format!("cannot write {path}"))?;
