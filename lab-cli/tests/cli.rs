@@ -388,13 +388,13 @@ fn selftest_proves_the_counters_exact_on_this_kernel() {
 #[test]
 fn under_sudo_servers_load_and_files_belong_to_the_invoking_user() {
     let lab = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let out_file = dir.path().join("out.txt");
-    let child = Command::new(IOLAB)
-        .args(["run", "--model", "thread", "-c", "5", "-m", "10000000", "--output", out_file.to_str().unwrap()])
-        .env("SUDO_UID", "65534")
-        .env("SUDO_GID", "65534")
-        .stdin(Stdio::null())
+    let as_nobody = |args: &[&str]| {
+        let mut command = Command::new(IOLAB);
+        command.args(args).env("SUDO_UID", "65534").env("SUDO_GID", "65534").stdin(Stdio::null());
+        command
+    };
+    let child = as_nobody(&["run", "--model", "thread", "-c", "5", "-m", "10000000"])
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -403,14 +403,21 @@ fn under_sudo_servers_load_and_files_belong_to_the_invoking_user() {
     assert_eq!(uid_of(server), "65534\t65534\t65534\t65534");
     assert_eq!(uid_of(load), "65534\t65534\t65534\t65534");
     assert_eq!(uid_of(child.id() as i32), "0\t0\t0\t0", "iolab itself keeps root for the probes");
-    use std::os::unix::fs::MetadataExt as _;
-    let meta = fs::metadata(&out_file).unwrap();
-    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
-    assert_eq!(meta.mode() & 0o022, 0, "not group- or world-writable");
     // SAFETY: plain kill(2) on our child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    // The results are written once the run is done, as the invoking user's.
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("out.txt");
+    let out = as_nobody(&["run", "--model", "thread", "-c", "2", "-m", "5", "--output", out_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = fs::metadata(&out_file).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    assert_eq!(meta.mode() & 0o022, 0, "not group- or world-writable");
     lab.assert_nothing_left();
 }
 
