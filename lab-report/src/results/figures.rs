@@ -129,6 +129,19 @@ impl Figure {
         Figure::SwitchCostPerMsg,
     ];
 
+    /// Where `--profile`'s samples went, by kernel mechanism, as its tables show it.
+    pub const MECHANISM: [Figure; 9] = [
+        Figure::ProfileSamples,
+        Figure::ProfileCpuMs,
+        Figure::FdWalkShare,
+        Figure::EpollReadyShare,
+        Figure::SchedulerShare,
+        Figure::TcpCopyShare,
+        Figure::NetSoftirqShare,
+        Figure::UserShare,
+        Figure::RestShare,
+    ];
+
     /// The run-queue delay of `--profile`, as its tables show it.
     pub const RUN_QUEUE: [Figure; 6] = [
         Figure::RunQueueWaitsPerMsg,

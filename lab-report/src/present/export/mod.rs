@@ -161,20 +161,7 @@ const GROUPS: &[(&str, &[Figure])] = &[
         "Server CPU over its life, and memory",
         &[Figure::ServerCpuPerMsg, Figure::ServerUserMs, Figure::ServerSysMs, Figure::PeakRss, Figure::PssPerConn],
     ),
-    (
-        "Where the sampled CPU went (--profile): % of the samples with a stack, by kernel mechanism",
-        &[
-            Figure::ProfileSamples,
-            Figure::ProfileCpuMs,
-            Figure::FdWalkShare,
-            Figure::EpollReadyShare,
-            Figure::SchedulerShare,
-            Figure::TcpCopyShare,
-            Figure::NetSoftirqShare,
-            Figure::UserShare,
-            Figure::RestShare,
-        ],
-    ),
+    ("Where the sampled CPU went (--profile): % of the samples with a stack, by kernel mechanism", &Figure::MECHANISM),
     ("Run-queue delay (--profile; p50 and p99 are log2 bucket bounds)", &Figure::RUN_QUEUE),
     (
         "What a context switch costs (--profile): scheduler CPU per switch plus the mean run-queue delay",
