@@ -85,8 +85,8 @@ pub fn quick_test(root: &Path, lint: bool) -> Result<()> {
     for args in QUICK {
         cmd::run(test_command(root, &tools)?.args(*args))?;
     }
-    say!("--quick left out: the models' syscall profiles, the CLI, trace, validate, profile, scan, claims, kill, schema,");
-    say!("browser and load tests, and lab-server's hostile-client tests; `cargo xtask test` runs them all, as CI does");
+    say!("--quick left out: the models' syscall profiles, the CLI, trace, validate, profile, scan, claims, kill,");
+    say!("schema, browser and load tests, and lab-server's hostile-client tests; `cargo xtask test` runs them all");
     Ok(())
 }
 
